@@ -1,0 +1,100 @@
+# portico — build, test, demo.  `make run` and `make test` install what is missing first.
+
+CC      ?= gcc
+LLHTTP  := /usr/share/llhttp
+CPPFLAGS := -Isrc -I/usr/share/include/llhttp -D_GNU_SOURCE
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing
+LDLIBS  := -lev -lssl -lcrypto
+
+# Debian packages: to build, to test, to benchmark.
+PKGS_BUILD := gcc make libc6-dev libssl-dev libev-dev node-llhttp
+PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2
+PKGS_BENCH := wrk nginx-light haproxy
+
+SRCS    := $(sort $(wildcard src/*/*.c)) src/main.c
+LLSRCS  := $(LLHTTP)/llhttp.c $(LLHTTP)/api.c $(LLHTTP)/http.c
+OBJS    := $(SRCS:src/%.c=build/%.o) build/llhttp/llhttp.o build/llhttp/api.o build/llhttp/http.o
+AOBJS   := $(OBJS:build/%=build-asan/%)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNITS   := $(UNIT_SRCS:tests/unit/%.c=build-asan/unit/%)
+LIBOBJS_ASAN := $(filter-out build-asan/main.o,$(AOBJS))
+ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all deps deps-test deps-bench test unit run bench clean format check-format asan
+
+all: portico
+
+portico: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+portico-asan: $(AOBJS)
+	$(CC) $(CFLAGS) -O1 $(ASAN) -o $@ $^ $(LDLIBS)
+
+asan: portico-asan
+
+build/%.o: src/%.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -c -o $@ $<
+
+build-asan/%.o: src/%.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -c -o $@ $<
+
+# llhttp is compiled from Debian's node-llhttp sources, never copied into the tree.
+build/llhttp/%.o: $(LLHTTP)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -O2 -g -w -c -o $@ $<
+
+build-asan/llhttp/%.o: $(LLHTTP)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -O1 -g -w $(ASAN) -c -o $@ $<
+
+build-asan/unit/%: tests/unit/%.c $(LIBOBJS_ASAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(ASAN) -o $@ $^ $(LDLIBS)
+
+# Installs the Debian packages named in $(1) that are missing (needs root and apt-get).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(PKGS_BUILD) $(PKGS_TEST))
+
+deps-bench:
+	@printf '#!/bin/sh\nexit 101\n' > /tmp/portico-policy-rc.d
+	$(call apt_install,$(PKGS_BENCH))
+	-@systemctl disable --now nginx haproxy >/dev/null 2>&1 || true
+	-@service nginx stop >/dev/null 2>&1; service haproxy stop >/dev/null 2>&1; true
+
+unit: $(UNITS)
+	@set -e; for t in $(UNITS); do echo "== $$t"; ./$$t; done
+
+test: deps
+	$(MAKE) portico portico-asan $(UNITS)
+	$(MAKE) unit
+	tests/run-all.sh
+
+run: deps
+	$(MAKE) portico
+	examples/demo.sh
+
+bench: deps deps-bench
+	$(MAKE) portico
+	bench/run.sh
+
+format:
+	clang-format -i $(wildcard src/*.c src/*/*.[ch] tests/unit/*.c)
+
+check-format:
+	clang-format --dry-run -Werror $(wildcard src/*.c src/*/*.[ch] tests/unit/*.c)
+
+clean:
+	rm -rf build build-asan portico portico-asan
+
+-include $(OBJS:.o=.d) $(AOBJS:.o=.d)

@@ -1,0 +1,117 @@
+/* config-t.h — types of a loaded configuration (SPEC §3).
+ *
+ * A struct pc_config is immutable once loaded: workers read it without locks and a reload
+ * builds a whole new one. Every string and array it points to is owned by it and freed by
+ * pc_config_free(). */
+#ifndef PORTICO_CONFIG_T_H
+#define PORTICO_CONFIG_T_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum pc_role { PC_ROLE_FRONTEND, PC_ROLE_DIRECTOR, PC_ROLE_OWA, PC_ROLE_GENERIC };
+
+/* What the external HTTP listener does for a published name. AUTO never survives loading:
+ * it is resolved per name (forward for lyncdiscover.* when the pool has an http_port). */
+enum pc_http_mode { PC_HTTP_AUTO, PC_HTTP_FORWARD, PC_HTTP_REDIRECT, PC_HTTP_OFF };
+
+enum pc_affinity { PC_AFFINITY_NONE, PC_AFFINITY_SOURCE, PC_AFFINITY_COOKIE };
+
+enum pc_log_format { PC_LOG_COMBINED, PC_LOG_JSON, PC_LOG_W3C };
+
+/* TLS protocol versions as OpenSSL numbers them (TLS1_VERSION ...). */
+typedef int pc_tls_version;
+
+struct pc_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+struct pc_member {
+    char *host;              /* as written in servers= (name or literal), without port */
+    struct pc_addr addr;     /* one resolved address; port = 0 */
+    int https_port;          /* the entry's :port, else the pool's https_port (0 = none) */
+    int http_port;           /* the pool's http_port (0 = none) */
+    uint32_t id;             /* stable hash of host + address + https port (cookie affinity) */
+    int line;                /* line of servers= */
+};
+
+struct pc_pool;
+
+struct pc_name {
+    char *name;               /* lower case; for a wildcard the suffix with its dot: ".contoso.com" */
+    bool wildcard;            /* "*.contoso.com" */
+    enum pc_http_mode http;   /* never PC_HTTP_AUTO after loading */
+    struct pc_pool *pool;
+    int line;
+};
+
+struct pc_pool {
+    char *name;
+    int line;                 /* line of the [pool NAME] header */
+    enum pc_role role;
+    struct pc_member *members;
+    size_t nmembers;
+    char **publish;           /* as written, lower case */
+    size_t npublish;
+    int https_port;           /* default by role: frontend/director 4443, owa 443, generic 443 */
+    int http_port;            /* default by role: frontend/director 8080, owa/generic 0 = none */
+    enum pc_http_mode http;   /* as configured (may be AUTO) */
+    char *ca;                 /* absolute path or NULL (system store) */
+    char *verify_name;        /* NULL = the request's Host */
+    bool verify;
+    pc_tls_version tls_min;
+    char *ciphers;            /* NULL = modern default */
+    enum pc_affinity affinity;
+    double health_interval;
+    int health_rise;
+    int health_fall;
+};
+
+struct pc_cert {
+    char *cert;               /* absolute path of the PEM chain */
+    char *key;                /* absolute path of the key, or NULL when it is in cert */
+    int line;
+};
+
+struct pc_config {
+    char *path;               /* the file as given */
+
+    struct pc_addr *external; /* port 0; listeners bind each with https_port/http_port */
+    size_t nexternal;
+    bool has_internal;
+    struct pc_addr internal;  /* port 0 */
+    int https_port;           /* 0 = off */
+    int http_port;            /* 0 = off */
+    struct pc_cert *certs;
+    size_t ncerts;
+    pc_tls_version tls_min;
+    char *ciphers;            /* NULL = modern default */
+    char *ticket_key_file;    /* absolute path or NULL */
+    int workers;              /* resolved: auto = number of online CPUs */
+    char *user;               /* NULL = none */
+    int max_connections;
+    char *access_log;         /* absolute path, "stdout", or NULL for off */
+    enum pc_log_format access_log_format;
+    bool has_admin;
+    struct pc_addr admin;     /* with port */
+    double timeout_connect, timeout_handshake, timeout_header, timeout_keepalive, timeout_idle;
+    double drain_timeout;
+
+    struct pc_pool *pools;
+    size_t npools;
+    struct pc_name *names;    /* every published name of every pool */
+    size_t nnames;
+};
+
+/* Diagnostics collected while loading: one "FILE:LINE: message" (or "FILE: message") per line. */
+struct pc_diag {
+    char *text;               /* NUL-terminated, '\n' after each line; NULL when empty */
+    size_t len;
+    int nerrors;
+    int nwarnings;
+};
+
+#endif

@@ -1,0 +1,21 @@
+/* config.h — loading, checking and routing by the configuration (SPEC §3). */
+#ifndef PORTICO_CONFIG_H
+#define PORTICO_CONFIG_H
+
+#include "config/config-t.h"
+
+/* Loads and checks FILE. On success returns the configuration (warnings, such as verify = off,
+ * may still be in diag). On any error returns NULL; diag then holds one "FILE:LINE: message"
+ * per error. Member host names are resolved here (getaddrinfo), never later. */
+struct pc_config *pc_config_load(const char *path, struct pc_diag *diag);
+void pc_config_free(struct pc_config *cfg);
+void pc_diag_free(struct pc_diag *diag);
+
+/* Finds the published name for HOST (HOSTLEN bytes, any case, optional ":port" and trailing
+ * dot ignored): an exact name first, else the longest matching wildcard. NULL when unpublished. */
+const struct pc_name *pc_config_route(const struct pc_config *cfg, const char *host, size_t hostlen);
+
+const char *pc_role_str(enum pc_role role);
+const char *pc_http_mode_str(enum pc_http_mode mode);
+
+#endif

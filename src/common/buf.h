@@ -1,0 +1,43 @@
+/* buf.h — I/O buffers from a per-process free list.
+ *
+ * A connection takes a buffer when it has data and gives it back when it idles, so ten
+ * thousand idle long polls hold no buffer at all. Standard buffers are PC_BUF_SIZE bytes and
+ * recycled; a larger one (a header block carrying a 64 KiB Kerberos token) is allocated to
+ * size and freed on release. Data lives in data[start, end). */
+#ifndef PORTICO_BUF_H
+#define PORTICO_BUF_H
+
+#include <stddef.h>
+
+#define PC_BUF_SIZE  (16 * 1024)
+#define PC_BUF_SMALL 2048
+
+struct pc_buf {
+    struct pc_buf *next; /* free-list link */
+    size_t cap;
+    size_t start, end;
+    char data[];
+};
+
+struct pc_buf *pc_buf_get(void); /* a standard buffer; NULL only when out of memory */
+/* A buffer of at least NEED bytes: small and standard sizes come from their free lists,
+ * larger ones are allocated to size. */
+struct pc_buf *pc_buf_get_cap(size_t need);
+void pc_buf_put(struct pc_buf *b);               /* NULL is fine */
+/* Grows B (keeping its content) to at least CAP bytes; returns the new buffer or NULL
+ * (B untouched) when out of memory. */
+struct pc_buf *pc_buf_grow(struct pc_buf *b, size_t cap);
+/* Moves data[start, end) to the front so that free space is contiguous at the end. */
+void pc_buf_compact(struct pc_buf *b);
+void pc_buf_trim_freelist(size_t keep);
+
+static inline size_t pc_buf_len(const struct pc_buf *b)
+{
+    return b->end - b->start;
+}
+static inline size_t pc_buf_room(const struct pc_buf *b)
+{
+    return b->cap - b->end;
+}
+
+#endif

@@ -1,0 +1,165 @@
+/* io.c — reads and vectored writes for the data path. */
+#include "core/io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+ssize_t pc_io_read(int fd, struct pc_buf **bp)
+{
+    struct pc_buf *b = *bp;
+    if (!b) {
+        b = *bp = pc_buf_get();
+        if (!b) {
+            errno = ENOMEM;
+            return PC_IO_ERR;
+        }
+    }
+    if (b->start == b->end)
+        b->start = b->end = 0;
+    else if (pc_buf_room(b) == 0)
+        pc_buf_compact(b);
+    size_t room = pc_buf_room(b);
+    if (room == 0)
+        return PC_IO_AGAIN; /* caller stops reading until it has consumed some */
+    for (;;) {
+        ssize_t n = recv(fd, b->data + b->end, room, 0);
+        if (n > 0) {
+            b->end += (size_t)n;
+            return n;
+        }
+        if (n == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return PC_IO_AGAIN;
+        return PC_IO_ERR;
+    }
+}
+
+int pc_io_flush(int fd, struct pc_out *o, uint64_t *count)
+{
+    while (pc_out_pending(o)) {
+        struct iovec iov[2];
+        int n = 0;
+        size_t oblen = o->ob ? o->ob->end - o->ob->start : 0;
+        if (oblen)
+            iov[n++] = (struct iovec){o->ob->data + o->ob->start, oblen};
+        if (o->rawlen)
+            iov[n++] = (struct iovec){(void *)o->raw, o->rawlen};
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            return PC_IO_ERR;
+        }
+        if (count)
+            *count += (uint64_t)w;
+        size_t done = (size_t)w;
+        if (oblen) {
+            size_t k = done < oblen ? done : oblen;
+            o->ob->start += k;
+            done -= k;
+        }
+        o->raw += done;
+        o->rawlen -= done;
+    }
+    pc_buf_put(o->ob);
+    o->ob = NULL;
+    o->raw = NULL;
+    return 1;
+}
+
+char *pc_out_reserve(struct pc_out *o, size_t need)
+{
+    if (!o->ob) {
+        o->ob = pc_buf_get_cap(need);
+        if (!o->ob)
+            return NULL;
+    }
+    if (pc_buf_room(o->ob) < need) {
+        size_t len = pc_buf_len(o->ob);
+        size_t cap = len + need;
+        if (cap < PC_BUF_SIZE)
+            cap = PC_BUF_SIZE;
+        struct pc_buf *nb = pc_buf_grow(o->ob, cap);
+        if (!nb)
+            return NULL;
+        o->ob = nb;
+    }
+    return o->ob->data + o->ob->end;
+}
+
+bool pc_out_append(struct pc_out *o, const void *p, size_t len)
+{
+    char *w = pc_out_reserve(o, len);
+    if (!w)
+        return false;
+    memcpy(w, p, len);
+    o->ob->end += len;
+    return true;
+}
+
+void pc_out_reset(struct pc_out *o)
+{
+    pc_buf_put(o->ob);
+    o->ob = NULL;
+    o->raw = NULL;
+    o->rawlen = 0;
+}
+
+void pc_io_want(struct ev_loop *loop, ev_io *w, int events)
+{
+    if ((w->events & (EV_READ | EV_WRITE)) == events && (events == 0 || ev_is_active(w)))
+        return;
+    ev_io_stop(loop, w);
+    if (events) {
+        ev_io_modify(w, events);
+        ev_io_start(loop, w);
+    }
+}
+
+int pc_out_body(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t len)
+{
+    char *w;
+    switch (mode) {
+    case PC_BODY_RAW:
+        if (o->rawlen)
+            return -1;
+        o->raw = at;
+        o->rawlen = len;
+        return 0;
+    case PC_BODY_CHUNK:
+        if (len == 0)
+            return 0;
+        w = pc_out_reserve(o, len + 24);
+        if (!w)
+            return -1;
+        {
+            int n = snprintf(w, 24, "%zx\r\n", len);
+            memcpy(w + n, at, len);
+            memcpy(w + n + len, "\r\n", 2);
+            o->ob->end += (size_t)n + len + 2;
+        }
+        return 0;
+    case PC_BODY_DECHUNK:
+        return pc_out_append(o, at, len) ? 0 : -1;
+    case PC_BODY_NONE:
+        break;
+    }
+    return -1;
+}
+
+int pc_out_body_end(struct pc_out *o, enum pc_body_mode mode)
+{
+    if (mode != PC_BODY_CHUNK)
+        return 0;
+    return pc_out_append(o, "0\r\n\r\n", 5) ? 0 : -1;
+}

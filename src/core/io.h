@@ -1,0 +1,44 @@
+/* io.h — socket I/O of the data path: read into a buffer, write an output queue.
+ *
+ * One place for the syscalls of the hot path, so that TLS can slot in beside them. */
+#ifndef PORTICO_IO_H
+#define PORTICO_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "proxy/proxy-t.h"
+
+enum { PC_IO_AGAIN = -1, PC_IO_ERR = -2 };
+
+/* Reads into *BP (taking a buffer from the free list when it is NULL) as much as fits.
+ * Returns bytes read (> 0), 0 at end of stream, PC_IO_AGAIN, or PC_IO_ERR (errno set). */
+ssize_t pc_io_read(int fd, struct pc_buf **bp);
+
+/* Writes the queue O to FD. Returns 1 when all is written (the queue's buffer has gone back
+ * to the free list), 0 when the socket is full, PC_IO_ERR on error. Adds bytes written to
+ * *COUNT when COUNT is not NULL. */
+int pc_io_flush(int fd, struct pc_out *o, uint64_t *count);
+
+static inline bool pc_out_pending(const struct pc_out *o)
+{
+    return (o->ob && o->ob->end > o->ob->start) || o->rawlen;
+}
+
+/* Makes room for NEED more bytes at the end of O's buffer (taking or growing one); returns
+ * the write position or NULL when out of memory. */
+char *pc_out_reserve(struct pc_out *o, size_t need);
+/* Appends LEN bytes; returns false when out of memory. */
+bool pc_out_append(struct pc_out *o, const void *p, size_t len);
+void pc_out_reset(struct pc_out *o);
+
+/* Queues a piece of body in MODE (see enum pc_body_mode); 0 or -1 (out of memory, or a second
+ * raw piece while one is pending, which the callers' flow control rules out). */
+int pc_out_body(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t len);
+/* Queues the end of a body: the last chunk in PC_BODY_CHUNK mode, nothing otherwise. */
+int pc_out_body_end(struct pc_out *o, enum pc_body_mode mode);
+
+/* Switches the events a watcher waits for, touching libev only when they change. */
+void pc_io_want(struct ev_loop *loop, ev_io *w, int events);
+
+#endif

@@ -1,0 +1,249 @@
+/* worker.c — a worker process: one libev loop, its listeners, its sessions.
+ *
+ * A worker accepts on its own SO_REUSEPORT sockets (the kernel spreads connections), owns its
+ * sessions and upstream connections outright, and shares nothing writable with the others. */
+#include "core/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "proxy/proxy.h"
+
+struct pc_worker pc_w;
+
+static ev_timer drain_timer, retry_accept_timer, housekeeping_timer;
+static ev_signal sig_term, sig_int, sig_quit, sig_usr1, sig_hup;
+static ev_prepare before_block;
+static bool accept_paused;
+
+#define LISTENER_FROM(w) ((struct pc_listener *)((char *)(w)-offsetof(struct pc_listener, io)))
+
+static void listeners_set(bool on)
+{
+    for (size_t i = 0; i < pc_w.nlisteners; i++) {
+        if (pc_w.listeners[i].fd < 0)
+            continue;
+        if (on)
+            ev_io_start(pc_w.loop, &pc_w.listeners[i].io);
+        else
+            ev_io_stop(pc_w.loop, &pc_w.listeners[i].io);
+    }
+    accept_paused = !on;
+}
+
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+    if (ss->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)len);
+        else
+            inet_ntop(AF_INET6, a, out, (socklen_t)len);
+    } else {
+        snprintf(out, len, "-");
+    }
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct pc_listener *l = LISTENER_FROM(w);
+    (void)revents;
+    /* A bounded batch: accepting is cheap, but other work must not starve. */
+    for (int i = 0; i < 64; i++) {
+        if (pc_w.nconns >= pc_w.max_conns) {
+            /* Refuse cleanly: stop accepting; the kernel's queue holds the rest. */
+            static struct pc_ratelimit rl;
+            pc_log_limited(&rl, PC_LOG_WARN, "max_connections reached (%u in this worker)",
+                           pc_w.nconns);
+            listeners_set(false);
+            return;
+        }
+        struct pc_addr peer;
+        peer.len = sizeof(peer.ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            static struct pc_ratelimit rl;
+            pc_log_limited(&rl, PC_LOG_ERR, "accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                listeners_set(false);
+                ev_timer_set(&retry_accept_timer, 0.1, 0.);
+                ev_timer_start(loop, &retry_accept_timer);
+            }
+            return;
+        }
+        int one = 1;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+            /* not fatal: Nagle only delays small writes */
+        }
+        pc_w.nconns++;
+        pc_session_start(fd, &peer, l->kind);
+    }
+}
+
+void pc_addr_text(const struct pc_addr *a, char *out, size_t len)
+{
+    addr_text(&a->ss, out, len);
+}
+
+void pc_worker_conn_closed(void)
+{
+    pc_w.nconns--;
+    if (pc_w.draining) {
+        if (pc_w.nconns == 0)
+            ev_break(pc_w.loop, EVBREAK_ALL);
+        return;
+    }
+    if (accept_paused && pc_w.nconns < pc_w.max_conns && !ev_is_active(&retry_accept_timer))
+        listeners_set(true);
+}
+
+static void retry_accept_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    if (!pc_w.draining)
+        listeners_set(true);
+}
+
+static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    pc_info("worker %d: drain time is up, %u connection(s) cut", pc_w.id, pc_w.nconns);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Stops accepting and lets transactions in flight finish within TIMEOUT seconds. */
+static void worker_drain(double timeout)
+{
+    if (pc_w.draining)
+        return;
+    pc_w.draining = true;
+    listeners_set(false);
+    for (size_t i = 0; i < pc_w.nlisteners; i++) {
+        if (pc_w.listeners[i].fd >= 0)
+            close(pc_w.listeners[i].fd);
+        pc_w.listeners[i].fd = -1;
+    }
+    pc_upstream_close_idle_all();
+    if (pc_session_drain() == 0) {
+        ev_break(pc_w.loop, EVBREAK_ALL);
+        return;
+    }
+    ev_timer_set(&drain_timer, timeout, 0.);
+    ev_timer_start(pc_w.loop, &drain_timer);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    switch (w->signum) {
+    case SIGTERM:
+    case SIGINT:
+        worker_drain(pc_w.cfg->drain_timeout);
+        break;
+    case SIGQUIT:
+        /* Replaced by a reload: long polls in flight may take their full time. */
+        worker_drain(pc_w.cfg->timeout_idle);
+        break;
+    case SIGUSR1:
+        pc_alog_reopen();
+        break;
+    default:
+        break; /* SIGHUP is the master's business */
+    }
+}
+
+static void before_block_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    pc_alog_flush();
+}
+
+static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    pc_buf_trim_freelist(64);
+}
+
+int pc_worker_run(const struct pc_config *cfg, struct pc_listener *ls, size_t nls, int id)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+        pc_warn("PR_SET_PDEATHSIG: %s", strerror(errno));
+
+    memset(&pc_w, 0, sizeof(pc_w));
+    pc_w.cfg = cfg;
+    pc_w.id = id;
+    pc_w.listeners = ls;
+    pc_w.nlisteners = nls;
+    int workers = cfg->workers > 0 ? cfg->workers : 1;
+    pc_w.max_conns = (unsigned)((cfg->max_connections + workers - 1) / workers);
+    pc_w.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+    if (!pc_w.loop) {
+        pc_err("worker %d: cannot create the event loop", id);
+        return 1;
+    }
+    pc_w.pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*pc_w.pools));
+    if (!pc_w.pools)
+        return 1;
+    for (size_t p = 0; p < cfg->npools; p++) {
+        pc_w.pools[p].m = calloc(cfg->pools[p].nmembers + 1, sizeof(struct pc_member_state));
+        if (!pc_w.pools[p].m)
+            return 1;
+        pc_w.pools[p].rr = (unsigned)id; /* workers start at different members */
+    }
+    if (pc_alog_open(cfg) < 0)
+        return 1;
+    pc_session_init();
+    pc_upstream_init();
+
+    for (size_t i = 0; i < nls; i++) {
+        ev_io_init(&ls[i].io, accept_cb, ls[i].fd, EV_READ);
+        ev_io_start(pc_w.loop, &ls[i].io);
+    }
+    ev_init(&drain_timer, drain_timeout_cb);
+    ev_init(&retry_accept_timer, retry_accept_cb);
+    ev_timer_init(&housekeeping_timer, housekeeping_cb, 10., 10.);
+    ev_timer_start(pc_w.loop, &housekeeping_timer);
+    ev_unref(pc_w.loop);
+    ev_prepare_init(&before_block, before_block_cb);
+    ev_prepare_start(pc_w.loop, &before_block);
+    ev_signal *sigs[] = {&sig_term, &sig_int, &sig_quit, &sig_usr1, &sig_hup};
+    int nums[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGHUP};
+    for (int i = 0; i < 5; i++) {
+        ev_signal_init(sigs[i], signal_cb, nums[i]);
+        ev_signal_start(pc_w.loop, sigs[i]);
+    }
+
+    ev_run(pc_w.loop, 0);
+
+    pc_alog_flush();
+    return 0;
+}

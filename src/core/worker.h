@@ -1,0 +1,55 @@
+/* worker.h — one event loop per worker process and the state it owns.
+ *
+ * Per worker (never shared): idle upstream connections, passive mark-downs, the round-robin
+ * cursor, buffer free lists, the access-log buffer. Shared (read-only, inherited at fork): the
+ * configuration and the listening sockets. */
+#ifndef PORTICO_WORKER_H
+#define PORTICO_WORKER_H
+
+#include <ev.h>
+#include <stdbool.h>
+
+#include "config/config-t.h"
+#include "proxy/proxy-t.h"
+
+struct pc_member_state {
+    struct pc_upconn *idle; /* most recently parked first */
+    unsigned nidle;
+    double down_until;      /* passive mark-down: skipped by the balancer until then */
+};
+
+struct pc_pool_state {
+    unsigned rr;
+    struct pc_member_state *m; /* parallel to pool->members */
+};
+
+struct pc_listener {
+    int fd;
+    enum pc_listener_kind kind;
+    struct pc_addr addr;
+    ev_io io;
+};
+
+struct pc_worker {
+    struct ev_loop *loop;
+    const struct pc_config *cfg;
+    struct pc_pool_state *pools; /* parallel to cfg->pools */
+    struct pc_listener *listeners;
+    size_t nlisteners;
+    unsigned nconns, max_conns;
+    bool draining;
+    int id;
+};
+
+extern struct pc_worker pc_w;
+
+/* Runs worker ID until it is told to stop; returns the process exit status. */
+int pc_worker_run(const struct pc_config *cfg, struct pc_listener *ls, size_t nls, int id);
+
+/* The address of A as text, without port (IPv4-mapped IPv6 shown as IPv4). */
+void pc_addr_text(const struct pc_addr *a, char *out, size_t len);
+
+/* A client connection closed: lets the accept loop resume if it had paused at the limit. */
+void pc_worker_conn_closed(void);
+
+#endif

@@ -1,0 +1,29 @@
+/* http1.h — strict HTTP/1.x header blocks (RFC 9112 §2-§7, SPEC §4).
+ *
+ * llhttp frames bodies; this module decides whether a header block is acceptable at all, and
+ * it is stricter than llhttp 8.1 (obs-fold, bare CR/LF, versions, absolute-form, controls). */
+#ifndef PORTICO_HTTP1_H
+#define PORTICO_HTTP1_H
+
+#include <stddef.h>
+
+#include "http/http1-t.h"
+
+/* Looks for the end of a header block in P[0, LEN), continuing from where S stopped (S must
+ * be zeroed for a new block). Returns the block length (through CRLF CRLF) when complete,
+ * 0 when more bytes are needed, or a negative HTTP status: -400 (bare LF or CR), -414
+ * (request line too long), -431 (field or block too large). */
+int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request);
+
+/* Parses the complete header block P[0, LEN) into H. Returns 0, or a negative status:
+ * -400 malformed or ambiguous, -405 CONNECT/TRACE/OPTIONS *, -431 too many fields,
+ * -505 never (unknown versions are -400 per SPEC §4). For a response, -502 means malformed. */
+int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h);
+
+/* Case-insensitive comparison of span S of H against the NUL-terminated lower-case LIT. */
+bool pc_h1_eq(const struct pc_head *h, struct pc_span s, const char *lit);
+
+/* Host of an authority (strips ":port" and brackets are kept for IPv6); returns its length. */
+size_t pc_h1_authority_host(const char *a, size_t len);
+
+#endif

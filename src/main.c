@@ -1,0 +1,74 @@
+/* main.c — the command line (SPEC §2). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "core/master.h"
+
+#define PORTICO_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fputs("usage: portico -c FILE            run in the foreground\n"
+          "       portico -t -c FILE         check the configuration\n"
+          "       portico ports -c FILE [--format markdown|nft]\n"
+          "       portico probe -c FILE\n"
+          "       portico -v                 version\n",
+          f);
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf = NULL;
+    bool test = false;
+    const char *cmd = NULL;
+    int i = 1;
+    if (argc > 1 && (strcmp(argv[1], "ports") == 0 || strcmp(argv[1], "probe") == 0))
+        cmd = argv[i++];
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            conf = argv[++i];
+        } else if (strcmp(argv[i], "-t") == 0) {
+            test = true;
+        } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--version") == 0) {
+            printf("portico %s\n", PORTICO_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (cmd && strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
+            i++;
+        } else {
+            fprintf(stderr, "portico: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!conf) {
+        usage(stderr);
+        return 2;
+    }
+    if (cmd) {
+        fprintf(stderr, "portico %s: not available in this version\n", cmd);
+        return 2;
+    }
+
+    struct pc_diag diag = {0};
+    struct pc_config *cfg = pc_config_load(conf, &diag);
+    if (diag.text)
+        fputs(diag.text, stderr);
+    pc_diag_free(&diag);
+    if (test) {
+        if (!cfg)
+            return 1;
+        fputs("configuration OK\n", stderr);
+        pc_config_free(cfg);
+        return 0;
+    }
+    if (!cfg)
+        return 1;
+    return pc_master_run(cfg);
+}

@@ -1,0 +1,112 @@
+/* proxy-t.h — per-connection state of the data path.
+ *
+ * A session is one client connection and the transaction in progress on it; an upconn is one
+ * connection to a pool member, owned by at most one session at a time and parked in its
+ * member's idle list between requests. Both are small and hold no buffer while idle: buffers
+ * come from the free list when bytes arrive and go back when drained. */
+#ifndef PORTICO_PROXY_T_H
+#define PORTICO_PROXY_T_H
+
+#include <ev.h>
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/buf.h"
+#include "config/config-t.h"
+#include "http/http1-t.h"
+
+/* Bytes waiting to be written to one peer, in order: ob[start, end) then raw[0, rawlen).
+ * RAW points into the other side's input buffer (a Content-Length body forwarded without a
+ * copy); that side reads nothing more until the queue is empty, so RAW stays valid. */
+struct pc_out {
+    struct pc_buf *ob;
+    const char *raw;
+    size_t rawlen;
+};
+
+enum pc_body_mode {
+    PC_BODY_NONE,
+    PC_BODY_RAW,      /* forward body bytes as they are (Content-Length, or close-delimited) */
+    PC_BODY_CHUNK,    /* re-encode each piece as a chunk (chunked or close-delimited source) */
+    PC_BODY_DECHUNK,  /* copy the payload without framing (chunked source, HTTP/1.0 client) */
+};
+
+struct pc_session;
+
+struct pc_upconn {
+    int fd;
+    ev_io io;
+    ev_timer timer;
+    unsigned pool_idx, member_idx;
+    struct pc_session *s; /* owner, NULL while idle */
+    struct pc_upconn *next, *prev; /* member's idle list */
+    struct pc_buf *in;
+    struct pc_out out;
+    llhttp_t parser;
+    struct pc_hscan scan;
+    enum pc_body_mode body; /* how the response body goes to the client */
+    bool connecting;
+    bool reused;       /* carried an earlier request: a silent close may be a stale keep-alive */
+    bool in_head;      /* receiving a response header block */
+    bool got_bytes;    /* any byte of the response arrived */
+    bool msg_done;     /* the final response is complete */
+    bool keepalive;    /* reusable once the response is complete */
+    unsigned nreq;
+};
+
+enum pc_sess_state {
+    PC_S_IDLE,    /* between requests (keep-alive) */
+    PC_S_HEAD,    /* receiving a request header block */
+    PC_S_ACTIVE,  /* a transaction is in progress */
+    PC_S_CLOSING, /* flushing a last response, then close */
+};
+
+enum pc_listener_kind { PC_LISTEN_HTTP, PC_LISTEN_HTTPS };
+
+struct pc_session {
+    int fd;
+    ev_io io;
+    ev_timer timer;
+    uint8_t state;      /* enum pc_sess_state */
+    uint8_t kind;       /* enum pc_listener_kind */
+    struct pc_addr peer;
+    char peer_ip[46];   /* textual client address (X-Forwarded-For, access log) */
+
+    struct pc_buf *in;  /* client bytes: header block, body, pipelined requests */
+    struct pc_out out;  /* bytes for the client */
+    llhttp_t parser;    /* request framing */
+    struct pc_hscan scan;
+
+    /* The transaction in progress. */
+    struct pc_upconn *up;
+    const struct pc_name *name;
+    unsigned pool_idx;
+    int member_idx;        /* last member tried, -1 when none */
+    uint64_t tried;        /* members tried for this request (bit per index, modulo 64) */
+    enum pc_body_mode body; /* how the request body goes upstream */
+    bool req_done, resp_done;
+    bool resp_begun;       /* response bytes went to the client: no clean error any more */
+    bool close_after;      /* close the client connection after this response */
+    bool expect_continue;
+    bool head_req;         /* HEAD: the response has no body */
+    bool client_10;        /* HTTP/1.0 client */
+    bool resend_ok;        /* the request can be replayed on another connection */
+    bool logged;
+    struct pc_buf *reqhead; /* the rewritten header block until a connection takes it, and
+                             * kept after that while resend_ok */
+    struct pc_session *prev, *next; /* every open session of the worker (to drain them) */
+    int status;            /* status sent to the client */
+    int up_status;         /* status received from the pool, 0 if none */
+    uint64_t bytes_out;    /* body and header bytes sent to the client */
+    double t_start;        /* first byte of the request */
+    double last_act;       /* last I/O of the transaction on either side */
+    double timeout;        /* of the current timer state */
+
+    /* What the access log needs, copied because the header block is not kept. */
+    uint16_t lg_method, lg_host, lg_path; /* lengths within lg */
+    char lg[384];
+};
+
+#endif

@@ -1,0 +1,646 @@
+/* session.c — a client connection: request heads, routing, the request body, the end of a
+ * transaction, keep-alive and timeouts.
+ *
+ * Everything a session does happens in sess_drive(), called after any event on either of its
+ * sockets: it moves what can be moved, then derives which events both sockets wait for from
+ * the state (sess_watch). Flow control falls out of that: a side is read only when the queue
+ * towards the other side is empty. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "core/io.h"
+#include "core/worker.h"
+#include "http/http1.h"
+#include "proxy/proxy.h"
+
+static llhttp_settings_t req_settings;
+static struct pc_head head; /* scratch: one header block is processed at a time */
+static struct pc_session *all_sessions, *free_sessions;
+static unsigned nsessions;
+
+#define SESS_FROM(w, field) ((struct pc_session *)((char *)(w)-offsetof(struct pc_session, field)))
+
+static int sess_drive(struct pc_session *s);
+static void sess_watch(struct pc_session *s);
+
+/* ---- llhttp callbacks (request framing) ---- */
+
+static int req_on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct pc_session *s = p->data;
+    return pc_out_body(&s->up->out, s->body, at, len);
+}
+
+static int req_on_complete(llhttp_t *p)
+{
+    struct pc_session *s = p->data;
+    s->req_done = true;
+    if (s->up && pc_out_body_end(&s->up->out, s->body) < 0)
+        return -1;
+    return HPE_PAUSED;
+}
+
+void pc_session_init(void)
+{
+    llhttp_settings_init(&req_settings);
+    req_settings.on_body = req_on_body;
+    req_settings.on_message_complete = req_on_complete;
+}
+
+/* ---- lifecycle ---- */
+
+static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static void sess_arm(struct pc_session *s, double timeout)
+{
+    s->timeout = timeout;
+    s->last_act = ev_now(pc_w.loop);
+    ev_timer_stop(pc_w.loop, &s->timer);
+    ev_timer_set(&s->timer, timeout, 0.);
+    ev_timer_start(pc_w.loop, &s->timer);
+}
+
+void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind kind)
+{
+    struct pc_session *s = free_sessions;
+    if (s)
+        free_sessions = s->next;
+    else if (!(s = malloc(sizeof(*s)))) {
+        pc_err("out of memory for a session");
+        close(fd);
+        pc_worker_conn_closed();
+        return;
+    }
+    memset(s, 0, offsetof(struct pc_session, lg));
+    s->fd = fd;
+    s->kind = (uint8_t)kind;
+    s->peer = *peer;
+    pc_addr_text(peer, s->peer_ip, sizeof(s->peer_ip));
+    s->state = PC_S_IDLE;
+    llhttp_init(&s->parser, HTTP_REQUEST, &req_settings);
+    s->parser.data = s;
+    ev_io_init(&s->io, sess_io_cb, fd, EV_READ);
+    ev_init(&s->timer, sess_timer_cb);
+    s->next = all_sessions;
+    if (all_sessions)
+        all_sessions->prev = s;
+    all_sessions = s;
+    nsessions++;
+    /* The first request gets timeout_header from the accept on (a connection that sends
+     * nothing is a slowloris, not a keep-alive). */
+    sess_arm(s, pc_w.cfg->timeout_header);
+    ev_io_start(pc_w.loop, &s->io);
+}
+
+/* Logs the transaction in progress once. */
+static void sess_log(struct pc_session *s)
+{
+    if (s->logged || s->t_start <= 0 || s->lg_method == 0)
+        return;
+    if (!s->status)
+        s->status = 499; /* the client went away first (nginx's convention) */
+    pc_alog_request(s);
+    s->logged = true;
+}
+
+static void sess_close(struct pc_session *s)
+{
+    if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING)
+        sess_log(s);
+    if (s->up) {
+        pc_upstream_close(s->up);
+        s->up = NULL;
+    }
+    ev_io_stop(pc_w.loop, &s->io);
+    ev_timer_stop(pc_w.loop, &s->timer);
+    close(s->fd);
+    pc_buf_put(s->in);
+    pc_buf_put(s->reqhead);
+    pc_out_reset(&s->out);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        all_sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    nsessions--;
+    s->next = free_sessions;
+    free_sessions = s;
+    pc_worker_conn_closed();
+}
+
+unsigned pc_session_count(void)
+{
+    return nsessions;
+}
+
+unsigned pc_session_drain(void)
+{
+    struct pc_session *s = all_sessions, *next;
+    for (; s; s = next) {
+        next = s->next;
+        if (s->state == PC_S_IDLE)
+            sess_close(s);
+        else
+            s->close_after = true;
+    }
+    return nsessions;
+}
+
+/* ---- responses of the proxy's own ---- */
+
+/* Answers STATUS for the request in progress (nothing of it reached, or will reach, a pool)
+ * and ends the transaction. Returns -1 if the session had to close at once. */
+static int sess_local(struct pc_session *s, int status, const char *loc, size_t loclen,
+                      bool close)
+{
+    if (s->up) {
+        pc_upstream_close(s->up);
+        s->up = NULL;
+    }
+    pc_buf_put(s->reqhead);
+    s->reqhead = NULL;
+    s->close_after |= close || pc_w.draining;
+    pc_out_reset(&s->out);
+    if (!pc_rw_local(&s->out, status, loc, loclen, s->close_after)) {
+        sess_close(s);
+        return -1;
+    }
+    s->status = status;
+    s->req_done = s->resp_done = true;
+    s->state = s->close_after ? PC_S_CLOSING : PC_S_ACTIVE;
+    return 0;
+}
+
+/* A request rejected before routing (malformed, too large): status, then close. */
+static int sess_reject(struct pc_session *s, int status)
+{
+    if (s->lg_method == 0) {
+        /* Nothing parsed: log what we can. */
+        memcpy(s->lg, "-", 1);
+        s->lg_method = 1;
+        s->lg_host = 0;
+        s->lg_path = 0;
+    }
+    s->t_start = s->t_start > 0 ? s->t_start : ev_now(pc_w.loop);
+    return sess_local(s, status, NULL, 0, true);
+}
+
+int pc_session_up_failed(struct pc_session *s, int status, const char *reason)
+{
+    (void)reason;
+    if (s->resp_begun) {
+        /* The client has part of a response: closing is the only honest signal left. */
+        s->status = s->status ? s->status : status;
+        sess_close(s);
+        return -1;
+    }
+    /* When the request body is not complete the connection cannot carry on. */
+    return sess_local(s, status, NULL, 0, !s->req_done);
+}
+
+/* ---- request heads ---- */
+
+static void lg_copy(struct pc_session *s, const char *m, size_t ml, const char *h, size_t hl,
+                    const char *p, size_t pl)
+{
+    size_t room = sizeof(s->lg);
+    ml = ml < 24 ? ml : 24;
+    hl = hl < 128 ? hl : 128;
+    pl = pl < room - ml - hl ? pl : room - ml - hl;
+    memcpy(s->lg, m, ml);
+    memcpy(s->lg + ml, h, hl);
+    memcpy(s->lg + ml + hl, p, pl);
+    s->lg_method = (uint16_t)ml;
+    s->lg_host = (uint16_t)hl;
+    s->lg_path = (uint16_t)pl;
+}
+
+/* 301 to https://HOST[:port]/PATH?QUERY for names that are redirected from port 80. */
+static int sess_redirect(struct pc_session *s, const char *host, size_t hostlen)
+{
+    char loc[PC_MAX_REQUEST_LINE + 300];
+    size_t hl = pc_h1_authority_host(host, hostlen);
+    int port = pc_w.cfg->https_port;
+    int n = snprintf(loc, sizeof(loc), "https://%.*s", (int)hl, host);
+    if (port && port != 443)
+        n += snprintf(loc + n, sizeof(loc) - (size_t)n, ":%d", port);
+    size_t pl = head.path.len;
+    const char *path = head.base + head.path.off;
+    if (pl == 0 || path[0] != '/')
+        loc[n++] = '/';
+    if ((size_t)n + pl >= sizeof(loc))
+        return sess_local(s, 414, NULL, 0, true);
+    memcpy(loc + n, path, pl);
+    n += (int)pl;
+    return sess_local(s, 301, loc, (size_t)n, s->body != PC_BODY_NONE);
+}
+
+/* The header block of HL bytes at the start of s->in is complete: check, route, rewrite,
+ * and start the transaction. */
+static int sess_begin(struct pc_session *s, size_t hl)
+{
+    const struct pc_config *cfg = pc_w.cfg;
+    const char *p = s->in->data + s->in->start;
+    int rc = pc_h1_parse(p, hl, true, &head);
+    if (rc)
+        return sess_reject(s, -rc);
+
+    s->body = head.chunked                             ? PC_BODY_CHUNK
+              : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
+                                                       : PC_BODY_NONE;
+    s->req_done = false;
+    enum llhttp_errno e = llhttp_execute(&s->parser, p, hl);
+    if (e != HPE_OK && !(e == HPE_PAUSED && s->req_done))
+        return sess_reject(s, 400);
+    s->in->start += hl;
+
+    const char *host = NULL;
+    size_t hostlen = 0;
+    if (head.authority.len) {
+        host = p + head.authority.off;
+        hostlen = head.authority.len;
+    } else if (head.host >= 0) {
+        host = p + head.f[head.host].value.off;
+        hostlen = head.f[head.host].value.len;
+    }
+    lg_copy(s, p + head.method.off, head.method.len, host ? host : "-", host ? hostlen : 1,
+            p + head.path.off, head.path.len);
+    s->client_10 = head.version == 10;
+    s->head_req = pc_h1_eq(&head, head.method, "head");
+    s->expect_continue = head.expect_continue;
+    s->close_after = head.conn_close || (s->client_10 && !head.conn_keepalive) || pc_w.draining;
+    s->state = PC_S_ACTIVE;
+    s->member_idx = -1;
+    sess_arm(s, pc_w.cfg->timeout_idle);
+
+    /* An HTTP/1.0 request without Host is routed by SNI; plain HTTP has none. */
+    s->name = host ? pc_config_route(cfg, host, hostlen) : NULL;
+    if (!s->name)
+        return sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
+    if (s->kind == PC_LISTEN_HTTP) {
+        if (s->name->http == PC_HTTP_REDIRECT)
+            return sess_redirect(s, host, hostlen);
+        if (s->name->http != PC_HTTP_FORWARD)
+            return sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
+    }
+    s->pool_idx = (unsigned)(s->name->pool - cfg->pools);
+
+    struct pc_out o = {0};
+    if (!pc_rw_request(&o, &head, s)) {
+        pc_out_reset(&o);
+        return sess_local(s, 500, NULL, 0, true);
+    }
+    s->reqhead = o.ob;
+    s->tried = 0;
+    if (pc_upstream_attach(s) < 0)
+        return sess_local(s, 502, NULL, 0, s->body != PC_BODY_NONE);
+    return 0;
+}
+
+/* Reads and scans a request header block. Returns -1 if the session closed. */
+static int sess_read_head(struct pc_session *s)
+{
+    for (;;) {
+        if (s->in && pc_buf_len(s->in)) {
+            if (s->state == PC_S_IDLE) {
+                s->state = PC_S_HEAD;
+                s->t_start = ev_now(pc_w.loop);
+                sess_arm(s, pc_w.cfg->timeout_header);
+            }
+            struct pc_buf *b = s->in;
+            int r = pc_h1_scan(&s->scan, b->data + b->start, pc_buf_len(b), true);
+            if (r < 0)
+                return sess_reject(s, -r);
+            if (r > 0)
+                return sess_begin(s, (size_t)r);
+            if (pc_buf_room(b) == 0) {
+                if (b->start > 0) {
+                    pc_buf_compact(b);
+                } else {
+                    struct pc_buf *nb = pc_buf_grow(b, b->cap * 2);
+                    if (!nb)
+                        return sess_reject(s, 431);
+                    s->in = nb;
+                }
+            }
+        }
+        ssize_t n = pc_io_read(s->fd, &s->in);
+        if (n > 0)
+            continue;
+        if (n == PC_IO_AGAIN) {
+            if (s->in && pc_buf_len(s->in) == 0) {
+                pc_buf_put(s->in);
+                s->in = NULL;
+            }
+            return 0;
+        }
+        sess_close(s); /* end of stream or error between requests: nothing to answer */
+        return -1;
+    }
+}
+
+/* ---- the request body ---- */
+
+/* Moves request bytes to the pool until the request is complete or a side is full. */
+static int sess_pump_request(struct pc_session *s)
+{
+    struct pc_upconn *u = s->up;
+    for (;;) {
+        if (u->connecting)
+            return 0;
+        if (pc_out_pending(&u->out)) {
+            int r = pc_io_flush(u->fd, &u->out, NULL);
+            if (r < 0) {
+                /* The pool's side broke; the response side sees it too and decides. */
+                return pc_upstream_pump(u);
+            }
+            if (r == 0)
+                return 0;
+            s->last_act = ev_now(pc_w.loop);
+        }
+        if (s->req_done)
+            return 0;
+        struct pc_buf *b = s->in;
+        if (b && pc_buf_len(b)) {
+            size_t feed = pc_buf_len(b);
+            if (s->body != PC_BODY_RAW) {
+                /* Re-chunking adds at most a chunk header per piece: keep the copy inside
+                 * one standard buffer. */
+                if (!pc_out_reserve(&u->out, PC_BUF_SIZE / 2)) {
+                    sess_close(s);
+                    return -1;
+                }
+                size_t room = pc_buf_room(u->out.ob) - 32;
+                feed = feed < room ? feed : room;
+            }
+            const char *at = b->data + b->start;
+            enum llhttp_errno e = llhttp_execute(&s->parser, at, feed);
+            if (e == HPE_PAUSED)
+                b->start = (size_t)(llhttp_get_error_pos(&s->parser) - b->data);
+            else if (e == HPE_OK)
+                b->start += feed;
+            else {
+                /* A bad chunk or similar in a streamed body: abort the upstream request. */
+                static struct pc_ratelimit rl;
+                pc_log_limited(&rl, PC_LOG_INFO,
+                               "bad request body from client: %s", llhttp_errno_name(e));
+                if (s->up) {
+                    pc_upstream_close(s->up);
+                    s->up = NULL;
+                }
+                if (s->resp_begun) {
+                    sess_close(s);
+                    return -1;
+                }
+                return sess_local(s, 400, NULL, 0, true);
+            }
+            continue;
+        }
+        ssize_t n = pc_io_read(s->fd, &s->in);
+        if (n > 0) {
+            s->last_act = ev_now(pc_w.loop);
+            continue;
+        }
+        if (n == PC_IO_AGAIN) {
+            if (s->in && pc_buf_len(s->in) == 0) {
+                pc_buf_put(s->in);
+                s->in = NULL;
+            }
+            return 0;
+        }
+        /* The client went away mid-body: closing the upstream connection is how the pool
+         * learns that the upload was aborted. */
+        sess_close(s);
+        return -1;
+    }
+}
+
+/* ---- end of a transaction ---- */
+
+static void sess_reset(struct pc_session *s)
+{
+    s->state = PC_S_IDLE;
+    s->name = NULL;
+    s->req_done = s->resp_done = s->resp_begun = s->logged = false;
+    s->expect_continue = s->head_req = s->resend_ok = false;
+    s->status = s->up_status = 0;
+    s->bytes_out = 0;
+    s->t_start = 0;
+    s->lg_method = 0;
+    s->tried = 0;
+    s->body = PC_BODY_NONE;
+    memset(&s->scan, 0, sizeof(s->scan));
+    pc_buf_put(s->reqhead);
+    s->reqhead = NULL;
+    if (llhttp_get_errno(&s->parser) == HPE_PAUSED)
+        llhttp_resume(&s->parser);
+    sess_arm(s, pc_w.cfg->timeout_keepalive);
+}
+
+/* Ends the transaction once the request is sent, the response complete and flushed. */
+static int sess_try_finish(struct pc_session *s)
+{
+    if (!s->req_done || !s->resp_done || pc_out_pending(&s->out))
+        return 0;
+    if (s->up && pc_out_pending(&s->up->out))
+        return 0;
+    sess_log(s);
+    if (s->up) {
+        pc_upstream_release(s, true);
+        s->up = NULL;
+    }
+    if (s->close_after) {
+        sess_close(s);
+        return -1;
+    }
+    sess_reset(s);
+    return 1;
+}
+
+int pc_session_flush(struct pc_session *s)
+{
+    if (!pc_out_pending(&s->out))
+        return 1;
+    int r = pc_io_flush(s->fd, &s->out, &s->bytes_out);
+    if (r < 0) {
+        sess_close(s);
+        return -1;
+    }
+    if (r > 0)
+        s->last_act = ev_now(pc_w.loop);
+    return r;
+}
+
+/* While a response is pending after a complete request, watches the client for an early
+ * close (a long poll abandoned) and buffers pipelined bytes without parsing them. */
+static int sess_peek_client(struct pc_session *s)
+{
+    if (s->in && pc_buf_room(s->in) == 0 && s->in->start == 0)
+        return 0;
+    ssize_t n = pc_io_read(s->fd, &s->in);
+    if (n > 0 || n == PC_IO_AGAIN) {
+        if (s->in && pc_buf_len(s->in) == 0) {
+            pc_buf_put(s->in);
+            s->in = NULL;
+        }
+        return 0;
+    }
+    sess_close(s);
+    return -1;
+}
+
+static int sess_drive(struct pc_session *s)
+{
+    for (;;) {
+        switch (s->state) {
+        case PC_S_IDLE:
+        case PC_S_HEAD:
+            if (sess_read_head(s) < 0)
+                return -1;
+            if (s->state == PC_S_IDLE || s->state == PC_S_HEAD)
+                return 0;
+            continue;
+        case PC_S_CLOSING: {
+            int r = pc_session_flush(s);
+            if (r < 0)
+                return -1;
+            if (r > 0) {
+                /* Lingering close: let the client read the answer before the RST that
+                 * unread request bytes would cause. */
+                shutdown(s->fd, SHUT_WR);
+                sess_close(s);
+                return -1;
+            }
+            return 0;
+        }
+        case PC_S_ACTIVE:
+            if (pc_session_flush(s) < 0)
+                return -1;
+            if (s->up) {
+                if (sess_pump_request(s) < 0)
+                    return -1;
+                if (s->up && pc_upstream_pump(s->up) < 0)
+                    return -1;
+            }
+            if (s->state != PC_S_ACTIVE)
+                continue;
+            int r = sess_try_finish(s);
+            if (r < 0)
+                return -1;
+            if (r > 0)
+                continue;
+            return 0;
+        }
+    }
+}
+
+static void sess_watch(struct pc_session *s)
+{
+    int ev = 0;
+    struct pc_upconn *u = s->up;
+    switch (s->state) {
+    case PC_S_IDLE:
+    case PC_S_HEAD:
+        ev = EV_READ;
+        break;
+    case PC_S_CLOSING:
+        ev = EV_WRITE;
+        break;
+    case PC_S_ACTIVE:
+        if (pc_out_pending(&s->out))
+            ev |= EV_WRITE;
+        if (u && !u->connecting && !pc_out_pending(&u->out))
+            ev |= EV_READ; /* body bytes, or an early close while waiting */
+        break;
+    }
+    pc_io_want(pc_w.loop, &s->io, ev);
+    if (u)
+        pc_upstream_update(u);
+}
+
+void pc_session_update(struct pc_session *s)
+{
+    sess_watch(s);
+}
+
+static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct pc_session *s = SESS_FROM(w, io);
+    (void)loop;
+    if (s->state == PC_S_ACTIVE && (revents & EV_READ) && s->req_done) {
+        if (sess_peek_client(s) < 0)
+            return;
+    }
+    if (sess_drive(s) < 0)
+        return;
+    sess_watch(s);
+}
+
+/* Called by the upstream side after its events: the driver is shared. */
+void pc_session_resp_progress(struct pc_session *s)
+{
+    if (sess_drive(s) < 0)
+        return;
+    sess_watch(s);
+}
+
+void pc_session_resp_complete(struct pc_session *s)
+{
+    s->resp_done = true;
+}
+
+void pc_session_client_writable_again(struct pc_session *s)
+{
+    pc_session_resp_progress(s);
+}
+
+static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct pc_session *s = SESS_FROM(w, timer);
+    (void)revents;
+    double now = ev_now(loop);
+    double due = s->last_act + s->timeout;
+    if (now < due) {
+        ev_timer_set(w, due - now, 0.);
+        ev_timer_start(loop, w);
+        return;
+    }
+    switch (s->state) {
+    case PC_S_IDLE:
+    case PC_S_CLOSING:
+        sess_close(s);
+        return;
+    case PC_S_HEAD:
+        if (sess_reject(s, 408) < 0)
+            return;
+        sess_arm(s, 5);
+        break;
+    case PC_S_ACTIVE: {
+        struct pc_upconn *u = s->up;
+        bool pool_silent = u && (s->req_done || pc_out_pending(&u->out));
+        if (u)
+            pc_log(PC_LOG_WARN, "pool %s: member %s: no data for %.0f s, request aborted",
+                   pc_w.cfg->pools[u->pool_idx].name,
+                   pc_w.cfg->pools[u->pool_idx].members[u->member_idx].host, s->timeout);
+        if (s->resp_begun || !u) {
+            sess_close(s);
+            return;
+        }
+        if (sess_local(s, pool_silent ? 504 : 408, NULL, 0, true) < 0)
+            return;
+        sess_arm(s, 5);
+        break;
+    }
+    }
+    if (sess_drive(s) < 0)
+        return;
+    sess_watch(s);
+}

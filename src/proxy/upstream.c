@@ -1,0 +1,525 @@
+/* upstream.c — connections to pool members: connect, reuse, and the response side.
+ *
+ * An upconn belongs to one session while a transaction runs and sits in its member's idle
+ * list between transactions (per worker, most recent first, bounded). An idle connection that
+ * becomes readable was closed by the pool (or is misbehaving) and is dropped at once, so that
+ * the stale-connection race is rare; when it happens anyway, a request whose bytes can all
+ * be replayed goes again on a fresh connection. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "config/config.h"
+#include "core/io.h"
+#include "core/worker.h"
+#include "http/http1.h"
+#include "proxy/proxy.h"
+
+#define UP_IDLE_MAX     256 /* idle connections kept per member and worker */
+#define UP_IDLE_TIMEOUT 55. /* below IIS's 120 s connection timeout: we close first */
+
+static llhttp_settings_t resp_settings;
+static struct pc_head head; /* scratch for response header blocks */
+static struct pc_upconn *free_upconns;
+
+#define UP_FROM(w, field) ((struct pc_upconn *)((char *)(w)-offsetof(struct pc_upconn, field)))
+
+static const struct pc_pool *up_pool(const struct pc_upconn *u)
+{
+    return &pc_w.cfg->pools[u->pool_idx];
+}
+
+static const struct pc_member *up_member(const struct pc_upconn *u)
+{
+    return &up_pool(u)->members[u->member_idx];
+}
+
+static int up_port(const struct pc_session *s, const struct pc_member *m)
+{
+    return s->kind == PC_LISTEN_HTTP ? m->http_port : m->https_port;
+}
+
+/* ---- llhttp callbacks (response framing) ---- */
+
+static int resp_on_headers(llhttp_t *p)
+{
+    struct pc_upconn *u = p->data;
+    /* A response to HEAD, a 1xx, 204 or 304 has no body whatever its Content-Length says
+     * (RFC 9112 §6.3): tell llhttp, which does not know all of it. */
+    int st = p->status_code;
+    return (u->s && u->s->head_req) || st < 200 || st == 204 || st == 304 ? 1 : 0;
+}
+
+static int resp_on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct pc_upconn *u = p->data;
+    return pc_out_body(&u->s->out, u->body, at, len);
+}
+
+static int resp_on_complete(llhttp_t *p)
+{
+    struct pc_upconn *u = p->data;
+    if (p->status_code >= 100 && p->status_code < 200)
+        return HPE_PAUSED; /* an interim response: the final one follows */
+    u->msg_done = true;
+    u->keepalive = llhttp_should_keep_alive(p);
+    if (pc_out_body_end(&u->s->out, u->body) < 0)
+        return -1;
+    return HPE_PAUSED;
+}
+
+void pc_upstream_init(void)
+{
+    llhttp_settings_init(&resp_settings);
+    resp_settings.on_headers_complete = resp_on_headers;
+    resp_settings.on_body = resp_on_body;
+    resp_settings.on_message_complete = resp_on_complete;
+}
+
+/* ---- lifecycle ---- */
+
+static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void up_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+static void idle_unlink(struct pc_upconn *u)
+{
+    struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        ms->idle = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    u->next = u->prev = NULL;
+    ms->nidle--;
+}
+
+void pc_upstream_close(struct pc_upconn *u)
+{
+    if (!u->s)
+        idle_unlink(u);
+    ev_io_stop(pc_w.loop, &u->io);
+    ev_timer_stop(pc_w.loop, &u->timer);
+    close(u->fd);
+    pc_buf_put(u->in);
+    pc_out_reset(&u->out);
+    u->next = free_upconns;
+    free_upconns = u;
+}
+
+void pc_upstream_close_idle_all(void)
+{
+    const struct pc_config *cfg = pc_w.cfg;
+    for (size_t p = 0; p < cfg->npools; p++)
+        for (size_t m = 0; m < cfg->pools[p].nmembers; m++)
+            while (pc_w.pools[p].m[m].idle)
+                pc_upstream_close(pc_w.pools[p].m[m].idle);
+}
+
+static void up_log(const struct pc_upconn *u, const char *what)
+{
+    static struct pc_ratelimit rl;
+    const struct pc_member *m = up_member(u);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    const struct sockaddr *sa = (const struct sockaddr *)&m->addr.ss;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
+    pc_log_limited(&rl, PC_LOG_WARN, "pool %s: member %s (%s port %d): %s", up_pool(u)->name,
+                   m->host, ip, u->s ? up_port(u->s, m) : 0, what);
+}
+
+/* Opens a non-blocking connection to MEMBER from the internal address. */
+static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
+{
+    const struct pc_config *cfg = pc_w.cfg;
+    const struct pc_member *m = &cfg->pools[s->pool_idx].members[member_idx];
+    struct pc_addr to = m->addr;
+    int port = up_port(s, m);
+    if (to.ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&to.ss)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)&to.ss)->sin6_port = htons((uint16_t)port);
+
+    int fd = socket(to.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        pc_err("socket: %s", strerror(errno));
+        return NULL;
+    }
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+        pc_warn("TCP_NODELAY: %s", strerror(errno));
+    if (cfg->has_internal && cfg->internal.ss.ss_family == to.ss.ss_family) {
+        /* Let connect() pick the port, so that binding does not reserve one per address. */
+        if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) < 0)
+            pc_warn("IP_BIND_ADDRESS_NO_PORT: %s", strerror(errno));
+        if (bind(fd, (const struct sockaddr *)&cfg->internal.ss, cfg->internal.len) < 0) {
+            pc_err("bind to the internal address: %s", strerror(errno));
+            close(fd);
+            return NULL;
+        }
+    }
+    struct pc_upconn *u = free_upconns;
+    if (u)
+        free_upconns = u->next;
+    else if (!(u = malloc(sizeof(*u)))) {
+        close(fd);
+        return NULL;
+    }
+    memset(u, 0, sizeof(*u));
+    u->fd = fd;
+    u->pool_idx = s->pool_idx;
+    u->member_idx = member_idx;
+    u->s = s;
+    llhttp_init(&u->parser, HTTP_RESPONSE, &resp_settings);
+    u->parser.data = u;
+    ev_io_init(&u->io, up_io_cb, fd, EV_WRITE);
+    ev_init(&u->timer, up_timer_cb);
+
+    if (connect(fd, (const struct sockaddr *)&to.ss, to.len) < 0 && errno != EINPROGRESS) {
+        int err = errno;
+        up_log(u, strerror(err));
+        pc_balance_mark_down(u->pool_idx, member_idx, strerror(err));
+        u->s = NULL;
+        close(fd);
+        u->next = free_upconns;
+        free_upconns = u;
+        return NULL;
+    }
+    u->connecting = true;
+    ev_timer_set(&u->timer, cfg->timeout_connect, 0.);
+    ev_timer_start(pc_w.loop, &u->timer);
+    ev_io_start(pc_w.loop, &u->io);
+    return u;
+}
+
+/* Gives the rewritten request head to U (a copy when it may have to be replayed). */
+static int up_take_request(struct pc_session *s, struct pc_upconn *u)
+{
+    s->resend_ok = u->reused && s->body == PC_BODY_NONE;
+    if (s->resend_ok) {
+        if (!pc_out_append(&u->out, s->reqhead->data, pc_buf_len(s->reqhead)))
+            return -1;
+    } else {
+        u->out.ob = s->reqhead;
+        s->reqhead = NULL;
+    }
+    return 0;
+}
+
+static int attach(struct pc_session *s, bool fresh_only)
+{
+    const struct pc_pool *pool = &pc_w.cfg->pools[s->pool_idx];
+    for (;;) {
+        int mi = pc_balance_pick(s->pool_idx, s->tried);
+        if (mi < 0) {
+            pc_log(PC_LOG_WARN, "pool %s: no member available for %.*s", pool->name,
+                   (int)s->lg_host, s->lg + s->lg_method);
+            return -1;
+        }
+        s->tried |= 1ull << (mi % 64);
+        s->member_idx = mi;
+        struct pc_member_state *ms = &pc_w.pools[s->pool_idx].m[mi];
+        struct pc_upconn *u = fresh_only ? NULL : ms->idle;
+        if (u) {
+            idle_unlink(u);
+            ev_timer_stop(pc_w.loop, &u->timer);
+            u->s = s;
+            u->reused = true;
+        } else if (!(u = up_connect(s, (unsigned)mi))) {
+            continue; /* refused at once: that member is marked down, try the next */
+        }
+        u->in_head = true;
+        u->got_bytes = u->msg_done = u->keepalive = false;
+        u->body = PC_BODY_NONE;
+        memset(&u->scan, 0, sizeof(u->scan));
+        u->nreq++;
+        s->up = u;
+        if (up_take_request(s, u) < 0) {
+            pc_upstream_close(u);
+            s->up = NULL;
+            return -1;
+        }
+        return 0;
+    }
+}
+
+int pc_upstream_attach(struct pc_session *s)
+{
+    return attach(s, false);
+}
+
+void pc_upstream_release(struct pc_session *s, bool reusable)
+{
+    struct pc_upconn *u = s->up;
+    struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
+    reusable = reusable && u->keepalive && u->msg_done && !pc_out_pending(&u->out) &&
+               (!u->in || pc_buf_len(u->in) == 0) && ms->nidle < UP_IDLE_MAX && !pc_w.draining;
+    if (!reusable) {
+        pc_upstream_close(u);
+        return;
+    }
+    pc_buf_put(u->in);
+    u->in = NULL;
+    u->s = NULL;
+    llhttp_init(&u->parser, HTTP_RESPONSE, &resp_settings);
+    u->parser.data = u;
+    u->prev = NULL;
+    u->next = ms->idle;
+    if (ms->idle)
+        ms->idle->prev = u;
+    ms->idle = u;
+    ms->nidle++;
+    pc_io_want(pc_w.loop, &u->io, EV_READ); /* a readable idle connection has been closed */
+    ev_timer_stop(pc_w.loop, &u->timer);
+    ev_timer_set(&u->timer, UP_IDLE_TIMEOUT, 0.);
+    ev_timer_start(pc_w.loop, &u->timer);
+}
+
+/* ---- the response ---- */
+
+/* The connection failed before or during the response. */
+static int up_fail(struct pc_upconn *u, int status, const char *why)
+{
+    struct pc_session *s = u->s;
+    up_log(u, why);
+    pc_upstream_close(u);
+    s->up = NULL;
+    return pc_session_up_failed(s, status, why);
+}
+
+/* A reused connection closed before answering: most likely the pool closed it while idle
+ * just as we sent on it. Replay on a fresh connection when nothing can have been lost. */
+static int up_stale(struct pc_upconn *u)
+{
+    struct pc_session *s = u->s;
+    if (!s->resend_ok || !s->reqhead)
+        return up_fail(u, 502, "connection closed before a response");
+    pc_upstream_close(u);
+    s->up = NULL;
+    s->tried = 0;
+    if (attach(s, true) < 0)
+        return pc_session_up_failed(s, 502, "no member for the retry");
+    return 0;
+}
+
+/* After up_fail inside a step: 1 = the connection is gone but the session lives on (it got
+ * an error response), -1 = the session closed too. */
+static int gone(int r)
+{
+    return r < 0 ? -1 : 1;
+}
+
+/* Handles a complete response header block of HL bytes: 0 = go on, else see gone(). */
+static int up_head(struct pc_upconn *u, size_t hl)
+{
+    struct pc_session *s = u->s;
+    const char *p = u->in->data + u->in->start;
+    if (pc_h1_parse(p, hl, false, &head) != 0)
+        return gone(up_fail(u, 502, "malformed response header"));
+    int st = head.status;
+    if (st == 101)
+        return gone(up_fail(u, 502, "unexpected 101 (upgrade was not requested)"));
+    enum pc_body_mode mode;
+    bool bodyless = st < 200 || s->head_req || st == 204 || st == 304;
+    if (bodyless)
+        mode = PC_BODY_NONE;
+    else if (head.chunked)
+        mode = s->client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
+    else if (head.has_cl)
+        mode = PC_BODY_RAW;
+    else
+        mode = s->client_10 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
+    if (s->client_10 && !bodyless && !head.has_cl)
+        s->close_after = true; /* only the close can end that body for an HTTP/1.0 client */
+    if (st >= 200) {
+        /* The pool might answer before the request is complete (401 to an Expect, an early
+         * error): the client connection cannot be reused if its body is not all read. */
+        u->body = mode;
+        s->up_status = s->status = st;
+    }
+    if (!pc_rw_response(&s->out, &head, s, mode))
+        return gone(up_fail(u, 502, "out of memory"));
+    enum llhttp_errno e = llhttp_execute(&u->parser, p, hl);
+    if (e != HPE_OK && e != HPE_PAUSED)
+        return gone(up_fail(u, 502, llhttp_errno_name(e)));
+    if (e == HPE_PAUSED)
+        llhttp_resume(&u->parser); /* a bodyless message is complete */
+    u->in->start += hl;
+    s->resp_begun = true;
+    if (st >= 200) {
+        u->in_head = false;
+        /* The request can no longer be replayed: give back the copy. */
+        pc_buf_put(s->reqhead);
+        s->reqhead = NULL;
+        s->resend_ok = false;
+    } else {
+        memset(&u->scan, 0, sizeof(u->scan));
+    }
+    if (u->msg_done)
+        pc_session_resp_complete(s);
+    return 0;
+}
+
+int pc_upstream_pump(struct pc_upconn *u)
+{
+    struct pc_session *s = u->s;
+    while (!u->msg_done) {
+        if (u->connecting)
+            return 0;
+        int r = pc_session_flush(s);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 0; /* the client is not reading: neither do we */
+        struct pc_buf *b = u->in;
+        if (b && pc_buf_len(b)) {
+            if (u->in_head) {
+                int hl = pc_h1_scan(&u->scan, b->data + b->start, pc_buf_len(b), false);
+                if (hl < 0)
+                    return up_fail(u, 502, "malformed response header");
+                if (hl > 0) {
+                    int r = up_head(u, (size_t)hl);
+                    if (r)
+                        return r < 0 ? -1 : 0;
+                    continue;
+                }
+                if (pc_buf_room(b) == 0) {
+                    struct pc_buf *nb = b->start ? (pc_buf_compact(b), b)
+                                                 : pc_buf_grow(b, b->cap * 2);
+                    if (!nb)
+                        return up_fail(u, 502, "out of memory");
+                    u->in = nb;
+                }
+            } else {
+                size_t feed = pc_buf_len(b);
+                if (u->body != PC_BODY_RAW) {
+                    if (!pc_out_reserve(&s->out, PC_BUF_SIZE / 2))
+                        return up_fail(u, 502, "out of memory");
+                    size_t room = pc_buf_room(s->out.ob) - 32;
+                    feed = feed < room ? feed : room;
+                }
+                enum llhttp_errno e = llhttp_execute(&u->parser, b->data + b->start, feed);
+                if (e == HPE_PAUSED) {
+                    b->start = (size_t)(llhttp_get_error_pos(&u->parser) - b->data);
+                    if (u->msg_done && pc_buf_len(b))
+                        u->keepalive = false; /* bytes after the response: never reuse */
+                } else if (e == HPE_OK) {
+                    b->start += feed;
+                } else {
+                    return up_fail(u, 502, llhttp_errno_name(e));
+                }
+                continue;
+            }
+        }
+        ssize_t n = pc_io_read(u->fd, &u->in);
+        if (n > 0) {
+            u->got_bytes = true;
+            s->last_act = ev_now(pc_w.loop);
+            continue;
+        }
+        if (n == PC_IO_AGAIN) {
+            if (u->in && pc_buf_len(u->in) == 0) {
+                pc_buf_put(u->in);
+                u->in = NULL;
+            }
+            return 0;
+        }
+        /* End of stream (or reset). */
+        if (!u->got_bytes && u->reused)
+            return up_stale(u) < 0 ? -1 : 0;
+        if (!u->in_head && n == 0 && llhttp_finish(&u->parser) == HPE_OK && u->msg_done)
+            break; /* a close-delimited body ended */
+        return up_fail(u, 502, u->got_bytes ? "connection closed mid-response"
+                                            : "connection closed before a response");
+    }
+    pc_session_resp_complete(s);
+    return pc_session_flush(s) < 0 ? -1 : 0;
+}
+
+void pc_upstream_update(struct pc_upconn *u)
+{
+    int ev = 0;
+    if (u->connecting)
+        ev = EV_WRITE;
+    else {
+        if (pc_out_pending(&u->out))
+            ev |= EV_WRITE;
+        if (!u->msg_done && !pc_out_pending(&u->s->out))
+            ev |= EV_READ;
+    }
+    pc_io_want(pc_w.loop, &u->io, ev);
+}
+
+/* ---- events ---- */
+
+/* Connecting failed: nothing was sent, so another member may take the request. Returns -1
+ * when the session closed. */
+static int up_connect_failed(struct pc_upconn *u, const char *why)
+{
+    struct pc_session *s = u->s;
+    up_log(u, why);
+    pc_balance_mark_down(u->pool_idx, u->member_idx, why);
+    if (!s->reqhead) {
+        s->reqhead = u->out.ob; /* the head it took, unsent */
+        u->out.ob = NULL;
+    }
+    pc_upstream_close(u);
+    s->up = NULL;
+    if (attach(s, false) < 0)
+        return pc_session_up_failed(s, 502, why);
+    return 0;
+}
+
+static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct pc_upconn *u = UP_FROM(w, io);
+    (void)loop;
+    (void)revents;
+    if (!u->s) {
+        /* Idle: data or end of stream means the pool is done with this connection. */
+        pc_upstream_close(u);
+        return;
+    }
+    struct pc_session *s = u->s;
+    if (u->connecting) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err) {
+            if (up_connect_failed(u, strerror(err)) < 0)
+                return;
+        } else {
+            u->connecting = false;
+            ev_timer_stop(pc_w.loop, &u->timer);
+        }
+    }
+    pc_session_resp_progress(s);
+}
+
+static void up_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct pc_upconn *u = UP_FROM(w, timer);
+    (void)loop;
+    (void)revents;
+    if (!u->s) {
+        pc_upstream_close(u);
+        return;
+    }
+    if (u->connecting) {
+        struct pc_session *s = u->s;
+        if (up_connect_failed(u, "connect timed out") < 0)
+            return;
+        pc_session_resp_progress(s);
+    }
+}

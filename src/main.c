@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "core/master.h"
+#include "tls/tls.h"
 
 #define PORTICO_VERSION "0.1.0"
 
@@ -58,6 +59,15 @@ int main(int argc, char **argv)
 
     struct pc_diag diag = {0};
     struct pc_config *cfg = pc_config_load(conf, &diag);
+    if (test && cfg) {
+        /* Load the certificates too: a key that does not match is a configuration error. */
+        struct pc_tls *t = pc_tls_load(cfg, &diag);
+        if (!t) {
+            pc_config_free(cfg);
+            cfg = NULL;
+        }
+        pc_tls_free(t);
+    }
     if (diag.text)
         fputs(diag.text, stderr);
     pc_diag_free(&diag);

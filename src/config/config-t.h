@@ -74,6 +74,7 @@ struct pc_cert {
     char *cert;               /* absolute path of the PEM chain */
     char *key;                /* absolute path of the key, or NULL when it is in cert */
     int line;
+    int key_line;             /* line of key=, 0 when none */
 };
 
 struct pc_config {
@@ -104,6 +105,9 @@ struct pc_config {
     size_t npools;
     struct pc_name *names;    /* every published name of every pool */
     size_t nnames;
+
+    /* Private to src/config: the hash index pc_config_route() looks names up in. */
+    struct pc_route_index *route_index;
 };
 
 /* Diagnostics collected while loading: one "FILE:LINE: message" (or "FILE: message") per line. */

@@ -2,13 +2,36 @@
 #include "core/io.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <openssl/err.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-ssize_t pc_io_read(int fd, struct pc_buf **bp)
+/* Maps an SSL_read/SSL_write result to our convention. */
+static ssize_t tls_result(SSL *ssl, int n)
+{
+    switch (SSL_get_error(ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return PC_IO_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (errno == 0)
+            return 0; /* end of stream without close_notify */
+        return PC_IO_ERR;
+    default:
+        ERR_clear_error();
+        errno = EPROTO;
+        return PC_IO_ERR;
+    }
+}
+
+ssize_t pc_io_read(int fd, SSL *ssl, struct pc_buf **bp)
 {
     struct pc_buf *b = *bp;
     if (!b) {
@@ -25,6 +48,15 @@ ssize_t pc_io_read(int fd, struct pc_buf **bp)
     size_t room = pc_buf_room(b);
     if (room == 0)
         return PC_IO_AGAIN; /* caller stops reading until it has consumed some */
+    if (ssl) {
+        errno = 0;
+        int n = SSL_read(ssl, b->data + b->end, room > INT_MAX ? INT_MAX : (int)room);
+        if (n > 0) {
+            b->end += (size_t)n;
+            return n;
+        }
+        return tls_result(ssl, n);
+    }
     for (;;) {
         ssize_t n = recv(fd, b->data + b->end, room, 0);
         if (n > 0) {
@@ -41,8 +73,44 @@ ssize_t pc_io_read(int fd, struct pc_buf **bp)
     }
 }
 
-int pc_io_flush(int fd, struct pc_out *o, uint64_t *count)
+/* TLS: one SSL_write per piece; a small raw piece joins the buffer first so that a short
+ * response goes out as one record. */
+static int tls_flush(SSL *ssl, struct pc_out *o, uint64_t *count)
 {
+    if (o->rawlen && o->ob && pc_buf_room(o->ob) >= o->rawlen && o->rawlen <= 4096) {
+        memcpy(o->ob->data + o->ob->end, o->raw, o->rawlen);
+        o->ob->end += o->rawlen;
+        o->rawlen = 0;
+    }
+    while (pc_out_pending(o)) {
+        size_t oblen = o->ob ? o->ob->end - o->ob->start : 0;
+        const char *p = oblen ? o->ob->data + o->ob->start : o->raw;
+        size_t len = oblen ? oblen : o->rawlen;
+        errno = 0;
+        int w = SSL_write(ssl, p, len > INT_MAX ? INT_MAX : (int)len);
+        if (w <= 0) {
+            ssize_t r = tls_result(ssl, w);
+            return r == PC_IO_AGAIN ? 0 : PC_IO_ERR;
+        }
+        if (count)
+            *count += (uint64_t)w;
+        if (oblen)
+            o->ob->start += (size_t)w;
+        else {
+            o->raw += w;
+            o->rawlen -= (size_t)w;
+        }
+    }
+    pc_buf_put(o->ob);
+    o->ob = NULL;
+    o->raw = NULL;
+    return 1;
+}
+
+int pc_io_flush(int fd, SSL *ssl, struct pc_out *o, uint64_t *count)
+{
+    if (ssl)
+        return tls_flush(ssl, o, count);
     while (pc_out_pending(o)) {
         struct iovec iov[2];
         int n = 0;

@@ -5,20 +5,23 @@
 #define PORTICO_IO_H
 
 #include <stddef.h>
+#include <openssl/ssl.h>
 #include <sys/types.h>
 
 #include "proxy/proxy-t.h"
 
 enum { PC_IO_AGAIN = -1, PC_IO_ERR = -2 };
 
-/* Reads into *BP (taking a buffer from the free list when it is NULL) as much as fits.
- * Returns bytes read (> 0), 0 at end of stream, PC_IO_AGAIN, or PC_IO_ERR (errno set). */
-ssize_t pc_io_read(int fd, struct pc_buf **bp);
+/* Reads into *BP (taking a buffer from the free list when it is NULL) as much as fits,
+ * through SSL when it is not NULL. Returns bytes read (> 0), 0 at end of stream,
+ * PC_IO_AGAIN, or PC_IO_ERR (errno set). With TLS, a read may leave decrypted bytes inside
+ * OpenSSL: callers read until PC_IO_AGAIN before they wait for the socket. */
+ssize_t pc_io_read(int fd, SSL *ssl, struct pc_buf **bp);
 
-/* Writes the queue O to FD. Returns 1 when all is written (the queue's buffer has gone back
- * to the free list), 0 when the socket is full, PC_IO_ERR on error. Adds bytes written to
- * *COUNT when COUNT is not NULL. */
-int pc_io_flush(int fd, struct pc_out *o, uint64_t *count);
+/* Writes the queue O to FD (through SSL when not NULL). Returns 1 when all is written (the
+ * queue's buffer has gone back to the free list), 0 when the socket is full, PC_IO_ERR on
+ * error. Adds bytes written to *COUNT when COUNT is not NULL. */
+int pc_io_flush(int fd, SSL *ssl, struct pc_out *o, uint64_t *count);
 
 static inline bool pc_out_pending(const struct pc_out *o)
 {

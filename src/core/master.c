@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "core/worker.h"
+#include "tls/tls.h"
 
 #define MAX_WORKERS 256
 
@@ -46,6 +47,7 @@ static size_t nsocks;
 static struct wproc procs[MAX_WORKERS * 4];
 static size_t nprocs;
 static unsigned generation;
+static struct pc_tls *tls; /* contexts of the current configuration */
 
 static bool addr_eq(const struct pc_addr *a, const struct pc_addr *b)
 {
@@ -127,7 +129,8 @@ static int reconcile_sockets(const struct pc_config *cfg)
         return -1;
     for (size_t i = 0; i < nsocks; i++)
         socks[i].used = false;
-    memcpy(ns, socks, nsocks * sizeof(*ns));
+    if (nsocks)
+        memcpy(ns, socks, nsocks * sizeof(*ns));
     size_t n = nsocks;
     for (size_t e = 0; e < cfg->nexternal; e++) {
         for (int k = 0; k < 2; k++) {
@@ -195,7 +198,7 @@ static pid_t spawn(const struct pc_config *cfg, int slot)
         else
             close(socks[i].fd);
     }
-    _exit(pc_worker_run(cfg, ls, n, slot));
+    _exit(pc_worker_run(cfg, tls, ls, n, slot));
 }
 
 static int start_workers(const struct pc_config *cfg)
@@ -244,11 +247,22 @@ static struct pc_config *reload(struct pc_config *cur)
         pc_err("reload refused: the configuration has errors; the running one stays");
         return cur;
     }
-    if (reconcile_sockets(next) < 0) {
-        pc_err("reload refused: cannot open the new listeners; the running one stays");
+    /* Certificates and keys are read again: a renewed certificate needs only a reload. */
+    struct pc_tls *next_tls = pc_tls_load(next, NULL);
+    if (!next_tls || pc_tls_ticket_secret(next) < 0) {
+        pc_err("reload refused: TLS setup failed; the running one stays");
+        pc_tls_free(next_tls);
         pc_config_free(next);
         return cur;
     }
+    if (reconcile_sockets(next) < 0) {
+        pc_err("reload refused: cannot open the new listeners; the running one stays");
+        pc_tls_free(next_tls);
+        pc_config_free(next);
+        return cur;
+    }
+    struct pc_tls *old_tls = tls;
+    tls = next_tls;
     unsigned old_gen = generation;
     if (start_workers(next) < 0) {
         pc_err("reload: cannot start new workers");
@@ -257,6 +271,7 @@ static struct pc_config *reload(struct pc_config *cur)
     close_unused();
     pc_info("reload done: %d worker(s) on the new configuration", next->workers);
     /* The old workers have their own copy (fork): the master may free its one. */
+    pc_tls_free(old_tls);
     pc_config_free(cur);
     return next;
 }
@@ -274,6 +289,9 @@ int pc_master_run(struct pc_config *cfg)
 
     if (cfg->workers > MAX_WORKERS)
         cfg->workers = MAX_WORKERS;
+    tls = pc_tls_load(cfg, NULL);
+    if (!tls || pc_tls_ticket_secret(cfg) < 0)
+        return 1;
     if (reconcile_sockets(cfg) < 0)
         return 1;
     if (start_workers(cfg) < 0)
@@ -343,6 +361,7 @@ int pc_master_run(struct pc_config *cfg)
             }
         }
     }
+    pc_tls_free(tls);
     pc_config_free(cfg);
     free(socks);
     pc_info("stopped");

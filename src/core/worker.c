@@ -189,7 +189,8 @@ static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
     pc_buf_trim_freelist(64);
 }
 
-int pc_worker_run(const struct pc_config *cfg, struct pc_listener *ls, size_t nls, int id)
+int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct pc_listener *ls,
+                  size_t nls, int id)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -200,6 +201,7 @@ int pc_worker_run(const struct pc_config *cfg, struct pc_listener *ls, size_t nl
 
     memset(&pc_w, 0, sizeof(pc_w));
     pc_w.cfg = cfg;
+    pc_w.tls = tls;
     pc_w.id = id;
     pc_w.listeners = ls;
     pc_w.nlisteners = nls;

@@ -7,6 +7,7 @@
 #define PORTICO_WORKER_H
 
 #include <ev.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 
 #include "config/config-t.h"
@@ -16,6 +17,8 @@ struct pc_member_state {
     struct pc_upconn *idle; /* most recently parked first */
     unsigned nidle;
     double down_until;      /* passive mark-down: skipped by the balancer until then */
+    SSL_SESSION *tls_sess;  /* newest TLS session with the member, for resumption */
+    char tls_sess_name[256];
 };
 
 struct pc_pool_state {
@@ -30,9 +33,12 @@ struct pc_listener {
     ev_io io;
 };
 
+struct pc_tls;
+
 struct pc_worker {
     struct ev_loop *loop;
     const struct pc_config *cfg;
+    const struct pc_tls *tls;
     struct pc_pool_state *pools; /* parallel to cfg->pools */
     struct pc_listener *listeners;
     size_t nlisteners;
@@ -44,7 +50,8 @@ struct pc_worker {
 extern struct pc_worker pc_w;
 
 /* Runs worker ID until it is told to stop; returns the process exit status. */
-int pc_worker_run(const struct pc_config *cfg, struct pc_listener *ls, size_t nls, int id);
+int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct pc_listener *ls,
+                  size_t nls, int id);
 
 /* The address of A as text, without port (IPv4-mapped IPv6 shown as IPv4). */
 void pc_addr_text(const struct pc_addr *a, char *out, size_t len);

@@ -34,6 +34,8 @@ enum pc_hk {
     PC_HK_COOKIE,
     PC_HK_AUTHORIZATION,
     PC_HK_WWW_AUTHENTICATE,
+    PC_HK_REFERER,
+    PC_HK_USER_AGENT,
 };
 
 struct pc_span {

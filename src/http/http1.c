@@ -96,6 +96,8 @@ static const struct known known_fields[] = {
     {"cookie", PC_HK_COOKIE, false},
     {"authorization", PC_HK_AUTHORIZATION, false},
     {"www-authenticate", PC_HK_WWW_AUTHENTICATE, false},
+    {"referer", PC_HK_REFERER, false},
+    {"user-agent", PC_HK_USER_AGENT, false},
 };
 
 static void classify(const char *name, size_t len, struct pc_field *f)

@@ -89,30 +89,51 @@ void pc_alog_reopen(void)
     alog_fd = fd;
 }
 
-/* Appends S[0, N) escaped for a JSON string (or, with QUOTE false, for a space-separated
- * field: spaces, quotes and controls become %XX). */
-static size_t esc(char *out, size_t room, const char *s, size_t n, bool json)
+enum esc_mode {
+    ESC_JSON,   /* inside a JSON string */
+    ESC_TOKEN,  /* a space-separated field: spaces, quotes, controls become %XX */
+    ESC_QUOTED, /* inside "...": quotes, backslashes and controls become \xXX (as nginx) */
+};
+
+/* Appends S[0, N) escaped for MODE, within ROOM bytes. */
+static size_t esc(char *out, size_t room, const char *s, size_t n, enum esc_mode mode)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
-    for (size_t i = 0; i < n && o + 6 < room; i++) {
+    for (size_t i = 0; i < n && o + 7 < room; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (json) {
+        bool ctl = c < 0x20 || c == 0x7f;
+        switch (mode) {
+        case ESC_JSON:
             if (c == '"' || c == '\\') {
                 out[o++] = '\\';
                 out[o++] = (char)c;
-            } else if (c < 0x20 || c == 0x7f) {
-                o += (size_t)snprintf(out + o, room - o, "\\u%04x", c);
-            } else {
-                out[o++] = (char)c;
+                continue;
             }
-        } else if (c <= 0x20 || c == '"' || c >= 0x7f) {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        } else {
-            out[o++] = (char)c;
+            if (ctl) {
+                o += (size_t)snprintf(out + o, room - o, "\\u%04x", c);
+                continue;
+            }
+            break;
+        case ESC_TOKEN:
+            if (ctl || c == ' ' || c == '"' || c >= 0x80) {
+                out[o++] = '%';
+                out[o++] = hex[c >> 4];
+                out[o++] = hex[c & 15];
+                continue;
+            }
+            break;
+        case ESC_QUOTED:
+            if (ctl || c == '"' || c == '\\' || c >= 0x80) {
+                out[o++] = '\\';
+                out[o++] = 'x';
+                out[o++] = hex[c >> 4];
+                out[o++] = hex[c & 15];
+                continue;
+            }
+            break;
         }
+        out[o++] = (char)c;
     }
     return o;
 }
@@ -127,6 +148,7 @@ void pc_alog_request(const struct pc_session *s)
     double now = ev_now(pc_w.loop);
     double dur = s->t_start > 0 ? now - s->t_start : 0;
     const char *m = s->lg, *h = s->lg + s->lg_method, *p = h + s->lg_host;
+    const char *ref = p + s->lg_path, *ua = ref + s->lg_referer;
     const char *pool = "-", *member = "-";
     if (s->name) {
         pool = s->name->pool->name;
@@ -145,11 +167,11 @@ void pc_alog_request(const struct pc_session *s)
     case PC_LOG_JSON:
         o += strftime(o, (size_t)(end - o), "{\"time\":\"%Y-%m-%dT%H:%M:%SZ\",\"client\":\"", &tm);
         o += snprintf(o, (size_t)(end - o), "%s\",\"host\":\"", s->peer_ip);
-        o += esc(o, (size_t)(end - o) - 400, h, s->lg_host, true);
+        o += esc(o, (size_t)(end - o) - 400, h, s->lg_host, ESC_JSON);
         o += snprintf(o, (size_t)(end - o), "\",\"method\":\"");
-        o += esc(o, (size_t)(end - o) - 380, m, s->lg_method, true);
+        o += esc(o, (size_t)(end - o) - 380, m, s->lg_method, ESC_JSON);
         o += snprintf(o, (size_t)(end - o), "\",\"path\":\"");
-        o += esc(o, (size_t)(end - o) - 300, p, s->lg_path, true);
+        o += esc(o, (size_t)(end - o) - 300, p, s->lg_path, ESC_JSON);
         o += snprintf(o, (size_t)(end - o),
                       "\",\"status\":%d,\"bytes\":%llu,\"duration\":%.6f,\"pool\":\"%s\","
                       "\"member\":\"%s\",\"upstream_status\":%s}\n",
@@ -161,14 +183,14 @@ void pc_alog_request(const struct pc_session *s)
         size_t stem = q ? (size_t)(q - p) : s->lg_path;
         o += strftime(o, (size_t)(end - o), "%Y-%m-%d %H:%M:%S ", &tm);
         o += snprintf(o, (size_t)(end - o), "%s ", s->peer_ip);
-        o += esc(o, (size_t)(end - o) - 400, h, s->lg_host, false);
+        o += esc(o, (size_t)(end - o) - 400, h, s->lg_host, ESC_TOKEN);
         *o++ = ' ';
-        o += esc(o, (size_t)(end - o) - 380, m, s->lg_method, false);
+        o += esc(o, (size_t)(end - o) - 380, m, s->lg_method, ESC_TOKEN);
         *o++ = ' ';
-        o += esc(o, (size_t)(end - o) - 300, p, stem, false);
+        o += esc(o, (size_t)(end - o) - 300, p, stem, ESC_TOKEN);
         *o++ = ' ';
         if (q && s->lg_path - stem > 1)
-            o += esc(o, (size_t)(end - o) - 200, q + 1, s->lg_path - stem - 1, false);
+            o += esc(o, (size_t)(end - o) - 200, q + 1, s->lg_path - stem - 1, ESC_TOKEN);
         else
             *o++ = '-';
         o += snprintf(o, (size_t)(end - o), " %d %llu %llu %s %s %s\n", s->status,
@@ -179,12 +201,22 @@ void pc_alog_request(const struct pc_session *s)
     default:
         o += snprintf(o, (size_t)(end - o), "%s - - ", s->peer_ip);
         o += strftime(o, (size_t)(end - o), "[%d/%b/%Y:%H:%M:%S +0000] \"", &tm);
-        o += esc(o, (size_t)(end - o) - 400, m, s->lg_method, false);
+        o += esc(o, (size_t)(end - o) - 400, m, s->lg_method, ESC_TOKEN);
         *o++ = ' ';
-        o += esc(o, (size_t)(end - o) - 300, p, s->lg_path, false);
-        o += snprintf(o, (size_t)(end - o), " HTTP/1.%d\" %d %llu \"-\" \"-\" host=",
-                      s->client_10 ? 0 : 1, s->status, (unsigned long long)s->bytes_out);
-        o += esc(o, (size_t)(end - o) - 200, h, s->lg_host, false);
+        o += esc(o, (size_t)(end - o) - 300, p, s->lg_path, ESC_TOKEN);
+        o += snprintf(o, (size_t)(end - o), " HTTP/1.%d\" %d %llu \"", s->client_10 ? 0 : 1,
+                      s->status, (unsigned long long)s->bytes_out);
+        if (s->lg_referer)
+            o += esc(o, (size_t)(end - o) - 200, ref, s->lg_referer, ESC_QUOTED);
+        else
+            *o++ = '-';
+        o += snprintf(o, (size_t)(end - o), "\" \"");
+        if (s->lg_ua)
+            o += esc(o, (size_t)(end - o) - 200, ua, s->lg_ua, ESC_QUOTED);
+        else
+            *o++ = '-';
+        o += snprintf(o, (size_t)(end - o), "\" host=");
+        o += esc(o, (size_t)(end - o) - 200, h, s->lg_host, ESC_TOKEN);
         o += snprintf(o, (size_t)(end - o), " pool=%s member=%s upstream_status=%s duration=%.3f\n",
                       pool, member, up, dur);
         break;

@@ -9,6 +9,7 @@
 
 #include <ev.h>
 #include <llhttp.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -37,6 +38,7 @@ struct pc_session;
 
 struct pc_upconn {
     int fd;
+    SSL *ssl;           /* SSL bridging: NULL for the pool's HTTP port */
     ev_io io;
     ev_timer timer;
     unsigned pool_idx, member_idx;
@@ -48,15 +50,20 @@ struct pc_upconn {
     struct pc_hscan scan;
     enum pc_body_mode body; /* how the response body goes to the client */
     bool connecting;
+    bool handshaking;  /* TLS handshake with the member in progress */
+    uint8_t hs_want;   /* events the handshake waits for */
     bool reused;       /* carried an earlier request: a silent close may be a stale keep-alive */
     bool in_head;      /* receiving a response header block */
     bool got_bytes;    /* any byte of the response arrived */
     bool msg_done;     /* the final response is complete */
     bool keepalive;    /* reusable once the response is complete */
     unsigned nreq;
+    char sni[256];     /* TLS name (SNI and verification key): idle connections are reused
+                        * only for the same name */
 };
 
 enum pc_sess_state {
+    PC_S_HANDSHAKE, /* TLS handshake with the client */
     PC_S_IDLE,    /* between requests (keep-alive) */
     PC_S_HEAD,    /* receiving a request header block */
     PC_S_ACTIVE,  /* a transaction is in progress */
@@ -67,10 +74,13 @@ enum pc_listener_kind { PC_LISTEN_HTTP, PC_LISTEN_HTTPS };
 
 struct pc_session {
     int fd;
+    SSL *ssl;           /* NULL on the HTTP listener */
     ev_io io;
     ev_timer timer;
     uint8_t state;      /* enum pc_sess_state */
     uint8_t kind;       /* enum pc_listener_kind */
+    uint8_t hs_want;    /* events the TLS handshake waits for */
+    uint8_t cert_idx;   /* server context chosen by SNI */
     struct pc_addr peer;
     char peer_ip[46];   /* textual client address (X-Forwarded-For, access log) */
 
@@ -105,8 +115,8 @@ struct pc_session {
     double timeout;        /* of the current timer state */
 
     /* What the access log needs, copied because the header block is not kept. */
-    uint16_t lg_method, lg_host, lg_path; /* lengths within lg */
-    char lg[384];
+    uint16_t lg_method, lg_host, lg_path, lg_referer, lg_ua; /* lengths within lg, in order */
+    char lg[640];
 };
 
 #endif

@@ -18,6 +18,9 @@
 #include "core/worker.h"
 #include "http/http1.h"
 #include "proxy/proxy.h"
+#include "tls/tls.h"
+
+#include <openssl/err.h>
 
 static llhttp_settings_t req_settings;
 static struct pc_head head; /* scratch: one header block is processed at a time */
@@ -84,6 +87,21 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     s->peer = *peer;
     pc_addr_text(peer, s->peer_ip, sizeof(s->peer_ip));
     s->state = PC_S_IDLE;
+    if (kind == PC_LISTEN_HTTPS) {
+        s->ssl = SSL_new(pc_w.tls->servers[0].ctx);
+        if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
+            pc_err("cannot set up TLS for a connection");
+            SSL_free(s->ssl);
+            s->next = free_sessions;
+            free_sessions = s;
+            close(fd);
+            pc_worker_conn_closed();
+            return;
+        }
+        SSL_set_accept_state(s->ssl);
+        s->state = PC_S_HANDSHAKE;
+        s->hs_want = EV_READ;
+    }
     llhttp_init(&s->parser, HTTP_REQUEST, &req_settings);
     s->parser.data = s;
     ev_io_init(&s->io, sess_io_cb, fd, EV_READ);
@@ -94,8 +112,8 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     all_sessions = s;
     nsessions++;
     /* The first request gets timeout_header from the accept on (a connection that sends
-     * nothing is a slowloris, not a keep-alive). */
-    sess_arm(s, pc_w.cfg->timeout_header);
+     * nothing is a slowloris, not a keep-alive); a TLS client first has timeout_handshake. */
+    sess_arm(s, s->ssl ? pc_w.cfg->timeout_handshake : pc_w.cfg->timeout_header);
     ev_io_start(pc_w.loop, &s->io);
 }
 
@@ -120,6 +138,13 @@ static void sess_close(struct pc_session *s)
     }
     ev_io_stop(pc_w.loop, &s->io);
     ev_timer_stop(pc_w.loop, &s->timer);
+    if (s->ssl) {
+        if (s->state != PC_S_HANDSHAKE)
+            SSL_shutdown(s->ssl); /* best effort close_notify; never waits */
+        SSL_free(s->ssl);
+        s->ssl = NULL;
+        ERR_clear_error();
+    }
     close(s->fd);
     pc_buf_put(s->in);
     pc_buf_put(s->reqhead);
@@ -186,8 +211,7 @@ static int sess_reject(struct pc_session *s, int status)
         /* Nothing parsed: log what we can. */
         memcpy(s->lg, "-", 1);
         s->lg_method = 1;
-        s->lg_host = 0;
-        s->lg_path = 0;
+        s->lg_host = s->lg_path = s->lg_referer = s->lg_ua = 0;
     }
     s->t_start = s->t_start > 0 ? s->t_start : ev_now(pc_w.loop);
     return sess_local(s, status, NULL, 0, true);
@@ -208,19 +232,32 @@ int pc_session_up_failed(struct pc_session *s, int status, const char *reason)
 
 /* ---- request heads ---- */
 
-static void lg_copy(struct pc_session *s, const char *m, size_t ml, const char *h, size_t hl,
-                    const char *p, size_t pl)
+/* Copies what the access log needs from the header block H (it is not kept). */
+static void lg_copy(struct pc_session *s, const struct pc_head *h, const char *host, size_t hl)
 {
-    size_t room = sizeof(s->lg);
-    ml = ml < 24 ? ml : 24;
-    hl = hl < 128 ? hl : 128;
-    pl = pl < room - ml - hl ? pl : room - ml - hl;
-    memcpy(s->lg, m, ml);
-    memcpy(s->lg + ml, h, hl);
-    memcpy(s->lg + ml + hl, p, pl);
+    struct pc_span ref = {0, 0}, ua = {0, 0};
+    for (unsigned i = 0; i < h->nfields; i++) {
+        if (h->f[i].kind == PC_HK_REFERER)
+            ref = h->f[i].value;
+        else if (h->f[i].kind == PC_HK_USER_AGENT)
+            ua = h->f[i].value;
+    }
+    size_t ml = h->method.len < 24 ? h->method.len : 24;
+    hl = hl < 255 ? hl : 255;
+    size_t rl = ref.len < 96 ? ref.len : 96, ul = ua.len < 96 ? ua.len : 96;
+    size_t room = sizeof(s->lg) - ml - hl - rl - ul;
+    size_t pl = h->path.len < room ? h->path.len : room;
+    char *o = s->lg;
+    memcpy(o, h->base + h->method.off, ml);
+    memcpy(o += ml, host, hl);
+    memcpy(o += hl, h->base + h->path.off, pl);
+    memcpy(o += pl, h->base + ref.off, rl);
+    memcpy(o += rl, h->base + ua.off, ul);
     s->lg_method = (uint16_t)ml;
     s->lg_host = (uint16_t)hl;
     s->lg_path = (uint16_t)pl;
+    s->lg_referer = (uint16_t)rl;
+    s->lg_ua = (uint16_t)ul;
 }
 
 /* 301 to https://HOST[:port]/PATH?QUERY for names that are redirected from port 80. */
@@ -271,8 +308,7 @@ static int sess_begin(struct pc_session *s, size_t hl)
         host = p + head.f[head.host].value.off;
         hostlen = head.f[head.host].value.len;
     }
-    lg_copy(s, p + head.method.off, head.method.len, host ? host : "-", host ? hostlen : 1,
-            p + head.path.off, head.path.len);
+    lg_copy(s, &head, host ? host : "-", host ? hostlen : 1);
     s->client_10 = head.version == 10;
     s->head_req = pc_h1_eq(&head, head.method, "head");
     s->expect_continue = head.expect_continue;
@@ -282,9 +318,17 @@ static int sess_begin(struct pc_session *s, size_t hl)
     sess_arm(s, pc_w.cfg->timeout_idle);
 
     /* An HTTP/1.0 request without Host is routed by SNI; plain HTTP has none. */
+    if (!host && s->ssl) {
+        host = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
+        hostlen = host ? strlen(host) : 0;
+        if (host)
+            lg_copy(s, &head, host, hostlen);
+    }
     s->name = host ? pc_config_route(cfg, host, hostlen) : NULL;
     if (!s->name)
         return sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
+    if (s->ssl && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
+        return sess_local(s, 421, NULL, 0, s->body != PC_BODY_NONE);
     if (s->kind == PC_LISTEN_HTTP) {
         if (s->name->http == PC_HTTP_REDIRECT)
             return sess_redirect(s, host, hostlen);
@@ -332,7 +376,7 @@ static int sess_read_head(struct pc_session *s)
                 }
             }
         }
-        ssize_t n = pc_io_read(s->fd, &s->in);
+        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
         if (n > 0)
             continue;
         if (n == PC_IO_AGAIN) {
@@ -354,10 +398,10 @@ static int sess_pump_request(struct pc_session *s)
 {
     struct pc_upconn *u = s->up;
     for (;;) {
-        if (u->connecting)
+        if (u->connecting || u->handshaking)
             return 0;
         if (pc_out_pending(&u->out)) {
-            int r = pc_io_flush(u->fd, &u->out, NULL);
+            int r = pc_io_flush(u->fd, u->ssl, &u->out, NULL);
             if (r < 0) {
                 /* The pool's side broke; the response side sees it too and decides. */
                 return pc_upstream_pump(u);
@@ -404,7 +448,7 @@ static int sess_pump_request(struct pc_session *s)
             }
             continue;
         }
-        ssize_t n = pc_io_read(s->fd, &s->in);
+        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
         if (n > 0) {
             s->last_act = ev_now(pc_w.loop);
             continue;
@@ -469,7 +513,7 @@ int pc_session_flush(struct pc_session *s)
 {
     if (!pc_out_pending(&s->out))
         return 1;
-    int r = pc_io_flush(s->fd, &s->out, &s->bytes_out);
+    int r = pc_io_flush(s->fd, s->ssl, &s->out, &s->bytes_out);
     if (r < 0) {
         sess_close(s);
         return -1;
@@ -485,7 +529,7 @@ static int sess_peek_client(struct pc_session *s)
 {
     if (s->in && pc_buf_room(s->in) == 0 && s->in->start == 0)
         return 0;
-    ssize_t n = pc_io_read(s->fd, &s->in);
+    ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
     if (n > 0 || n == PC_IO_AGAIN) {
         if (s->in && pc_buf_len(s->in) == 0) {
             pc_buf_put(s->in);
@@ -497,10 +541,43 @@ static int sess_peek_client(struct pc_session *s)
     return -1;
 }
 
+/* Advances the TLS handshake with the client. Returns -1 if the session closed. */
+static int sess_handshake(struct pc_session *s)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(s->ssl);
+    if (r == 1) {
+        s->cert_idx = (uint8_t)pc_tls_server_index(pc_w.tls, s->ssl);
+        s->state = PC_S_IDLE;
+        sess_arm(s, pc_w.cfg->timeout_header);
+        return 0;
+    }
+    int e = SSL_get_error(s->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        s->hs_want = e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE;
+        return 0;
+    }
+    static struct pc_ratelimit rl;
+    char why[256];
+    const char *sni = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
+    pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: %s", s->peer_ip,
+                   sni ? sni : "-",
+                   pc_tls_error(why, sizeof(why),
+                                e == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error"));
+    sess_close(s);
+    return -1;
+}
+
 static int sess_drive(struct pc_session *s)
 {
     for (;;) {
         switch (s->state) {
+        case PC_S_HANDSHAKE:
+            if (sess_handshake(s) < 0)
+                return -1;
+            if (s->state == PC_S_HANDSHAKE)
+                return 0;
+            continue;
         case PC_S_IDLE:
         case PC_S_HEAD:
             if (sess_read_head(s) < 0)
@@ -547,6 +624,9 @@ static void sess_watch(struct pc_session *s)
     int ev = 0;
     struct pc_upconn *u = s->up;
     switch (s->state) {
+    case PC_S_HANDSHAKE:
+        ev = s->hs_want;
+        break;
     case PC_S_IDLE:
     case PC_S_HEAD:
         ev = EV_READ;
@@ -557,7 +637,7 @@ static void sess_watch(struct pc_session *s)
     case PC_S_ACTIVE:
         if (pc_out_pending(&s->out))
             ev |= EV_WRITE;
-        if (u && !u->connecting && !pc_out_pending(&u->out))
+        if (u && !u->connecting && !u->handshaking && !pc_out_pending(&u->out))
             ev |= EV_READ; /* body bytes, or an early close while waiting */
         break;
     }
@@ -614,6 +694,14 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     switch (s->state) {
+    case PC_S_HANDSHAKE: {
+        static struct pc_ratelimit rl;
+        const char *sni = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
+        pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: timed out",
+                       s->peer_ip, sni ? sni : "-");
+        sess_close(s);
+        return;
+    }
     case PC_S_IDLE:
     case PC_S_CLOSING:
         sess_close(s);

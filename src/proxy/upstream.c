@@ -22,6 +22,10 @@
 #include "core/worker.h"
 #include "http/http1.h"
 #include "proxy/proxy.h"
+#include "tls/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
 
 #define UP_IDLE_MAX     256 /* idle connections kept per member and worker */
 #define UP_IDLE_TIMEOUT 55. /* below IIS's 120 s connection timeout: we close first */
@@ -108,6 +112,11 @@ void pc_upstream_close(struct pc_upconn *u)
         idle_unlink(u);
     ev_io_stop(pc_w.loop, &u->io);
     ev_timer_stop(pc_w.loop, &u->timer);
+    if (u->ssl) {
+        SSL_free(u->ssl);
+        u->ssl = NULL;
+        ERR_clear_error();
+    }
     close(u->fd);
     pc_buf_put(u->in);
     pc_out_reset(&u->out);
@@ -136,6 +145,63 @@ static void up_log(const struct pc_upconn *u, const char *what)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
     pc_log_limited(&rl, PC_LOG_WARN, "pool %s: member %s (%s port %d): %s", up_pool(u)->name,
                    m->host, ip, u->s ? up_port(u->s, m) : 0, what);
+}
+
+/* The TLS name for the session's request: its Host without port (empty for plain HTTP). */
+static void request_sni(const struct pc_session *s, char *out, size_t len)
+{
+    out[0] = '\0';
+    if (s->kind != PC_LISTEN_HTTPS)
+        return;
+    const char *h = s->lg + s->lg_method;
+    size_t hl = pc_h1_authority_host(h, s->lg_host);
+    if (hl && h[hl - 1] == '.')
+        hl--;
+    if (hl >= len)
+        hl = len - 1;
+    for (size_t i = 0; i < hl; i++)
+        out[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ? h[i] - 'A' + 'a' : h[i]);
+    out[hl] = '\0';
+}
+
+/* Resumes TLS sessions with members: the newest session per member and name, per worker. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    struct pc_upconn *u = SSL_get_app_data(ssl);
+    if (!u)
+        return 0;
+    struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
+    if (ms->tls_sess)
+        SSL_SESSION_free(ms->tls_sess);
+    ms->tls_sess = sess;
+    snprintf(ms->tls_sess_name, sizeof(ms->tls_sess_name), "%s", u->sni);
+    return 1; /* we keep the reference */
+}
+
+static int up_tls_setup(struct pc_upconn *u)
+{
+    const struct pc_pool *pool = up_pool(u);
+    SSL_CTX *ctx = pc_w.tls->pool_ctx[u->pool_idx];
+    if (!ctx)
+        return -1;
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+    u->ssl = SSL_new(ctx);
+    if (!u->ssl || SSL_set_fd(u->ssl, u->fd) != 1)
+        return -1;
+    SSL_set_app_data(u->ssl, u);
+    SSL_set_connect_state(u->ssl);
+    bool ip_literal = u->sni[0] == '[' || strspn(u->sni, "0123456789.") == strlen(u->sni);
+    if (u->sni[0] && !ip_literal && SSL_set_tlsext_host_name(u->ssl, u->sni) != 1)
+        return -1;
+    if (pool->verify) {
+        const char *name = pool->verify_name ? pool->verify_name : u->sni;
+        if (SSL_set1_host(u->ssl, name) != 1)
+            return -1;
+    }
+    struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
+    if (ms->tls_sess && strcmp(ms->tls_sess_name, u->sni) == 0)
+        SSL_set_session(u->ssl, ms->tls_sess);
+    return 0;
 }
 
 /* Opens a non-blocking connection to MEMBER from the internal address. */
@@ -180,6 +246,17 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
     u->pool_idx = s->pool_idx;
     u->member_idx = member_idx;
     u->s = s;
+    request_sni(s, u->sni, sizeof(u->sni));
+    if (s->kind == PC_LISTEN_HTTPS && up_tls_setup(u) < 0) {
+        char why[200];
+        pc_err("pool %s: TLS setup: %s", cfg->pools[s->pool_idx].name,
+               pc_tls_error(why, sizeof(why), "failed"));
+        SSL_free(u->ssl);
+        close(fd);
+        u->next = free_upconns;
+        free_upconns = u;
+        return NULL;
+    }
     llhttp_init(&u->parser, HTTP_RESPONSE, &resp_settings);
     u->parser.data = u;
     ev_io_init(&u->io, up_io_cb, fd, EV_WRITE);
@@ -190,12 +267,15 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
         up_log(u, strerror(err));
         pc_balance_mark_down(u->pool_idx, member_idx, strerror(err));
         u->s = NULL;
+        SSL_free(u->ssl);
+        u->ssl = NULL;
         close(fd);
         u->next = free_upconns;
         free_upconns = u;
         return NULL;
     }
     u->connecting = true;
+    u->handshaking = u->ssl != NULL;
     ev_timer_set(&u->timer, cfg->timeout_connect, 0.);
     ev_timer_start(pc_w.loop, &u->timer);
     ev_io_start(pc_w.loop, &u->io);
@@ -229,7 +309,15 @@ static int attach(struct pc_session *s, bool fresh_only)
         s->tried |= 1ull << (mi % 64);
         s->member_idx = mi;
         struct pc_member_state *ms = &pc_w.pools[s->pool_idx].m[mi];
-        struct pc_upconn *u = fresh_only ? NULL : ms->idle;
+        struct pc_upconn *u = NULL;
+        if (!fresh_only && ms->idle) {
+            char sni[256];
+            request_sni(s, sni, sizeof(sni));
+            bool tls = s->kind == PC_LISTEN_HTTPS;
+            for (u = ms->idle; u; u = u->next)
+                if ((u->ssl != NULL) == tls && strcmp(u->sni, sni) == 0)
+                    break;
+        }
         if (u) {
             idle_unlink(u);
             ev_timer_stop(pc_w.loop, &u->timer);
@@ -374,7 +462,7 @@ int pc_upstream_pump(struct pc_upconn *u)
 {
     struct pc_session *s = u->s;
     while (!u->msg_done) {
-        if (u->connecting)
+        if (u->connecting || u->handshaking)
             return 0;
         int r = pc_session_flush(s);
         if (r < 0)
@@ -421,7 +509,7 @@ int pc_upstream_pump(struct pc_upconn *u)
                 continue;
             }
         }
-        ssize_t n = pc_io_read(u->fd, &u->in);
+        ssize_t n = pc_io_read(u->fd, u->ssl, &u->in);
         if (n > 0) {
             u->got_bytes = true;
             s->last_act = ev_now(pc_w.loop);
@@ -451,6 +539,8 @@ void pc_upstream_update(struct pc_upconn *u)
     int ev = 0;
     if (u->connecting)
         ev = EV_WRITE;
+    else if (u->handshaking)
+        ev = u->hs_want;
     else {
         if (pc_out_pending(&u->out))
             ev |= EV_WRITE;
@@ -480,6 +570,51 @@ static int up_connect_failed(struct pc_upconn *u, const char *why)
     return 0;
 }
 
+/* Advances the TLS handshake with the member (bounded by timeout_connect). Returns -1 when
+ * the session was closed or answered. */
+static int up_handshake(struct pc_upconn *u)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(u->ssl);
+    if (r == 1) {
+        u->handshaking = false;
+        ev_timer_stop(pc_w.loop, &u->timer);
+        return 0;
+    }
+    int e = SSL_get_error(u->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        u->hs_want = e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE;
+        return 0;
+    }
+    long vr = SSL_get_verify_result(u->ssl);
+    char why[300];
+    if (vr != X509_V_OK) {
+        /* Not the member's fault to be skipped for: the certificate is wrong for this name
+         * (or its CA is not trusted). Never a silent pass: 502 with the reason. */
+        snprintf(why, sizeof(why), "certificate verification failed for %s: %s",
+                 up_pool(u)->verify_name ? up_pool(u)->verify_name : u->sni,
+                 X509_verify_cert_error_string(vr));
+        ERR_clear_error();
+        struct pc_session *s = u->s;
+        if (!s->reqhead) {
+            s->reqhead = u->out.ob;
+            u->out.ob = NULL;
+        }
+        up_log(u, why);
+        pc_upstream_close(u);
+        s->up = NULL;
+        if (pc_session_up_failed(s, 502, why) == 0)
+            pc_session_resp_progress(s);
+        return -1;
+    }
+    snprintf(why, sizeof(why), "TLS handshake failed: ");
+    pc_tls_error(why + strlen(why), sizeof(why) - strlen(why), "connection closed");
+    struct pc_session *s = u->s;
+    if (up_connect_failed(u, why) == 0)
+        pc_session_resp_progress(s);
+    return -1;
+}
+
 static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct pc_upconn *u = UP_FROM(w, io);
@@ -501,9 +636,13 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
                 return;
         } else {
             u->connecting = false;
-            ev_timer_stop(pc_w.loop, &u->timer);
+            u->hs_want = EV_WRITE;
+            if (!u->handshaking)
+                ev_timer_stop(pc_w.loop, &u->timer);
         }
     }
+    if (u->handshaking && up_handshake(u) < 0)
+        return;
     pc_session_resp_progress(s);
 }
 
@@ -516,9 +655,9 @@ static void up_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         pc_upstream_close(u);
         return;
     }
-    if (u->connecting) {
+    if (u->connecting || u->handshaking) {
         struct pc_session *s = u->s;
-        if (up_connect_failed(u, "connect timed out") < 0)
+        if (up_connect_failed(u, u->connecting ? "connect timed out" : "TLS handshake timed out") < 0)
             return;
         pc_session_resp_progress(s);
     }

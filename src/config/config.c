@@ -1,0 +1,768 @@
+/* config.c — loading the configuration of SPEC §3: sections, keys, the checks that span several
+ * keys, and freeing. Single values are parsed in config-value.c, routing lives in route.c.
+ *
+ * Loading never stops at the first problem: `portico -t` must show every error of a file at
+ * once, each as "FILE:LINE: message", sorted by line. */
+#include "config/config-int.h"
+#include "config/ini.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(enum pc_role) == sizeof(int) && sizeof(enum pc_http_mode) == sizeof(int) &&
+                   sizeof(enum pc_affinity) == sizeof(int) &&
+                   sizeof(enum pc_log_format) == sizeof(int),
+               "enum fields are written through int pointers");
+
+/* ---- key tables ------------------------------------------------------------------------- */
+
+struct pc_cfg_loader;
+struct keydef;
+typedef void key_fn(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                    const char *val);
+
+enum ktype { K_SECONDS, K_INT, K_PORT_OFF, K_WORD, K_ONOFF, K_TLS, K_STR, K_FILE, K_FN };
+
+struct keydef {
+    const char *name;
+    enum ktype type;
+    size_t off;               /* of the field in struct pc_config / struct pc_pool */
+    int min, max;             /* K_INT, K_PORT_OFF */
+    const char *const *words; /* K_WORD: the values; K_PORT_OFF: the words that mean 0 */
+    key_fn *fn;               /* K_FN */
+    bool repeat;              /* may appear more than once in a section */
+};
+
+static key_fn key_external, key_internal, key_certificate, key_key, key_workers, key_access_log,
+    key_admin, key_ciphers, key_servers, key_publish, key_verify, key_verify_name;
+
+static const char *const w_off[] = {"off", NULL};
+static const char *const w_off_none[] = {"off", "none", NULL};
+static const char *const w_log_format[] = {"combined", "json", "w3c", NULL};
+static const char *const w_role[] = {"frontend", "director", "owa", "generic", NULL};
+static const char *const w_http[] = {"auto", "forward", "redirect", "off", NULL};
+static const char *const w_affinity[] = {"none", "source", "cookie", NULL};
+
+#define C(f) offsetof(struct pc_config, f)
+#define P(f) offsetof(struct pc_pool, f)
+
+static const struct keydef proxy_keys[] = {
+    {"external", K_FN, 0, 0, 0, NULL, key_external, false},
+    {"internal", K_FN, 0, 0, 0, NULL, key_internal, false},
+    {"https_port", K_PORT_OFF, C(https_port), 1, 65535, w_off, NULL, false},
+    {"http_port", K_PORT_OFF, C(http_port), 1, 65535, w_off, NULL, false},
+    {"certificate", K_FN, 0, 0, 0, NULL, key_certificate, true},
+    {"key", K_FN, 0, 0, 0, NULL, key_key, true},
+    {"tls_min", K_TLS, C(tls_min), 0, 0, NULL, NULL, false},
+    {"ciphers", K_FN, C(ciphers), 0, 0, NULL, key_ciphers, false},
+    {"ticket_key_file", K_FILE, C(ticket_key_file), 0, 0, NULL, NULL, false},
+    {"workers", K_FN, 0, 0, 0, NULL, key_workers, false},
+    {"user", K_STR, C(user), 0, 0, NULL, NULL, false},
+    {"max_connections", K_INT, C(max_connections), 1, 10000000, NULL, NULL, false},
+    {"access_log", K_FN, 0, 0, 0, NULL, key_access_log, false},
+    {"access_log_format", K_WORD, C(access_log_format), 0, 0, w_log_format, NULL, false},
+    {"admin", K_FN, 0, 0, 0, NULL, key_admin, false},
+    {"timeout_connect", K_SECONDS, C(timeout_connect), 0, 0, NULL, NULL, false},
+    {"timeout_handshake", K_SECONDS, C(timeout_handshake), 0, 0, NULL, NULL, false},
+    {"timeout_header", K_SECONDS, C(timeout_header), 0, 0, NULL, NULL, false},
+    {"timeout_keepalive", K_SECONDS, C(timeout_keepalive), 0, 0, NULL, NULL, false},
+    {"timeout_idle", K_SECONDS, C(timeout_idle), 0, 0, NULL, NULL, false},
+    {"drain_timeout", K_SECONDS, C(drain_timeout), 0, 0, NULL, NULL, false},
+};
+
+/* Indices of the keys whose lines are needed after parsing (checked by keys_in_step()). */
+enum { PK_TICKET = 8, PK_USER = 10, NPROXYKEYS = sizeof proxy_keys / sizeof proxy_keys[0] };
+
+static const struct keydef pool_keys[] = {
+    {"role", K_WORD, P(role), 0, 0, w_role, NULL, false},
+    {"servers", K_FN, 0, 0, 0, NULL, key_servers, false},
+    {"publish", K_FN, 0, 0, 0, NULL, key_publish, false},
+    {"https_port", K_INT, P(https_port), 1, 65535, NULL, NULL, false},
+    {"http_port", K_PORT_OFF, P(http_port), 1, 65535, w_off_none, NULL, false},
+    {"http", K_WORD, P(http), 0, 0, w_http, NULL, false},
+    {"ca", K_FILE, P(ca), 0, 0, NULL, NULL, false},
+    {"verify_name", K_FN, 0, 0, 0, NULL, key_verify_name, false},
+    {"verify", K_FN, 0, 0, 0, NULL, key_verify, false},
+    {"tls_min", K_TLS, P(tls_min), 0, 0, NULL, NULL, false},
+    {"ciphers", K_FN, P(ciphers), 0, 0, NULL, key_ciphers, false},
+    {"affinity", K_WORD, P(affinity), 0, 0, w_affinity, NULL, false},
+    {"health_interval", K_SECONDS, P(health_interval), 0, 0, NULL, NULL, false},
+    {"health_rise", K_INT, P(health_rise), 1, 1000, NULL, NULL, false},
+    {"health_fall", K_INT, P(health_fall), 1, 1000, NULL, NULL, false},
+};
+
+enum {
+    QK_SERVERS = 1,
+    QK_PUBLISH = 2,
+    QK_HTTPS_PORT = 3,
+    QK_HTTP_PORT = 4,
+    QK_HTTP = 5,
+    QK_CA = 6,
+    NPOOLKEYS = sizeof pool_keys / sizeof pool_keys[0]
+};
+
+#undef C
+#undef P
+
+static bool keys_in_step(void)
+{
+    return strcmp(proxy_keys[PK_TICKET].name, "ticket_key_file") == 0 &&
+           strcmp(proxy_keys[PK_USER].name, "user") == 0 &&
+           strcmp(pool_keys[QK_SERVERS].name, "servers") == 0 &&
+           strcmp(pool_keys[QK_PUBLISH].name, "publish") == 0 &&
+           strcmp(pool_keys[QK_HTTPS_PORT].name, "https_port") == 0 &&
+           strcmp(pool_keys[QK_HTTP_PORT].name, "http_port") == 0 &&
+           strcmp(pool_keys[QK_HTTP].name, "http") == 0 && strcmp(pool_keys[QK_CA].name, "ca") == 0;
+}
+
+/* ---- loading state ---------------------------------------------------------------------- */
+
+/* What a pool needs while loading and not afterwards. */
+struct pool_aux {
+    int seen[NPOOLKEYS]; /* line of each key, 0 = absent */
+    struct pc_cfg_server *servers;
+    size_t nservers, cap_servers;
+    bool duplicate; /* a second [pool NAME]: checked alone, left out of the checks across pools */
+};
+
+enum section { SEC_NONE, SEC_PROXY, SEC_POOL, SEC_SKIP };
+
+struct pc_cfg_loader {
+    struct pc_config *cfg;
+    char *dir; /* absolute directory of the file, for relative paths */
+    enum section sec;
+    int proxy_seen[NPROXYKEYS];
+    size_t cap_pools, cap_certs, cap_external;
+    struct pool_aux *aux; /* parallel to cfg->pools */
+    SSL_CTX *ssl;         /* created on demand to check cipher strings */
+    struct pc_cfg_msgs msgs;
+};
+
+void pc_cfg_error(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pc_cfg_msgs_add(&ld->msgs, line, false, fmt, ap);
+    va_end(ap);
+}
+
+void pc_cfg_warn(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pc_cfg_msgs_add(&ld->msgs, line, true, fmt, ap);
+    va_end(ap);
+}
+
+static struct pc_pool *cur_pool(struct pc_cfg_loader *ld)
+{
+    return &ld->cfg->pools[ld->cfg->npools - 1];
+}
+
+static struct pool_aux *cur_aux(struct pc_cfg_loader *ld)
+{
+    return &ld->aux[ld->cfg->npools - 1];
+}
+
+/* ---- [proxy] keys ----------------------------------------------------------------------- */
+
+static void key_external(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                         const char *val)
+{
+    struct pc_config *cfg = obj;
+    const char *item;
+    size_t len;
+    while ((item = pc_cfg_next_item(&val, &len))) {
+        struct pc_addr a;
+        if (!pc_cfg_parse_addr(item, len, false, &a)) {
+            pc_cfg_error(ld, line, "bad address '%.*s' for '%s' (expected an IPv4 or IPv6 address)",
+                         (int)len, item, k->name);
+            continue;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < cfg->nexternal && !dup; i++)
+            dup = pc_cfg_same_addr(&cfg->external[i], &a);
+        if (dup) {
+            pc_cfg_error(ld, line, "address '%.*s' listed twice in '%s'", (int)len, item, k->name);
+            continue;
+        }
+        PC_CFG_RESERVE(cfg->external, cfg->nexternal, ld->cap_external);
+        cfg->external[cfg->nexternal++] = a;
+    }
+}
+
+static void key_internal(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                         const char *val)
+{
+    struct pc_config *cfg = obj;
+    if (!pc_cfg_parse_addr(val, strlen(val), false, &cfg->internal)) {
+        pc_cfg_error(ld, line, "bad address '%s' for '%s' (expected one IPv4 or IPv6 address)", val,
+                     k->name);
+        return;
+    }
+    cfg->has_internal = true;
+}
+
+static void key_certificate(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                            const char *val)
+{
+    struct pc_config *cfg = obj;
+    char *path = pc_cfg_abspath(ld->dir, val);
+    pc_cfg_check_file(ld, line, k->name, path);
+    PC_CFG_RESERVE(cfg->certs, cfg->ncerts, ld->cap_certs);
+    cfg->certs[cfg->ncerts++] = (struct pc_cert){.cert = path, .key = NULL, .line = line};
+}
+
+static void key_key(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                    const char *val)
+{
+    struct pc_config *cfg = obj;
+    if (cfg->ncerts == 0) {
+        pc_cfg_error(ld, line, "'key' without a 'certificate' before it");
+        return;
+    }
+    struct pc_cert *c = &cfg->certs[cfg->ncerts - 1];
+    if (c->key) {
+        pc_cfg_error(ld, line, "second 'key' for the certificate of line %d", c->line);
+        return;
+    }
+    c->key = pc_cfg_abspath(ld->dir, val);
+    c->key_line = line;
+    pc_cfg_check_file(ld, line, k->name, c->key);
+}
+
+static void key_workers(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                        const char *val)
+{
+    struct pc_config *cfg = obj;
+    if (strcasecmp(val, "auto") == 0)
+        cfg->workers = 0; /* resolved when loading ends */
+    else if (!pc_cfg_parse_int(val, 1, 4096, &cfg->workers))
+        pc_cfg_error(ld, line, "bad value '%s' for '%s' (expected auto or a number from 1 to 4096)",
+                     val, k->name);
+}
+
+static void key_access_log(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                           const char *val)
+{
+    (void)k;
+    (void)line;
+    struct pc_config *cfg = obj;
+    free(cfg->access_log);
+    if (strcmp(val, "off") == 0)
+        cfg->access_log = NULL;
+    else if (strcmp(val, "stdout") == 0)
+        cfg->access_log = pc_cfg_strdup("stdout");
+    else
+        cfg->access_log = pc_cfg_abspath(ld->dir, val);
+}
+
+static void key_admin(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                      const char *val)
+{
+    struct pc_config *cfg = obj;
+    if (strcmp(val, "off") == 0) {
+        cfg->has_admin = false;
+        return;
+    }
+    if (!pc_cfg_parse_addr(val, strlen(val), true, &cfg->admin)) {
+        pc_cfg_error(ld, line,
+                     "bad address '%s' for '%s' (expected off, ADDRESS:PORT or [IPv6]:PORT)", val,
+                     k->name);
+        return;
+    }
+    cfg->has_admin = true;
+    if (!pc_cfg_is_loopback(&cfg->admin))
+        pc_cfg_warn(ld, line,
+                    "admin listener on '%s', not a loopback address: metrics and status are "
+                    "open to that network",
+                    val);
+}
+
+/* Shared by [proxy] and pools: a cipher string that selects nothing fails at run time only,
+ * so it is tried here on a scratch SSL_CTX. */
+static void key_ciphers(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                        const char *val)
+{
+    char **field = (char **)((char *)obj + k->off);
+    free(*field);
+    *field = pc_cfg_strdup(val);
+    if (!ld->ssl && !(ld->ssl = SSL_CTX_new(TLS_method()))) {
+        ERR_clear_error();
+        return; /* cannot check: left to the TLS layer */
+    }
+    if (SSL_CTX_set_cipher_list(ld->ssl, val) != 1)
+        pc_cfg_error(ld, line, "bad value '%s' for '%s' (OpenSSL selects no cipher from it)", val,
+                     k->name);
+    ERR_clear_error();
+}
+
+/* ---- pool keys -------------------------------------------------------------------------- */
+
+static void key_servers(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                        const char *val)
+{
+    (void)obj;
+    (void)k;
+    struct pool_aux *aux = cur_aux(ld);
+    const char *item;
+    size_t len;
+    while ((item = pc_cfg_next_item(&val, &len))) {
+        struct pc_cfg_server s;
+        if (!pc_cfg_server(ld, line, item, len, &s)) continue;
+        PC_CFG_RESERVE(aux->servers, aux->nservers, aux->cap_servers);
+        aux->servers[aux->nservers++] = s;
+    }
+}
+
+static void key_publish(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                        const char *val)
+{
+    (void)k;
+    struct pc_pool *pool = obj;
+    size_t cap = 0;
+    const char *item;
+    size_t len;
+    while ((item = pc_cfg_next_item(&val, &len))) {
+        char *name = pc_cfg_publish_name(ld, line, item, len);
+        if (!name) continue;
+        PC_CFG_RESERVE(pool->publish, pool->npublish, cap);
+        pool->publish[pool->npublish++] = name;
+    }
+}
+
+static void key_verify(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                       const char *val)
+{
+    struct pc_pool *pool = obj;
+    if (pc_cfg_onoff(ld, line, k->name, val, &pool->verify) && !pool->verify)
+        pc_cfg_warn(ld, line,
+                    "verify = off in pool '%s': its certificates are not checked, so anyone on "
+                    "the path to it can read and change the traffic",
+                    pool->name);
+}
+
+static void key_verify_name(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                            const char *val)
+{
+    struct pc_pool *pool = obj;
+    if (!pc_cfg_valid_hostname(val, strlen(val))) {
+        pc_cfg_error(ld, line, "bad value '%s' for '%s' (expected a host name)", val, k->name);
+        return;
+    }
+    free(pool->verify_name);
+    pool->verify_name = pc_cfg_strdup(val);
+}
+
+/* ---- sections --------------------------------------------------------------------------- */
+
+static void role_ports(enum pc_role role, int *https, int *http)
+{
+    bool lync = role == PC_ROLE_FRONTEND || role == PC_ROLE_DIRECTOR;
+    *https = lync ? 4443 : 443;
+    *http = lync ? 8080 : 0;
+}
+
+/* Member id: FNV-1a of host, address and port, the same in every process and every reload. */
+static uint32_t member_id(const struct pc_member *m)
+{
+    char addr[64], port[16];
+    pc_cfg_addr_str(&m->addr, addr, sizeof addr);
+    snprintf(port, sizeof port, "%d", m->https_port);
+    uint32_t h = pc_cfg_fnv1a(PC_FNV_INIT, m->host, strlen(m->host) + 1);
+    h = pc_cfg_fnv1a(h, addr, strlen(addr) + 1);
+    return pc_cfg_fnv1a(h, port, strlen(port));
+}
+
+static void finish_pool(struct pc_cfg_loader *ld)
+{
+    struct pc_pool *pool = cur_pool(ld);
+    struct pool_aux *aux = cur_aux(ld);
+    int https, http;
+    role_ports(pool->role, &https, &http);
+    if (!aux->seen[QK_HTTPS_PORT]) pool->https_port = https;
+    if (!aux->seen[QK_HTTP_PORT]) pool->http_port = http;
+    if (pool->http == PC_HTTP_FORWARD && pool->http_port == 0)
+        pc_cfg_error(ld, aux->seen[QK_HTTP],
+                     "http = forward in pool '%s', which has no http_port to forward to",
+                     pool->name);
+    if (!aux->duplicate && !aux->seen[QK_SERVERS])
+        pc_cfg_error(ld, pool->line, "pool '%s' has no servers", pool->name);
+    if (!aux->duplicate && !aux->seen[QK_PUBLISH])
+        pc_cfg_error(ld, pool->line, "pool '%s' publishes no names", pool->name);
+
+    size_t cap = 0;
+    for (size_t i = 0; i < aux->nservers; i++) {
+        struct pc_cfg_server *s = &aux->servers[i];
+        int port = s->port ? s->port : pool->https_port;
+        for (size_t j = 0; j < s->naddrs; j++) {
+            struct pc_member m = {.addr = s->addrs[j],
+                                  .https_port = port,
+                                  .http_port = pool->http_port,
+                                  .line = aux->seen[QK_SERVERS]};
+            struct pc_member *dup = NULL;
+            for (size_t q = 0; q < pool->nmembers && !dup; q++)
+                if (pool->members[q].https_port == port &&
+                    pc_cfg_same_addr(&pool->members[q].addr, &m.addr))
+                    dup = &pool->members[q];
+            if (dup) {
+                char a[64];
+                pc_cfg_addr_str(&m.addr, a, sizeof a);
+                pc_cfg_warn(ld, m.line,
+                            "server '%s' is %s port %d, already a member as '%s'; counted once",
+                            s->host, a, port, dup->host);
+                continue;
+            }
+            m.host = pc_cfg_strdup(s->host);
+            m.id = member_id(&m);
+            PC_CFG_RESERVE(pool->members, pool->nmembers, cap);
+            pool->members[pool->nmembers++] = m;
+        }
+        pc_cfg_server_free(s);
+    }
+    free(aux->servers);
+    aux->servers = NULL;
+    aux->nservers = aux->cap_servers = 0;
+}
+
+static void finish_section(struct pc_cfg_loader *ld)
+{
+    if (ld->sec == SEC_POOL) finish_pool(ld);
+    ld->sec = SEC_NONE;
+}
+
+static void start_pool(struct pc_cfg_loader *ld, int line, const char *name)
+{
+    struct pc_config *cfg = ld->cfg;
+    bool duplicate = false;
+    for (size_t i = 0; i < cfg->npools && !duplicate; i++) {
+        if (strcmp(cfg->pools[i].name, name) == 0) {
+            pc_cfg_error(ld, line, "second [pool %s] (the first is at line %d)", name,
+                         cfg->pools[i].line);
+            duplicate = true;
+        }
+    }
+    size_t cap = ld->cap_pools;
+    PC_CFG_RESERVE(cfg->pools, cfg->npools, ld->cap_pools);
+    if (cap != ld->cap_pools)
+        ld->aux = pc_cfg_reallocarray(ld->aux, ld->cap_pools, sizeof *ld->aux);
+    cfg->pools[cfg->npools] = (struct pc_pool){
+        .name = pc_cfg_strdup(name),
+        .line = line,
+        .role = PC_ROLE_FRONTEND,
+        .http = PC_HTTP_AUTO,
+        .verify = true,
+        .tls_min = TLS1_2_VERSION,
+        .affinity = PC_AFFINITY_NONE,
+        .health_interval = 5,
+        .health_rise = 2,
+        .health_fall = 3,
+    };
+    ld->aux[cfg->npools] = (struct pool_aux){.duplicate = duplicate};
+    cfg->npools++;
+    ld->sec = SEC_POOL;
+}
+
+static void on_section(void *user, int line, const char *type, const char *name)
+{
+    struct pc_cfg_loader *ld = user;
+    finish_section(ld);
+    if (strcasecmp(type, "proxy") == 0) {
+        if (name) {
+            pc_cfg_error(ld, line, "[proxy] takes no name");
+            ld->sec = SEC_SKIP;
+        } else {
+            ld->sec = SEC_PROXY;
+        }
+    } else if (strcasecmp(type, "pool") == 0) {
+        if (!name) {
+            pc_cfg_error(ld, line, "[pool] needs a name: [pool NAME]");
+            ld->sec = SEC_SKIP;
+        } else {
+            start_pool(ld, line, name);
+        }
+    } else {
+        pc_cfg_error(ld, line, "unknown section [%s%s%s] (expected [proxy] or [pool NAME])", type,
+                     name ? " " : "", name ? name : "");
+        ld->sec = SEC_SKIP; /* its keys would only repeat the same mistake */
+    }
+}
+
+static void set_value(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                      const char *val)
+{
+    void *field = (char *)obj + k->off;
+    switch (k->type) {
+    case K_SECONDS:
+        pc_cfg_seconds(ld, line, k->name, val, field);
+        break;
+    case K_INT:
+        pc_cfg_int(ld, line, k->name, val, k->min, k->max, field);
+        break;
+    case K_PORT_OFF:
+        for (int i = 0; k->words[i]; i++) {
+            if (strcasecmp(val, k->words[i]) == 0) {
+                *(int *)field = 0;
+                return;
+            }
+        }
+        if (!pc_cfg_parse_int(val, k->min, k->max, field))
+            pc_cfg_error(ld, line, "bad value '%s' for '%s' (expected a port from %d to %d or %s)",
+                         val, k->name, k->min, k->max, k->words[1] ? "off | none" : "off");
+        break;
+    case K_WORD:
+        pc_cfg_word(ld, line, k->name, val, k->words, field);
+        break;
+    case K_ONOFF:
+        pc_cfg_onoff(ld, line, k->name, val, field);
+        break;
+    case K_TLS:
+        pc_cfg_tls_version(ld, line, k->name, val, field);
+        break;
+    case K_STR:
+        free(*(char **)field);
+        *(char **)field = pc_cfg_strdup(val);
+        break;
+    case K_FILE:
+        free(*(char **)field);
+        *(char **)field = pc_cfg_abspath(ld->dir, val);
+        pc_cfg_check_file(ld, line, k->name, *(char **)field);
+        break;
+    case K_FN:
+        k->fn(ld, obj, k, line, val);
+        break;
+    }
+}
+
+static void on_pair(void *user, int line, const char *key, const char *val)
+{
+    struct pc_cfg_loader *ld = user;
+    const struct keydef *table;
+    size_t n;
+    int *seen;
+    void *obj;
+    switch (ld->sec) {
+    case SEC_NONE:
+        pc_cfg_error(ld, line, "key '%s' outside a section", key);
+        return;
+    case SEC_SKIP:
+        return;
+    case SEC_PROXY:
+        table = proxy_keys, n = NPROXYKEYS, seen = ld->proxy_seen, obj = ld->cfg;
+        break;
+    case SEC_POOL:
+    default:
+        table = pool_keys, n = NPOOLKEYS, seen = cur_aux(ld)->seen, obj = cur_pool(ld);
+        break;
+    }
+    size_t i = 0;
+    while (i < n && strcasecmp(table[i].name, key) != 0)
+        i++;
+    if (i == n) {
+        if (ld->sec == SEC_PROXY)
+            pc_cfg_error(ld, line, "unknown key '%s' in [proxy]", key);
+        else
+            pc_cfg_error(ld, line, "unknown key '%s' in [pool %s]", key, cur_pool(ld)->name);
+        return;
+    }
+    const struct keydef *k = &table[i];
+    if (seen[i] && !k->repeat) {
+        pc_cfg_error(ld, line, "'%s' given twice in the same section (first at line %d)", k->name,
+                     seen[i]);
+        return;
+    }
+    seen[i] = line;
+    if (!*val) {
+        pc_cfg_error(ld, line, "missing value for '%s'", k->name);
+        return;
+    }
+    set_value(ld, obj, k, line, val);
+}
+
+static void on_syntax_error(void *user, int line, const char *msg)
+{
+    pc_cfg_error(user, line, "%s", msg);
+}
+
+/* ---- checks once the whole file is read ------------------------------------------------- */
+
+/* SPEC §3: after dropping to `user`, certificates and keys are read again on reload. */
+static void check_user(struct pc_cfg_loader *ld)
+{
+    struct pc_config *cfg = ld->cfg;
+    int line = ld->proxy_seen[PK_USER];
+    if (!cfg->user) return;
+    struct pc_cfg_user u;
+    if (!pc_cfg_user_lookup(ld, line, cfg->user, &u)) return;
+    for (size_t i = 0; i < cfg->ncerts; i++) {
+        pc_cfg_check_user_file(ld, &u, cfg->certs[i].line, "certificate", cfg->certs[i].cert);
+        pc_cfg_check_user_file(ld, &u, cfg->certs[i].key_line, "key", cfg->certs[i].key);
+    }
+    pc_cfg_check_user_file(ld, &u, ld->proxy_seen[PK_TICKET], "ticket_key_file",
+                           cfg->ticket_key_file);
+    for (size_t i = 0; i < cfg->npools; i++)
+        pc_cfg_check_user_file(ld, &u, ld->aux[i].seen[QK_CA], "ca", cfg->pools[i].ca);
+}
+
+static bool first_label_is(const char *name, const char *label)
+{
+    size_t n = strlen(label);
+    return strncmp(name, label, n) == 0 && (name[n] == '.' || name[n] == '\0');
+}
+
+/* Builds cfg->names and the route index; reports names published twice. */
+static void build_names(struct pc_cfg_loader *ld)
+{
+    struct pc_config *cfg = ld->cfg;
+    size_t total = 0;
+    for (size_t p = 0; p < cfg->npools; p++)
+        total += cfg->pools[p].npublish;
+    cfg->names = pc_cfg_calloc(total, sizeof *cfg->names);
+    cfg->route_index = pc_route_index_new(total);
+    for (size_t p = 0; p < cfg->npools; p++) {
+        struct pc_pool *pool = &cfg->pools[p];
+        int line = ld->aux[p].seen[QK_PUBLISH];
+        if (ld->aux[p].duplicate) continue;
+        for (size_t i = 0; i < pool->npublish; i++) {
+            const char *pub = pool->publish[i];
+            struct pc_name *nm = &cfg->names[cfg->nnames];
+            bool wild = pub[0] == '*';
+            *nm = (struct pc_name){.name = pc_cfg_strdup(wild ? pub + 1 : pub),
+                                   .wildcard = wild,
+                                   .http = pool->http,
+                                   .pool = pool,
+                                   .line = line};
+            if (nm->http == PC_HTTP_AUTO)
+                nm->http = pool->http_port && first_label_is(nm->name, "lyncdiscover")
+                               ? PC_HTTP_FORWARD
+                               : PC_HTTP_REDIRECT;
+            long old = pc_route_index_add(cfg->route_index, cfg->names, cfg->nnames);
+            if (old >= 0) {
+                const struct pc_name *o = &cfg->names[old];
+                pc_cfg_error(ld, line, "name '%s' is already published by pool '%s' at line %d",
+                             pub, o->pool->name, o->line);
+                free(nm->name);
+                continue;
+            }
+            cfg->nnames++;
+        }
+    }
+}
+
+static void finish_proxy(struct pc_cfg_loader *ld)
+{
+    struct pc_config *cfg = ld->cfg;
+    if (cfg->nexternal == 0) {
+        cfg->external = pc_cfg_calloc(1, sizeof *cfg->external);
+        pc_cfg_parse_addr("0.0.0.0", 7, false, &cfg->external[0]);
+        cfg->nexternal = 1;
+    }
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
+    }
+    check_user(ld);
+}
+
+/* ---- public API ------------------------------------------------------------------------- */
+
+struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
+{
+    if (!keys_in_step()) {
+        fputs("portico: config.c: key indices out of step with the key tables\n", stderr);
+        abort();
+    }
+    struct pc_config *cfg = pc_cfg_calloc(1, sizeof *cfg);
+    *cfg = (struct pc_config){
+        .path = pc_cfg_strdup(path),
+        .https_port = 443,
+        .http_port = 80,
+        .tls_min = TLS1_2_VERSION,
+        .workers = 0,
+        .max_connections = 20000,
+        .access_log = pc_cfg_strdup("stdout"),
+        .access_log_format = PC_LOG_COMBINED,
+        .timeout_connect = 5,
+        .timeout_handshake = 10,
+        .timeout_header = 30,
+        .timeout_keepalive = 120,
+        .timeout_idle = 1860,
+        .drain_timeout = 30,
+    };
+    struct pc_cfg_loader ld = {.cfg = cfg};
+    static const struct pc_ini_handlers handlers = {on_section, on_pair, on_syntax_error};
+
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        pc_cfg_error(&ld, 0, "cannot open: %s", strerror(errno));
+    } else {
+        ld.dir = pc_cfg_config_dir(path);
+        if (pc_ini_parse(f, &handlers, &ld) < 0)
+            pc_cfg_error(&ld, 0, "cannot read: %s", strerror(errno));
+        if (fclose(f) != 0) pc_cfg_error(&ld, 0, "cannot read: %s", strerror(errno));
+        finish_section(&ld);
+        finish_proxy(&ld);
+        build_names(&ld);
+    }
+
+    free(ld.aux);
+    free(ld.dir);
+    SSL_CTX_free(ld.ssl);
+    if (pc_cfg_msgs_flush(&ld.msgs, path, diag) > 0) {
+        pc_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+void pc_config_free(struct pc_config *cfg)
+{
+    if (!cfg) return;
+    for (size_t i = 0; i < cfg->npools; i++) {
+        struct pc_pool *p = &cfg->pools[i];
+        for (size_t j = 0; j < p->nmembers; j++)
+            free(p->members[j].host);
+        free(p->members);
+        for (size_t j = 0; j < p->npublish; j++)
+            free(p->publish[j]);
+        free(p->publish);
+        free(p->name);
+        free(p->ca);
+        free(p->verify_name);
+        free(p->ciphers);
+    }
+    free(cfg->pools);
+    for (size_t i = 0; i < cfg->nnames; i++)
+        free(cfg->names[i].name);
+    free(cfg->names);
+    pc_route_index_free(cfg->route_index);
+    for (size_t i = 0; i < cfg->ncerts; i++) {
+        free(cfg->certs[i].cert);
+        free(cfg->certs[i].key);
+    }
+    free(cfg->certs);
+    free(cfg->external);
+    free(cfg->ciphers);
+    free(cfg->ticket_key_file);
+    free(cfg->user);
+    free(cfg->access_log);
+    free(cfg->path);
+    free(cfg);
+}
+
+const char *pc_role_str(enum pc_role role)
+{
+    return (unsigned)role < 4 ? w_role[role] : "?";
+}
+
+const char *pc_http_mode_str(enum pc_http_mode mode)
+{
+    return (unsigned)mode < 4 ? w_http[mode] : "?";
+}

@@ -1,0 +1,48 @@
+/* tls.h — OpenSSL contexts: the public side (certificates chosen by SNI, tickets shared by
+ * every worker and, with ticket_key_file, by every instance) and one client context per pool
+ * (trust anchors, verification, versions) for SSL bridging.
+ *
+ * Contexts are built by the master from a configuration (at start and on every reload, so
+ * certificates are re-read) and inherited by the workers at fork. */
+#ifndef PORTICO_TLS_H
+#define PORTICO_TLS_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config/config-t.h"
+
+struct pc_tls_server {
+    SSL_CTX *ctx;
+    char **names; /* DNS names of the certificate(s), lower case; "*.x" for wildcards */
+    size_t nnames;
+};
+
+struct pc_tls {
+    struct pc_tls_server *servers; /* [0] is the default: clients without SNI get it */
+    size_t nservers;
+    SSL_CTX **pool_ctx; /* parallel to cfg->pools */
+    size_t npools;
+};
+
+/* Builds every context CFG needs. On error returns NULL after adding "FILE:LINE: message"
+ * lines to DIAG (or logging them when DIAG is NULL). */
+struct pc_tls *pc_tls_load(const struct pc_config *cfg, struct pc_diag *diag);
+void pc_tls_free(struct pc_tls *t);
+
+/* The secret behind session-ticket keys: from ticket_key_file, else random. Called once in
+ * the master before workers start, so that all of them encrypt and decrypt alike. */
+int pc_tls_ticket_secret(const struct pc_config *cfg);
+
+/* Does the certificate pattern PAT (exact or "*.suffix", one label) cover HOST[0, LEN)? */
+bool pc_tls_name_match(const char *pat, const char *host, size_t len);
+/* Does server context IDX cover HOST? */
+bool pc_tls_covers(const struct pc_tls *t, size_t idx, const char *host, size_t len);
+/* The index of the server context an established connection uses. */
+size_t pc_tls_server_index(const struct pc_tls *t, SSL *ssl);
+
+/* The last OpenSSL error as text (for logs), or FALLBACK. */
+const char *pc_tls_error(char *buf, size_t len, const char *fallback);
+
+#endif

@@ -77,6 +77,10 @@ struct pc_head {
     bool conn_close, conn_keepalive, conn_upgrade;
     bool expect_continue;
     bool has_xff;
+    bool conn_auth;       /* Authorization / WWW-Authenticate with NTLM or Negotiate: the
+                           * scheme binds the authentication to the connection */
+    int upgrade;          /* index of Upgrade or -1 */
+    struct pc_span wsman; /* value of the MS-WSMAN cookie (cookie affinity), len 0 if none */
 };
 
 #endif

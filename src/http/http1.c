@@ -199,6 +199,41 @@ static bool te_token(void *arg, const char *p, size_t len)
     return true;
 }
 
+/* NTLM and Negotiate (Kerberos or NTLM inside SPNEGO) authenticate the connection, not the
+ * request (RFC 4559 §6 notes it; Lync relies on it). */
+static bool conn_scheme(const char *v, size_t n)
+{
+    static const char *const schemes[] = {"ntlm", "negotiate"};
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(schemes[i]);
+        if (n >= l && strncasecmp(v, schemes[i], l) == 0 && (n == l || v[l] == ' ' || v[l] == ','))
+            return true;
+    }
+    return false;
+}
+
+/* Finds "MS-WSMAN=value" among the cookie-pairs of a Cookie value. */
+static void find_wsman(struct pc_head *h, const char *v, size_t n)
+{
+    static const char name[] = "MS-WSMAN=";
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (v[i] == ' ' || v[i] == ';'))
+            i++;
+        size_t e = i;
+        while (e < n && v[e] != ';')
+            e++;
+        if (e - i >= sizeof(name) - 1 && memcmp(v + i, name, sizeof(name) - 1) == 0) {
+            size_t vs = i + sizeof(name) - 1, ve = e;
+            while (ve > vs && v[ve - 1] == ' ')
+                ve--;
+            h->wsman = (struct pc_span){(uint32_t)(v + vs - h->base), (uint32_t)(ve - vs)};
+            return;
+        }
+        i = e + 1;
+    }
+}
+
 static int parse_start_line(const char *p, size_t eol, struct pc_head *h)
 {
     size_t i = 0;
@@ -317,7 +352,9 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
     h->has_cl = h->chunked = false;
     h->content_length = 0;
     h->conn_close = h->conn_keepalive = h->conn_upgrade = false;
-    h->expect_continue = h->has_xff = false;
+    h->expect_continue = h->has_xff = h->conn_auth = false;
+    h->upgrade = -1;
+    h->wsman = (struct pc_span){0, 0};
     h->status = 0;
 
     const char *eol = memchr(p, '\r', len);
@@ -389,6 +426,17 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
             break;
         case PC_HK_XFF:
             h->has_xff = true;
+            break;
+        case PC_HK_AUTHORIZATION:
+        case PC_HK_WWW_AUTHENTICATE:
+            if (conn_scheme(val, vl))
+                h->conn_auth = true;
+            break;
+        case PC_HK_UPGRADE:
+            h->upgrade = (int)h->nfields;
+            break;
+        case PC_HK_COOKIE:
+            find_wsman(h, val, vl);
             break;
         default:
             break;

@@ -53,6 +53,8 @@ struct pc_upconn {
     bool handshaking;  /* TLS handshake with the member in progress */
     uint8_t hs_want;   /* events the handshake waits for */
     bool reused;       /* carried an earlier request: a silent close may be a stale keep-alive */
+    bool pinned;       /* NTLM/Negotiate: bound to its session for life, never shared */
+    bool pin_idle;     /* pinned and between requests (still owned by the session) */
     bool in_head;      /* receiving a response header block */
     bool got_bytes;    /* any byte of the response arrived */
     bool msg_done;     /* the final response is complete */
@@ -91,6 +93,7 @@ struct pc_session {
 
     /* The transaction in progress. */
     struct pc_upconn *up;
+    struct pc_upconn *pinned; /* the upstream connection NTLM/Negotiate bound to this client */
     const struct pc_name *name;
     unsigned pool_idx;
     int member_idx;        /* last member tried, -1 when none */
@@ -104,6 +107,12 @@ struct pc_session {
     bool client_10;        /* HTTP/1.0 client */
     bool resend_ok;        /* the request can be replayed on another connection */
     bool logged;
+    bool auth_req;         /* the request carries NTLM/Negotiate credentials */
+    bool upgrade_req;      /* Upgrade: websocket requested */
+    bool tunnel;           /* after a 101: bytes flow both ways untouched */
+    bool has_cookie;       /* the request named a member in MS-WSMAN */
+    bool set_cookie;       /* the response must (re)set MS-WSMAN */
+    uint32_t cookie_id;
     struct pc_buf *reqhead; /* the rewritten header block until a connection takes it, and
                              * kept after that while resend_ok */
     struct pc_session *prev, *next; /* every open session of the worker (to drain them) */

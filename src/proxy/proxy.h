@@ -18,6 +18,8 @@ void pc_session_resp_progress(struct pc_session *s);         /* response bytes q
  * when the session closed. */
 int pc_session_up_failed(struct pc_session *s, int status, const char *reason);
 void pc_session_resp_complete(struct pc_session *s);
+/* The idle pinned connection of S closed. */
+void pc_session_pinned_lost(struct pc_session *s);
 void pc_session_client_writable_again(struct pc_session *s);
 int pc_session_flush(struct pc_session *s); /* 1 flushed, 0 pending, -1 session closed */
 void pc_session_update(struct pc_session *s);
@@ -35,9 +37,11 @@ int pc_upstream_pump(struct pc_upconn *u);
 void pc_upstream_close_idle_all(void);
 
 /* balance.c */
-/* Picks a member of pool POOL_IDX to try, skipping those marked down and those in TRIED
- * (a bit per member index, modulo 64); -1 when none is left. */
-int pc_balance_pick(unsigned pool_idx, uint64_t tried);
+/* Picks a member of the session's pool to try: by the pool's affinity (source address,
+ * MS-WSMAN cookie) or round-robin, skipping members marked down (passively or by health
+ * checks) and those already tried for this request; -1 when none is left. */
+int pc_balance_pick(struct pc_session *s);
+bool pc_balance_usable(unsigned pool_idx, unsigned member_idx);
 void pc_balance_mark_down(unsigned pool_idx, unsigned member_idx, const char *reason);
 
 /* rewrite.c */

@@ -79,6 +79,11 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
         PUTLIT(&w, "\r\nX-Forwarded-Proto: http\r\n");
     if (h->chunked)
         PUTLIT(&w, "Transfer-Encoding: chunked\r\n");
+    if (s->upgrade_req) {
+        PUTLIT(&w, "Upgrade: ");
+        put(&w, h->base + h->f[h->upgrade].value.off, h->f[h->upgrade].value.len);
+        PUTLIT(&w, "\r\nConnection: Upgrade\r\n");
+    }
     PUTLIT(&w, "\r\n");
     o->ob->end += (size_t)(w.p - w.start);
     return true;
@@ -87,7 +92,7 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
 bool pc_rw_response(struct pc_out *o, const struct pc_head *h, struct pc_session *s,
                     enum pc_body_mode mode)
 {
-    char *base = reserve(o, h, 96);
+    char *base = reserve(o, h, 160);
     if (!base)
         return false;
     struct wr w = {base, base};
@@ -96,6 +101,18 @@ bool pc_rw_response(struct pc_out *o, const struct pc_head *h, struct pc_session
     put(&w, h->base + h->reason.off, h->reason.len);
     PUTLIT(&w, "\r\n");
     put_fields(&w, h);
+    if (h->status == 101 && h->upgrade >= 0) {
+        PUTLIT(&w, "Upgrade: ");
+        put(&w, h->base + h->f[h->upgrade].value.off, h->f[h->upgrade].value.len);
+        PUTLIT(&w, "\r\nConnection: Upgrade\r\n");
+    }
+    if (h->status >= 200 && s->set_cookie && s->member_idx >= 0) {
+        /* Cookie affinity: an opaque, stable hash of the member (never its address), no
+         * HttpOnly (the Lync web clients read it), no expiry (a session cookie). */
+        const struct pc_pool *pool = &pc_w.cfg->pools[s->pool_idx];
+        w.p += sprintf(w.p, "Set-Cookie: MS-WSMAN=%08x; Path=/\r\n",
+                       (unsigned)pool->members[s->member_idx].id);
+    }
     if (h->status >= 200) {
         if (mode == PC_BODY_CHUNK)
             PUTLIT(&w, "Transfer-Encoding: chunked\r\n");

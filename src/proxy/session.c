@@ -136,6 +136,10 @@ static void sess_close(struct pc_session *s)
         pc_upstream_close(s->up);
         s->up = NULL;
     }
+    if (s->pinned) {
+        pc_upstream_close(s->pinned);
+        s->pinned = NULL;
+    }
     ev_io_stop(pc_w.loop, &s->io);
     ev_timer_stop(pc_w.loop, &s->timer);
     if (s->ssl) {
@@ -295,7 +299,9 @@ static int sess_begin(struct pc_session *s, size_t hl)
                                                        : PC_BODY_NONE;
     s->req_done = false;
     enum llhttp_errno e = llhttp_execute(&s->parser, p, hl);
-    if (e != HPE_OK && !(e == HPE_PAUSED && s->req_done))
+    if (e == HPE_PAUSED_UPGRADE)
+        s->req_done = true; /* an Upgrade request: its "body" is the tunnel, if the pool agrees */
+    else if (e != HPE_OK && !(e == HPE_PAUSED && s->req_done))
         return sess_reject(s, 400);
     s->in->start += hl;
 
@@ -311,6 +317,21 @@ static int sess_begin(struct pc_session *s, size_t hl)
     lg_copy(s, &head, host ? host : "-", host ? hostlen : 1);
     s->client_10 = head.version == 10;
     s->head_req = pc_h1_eq(&head, head.method, "head");
+    s->auth_req = head.conn_auth;
+    /* Only WebSocket may upgrade: HTTP/2 (h2c) is not ours to offer. */
+    s->upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s->body == PC_BODY_NONE &&
+                     head.f[head.upgrade].value.len >= 9 &&
+                     strncasecmp(p + head.f[head.upgrade].value.off, "websocket", 9) == 0;
+    s->has_cookie = false;
+    if (head.wsman.len == 8) {
+        char hex[9];
+        memcpy(hex, p + head.wsman.off, 8);
+        hex[8] = '\0';
+        char *end;
+        unsigned long v = strtoul(hex, &end, 16);
+        s->has_cookie = *end == '\0';
+        s->cookie_id = (uint32_t)v;
+    }
     s->expect_continue = head.expect_continue;
     s->close_after = head.conn_close || (s->client_10 && !head.conn_keepalive) || pc_w.draining;
     s->state = PC_S_ACTIVE;
@@ -410,9 +431,15 @@ static int sess_pump_request(struct pc_session *s)
                 return 0;
             s->last_act = ev_now(pc_w.loop);
         }
-        if (s->req_done)
+        if (s->req_done && !s->tunnel)
             return 0;
         struct pc_buf *b = s->in;
+        if (b && pc_buf_len(b) && s->tunnel) {
+            /* WebSocket after the 101: bytes go through untouched. */
+            pc_out_body(&u->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
+            b->start = b->end;
+            continue;
+        }
         if (b && pc_buf_len(b)) {
             size_t feed = pc_buf_len(b);
             if (s->body != PC_BODY_RAW) {
@@ -484,8 +511,9 @@ static void sess_reset(struct pc_session *s)
     memset(&s->scan, 0, sizeof(s->scan));
     pc_buf_put(s->reqhead);
     s->reqhead = NULL;
-    if (llhttp_get_errno(&s->parser) == HPE_PAUSED)
-        llhttp_resume(&s->parser);
+    s->auth_req = s->upgrade_req = s->has_cookie = s->set_cookie = false;
+    /* A fresh parser state for the next message (also after an Upgrade that was refused). */
+    llhttp_reset(&s->parser);
     sess_arm(s, pc_w.cfg->timeout_keepalive);
 }
 
@@ -655,7 +683,7 @@ static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct pc_session *s = SESS_FROM(w, io);
     (void)loop;
-    if (s->state == PC_S_ACTIVE && (revents & EV_READ) && s->req_done) {
+    if (s->state == PC_S_ACTIVE && (revents & EV_READ) && s->req_done && !s->tunnel) {
         if (sess_peek_client(s) < 0)
             return;
     }
@@ -670,6 +698,15 @@ void pc_session_resp_progress(struct pc_session *s)
     if (sess_drive(s) < 0)
         return;
     sess_watch(s);
+}
+
+void pc_session_pinned_lost(struct pc_session *s)
+{
+    if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING) {
+        s->close_after = true; /* after the response in progress */
+        return;
+    }
+    sess_close(s);
 }
 
 void pc_session_resp_complete(struct pc_session *s)

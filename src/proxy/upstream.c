@@ -110,6 +110,8 @@ void pc_upstream_close(struct pc_upconn *u)
 {
     if (!u->s)
         idle_unlink(u);
+    else if (u->pinned && u->s->pinned == u)
+        u->s->pinned = NULL;
     ev_io_stop(pc_w.loop, &u->io);
     ev_timer_stop(pc_w.loop, &u->timer);
     if (u->ssl) {
@@ -296,11 +298,44 @@ static int up_take_request(struct pc_session *s, struct pc_upconn *u)
     return 0;
 }
 
+/* Prepares U for a new request of S. */
+static int up_begin(struct pc_session *s, struct pc_upconn *u)
+{
+    u->in_head = true;
+    u->got_bytes = u->msg_done = u->keepalive = false;
+    u->body = PC_BODY_NONE;
+    memset(&u->scan, 0, sizeof(u->scan));
+    u->nreq++;
+    s->up = u;
+    if (up_take_request(s, u) < 0) {
+        pc_upstream_close(u);
+        s->up = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 static int attach(struct pc_session *s, bool fresh_only)
 {
     const struct pc_pool *pool = &pc_w.cfg->pools[s->pool_idx];
+    struct pc_upconn *pin = s->pinned;
+    if (pin) {
+        char sni[256];
+        request_sni(s, sni, sizeof(sni));
+        if (pin->pool_idx == s->pool_idx && strcmp(pin->sni, sni) == 0 &&
+            (pin->ssl != NULL) == (s->kind == PC_LISTEN_HTTPS)) {
+            /* NTLM/Negotiate: this client's authenticated connection, whatever the balancer
+             * would say; never retried elsewhere. */
+            pin->pin_idle = false;
+            ev_timer_stop(pc_w.loop, &pin->timer);
+            s->member_idx = (int)pin->member_idx;
+            int r = up_begin(s, pin);
+            s->resend_ok = false;
+            return r;
+        }
+    }
     for (;;) {
-        int mi = pc_balance_pick(s->pool_idx, s->tried);
+        int mi = pc_balance_pick(s);
         if (mi < 0) {
             pc_log(PC_LOG_WARN, "pool %s: no member available for %.*s", pool->name,
                    (int)s->lg_host, s->lg + s->lg_method);
@@ -326,18 +361,7 @@ static int attach(struct pc_session *s, bool fresh_only)
         } else if (!(u = up_connect(s, (unsigned)mi))) {
             continue; /* refused at once: that member is marked down, try the next */
         }
-        u->in_head = true;
-        u->got_bytes = u->msg_done = u->keepalive = false;
-        u->body = PC_BODY_NONE;
-        memset(&u->scan, 0, sizeof(u->scan));
-        u->nreq++;
-        s->up = u;
-        if (up_take_request(s, u) < 0) {
-            pc_upstream_close(u);
-            s->up = NULL;
-            return -1;
-        }
-        return 0;
+        return up_begin(s, u);
     }
 }
 
@@ -352,6 +376,20 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
     struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
     reusable = reusable && u->keepalive && u->msg_done && !pc_out_pending(&u->out) &&
                (!u->in || pc_buf_len(u->in) == 0) && ms->nidle < UP_IDLE_MAX && !pc_w.draining;
+    if (u->pinned) {
+        if (!(reusable || (u->keepalive && u->msg_done && ms->nidle >= UP_IDLE_MAX))) {
+            /* The authenticated connection is gone: so is the client's (SPEC §1). */
+            s->close_after = true;
+            pc_upstream_close(u);
+            return;
+        }
+        pc_buf_put(u->in);
+        u->in = NULL;
+        u->pin_idle = true;
+        llhttp_reset(&u->parser);
+        pc_io_want(pc_w.loop, &u->io, EV_READ); /* notice the pool closing it */
+        return;
+    }
     if (!reusable) {
         pc_upstream_close(u);
         return;
@@ -380,6 +418,8 @@ static int up_fail(struct pc_upconn *u, int status, const char *why)
 {
     struct pc_session *s = u->s;
     up_log(u, why);
+    if (u->pinned)
+        s->close_after = true; /* never retried elsewhere: the client starts over */
     pc_upstream_close(u);
     s->up = NULL;
     return pc_session_up_failed(s, status, why);
@@ -390,7 +430,7 @@ static int up_fail(struct pc_upconn *u, int status, const char *why)
 static int up_stale(struct pc_upconn *u)
 {
     struct pc_session *s = u->s;
-    if (!s->resend_ok || !s->reqhead)
+    if (!s->resend_ok || !s->reqhead || u->pinned)
         return up_fail(u, 502, "connection closed before a response");
     pc_upstream_close(u);
     s->up = NULL;
@@ -415,10 +455,17 @@ static int up_head(struct pc_upconn *u, size_t hl)
     if (pc_h1_parse(p, hl, false, &head) != 0)
         return gone(up_fail(u, 502, "malformed response header"));
     int st = head.status;
-    if (st == 101)
+    if (st == 101 && !s->upgrade_req)
         return gone(up_fail(u, 502, "unexpected 101 (upgrade was not requested)"));
+    if (st >= 200 && (s->auth_req || head.conn_auth) && !u->pinned) {
+        /* NTLM/Negotiate from either side: this connection now belongs to this client. */
+        u->pinned = true;
+        if (s->pinned && s->pinned != u)
+            pc_upstream_close(s->pinned);
+        s->pinned = u;
+    }
     enum pc_body_mode mode;
-    bool bodyless = st < 200 || s->head_req || st == 204 || st == 304;
+    bool bodyless = (st < 200 && st != 101) || s->head_req || st == 204 || st == 304;
     if (bodyless)
         mode = PC_BODY_NONE;
     else if (head.chunked)
@@ -429,22 +476,24 @@ static int up_head(struct pc_upconn *u, size_t hl)
         mode = s->client_10 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
     if (s->client_10 && !bodyless && !head.has_cl)
         s->close_after = true; /* only the close can end that body for an HTTP/1.0 client */
-    if (st >= 200) {
-        /* The pool might answer before the request is complete (401 to an Expect, an early
-         * error): the client connection cannot be reused if its body is not all read. */
+    if (st == 101) {
+        mode = PC_BODY_RAW;
+        s->tunnel = true;
+    }
+    if (st >= 200 || st == 101) {
         u->body = mode;
         s->up_status = s->status = st;
     }
     if (!pc_rw_response(&s->out, &head, s, mode))
         return gone(up_fail(u, 502, "out of memory"));
-    enum llhttp_errno e = llhttp_execute(&u->parser, p, hl);
+    enum llhttp_errno e = s->tunnel ? HPE_OK : llhttp_execute(&u->parser, p, hl);
     if (e != HPE_OK && e != HPE_PAUSED)
         return gone(up_fail(u, 502, llhttp_errno_name(e)));
     if (e == HPE_PAUSED)
         llhttp_resume(&u->parser); /* a bodyless message is complete */
     u->in->start += hl;
     s->resp_begun = true;
-    if (st >= 200) {
+    if (st >= 200 || st == 101) {
         u->in_head = false;
         /* The request can no longer be replayed: give back the copy. */
         pc_buf_put(s->reqhead);
@@ -488,6 +537,9 @@ int pc_upstream_pump(struct pc_upconn *u)
                         return up_fail(u, 502, "out of memory");
                     u->in = nb;
                 }
+            } else if (s->tunnel) {
+                pc_out_body(&s->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
+                b->start = b->end;
             } else {
                 size_t feed = pc_buf_len(b);
                 if (u->body != PC_BODY_RAW) {
@@ -525,8 +577,11 @@ int pc_upstream_pump(struct pc_upconn *u)
         /* End of stream (or reset). */
         if (!u->got_bytes && u->reused)
             return up_stale(u) < 0 ? -1 : 0;
-        if (!u->in_head && n == 0 && llhttp_finish(&u->parser) == HPE_OK && u->msg_done)
-            break; /* a close-delimited body ended */
+        if (!u->in_head && !s->tunnel && n == 0) {
+            enum llhttp_errno fe = llhttp_finish(&u->parser);
+            if ((fe == HPE_OK || fe == HPE_PAUSED) && u->msg_done)
+                break; /* a close-delimited body ended */
+        }
         return up_fail(u, 502, u->got_bytes ? "connection closed mid-response"
                                             : "connection closed before a response");
     }
@@ -626,6 +681,13 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     struct pc_session *s = u->s;
+    if (u->pin_idle) {
+        /* The pool closed a pinned connection between requests: the client's connection
+         * closes with it, so that its next request authenticates afresh. */
+        pc_upstream_close(u);
+        pc_session_pinned_lost(s);
+        return;
+    }
     if (u->connecting) {
         int err = 0;
         socklen_t len = sizeof(err);

@@ -144,6 +144,7 @@ static void worker_drain(double timeout)
         pc_w.listeners[i].fd = -1;
     }
     pc_upstream_close_idle_all();
+    pc_health_stop();
     if (pc_session_drain() == 0) {
         ev_break(pc_w.loop, EVBREAK_ALL);
         return;
@@ -225,6 +226,7 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
         return 1;
     pc_session_init();
     pc_upstream_init();
+    pc_health_start();
 
     for (size_t i = 0; i < nls; i++) {
         ev_io_init(&ls[i].io, accept_cb, ls[i].fd, EV_READ);

@@ -44,6 +44,10 @@ int pc_balance_pick(struct pc_session *s);
 bool pc_balance_usable(unsigned pool_idx, unsigned member_idx);
 void pc_balance_mark_down(unsigned pool_idx, unsigned member_idx, const char *reason);
 
+/* health.c */
+void pc_health_start(void);
+void pc_health_stop(void);
+
 /* rewrite.c */
 bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session *s);
 bool pc_rw_response(struct pc_out *o, const struct pc_head *h, struct pc_session *s,

@@ -40,6 +40,7 @@ struct wproc {
     pid_t pid;
     int slot;
     unsigned gen;
+    time_t started;
 };
 
 static struct msock *socks;
@@ -209,7 +210,7 @@ static int start_workers(const struct pc_config *cfg)
         if (pid < 0)
             return -1;
         if (nprocs < sizeof(procs) / sizeof(procs[0]))
-            procs[nprocs++] = (struct wproc){pid, slot, generation};
+            procs[nprocs++] = (struct wproc){pid, slot, generation, time(NULL)};
     }
     return 0;
 }
@@ -263,6 +264,8 @@ static struct pc_config *reload(struct pc_config *cur)
     }
     struct pc_tls *old_tls = tls;
     tls = next_tls;
+    if (next->workers > MAX_WORKERS)
+        next->workers = MAX_WORKERS;
     unsigned old_gen = generation;
     if (start_workers(next) < 0) {
         pc_err("reload: cannot start new workers");
@@ -321,9 +324,12 @@ int pc_master_run(struct pc_config *cfg)
                         pc_err("worker %d (pid %d) died (%s %d); restarting it", w.slot, (int)pid,
                                WIFSIGNALED(status) ? "signal" : "status",
                                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                        /* A worker that dies at once would die again: pace the restarts. */
+                        if (time(NULL) - w.started < 1)
+                            sleep(1);
                         pid_t np = spawn(cfg, w.slot);
                         if (np > 0)
-                            procs[nprocs++] = (struct wproc){np, w.slot, generation};
+                            procs[nprocs++] = (struct wproc){np, w.slot, generation, time(NULL)};
                     } else if (!clean) {
                         pc_warn("worker pid %d ended abnormally", (int)pid);
                     }

@@ -223,7 +223,7 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
         pc_w.pools[p].rr = (unsigned)id; /* workers start at different members */
     }
     if (pc_alog_open(cfg) < 0)
-        return 1;
+        pc_err("worker %d: serving without an access log", id); /* traffic matters more */
     pc_session_init();
     pc_upstream_init();
     pc_health_start();

@@ -5,6 +5,7 @@
  * whole lines and the file is opened O_APPEND, so workers never split each other's lines. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +33,21 @@ static int open_path(const char *path)
     return fd;
 }
 
+/* A W3C log starts with its directives; the lock keeps workers opening the same empty file
+ * at once from writing them twice. */
+static void w3c_header(int fd)
+{
+    static const char hdr[] =
+        "#Software: portico\n#Version: 1.0\n"
+        "#Fields: date time c-ip cs-host cs-method cs-uri-stem cs-uri-query sc-status "
+        "sc-bytes time-taken s-pool s-member sc-upstream-status\n";
+    if (alog_format != PC_LOG_W3C || flock(fd, LOCK_EX) < 0)
+        return;
+    if (lseek(fd, 0, SEEK_END) == 0 && write(fd, hdr, sizeof(hdr) - 1) < 0)
+        pc_err("access log %s: %s", alog_path, strerror(errno));
+    flock(fd, LOCK_UN);
+}
+
 int pc_alog_open(const struct pc_config *cfg)
 {
     alog_format = cfg->access_log_format;
@@ -49,14 +65,7 @@ int pc_alog_open(const struct pc_config *cfg)
     alog_own = true;
     if (alog_fd < 0)
         return -1;
-    if (alog_format == PC_LOG_W3C && lseek(alog_fd, 0, SEEK_END) == 0) {
-        static const char hdr[] =
-            "#Software: portico\n#Version: 1.0\n"
-            "#Fields: date time c-ip cs-host cs-method cs-uri-stem cs-uri-query sc-status "
-            "sc-bytes time-taken s-pool s-member sc-upstream-status\n";
-        if (write(alog_fd, hdr, sizeof(hdr) - 1) < 0)
-            pc_err("access log %s: %s", alog_path, strerror(errno));
-    }
+    w3c_header(alog_fd);
     return 0;
 }
 
@@ -87,6 +96,7 @@ void pc_alog_reopen(void)
         return; /* keep writing to the old file rather than lose lines */
     close(alog_fd);
     alog_fd = fd;
+    w3c_header(fd);
 }
 
 enum esc_mode {
@@ -149,6 +159,16 @@ void pc_alog_request(const struct pc_session *s)
     double dur = s->t_start > 0 ? now - s->t_start : 0;
     const char *m = s->lg, *h = s->lg + s->lg_method, *p = h + s->lg_host;
     const char *ref = p + s->lg_path, *ua = ref + s->lg_referer;
+    /* Fields a rejected request never had are logged as "-". */
+    size_t ml = s->lg_method, hl = s->lg_host, pl = s->lg_path;
+    if (!hl) {
+        h = "-";
+        hl = 1;
+    }
+    if (!pl) {
+        p = "-";
+        pl = 1;
+    }
     const char *pool = "-", *member = "-";
     if (s->name) {
         pool = s->name->pool->name;
@@ -167,11 +187,11 @@ void pc_alog_request(const struct pc_session *s)
     case PC_LOG_JSON:
         o += strftime(o, (size_t)(end - o), "{\"time\":\"%Y-%m-%dT%H:%M:%SZ\",\"client\":\"", &tm);
         o += snprintf(o, (size_t)(end - o), "%s\",\"host\":\"", s->peer_ip);
-        o += esc(o, (size_t)(end - o) - 400, h, s->lg_host, ESC_JSON);
+        o += esc(o, (size_t)(end - o) - 400, h, hl, ESC_JSON);
         o += snprintf(o, (size_t)(end - o), "\",\"method\":\"");
-        o += esc(o, (size_t)(end - o) - 380, m, s->lg_method, ESC_JSON);
+        o += esc(o, (size_t)(end - o) - 380, m, ml, ESC_JSON);
         o += snprintf(o, (size_t)(end - o), "\",\"path\":\"");
-        o += esc(o, (size_t)(end - o) - 300, p, s->lg_path, ESC_JSON);
+        o += esc(o, (size_t)(end - o) - 300, p, pl, ESC_JSON);
         o += snprintf(o, (size_t)(end - o),
                       "\",\"status\":%d,\"bytes\":%llu,\"duration\":%.6f,\"pool\":\"%s\","
                       "\"member\":\"%s\",\"upstream_status\":%s}\n",
@@ -179,18 +199,18 @@ void pc_alog_request(const struct pc_session *s)
                       s->up_status ? up : "null");
         break;
     case PC_LOG_W3C: {
-        const char *q = memchr(p, '?', s->lg_path);
-        size_t stem = q ? (size_t)(q - p) : s->lg_path;
+        const char *q = memchr(p, '?', pl);
+        size_t stem = q ? (size_t)(q - p) : pl;
         o += strftime(o, (size_t)(end - o), "%Y-%m-%d %H:%M:%S ", &tm);
         o += snprintf(o, (size_t)(end - o), "%s ", s->peer_ip);
-        o += esc(o, (size_t)(end - o) - 400, h, s->lg_host, ESC_TOKEN);
+        o += esc(o, (size_t)(end - o) - 400, h, hl, ESC_TOKEN);
         *o++ = ' ';
-        o += esc(o, (size_t)(end - o) - 380, m, s->lg_method, ESC_TOKEN);
+        o += esc(o, (size_t)(end - o) - 380, m, ml, ESC_TOKEN);
         *o++ = ' ';
         o += esc(o, (size_t)(end - o) - 300, p, stem, ESC_TOKEN);
         *o++ = ' ';
-        if (q && s->lg_path - stem > 1)
-            o += esc(o, (size_t)(end - o) - 200, q + 1, s->lg_path - stem - 1, ESC_TOKEN);
+        if (q && pl - stem > 1)
+            o += esc(o, (size_t)(end - o) - 200, q + 1, pl - stem - 1, ESC_TOKEN);
         else
             *o++ = '-';
         o += snprintf(o, (size_t)(end - o), " %d %llu %llu %s %s %s\n", s->status,
@@ -201,9 +221,9 @@ void pc_alog_request(const struct pc_session *s)
     default:
         o += snprintf(o, (size_t)(end - o), "%s - - ", s->peer_ip);
         o += strftime(o, (size_t)(end - o), "[%d/%b/%Y:%H:%M:%S +0000] \"", &tm);
-        o += esc(o, (size_t)(end - o) - 400, m, s->lg_method, ESC_TOKEN);
+        o += esc(o, (size_t)(end - o) - 400, m, ml, ESC_TOKEN);
         *o++ = ' ';
-        o += esc(o, (size_t)(end - o) - 300, p, s->lg_path, ESC_TOKEN);
+        o += esc(o, (size_t)(end - o) - 300, p, pl, ESC_TOKEN);
         o += snprintf(o, (size_t)(end - o), " HTTP/1.%d\" %d %llu \"", s->client_10 ? 0 : 1,
                       s->status, (unsigned long long)s->bytes_out);
         if (s->lg_referer)
@@ -216,7 +236,7 @@ void pc_alog_request(const struct pc_session *s)
         else
             *o++ = '-';
         o += snprintf(o, (size_t)(end - o), "\" host=");
-        o += esc(o, (size_t)(end - o) - 200, h, s->lg_host, ESC_TOKEN);
+        o += esc(o, (size_t)(end - o) - 200, h, hl, ESC_TOKEN);
         o += snprintf(o, (size_t)(end - o), " pool=%s member=%s upstream_status=%s duration=%.3f\n",
                       pool, member, up, dur);
         break;

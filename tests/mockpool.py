@@ -1,0 +1,949 @@
+#!/usr/bin/python3
+"""mockpool.py — a mock Lync Front End / Office Web Apps server for portico's tests.
+
+Raw sockets and one thread per connection (never http.server): the tests need exact control of
+the bytes, both what the pool answers and what it records having received.
+
+    mockpool.py --listen 127.20.1.1:8080 --listen 127.20.1.1:4443:tls --name fe01 \
+                --cert pool.pem --key pool.key --rawlog DIR --ready-file F
+
+Once every listener is bound it prints "mockpool: ready" on stdout (and writes --ready-file).
+With --rawlog DIR it writes, per connection, every byte it received to
+DIR/conn-NNNNNN-IP_PORT.raw (capped by --rawlog-max) and one JSON line per event (open, req,
+close) to DIR/events.log, so a test can prove that nothing of a request reached the pool.
+
+Paths (HTTP/1.1, keep-alive; request bodies with Content-Length or chunked):
+  /echo and any unknown path   200 JSON describing the request (see Handler.echo_doc)
+  /upload[?stall_after=B&stall=S]  same JSON; stops reading for S seconds after B body bytes
+  /longpoll?secs=N             answers after N seconds
+  /chunked?n=N&size=S&delay=D  chunked response: N chunks of S pattern bytes, D seconds apart
+  /big?bytes=N[&chunked=1]     N pattern bytes (Content-Length, or chunked)
+  /stall?secs=N                reads the request, says nothing for N seconds, closes
+  /status/NNN[?cl=N]           that status; 1xx: the interim answer then a 200; 204/304: no body
+  /interim?code=102[&count=1]  interim answer(s) then a 200
+  /auth401                     401 at once, without reading the body (no 100 Continue)
+  /close-after                 answers, then closes without saying Connection: close
+  /garbage                     bytes that are not HTTP, then close
+  /reset-mid                   Content-Length 100000, half the body, then RST
+  /bad-response?kind=K         malformed answers: two-cl, cl-list, cl-te, bad-status, neg-cl,
+                               obs-fold, space-colon, bad-chunk, no-status-line, cl-short
+  /connhdr                     hop-by-hop response headers (Connection: X-Secret, Keep-Alive...)
+  /http10-chunked              a chunked answer with a fixed body (HTTP10_BODY)
+  /close-delimited?bytes=N     N pattern bytes without Content-Length or chunked, then close
+  /bighdr?bytes=N              a response header X-Big of N bytes (big_header_value(N))
+  /lynchdrs                    401 with two Set-Cookie and two WWW-Authenticate (LYNC_RESPONSE_HEADERS)
+  Lync realism: /Autodiscover/AutodiscoverService.svc/root (JSON links), .../root/oauth/user
+  (401 MsRtcOAuth), /WebTicket/oauthtoken, /ucwa/oauth/v1/applications, /ucwa/.../events
+  (long poll, ?timeout=N, default 900 s).
+Any path: ?close=1 answers with Connection: close and closes. Expect: 100-continue gets
+"HTTP/1.1 100 Continue" before the body is read (except on /auth401). HEAD: no body.
+Every response carries X-Mock-Server, X-Mock-Conn and X-Mock-Req.
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic payload: an endless repetition of a pseudo-random block whose length is a prime
+# (so it never lines up with anybody's buffer size). Tests compute expected hashes from it.
+
+PATTERN_LEN = 1048573
+_pattern = None
+_pattern_lock = threading.Lock()
+_sha_cache = {}
+
+
+def pattern():
+    """The pattern block twice in a row (a memoryview), so any slice of PATTERN_LEN is contiguous."""
+    global _pattern
+    with _pattern_lock:
+        if _pattern is None:
+            p = random.Random(0x4C796E63).randbytes(PATTERN_LEN)
+            _pattern = memoryview(p + p)
+    return _pattern
+
+
+def pattern_chunks(n, offset=0, step=1 << 20):
+    """Yields memoryviews that together are bytes [offset, offset + n) of the endless pattern."""
+    pat = pattern()
+    off = offset % PATTERN_LEN
+    step = min(step, PATTERN_LEN)
+    while n > 0:
+        k = min(n, step)
+        yield pat[off:off + k]
+        n -= k
+        off = (off + k) % PATTERN_LEN
+
+
+def pattern_bytes(n, offset=0):
+    return b"".join(bytes(c) for c in pattern_chunks(n, offset))
+
+
+def pattern_sha256(n, offset=0):
+    key = (n, offset)
+    if key not in _sha_cache:
+        h = hashlib.sha256()
+        for c in pattern_chunks(n, offset):
+            h.update(c)
+        _sha_cache[key] = h.hexdigest()
+    return _sha_cache[key]
+
+
+def big_header_value(n):
+    """A header value of n bytes that looks like a Kerberos token (base64 of pattern bytes)."""
+    raw = base64.b64encode(pattern_bytes((n * 3) // 4 + 3)).decode("ascii")
+    return raw[:n]
+
+
+HTTP10_CHUNKS = [b"first chunk\n", b"x" * 1000 + b"\n", pattern_bytes(5000, 77), b"\nlast chunk\n"]
+HTTP10_BODY = b"".join(HTTP10_CHUNKS)
+
+LYNC_RESPONSE_HEADERS = [
+    ("WWW-Authenticate",
+     'MsRtcOAuth href="https://webext.contoso.com/WebTicket/oauthtoken",'
+     'grant_type="urn:microsoft.rtc:windows,urn:microsoft.rtc:anonmeeting,password"'),
+    ("WWW-Authenticate",
+     'Bearer trusted_issuers="00000001-0000-0000-c000-000000000000@contoso.com", '
+     'client_id="00000004-0000-0ff1-ce00-000000000000"'),
+    ("Set-Cookie", "MRHSession=8b3a1f0c2d; path=/; secure"),
+    ("Set-Cookie", "cwt_ucwa=AAEAAHAEmkE; path=/ucwa; secure; HttpOnly"),
+    ("X-MS-Server-Fqdn", "fe01.contoso.local"),
+    ("X-Ms-Correlation-Id", "2147508254"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cache-Control", "no-cache"),
+]
+
+REASONS = {
+    100: "Continue", 101: "Switching Protocols", 102: "Processing", 103: "Early Hints",
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
+    301: "Moved Permanently", 302: "Found", 304: "Not Modified", 307: "Temporary Redirect",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 413: "Payload Too Large",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP/1.1 framing, shared by the mock (requests) and the tests (responses).
+
+class ProtocolError(Exception):
+    pass
+
+
+class TooLarge(ProtocolError):
+    pass
+
+
+class Reader:
+    """Buffered reader over a blocking socket. Large bodies bypass the buffer: they are read
+    with recv_into into one reusable buffer and handed to a sink as memoryviews (valid only
+    until the sink returns)."""
+
+    RECV = 1 << 20
+
+    def __init__(self, sock, log=None):
+        self.sock = sock
+        self.buf = bytearray()
+        self.log = log
+        self._rb = bytearray(self.RECV)
+        self._rmv = memoryview(self._rb)
+        self.eof = False
+
+    def _recv(self, limit=None):
+        n = self.sock.recv_into(self._rmv, min(limit or self.RECV, self.RECV))
+        if n == 0:
+            self.eof = True
+            return None
+        mv = self._rmv[:n]
+        if self.log:
+            self.log(mv)
+        return mv
+
+    def fill(self):
+        mv = self._recv()
+        if mv is None:
+            raise EOFError("connection closed by peer")
+        self.buf += mv
+
+    def read_until(self, delim, limit):
+        """Bytes up to and including delim; TooLarge past limit bytes; EOFError at EOF."""
+        start = 0
+        while True:
+            i = self.buf.find(delim, start)
+            if i >= 0:
+                end = i + len(delim)
+                out = bytes(self.buf[:end])
+                del self.buf[:end]
+                return out
+            if len(self.buf) > limit:
+                raise TooLarge("no %r within %d bytes" % (delim, limit))
+            start = max(0, len(self.buf) - len(delim) + 1)
+            self.fill()
+
+    def read_exact_bytes(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
+        return out
+
+    def read_exact(self, n, sink):
+        """Feeds exactly n bytes to sink."""
+        if self.buf and n > 0:
+            k = min(n, len(self.buf))
+            chunk = bytes(self.buf[:k])
+            del self.buf[:k]
+            sink(chunk)
+            n -= k
+        while n > 0:
+            mv = self._recv(n)
+            if mv is None:
+                raise EOFError("connection closed with %d body bytes missing" % n)
+            sink(mv)
+            n -= len(mv)
+
+    def read_to_eof(self, sink):
+        if self.buf:
+            chunk = bytes(self.buf)
+            self.buf.clear()
+            sink(chunk)
+        while True:
+            mv = self._recv()
+            if mv is None:
+                return
+            sink(mv)
+
+    def read_chunked(self, sink, line_limit=4096):
+        """Reads a chunked body, feeds the data to sink, returns the trailer fields."""
+        while True:
+            line = self.read_until(b"\r\n", line_limit)
+            size_s = line[:-2].split(b";", 1)[0].strip(b" \t")
+            if not size_s or any(c not in b"0123456789abcdefABCDEF" for c in size_s):
+                raise ProtocolError("bad chunk size line %r" % line[:80])
+            size = int(size_s, 16)
+            if size == 0:
+                trailers = []
+                while True:
+                    t = self.read_until(b"\r\n", line_limit)
+                    if t == b"\r\n":
+                        return trailers
+                    name, _, value = t[:-2].partition(b":")
+                    trailers.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+            self.read_exact(size, sink)
+            if self.read_exact_bytes(2) != b"\r\n":
+                raise ProtocolError("chunk data not followed by CRLF")
+
+
+def parse_fields(lines):
+    """Strict header field parsing: no obs-fold, no bare CR/LF, no whitespace before the colon,
+    no control bytes. Returns [(name, value)] as latin-1 strings."""
+    fields = []
+    for line in lines:
+        if not line:
+            raise ProtocolError("empty header line")
+        if line[0] in b" \t":
+            raise ProtocolError("obsolete line folding")
+        if b"\r" in line or b"\n" in line:
+            raise ProtocolError("bare CR or LF in header")
+        name, sep, value = line.partition(b":")
+        if not sep or not name:
+            raise ProtocolError("header line without colon: %r" % line[:80])
+        if name != name.strip(b" \t") or any(c <= 32 or c == 127 for c in name):
+            raise ProtocolError("bad header name %r" % name[:80])
+        value = value.strip(b" \t")
+        if any((c < 32 and c != 9) or c == 127 for c in value):
+            raise ProtocolError("control byte in header %r" % name)
+        fields.append((name.decode("latin-1"), value.decode("latin-1")))
+    return fields
+
+
+def split_head(head):
+    """head ends with CRLFCRLF. Returns (start line bytes, [(name, value)])."""
+    lines = head[:-4].split(b"\r\n")
+    return lines[0], parse_fields(lines[1:])
+
+
+def get_all(headers, name):
+    name = name.lower()
+    return [v for n, v in headers if n.lower() == name]
+
+
+def get_one(headers, name):
+    v = get_all(headers, name)
+    return v[0] if v else None
+
+
+def tokens(headers, name):
+    out = []
+    for v in get_all(headers, name):
+        out += [t.strip().lower() for t in v.split(",") if t.strip()]
+    return out
+
+
+def body_framing(headers, version="HTTP/1.1"):
+    """('chunked', None) | ('length', n) | ('none', None). Raises ProtocolError when ambiguous."""
+    te = get_all(headers, "transfer-encoding")
+    cl = get_all(headers, "content-length")
+    if te and cl:
+        raise ProtocolError("both Transfer-Encoding and Content-Length")
+    if te:
+        codings = [t.strip().lower() for t in ",".join(te).split(",") if t.strip()]
+        if not codings or codings[-1] != "chunked" or "chunked" in codings[:-1]:
+            raise ProtocolError("Transfer-Encoding without final chunked: %r" % te)
+        return "chunked", None
+    if cl:
+        if len(cl) > 1 and len(set(cl)) > 1:
+            raise ProtocolError("conflicting Content-Length %r" % cl)
+        v = cl[0]
+        if not v.isdigit() or not v.isascii():
+            raise ProtocolError("bad Content-Length %r" % v)
+        return "length", int(v)
+    return "none", None
+
+
+# ---------------------------------------------------------------------------------------------
+# The mock server.
+
+class Request:
+    def __init__(self, method, target, version, headers, head_len):
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.head_len = head_len
+        t = target
+        if t.startswith("http://") or t.startswith("https://"):
+            rest = t.split("://", 1)[1]
+            t = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        self.path, _, self.query_s = t.partition("?")
+        self.query = urllib.parse.parse_qs(self.query_s, keep_blank_values=True)
+        self.body_len = 0
+        self.body_sha = hashlib.sha256()
+        self.body_read = False
+
+    def q(self, name, default=None, conv=str):
+        v = self.query.get(name)
+        if not v:
+            return default
+        try:
+            return conv(v[0])
+        except ValueError:
+            return default
+
+    def host(self):
+        h = get_one(self.headers, "host") or ""
+        if h.startswith("["):
+            return h.split("]")[0] + "]"
+        return h.rsplit(":", 1)[0] if ":" in h else h
+
+
+class Server:
+    def __init__(self, args):
+        self.name = args.name
+        self.args = args
+        self.serial = 0
+        self.lock = threading.Lock()
+        self.rawlog = args.rawlog
+        self.rawlog_max = args.rawlog_max
+        self.events = None
+        if self.rawlog:
+            os.makedirs(self.rawlog, exist_ok=True)
+            self.events = open(os.path.join(self.rawlog, "events.log"), "a", buffering=1)
+        self.listeners = []
+        self.tls_ctx = None
+
+    def event(self, **kw):
+        if self.events:
+            kw["t"] = round(time.time(), 4)
+            line = json.dumps(kw) + "\n"
+            with self.lock:
+                self.events.write(line)
+                self.events.flush()
+
+    def next_serial(self):
+        with self.lock:
+            self.serial += 1
+            return self.serial
+
+    def make_tls_ctx(self):
+        if self.tls_ctx is None:
+            if not (self.args.cert and self.args.key):
+                sys.exit("mockpool: a :tls listener needs --cert and --key")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.args.cert, self.args.key)
+            versions = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+                        "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+            if self.args.tls_min:
+                if self.args.tls_min in ("1.0", "1.1"):
+                    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+                ctx.minimum_version = versions[self.args.tls_min]
+            if self.args.tls_max:
+                ctx.maximum_version = versions[self.args.tls_max]
+            ctx.set_alpn_protocols(["http/1.1"])
+
+            def sni_cb(sslobj, name, _ctx):
+                try:
+                    sslobj.mock_sni = name
+                except AttributeError:
+                    pass
+            ctx.sni_callback = sni_cb
+            self.tls_ctx = ctx
+        return self.tls_ctx
+
+    def bind(self, spec):
+        tls = False
+        if spec.endswith(":tls"):
+            tls = True
+            spec = spec[:-4]
+        host, _, port = spec.rpartition(":")
+        host = host.strip("[]")
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host, int(port)))
+        s.listen(1024)
+        if tls:
+            self.make_tls_ctx()
+        listen = "%s:%s" % (host if fam == socket.AF_INET else "[%s]" % host, port)
+        self.listeners.append((s, listen, tls))
+
+    def serve(self):
+        for s, listen, tls in self.listeners:
+            threading.Thread(target=self.accept_loop, args=(s, listen, tls), daemon=True).start()
+
+    def accept_loop(self, lsock, listen, tls):
+        while True:
+            try:
+                sock, addr = lsock.accept()
+            except OSError:
+                time.sleep(0.05)
+                continue
+            serial = self.next_serial()
+            peer = "%s:%d" % (addr[0], addr[1]) if lsock.family == socket.AF_INET \
+                else "[%s]:%d" % (addr[0], addr[1])
+            h = Handler(self, sock, listen, peer, serial, tls)
+            threading.Thread(target=h.run, daemon=True).start()
+
+
+class Handler:
+    def __init__(self, srv, sock, listen, peer, serial, tls):
+        self.srv = srv
+        self.sock = sock
+        self.listen = listen
+        self.peer = peer
+        self.serial = serial
+        self.tls = tls
+        self.sni = None
+        self.alpn = None
+        self.tls_version = None
+        self.nreq = 0
+        self.raw = None
+        self.raw_written = 0
+        self.raw_truncated = False
+        if srv.rawlog:
+            fn = "conn-%06d-%s.raw" % (serial, listen.replace(":", "_").replace("[", "").replace("]", ""))
+            self.raw = open(os.path.join(srv.rawlog, fn), "wb", buffering=0)
+
+    # -- plumbing
+
+    def log_raw(self, mv):
+        if self.raw is None:
+            return
+        room = self.srv.rawlog_max - self.raw_written
+        if room <= 0:
+            if not self.raw_truncated:
+                self.raw_truncated = True
+                self.srv.event(ev="rawlog_truncated", conn=self.serial)
+            return
+        data = mv[:room] if len(mv) > room else mv
+        self.raw.write(data)
+        self.raw_written += len(data)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def close_gracefully(self, linger=0.2):
+        """Half-closes, keeps reading (and logging) what still arrives for up to linger s."""
+        try:
+            if self.tls:
+                # SSLSocket.shutdown() would drop the TLS layer: keep reading through TLS
+                # instead, then close (the caller closes the socket).
+                if linger < 1.0:
+                    return
+            else:
+                self.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + linger
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.sock.settimeout(left)
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                self.log_raw(memoryview(data))
+        except (OSError, ValueError):
+            pass
+
+    def run(self):
+        self.srv.event(ev="open", conn=self.serial, listen=self.listen, peer=self.peer, tls=self.tls)
+        reason = "eof"
+        try:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls:
+                self.sock.settimeout(15)
+                self.sock = self.srv.tls_ctx.wrap_socket(self.sock, server_side=True)
+                self.sock.settimeout(None)
+                self.sni = getattr(self.sock, "mock_sni", None)
+                self.alpn = self.sock.selected_alpn_protocol()
+                self.tls_version = self.sock.version()
+                self.srv.event(ev="tls", conn=self.serial, sni=self.sni, alpn=self.alpn,
+                               version=self.tls_version, cipher=self.sock.cipher()[0])
+            self.sock.settimeout(self.srv.args.idle_timeout)
+            self.reader = Reader(self.sock, self.log_raw)
+            while True:
+                try:
+                    head = self.reader.read_until(b"\r\n\r\n", 1 << 20)
+                except EOFError:
+                    break
+                except TooLarge:
+                    self.simple(431, {"error": "header block too large"}, close=True)
+                    reason = "431"
+                    break
+                self.nreq += 1
+                try:
+                    req = self.parse(head)
+                except ProtocolError as e:
+                    self.srv.event(ev="bad_request", conn=self.serial, n=self.nreq, error=str(e))
+                    self.simple(400, {"error": str(e)}, close=True, extra=[("X-Mock-Error", str(e)[:200])])
+                    self.close_gracefully(0.5)
+                    reason = "bad request"
+                    break
+                self.srv.event(ev="req", conn=self.serial, n=self.nreq, method=req.method,
+                               target=req.target, head_len=req.head_len)
+                if not self.handle(req):
+                    reason = "closed by handler"
+                    break
+        except socket.timeout:
+            reason = "idle timeout"
+        except (ConnectionError, ssl.SSLError, OSError, EOFError, ProtocolError) as e:
+            reason = "%s: %s" % (type(e).__name__, e)
+        except Exception as e:  # never let a request kill the mock
+            reason = "exception %s: %s" % (type(e).__name__, e)
+            print("mockpool: conn %d: %s" % (self.serial, reason), file=sys.stderr, flush=True)
+        finally:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            if self.raw:
+                self.raw.close()
+            self.srv.event(ev="close", conn=self.serial, reason=reason, requests=self.nreq)
+
+    def parse(self, head):
+        start, headers = split_head(head)
+        parts = start.split(b" ")
+        if len(parts) != 3 or not parts[0] or not parts[1]:
+            raise ProtocolError("bad request line %r" % start[:200])
+        method, target, version = (p.decode("latin-1") for p in parts)
+        if version not in ("HTTP/1.1", "HTTP/1.0"):
+            raise ProtocolError("bad version %r" % version)
+        if any(c < 33 or c == 127 for c in parts[1]):
+            raise ProtocolError("control byte in target")
+        return Request(method, target, version, headers, len(head))
+
+    def keep_alive(self, req):
+        conn = tokens(req.headers, "connection")
+        if req.version == "HTTP/1.0":
+            return "keep-alive" in conn
+        return "close" not in conn
+
+    def std_headers(self):
+        return [("Server", "mockpool/%s" % self.srv.name), ("X-Mock-Server", self.srv.name),
+                ("X-Mock-Conn", str(self.serial)), ("X-Mock-Req", str(self.nreq))]
+
+    def head_bytes(self, status, headers, reason=None):
+        reason = REASONS.get(status, "Status") if reason is None else reason
+        out = ["HTTP/1.1 %d %s\r\n" % (status, reason)]
+        out += ["%s: %s\r\n" % (n, v) for n, v in headers]
+        out.append("\r\n")
+        return "".join(out).encode("latin-1")
+
+    def simple(self, status, doc, close=False, extra=()):
+        body = json.dumps(doc).encode()
+        hs = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        hs += self.std_headers() + list(extra)
+        if close:
+            hs.append(("Connection", "close"))
+        try:
+            self.send(self.head_bytes(status, hs) + body)
+        except OSError:
+            pass
+
+    def respond(self, req, status, body=b"", headers=(), ctype="application/json", reason=None,
+                close=False, cl=True):
+        """Sends a complete response. Returns whether the connection stays open."""
+        keep = self.keep_alive(req) and not close and req.q("close") is None
+        hs = []
+        if ctype and status not in (204, 304):
+            hs.append(("Content-Type", ctype))
+        if cl and status not in (204, 304) and not 100 <= status < 200:
+            hs.append(("Content-Length", str(len(body))))
+        hs += list(headers) + self.std_headers()
+        if not keep:
+            hs.append(("Connection", "close"))
+        elif req.version == "HTTP/1.0":
+            hs.append(("Connection", "keep-alive"))
+        data = self.head_bytes(status, hs, reason)
+        if req.method != "HEAD" and status not in (204, 304):
+            data += body
+        self.send(data)
+        if not keep:
+            self.close_gracefully()
+        return keep
+
+    def send_interim(self, code, extra=()):
+        hs = "".join("%s: %s\r\n" % kv for kv in extra)
+        self.send(("HTTP/1.1 %d %s\r\n%s\r\n" % (code, REASONS.get(code, "Interim"), hs)).encode())
+
+    # -- request bodies
+
+    def read_body(self, req, stall_after=None, stall=0.0):
+        if req.body_read:
+            return
+        req.body_read = True
+        kind, n = body_framing(req.headers, req.version)
+        if kind == "none" or (kind == "length" and n == 0):
+            return
+        if "100-continue" in tokens(req.headers, "expect"):
+            self.send_interim(100)
+        state = {"stalled": stall_after is None}
+
+        def sink(mv):
+            req.body_sha.update(mv)
+            req.body_len += len(mv)
+            if not state["stalled"] and req.body_len >= stall_after:
+                state["stalled"] = True
+                self.srv.event(ev="stall", conn=self.serial, at=req.body_len, secs=stall)
+                time.sleep(stall)
+
+        if kind == "chunked":
+            req.trailers = self.reader.read_chunked(sink)
+        else:
+            self.reader.read_exact(n, sink)
+
+    def echo_doc(self, req, **extra):
+        doc = {
+            "server": self.srv.name, "listen": self.listen, "peer": self.peer,
+            "conn": self.serial, "req_on_conn": self.nreq, "method": req.method,
+            "target": req.target, "version": req.version,
+            "headers": [[n, v] for n, v in req.headers],
+            "body_len": req.body_len, "body_sha256": req.body_sha.hexdigest(),
+            "tls": self.tls, "sni": self.sni, "alpn": self.alpn, "tls_version": self.tls_version,
+        }
+        doc.update(extra)
+        return doc
+
+    def echo(self, req, status=200, headers=(), **extra):
+        body = json.dumps(self.echo_doc(req, **extra)).encode()
+        return self.respond(req, status, body, headers)
+
+    # -- dispatch
+
+    def handle(self, req):
+        lp = req.path.lower()
+        if lp == "/auth401":
+            return self.auth401(req)
+        self.read_body(req, req.q("stall_after", None, int), req.q("stall", 0.0, float))
+        if lp.startswith("/autodiscover/autodiscoverservice.svc/root"):
+            return self.autodiscover(req, lp)
+        if lp.startswith("/webticket/oauthtoken"):
+            return self.oauthtoken(req)
+        if lp.startswith("/ucwa/") and lp.endswith("/events"):
+            return self.ucwa_events(req)
+        if lp.startswith("/ucwa/") and lp.rstrip("/").endswith("/applications"):
+            return self.ucwa_applications(req)
+        if lp.startswith("/status/"):
+            return self.status(req, lp)
+        fn = {
+            "/longpoll": self.longpoll, "/chunked": self.chunked, "/big": self.big,
+            "/stall": self.stall, "/interim": self.interim, "/close-after": self.close_after,
+            "/garbage": self.garbage, "/reset-mid": self.reset_mid,
+            "/bad-response": self.bad_response, "/connhdr": self.connhdr,
+            "/http10-chunked": self.http10_chunked, "/bighdr": self.bighdr,
+            "/lynchdrs": self.lynchdrs, "/close-delimited": self.close_delimited,
+        }.get(lp)
+        if fn:
+            return fn(req)
+        return self.echo(req)
+
+    def auth401(self, req):
+        kind, n = body_framing(req.headers, req.version)
+        pending = kind == "chunked" or (kind == "length" and n > 0)
+        body = json.dumps({"error": "unauthorized", "conn": self.serial}).encode()
+        hs = [("WWW-Authenticate", LYNC_RESPONSE_HEADERS[0][1])]
+        if pending:
+            # The body was never read: answer, then keep reading (and logging) for a while so
+            # that any body byte that still arrives is recorded, then close.
+            self.send(self.head_bytes(401, [("Content-Type", "application/json"),
+                                            ("Content-Length", str(len(body)))] + hs
+                                      + self.std_headers() + [("Connection", "close")]) + body)
+            self.close_gracefully(2.0)
+            return False
+        return self.respond(req, 401, body, hs)
+
+    def longpoll(self, req):
+        secs = req.q("secs", 1.0, float)
+        time.sleep(secs)
+        return self.echo(req, held=secs)
+
+    def chunked(self, req):
+        n = req.q("n", 5, int)
+        size = req.q("size", 100, int)
+        delay = req.q("delay", 1.0, float)
+        hs = [("Content-Type", "application/octet-stream"), ("Transfer-Encoding", "chunked")]
+        self.send(self.head_bytes(200, hs + self.std_headers()))
+        if req.method == "HEAD":
+            return self.keep_alive(req)
+        for i in range(n):
+            if i:
+                time.sleep(delay)
+            self.send(b"%x\r\n" % size + pattern_bytes(size, i * size) + b"\r\n")
+        self.send(b"0\r\n\r\n")
+        return self.keep_alive(req)
+
+    def big(self, req):
+        n = req.q("bytes", 1 << 20, int)
+        chunked = req.q("chunked", "0") not in ("0", "")
+        hs = [("Content-Type", "application/octet-stream")]
+        hs.append(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(n)))
+        keep = self.keep_alive(req)
+        if not keep:
+            hs.append(("Connection", "close"))
+        self.send(self.head_bytes(200, hs + self.std_headers()))
+        if req.method != "HEAD":
+            for c in pattern_chunks(n, step=1 << 20):
+                if chunked:
+                    self.send(b"%x\r\n" % len(c))
+                    self.send(c)
+                    self.send(b"\r\n")
+                else:
+                    self.send(c)
+            if chunked:
+                self.send(b"0\r\n\r\n")
+        if not keep:
+            self.close_gracefully()
+        return keep
+
+    def stall(self, req):
+        time.sleep(req.q("secs", 5.0, float))
+        self.close_gracefully(0.1)
+        return False
+
+    def status(self, req, lp):
+        try:
+            code = int(lp.split("/")[2])
+        except (ValueError, IndexError):
+            return self.echo(req, status=400)
+        if 100 <= code < 200 and code != 101:
+            extra = [("Link", "</hints.css>; rel=preload; as=style")] if code == 103 else []
+            self.send_interim(code, extra)
+            return self.echo(req)
+        if code in (204, 304):
+            hs = []
+            if code == 304:
+                hs.append(("ETag", '"mock-etag-1"'))
+            cl = req.q("cl")
+            if cl is not None:
+                hs.append(("Content-Length", cl))
+            return self.respond(req, code, b"", hs, ctype=None, cl=False)
+        return self.echo(req, status=code)
+
+    def interim(self, req):
+        code = req.q("code", 102, int)
+        for _ in range(req.q("count", 1, int)):
+            self.send_interim(code)
+            time.sleep(req.q("gap", 0.05, float))
+        return self.echo(req, interim=code)
+
+    def close_after(self, req):
+        body = json.dumps(self.echo_doc(req)).encode()
+        hs = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        self.send(self.head_bytes(200, hs + self.std_headers()) + (b"" if req.method == "HEAD" else body))
+        self.close_gracefully(0.2)
+        return False
+
+    def garbage(self, req):
+        self.send(b"SSH-2.0-OpenSSH_9.2 this is not HTTP\r\n\x00\xff\xfe garbage\r\n\r\n")
+        self.close_gracefully(0.2)
+        return False
+
+    def reset_mid(self, req):
+        hs = [("Content-Type", "application/octet-stream"), ("Content-Length", "100000")]
+        self.send(self.head_bytes(200, hs + self.std_headers()) + pattern_bytes(50000))
+        time.sleep(0.2)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+        return False
+
+    BAD = {
+        "two-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        "cl-list": b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello!",
+        "cl-te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "bad-status": b"HTTP/1.1 2OO OK\r\nContent-Length: 5\r\n\r\nhello",
+        "no-status-line": b"Content-Length: 5\r\n\r\nhello",
+        "neg-cl": b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello",
+        "obs-fold": b"HTTP/1.1 200 OK\r\nX-Folded: a\r\n b\r\nContent-Length: 5\r\n\r\nhello",
+        "space-colon": b"HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\nhello",
+        "bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+        "cl-short": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+    }
+
+    def bad_response(self, req):
+        self.send(self.BAD.get(req.q("kind", "two-cl"), self.BAD["two-cl"]))
+        self.close_gracefully(0.2)
+        return False
+
+    def connhdr(self, req):
+        body = json.dumps(self.echo_doc(req)).encode()
+        hs = [("Content-Type", "application/json"),
+              ("Connection", "keep-alive, X-Secret"),
+              ("X-Secret", "1"),
+              ("Keep-Alive", "timeout=5, max=100"),
+              ("Proxy-Connection", "keep-alive"),
+              ("Upgrade", "h2c"),
+              ("X-End-To-End", "kept"),
+              ("Transfer-Encoding", "chunked")]
+        self.send(self.head_bytes(200, hs + self.std_headers()))
+        if req.method != "HEAD":
+            half = len(body) // 2
+            self.send(b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half, body[half:]))
+        return self.keep_alive(req)
+
+    def http10_chunked(self, req):
+        hs = [("Content-Type", "application/octet-stream"), ("Transfer-Encoding", "chunked")]
+        self.send(self.head_bytes(200, hs + self.std_headers()))
+        if req.method != "HEAD":
+            for c in HTTP10_CHUNKS:
+                self.send(b"%x\r\n" % len(c) + c + b"\r\n")
+                time.sleep(0.02)
+            self.send(b"0\r\n\r\n")
+        return self.keep_alive(req)
+
+    def close_delimited(self, req):
+        """A response without Content-Length or chunked: the body ends when the pool closes."""
+        n = req.q("bytes", 100000, int)
+        hs = [("Content-Type", "application/octet-stream"), ("Connection", "close")]
+        self.send(self.head_bytes(200, hs + self.std_headers()))
+        if req.method != "HEAD":
+            for c in pattern_chunks(n):
+                self.send(c)
+        self.close_gracefully(0.1)
+        return False
+
+    def bighdr(self, req):
+        n = req.q("bytes", 60000, int)
+        return self.echo(req, headers=[("X-Big", big_header_value(n))])
+
+    def lynchdrs(self, req):
+        return self.echo(req, status=401, headers=LYNC_RESPONSE_HEADERS)
+
+    # -- Lync realism
+
+    def autodiscover(self, req, lp):
+        host = req.host() or "lyncdiscover.contoso.com"
+        domain = req.q("originalDomain") or host.split(".", 1)[-1]
+        base = "https://%s/Autodiscover/AutodiscoverService.svc/root" % host
+        if lp.rstrip("/").endswith("/root"):
+            doc = {"_links": {
+                "self": {"href": "%s?originalDomain=%s" % (base, domain)},
+                "user": {"href": "%s/oauth/user?originalDomain=%s" % (base, domain)},
+                "xframe": {"href": "https://%s/Autodiscover/XFrame/XFrame.html" % host}}}
+            return self.respond(req, 200, json.dumps(doc).encode(),
+                                ctype="application/vnd.microsoft.rtc.autodiscover+json; v=1")
+        authz = get_one(req.headers, "authorization") or ""
+        if authz.lower().startswith("bearer ") or get_one(req.headers, "x-ms-webticket"):
+            doc = {"_links": {
+                "self": {"href": "%s/oauth/user?originalDomain=%s" % (base, domain)},
+                "applications": {"href": "https://%s/ucwa/oauth/v1/applications" % host},
+                "xframe": {"href": "https://%s/Autodiscover/XFrame/XFrame.html" % host}}}
+            return self.respond(req, 200, json.dumps(doc).encode(),
+                                ctype="application/vnd.microsoft.rtc.autodiscover+json; v=1")
+        hs = [("WWW-Authenticate",
+               'MsRtcOAuth href="https://%s/WebTicket/oauthtoken",grant_type="urn:microsoft.rtc:windows,'
+               'urn:microsoft.rtc:anonmeeting,password"' % host)]
+        return self.respond(req, 401, b"", hs, ctype=None)
+
+    def oauthtoken(self, req):
+        doc = {"access_token": "cwt=AAEBHAEFAAAAAAAFFQAAAMock" + str(self.serial),
+               "expires_in": 28799, "ms_rtc_identityscope": "local", "token_type": "Bearer"}
+        return self.respond(req, 200, json.dumps(doc).encode())
+
+    def ucwa_applications(self, req):
+        app = "/ucwa/oauth/v1/applications/101"
+        doc = {"id": app, "culture": "en-US", "userAgent": "mockpool",
+               "_links": {"self": {"href": app}, "policies": {"href": app + "/policies"},
+                          "batch": {"href": app + "/batch"},
+                          "events": {"href": app + "/events?ack=1"}},
+               "_embedded": {"me": {"name": "Mock User", "uri": "sip:user@contoso.com"}}}
+        status = 201 if req.method == "POST" else 200
+        return self.respond(req, status, json.dumps(doc).encode())
+
+    def ucwa_events(self, req):
+        secs = min(req.q("timeout", 900.0, float), 1800.0)
+        time.sleep(secs)
+        ack = req.q("ack", 1, int)
+        doc = {"_links": {"self": {"href": req.target},
+                          "next": {"href": "%s?ack=%d" % (req.path, ack + 1)}},
+               "sender": []}
+        return self.respond(req, 200, json.dumps(doc).encode())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="mock Lync pool member for portico's tests")
+    ap.add_argument("--listen", action="append", required=True,
+                    help="IP:PORT or IP:PORT:tls (repeatable)")
+    ap.add_argument("--name", default="fe01")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("--tls-min", choices=["1.0", "1.1", "1.2", "1.3"])
+    ap.add_argument("--tls-max", choices=["1.0", "1.1", "1.2", "1.3"])
+    ap.add_argument("--rawlog", help="directory for per-connection raw logs and events.log")
+    ap.add_argument("--rawlog-max", type=int, default=8 << 20, help="bytes logged per connection")
+    ap.add_argument("--ready-file")
+    ap.add_argument("--idle-timeout", type=float, default=600.0)
+    args = ap.parse_args(argv)
+
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    srv = Server(args)
+    for spec in args.listen:
+        srv.bind(spec)
+    srv.serve()
+    if args.ready_file:
+        tmp = args.ready_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"pid": os.getpid(), "listen": [l for _, l, _ in srv.listeners]}, f)
+        os.rename(tmp, args.ready_file)
+    print("mockpool: ready", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -421,7 +421,8 @@ static int sess_pump_request(struct pc_session *s)
     for (;;) {
         if (u->connecting || u->handshaking)
             return 0;
-        if (pc_out_pending(&u->out)) {
+        bool more = s->in && pc_buf_len(s->in) && !(s->req_done && !s->tunnel);
+        if (pc_out_pending(&u->out) && (u->out.rawlen || !more)) {
             int r = pc_io_flush(u->fd, u->ssl, &u->out, NULL);
             if (r < 0) {
                 /* The pool's side broke; the response side sees it too and decides. */
@@ -534,6 +535,9 @@ static int sess_try_finish(struct pc_session *s)
         return -1;
     }
     sess_reset(s);
+    /* Nothing buffered: wait for the socket rather than try a read that would fail. */
+    if ((!s->in || !pc_buf_len(s->in)) && (!s->ssl || !SSL_pending(s->ssl)))
+        return 0;
     return 1;
 }
 

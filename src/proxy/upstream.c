@@ -513,12 +513,16 @@ int pc_upstream_pump(struct pc_upconn *u)
     while (!u->msg_done) {
         if (u->connecting || u->handshaking)
             return 0;
-        int r = pc_session_flush(s);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            return 0; /* the client is not reading: neither do we */
         struct pc_buf *b = u->in;
+        /* Parse what is buffered before writing, so that a header block and the body behind
+         * it leave in one write; a pending raw piece must go first. */
+        if (s->out.rawlen || !b || !pc_buf_len(b)) {
+            int r = pc_session_flush(s);
+            if (r < 0)
+                return -1;
+            if (r == 0)
+                return 0; /* the client is not reading: neither do we */
+        }
         if (b && pc_buf_len(b)) {
             if (u->in_head) {
                 int hl = pc_h1_scan(&u->scan, b->data + b->start, pc_buf_len(b), false);

@@ -55,7 +55,12 @@ ssize_t pc_io_read(int fd, SSL *ssl, struct pc_buf **bp)
             b->end += (size_t)n;
             return n;
         }
-        return tls_result(ssl, n);
+        ssize_t r = tls_result(ssl, n);
+        /* Nothing more to read now: give OpenSSL's record buffers back (SSL_MODE_RELEASE_
+         * BUFFERS alone keeps the one a failed read just allocated). */
+        if (r == PC_IO_AGAIN)
+            SSL_free_buffers(ssl);
+        return r;
     }
     for (;;) {
         ssize_t n = recv(fd, b->data + b->end, room, 0);

@@ -97,4 +97,7 @@ check-format:
 clean:
 	rm -rf build build-asan portico portico-asan
 
+# Fuzzing (libFuzzer, clang): fuzz/fuzz.mk defines `make fuzz` and `make fuzz-smoke`.
+-include fuzz/fuzz.mk
+
 -include $(OBJS:.o=.d) $(AOBJS:.o=.d)

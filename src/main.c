@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "cli/cli.h"
 #include "config/config.h"
 #include "core/master.h"
 #include "tls/tls.h"
@@ -15,7 +16,8 @@ static void usage(FILE *f)
 {
     fputs("usage: portico -c FILE            run in the foreground\n"
           "       portico -t -c FILE         check the configuration\n"
-          "       portico ports -c FILE [--format markdown|nft]\n"
+          "       portico ports -c FILE [--format markdown|nft] [--allow-dns] [--allow-ntp]\n"
+          "                                  [--allow-ssh]\n"
           "       portico probe -c FILE\n"
           "       portico -v                 version\n",
           f);
@@ -26,6 +28,7 @@ int main(int argc, char **argv)
     const char *conf = NULL;
     bool test = false;
     const char *cmd = NULL;
+    struct pc_ports_opts popts = {PC_PORTS_MARKDOWN, false, false, false};
     int i = 1;
     if (argc > 1 && (strcmp(argv[1], "ports") == 0 || strcmp(argv[1], "probe") == 0))
         cmd = argv[i++];
@@ -41,7 +44,21 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (cmd && strcmp(argv[i], "--format") == 0 && i + 1 < argc) {
-            i++;
+            const char *f = argv[++i];
+            if (strcmp(f, "markdown") == 0)
+                popts.format = PC_PORTS_MARKDOWN;
+            else if (strcmp(f, "nft") == 0)
+                popts.format = PC_PORTS_NFT;
+            else {
+                fprintf(stderr, "portico: unknown format '%s' (markdown or nft)\n", f);
+                return 2;
+            }
+        } else if (cmd && strcmp(argv[i], "--allow-dns") == 0) {
+            popts.allow_dns = true;
+        } else if (cmd && strcmp(argv[i], "--allow-ntp") == 0) {
+            popts.allow_ntp = true;
+        } else if (cmd && strcmp(argv[i], "--allow-ssh") == 0) {
+            popts.allow_ssh = true;
         } else {
             fprintf(stderr, "portico: unknown argument '%s'\n", argv[i]);
             usage(stderr);
@@ -52,13 +69,23 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (cmd) {
-        fprintf(stderr, "portico %s: not available in this version\n", cmd);
-        return 2;
-    }
-
     struct pc_diag diag = {0};
     struct pc_config *cfg = pc_config_load(conf, &diag);
+    if (cmd && cfg) {
+        if (diag.text)
+            fputs(diag.text, stderr);
+        pc_diag_free(&diag);
+        int rc;
+        if (strcmp(cmd, "ports") == 0) {
+            rc = pc_cmd_ports(cfg, &popts);
+        } else {
+            struct pc_tls *t = pc_tls_load(cfg, NULL);
+            rc = t ? pc_cmd_probe(cfg, t) : 1;
+            pc_tls_free(t);
+        }
+        pc_config_free(cfg);
+        return rc;
+    }
     if (test && cfg) {
         /* Load the certificates too: a key that does not match is a configuration error. */
         struct pc_tls *t = pc_tls_load(cfg, &diag);

@@ -1,0 +1,24 @@
+/* cli.h — the subcommands of SPEC §2 beside running the proxy. */
+#ifndef PORTICO_CLI_H
+#define PORTICO_CLI_H
+
+#include "config/config-t.h"
+
+struct pc_tls;
+
+enum pc_ports_format { PC_PORTS_MARKDOWN, PC_PORTS_NFT };
+
+struct pc_ports_opts {
+    enum pc_ports_format format;
+    bool allow_dns, allow_ntp, allow_ssh; /* nft: extra allowances so the admin is not locked out */
+};
+
+/* portico ports: prints the firewall requirements CFG implies (the seed's two tables, or an
+ * nftables ruleset) on stdout; returns the exit status. */
+int pc_cmd_ports(const struct pc_config *cfg, const struct pc_ports_opts *opts);
+
+/* portico probe: checks every pool member from the internal address and prints a table of
+ * OK/FAIL on stdout (progress on stderr); returns 0, or 1 if anything failed. */
+int pc_cmd_probe(const struct pc_config *cfg, const struct pc_tls *tls);
+
+#endif

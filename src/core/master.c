@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "config/config.h"
+#include "core/daemon.h"
 #include "core/worker.h"
 #include "tls/tls.h"
 
@@ -297,12 +298,18 @@ int pc_master_run(struct pc_config *cfg)
         return 1;
     if (reconcile_sockets(cfg) < 0)
         return 1;
+    /* Bound: nothing left that needs root but binding low ports on a later reload. */
+    if (pc_drop_privileges(cfg->user) < 0)
+        return 1;
     if (start_workers(cfg) < 0)
         return 1;
     pc_info("%d worker(s) started", cfg->workers);
     /* The readiness line that scripts and tests wait for: every listener is bound. */
     fputs("portico: ready\n", stderr);
     fflush(stderr);
+    char st[64];
+    snprintf(st, sizeof(st), "READY=1\nMAINPID=%d", (int)getpid());
+    pc_notify(st);
 
     bool stopping = false;
     struct timespec deadline = {0};
@@ -342,6 +349,7 @@ int pc_master_run(struct pc_config *cfg)
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping) {
                 pc_info("stopping: draining for up to %.0f s", cfg->drain_timeout);
+                pc_notify("STOPPING=1");
                 stopping = true;
                 clock_gettime(CLOCK_MONOTONIC, &deadline);
                 deadline.tv_sec += (time_t)cfg->drain_timeout + 5;
@@ -351,7 +359,9 @@ int pc_master_run(struct pc_config *cfg)
                 nsocks = 0;
             }
         } else if (sig == SIGHUP && !stopping) {
+            pc_notify("RELOADING=1");
             cfg = reload(cfg);
+            pc_notify("READY=1");
         } else if (sig == SIGUSR1) {
             signal_old(generation + 1, SIGUSR1);
         }

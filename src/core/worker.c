@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "core/daemon.h"
 #include "proxy/proxy.h"
 
 struct pc_worker pc_w;
@@ -199,6 +200,7 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
     signal(SIGPIPE, SIG_IGN);
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
         pc_warn("PR_SET_PDEATHSIG: %s", strerror(errno));
+    pc_drop_all_caps(); /* a worker binds nothing */
 
     memset(&pc_w, 0, sizeof(pc_w));
     pc_w.cfg = cfg;

@@ -94,6 +94,8 @@ struct pc_config {
     int workers;              /* resolved: auto = number of online CPUs */
     char *user;               /* NULL = none */
     int max_connections;
+    int max_connections_per_client; /* per client address and worker; 0 = no cap (corporate
+                                     * NAT puts many Lync users behind one address) */
     char *access_log;         /* absolute path, "stdout", or NULL for off */
     enum pc_log_format access_log_format;
     bool has_admin;

@@ -66,6 +66,8 @@ static const struct keydef proxy_keys[] = {
     {"workers", K_FN, 0, 0, 0, NULL, key_workers, false},
     {"user", K_STR, C(user), 0, 0, NULL, NULL, false},
     {"max_connections", K_INT, C(max_connections), 1, 10000000, NULL, NULL, false},
+    {"max_connections_per_client", K_INT, C(max_connections_per_client), 0, 10000000, NULL, NULL,
+     false},
     {"access_log", K_FN, 0, 0, 0, NULL, key_access_log, false},
     {"access_log_format", K_WORD, C(access_log_format), 0, 0, w_log_format, NULL, false},
     {"admin", K_FN, 0, 0, 0, NULL, key_admin, false},

@@ -27,6 +27,79 @@ static ev_signal sig_term, sig_int, sig_quit, sig_usr1, sig_hup;
 static ev_prepare before_block;
 static bool accept_paused;
 
+/* Connections per client address (only when max_connections_per_client is set): open
+ * addressing over the address bytes, backward-shift deletion, sized for every connection. */
+struct client_slot {
+    unsigned char key[16];
+    uint32_t count;
+};
+static struct client_slot *clients;
+static size_t nclient_slots;
+
+static void client_key(const struct pc_addr *a, unsigned char key[16])
+{
+    memset(key, 0, 16);
+    if (a->ss.ss_family == AF_INET)
+        memcpy(key + 12, &((const struct sockaddr_in *)&a->ss)->sin_addr, 4);
+    else if (a->ss.ss_family == AF_INET6)
+        memcpy(key, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
+}
+
+static size_t client_hash(const unsigned char key[16])
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ key[i]) * 1099511628211ull;
+    return (size_t)h & (nclient_slots - 1);
+}
+
+/* Finds the slot of KEY, or the empty slot where it would go. */
+static struct client_slot *client_find(const unsigned char key[16])
+{
+    size_t i = client_hash(key);
+    while (clients[i].count && memcmp(clients[i].key, key, 16) != 0)
+        i = (i + 1) & (nclient_slots - 1);
+    return &clients[i];
+}
+
+static bool client_admit(const struct pc_addr *a)
+{
+    if (!clients)
+        return true;
+    unsigned char key[16];
+    client_key(a, key);
+    struct client_slot *c = client_find(key);
+    if (c->count >= (uint32_t)pc_w.cfg->max_connections_per_client)
+        return false;
+    memcpy(c->key, key, 16);
+    c->count++;
+    return true;
+}
+
+static void client_release(const struct pc_addr *a)
+{
+    if (!clients)
+        return;
+    unsigned char key[16];
+    client_key(a, key);
+    struct client_slot *c = client_find(key);
+    if (!c->count || --c->count)
+        return;
+    /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+    size_t i = (size_t)(c - clients), j = i;
+    for (;;) {
+        j = (j + 1) & (nclient_slots - 1);
+        if (!clients[j].count)
+            break;
+        size_t home = client_hash(clients[j].key);
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            clients[i] = clients[j];
+            clients[j].count = 0;
+            i = j;
+        }
+    }
+}
+
 #define LISTENER_FROM(w) ((struct pc_listener *)((char *)(w)-offsetof(struct pc_listener, io)))
 
 static void listeners_set(bool on)
@@ -89,6 +162,15 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
+        if (!client_admit(&peer)) {
+            static struct pc_ratelimit rl;
+            char ip[64];
+            pc_addr_text(&peer, ip, sizeof(ip));
+            pc_log_limited(&rl, PC_LOG_WARN, "client %s: over max_connections_per_client (%d)",
+                           ip, pc_w.cfg->max_connections_per_client);
+            close(fd); /* refused: nothing of it is read */
+            continue;
+        }
         int one = 1;
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
             /* not fatal: Nagle only delays small writes */
@@ -103,8 +185,9 @@ void pc_addr_text(const struct pc_addr *a, char *out, size_t len)
     addr_text(&a->ss, out, len);
 }
 
-void pc_worker_conn_closed(void)
+void pc_worker_conn_closed(const struct pc_addr *peer)
 {
+    client_release(peer);
     pc_w.nconns--;
     if (pc_w.draining) {
         if (pc_w.nconns == 0)
@@ -210,6 +293,13 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
     pc_w.nlisteners = nls;
     int workers = cfg->workers > 0 ? cfg->workers : 1;
     pc_w.max_conns = (unsigned)((cfg->max_connections + workers - 1) / workers);
+    if (cfg->max_connections_per_client > 0) {
+        for (nclient_slots = 64; nclient_slots < 2 * (size_t)pc_w.max_conns;)
+            nclient_slots *= 2;
+        clients = calloc(nclient_slots, sizeof(*clients));
+        if (!clients)
+            return 1;
+    }
     pc_w.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
     if (!pc_w.loop) {
         pc_err("worker %d: cannot create the event loop", id);

@@ -58,7 +58,8 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
 /* The address of A as text, without port (IPv4-mapped IPv6 shown as IPv4). */
 void pc_addr_text(const struct pc_addr *a, char *out, size_t len);
 
-/* A client connection closed: lets the accept loop resume if it had paused at the limit. */
-void pc_worker_conn_closed(void);
+/* A client connection from PEER closed: lets the accept loop resume if it had paused at the
+ * limit, and counts the client's connections down. */
+void pc_worker_conn_closed(const struct pc_addr *peer);
 
 #endif

@@ -78,7 +78,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     else if (!(s = malloc(sizeof(*s)))) {
         pc_err("out of memory for a session");
         close(fd);
-        pc_worker_conn_closed();
+        pc_worker_conn_closed(peer);
         return;
     }
     memset(s, 0, offsetof(struct pc_session, lg));
@@ -95,7 +95,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
             s->next = free_sessions;
             free_sessions = s;
             close(fd);
-            pc_worker_conn_closed();
+            pc_worker_conn_closed(&s->peer);
             return;
         }
         SSL_set_accept_state(s->ssl);
@@ -162,7 +162,7 @@ static void sess_close(struct pc_session *s)
     nsessions--;
     s->next = free_sessions;
     free_sessions = s;
-    pc_worker_conn_closed();
+    pc_worker_conn_closed(&s->peer);
 }
 
 unsigned pc_session_count(void)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 enum pc_log_level pc_log_max = PC_LOG_INFO;
+void (*pc_log_hook)(const char *line);
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
@@ -26,6 +27,10 @@ static void vlog(enum pc_log_level level, const char *fmt, va_list ap)
     if (m < 0)
         m = 0;
     n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
+    if (pc_log_hook && level <= PC_LOG_WARN) {
+        line[n] = '\0';
+        pc_log_hook(line);
+    }
     line[n++] = '\n';
     /* One write per line so that lines of several workers never interleave. */
     if (write(STDERR_FILENO, line, n) < 0) {

@@ -9,6 +9,8 @@
 enum pc_log_level { PC_LOG_ERR, PC_LOG_WARN, PC_LOG_INFO, PC_LOG_DEBUG };
 
 extern enum pc_log_level pc_log_max;
+/* Called with every warning and error line (the status page keeps the recent ones). */
+extern void (*pc_log_hook)(const char *line);
 
 void pc_log(enum pc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/stats.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "core/daemon.h"
@@ -42,6 +43,7 @@ struct wproc {
     int slot;
     unsigned gen;
     time_t started;
+    int stats_slot;
 };
 
 static struct msock *socks;
@@ -125,7 +127,7 @@ static int reconcile_sockets(const struct pc_config *cfg)
     enum pc_listener_kind kinds[2] = {PC_LISTEN_HTTP, PC_LISTEN_HTTPS};
     if (cfg->https_port && !cfg->ncerts)
         pc_warn("https_port %d: no certificate configured, HTTPS listener off", cfg->https_port);
-    struct msock *ns = calloc(nsocks + cfg->nexternal * 2 * (size_t)cfg->workers + 1,
+    struct msock *ns = calloc(nsocks + cfg->nexternal * 2 * (size_t)cfg->workers + 2,
                               sizeof(*ns));
     if (!ns)
         return -1;
@@ -161,6 +163,25 @@ static int reconcile_sockets(const struct pc_config *cfg)
             }
         }
     }
+    if (cfg->has_admin) {
+        /* One admin socket, served by worker slot 0 (it sums every worker's metrics). */
+        size_t j;
+        for (j = 0; j < n; j++)
+            if (ns[j].kind == PC_LISTEN_ADMIN && addr_eq(&ns[j].addr, &cfg->admin))
+                break;
+        if (j < n) {
+            ns[j].used = true;
+        } else {
+            int fd = open_listener(&cfg->admin);
+            if (fd < 0) {
+                for (size_t x = nsocks; x < n; x++)
+                    close(ns[x].fd);
+                free(ns);
+                return -1;
+            }
+            ns[n++] = (struct msock){cfg->admin, PC_LISTEN_ADMIN, 0, fd, true};
+        }
+    }
     free(socks);
     socks = ns;
     nsocks = n;
@@ -181,20 +202,22 @@ static void close_unused(void)
     nsocks = k;
 }
 
-static pid_t spawn(const struct pc_config *cfg, int slot)
+static pid_t spawn(const struct pc_config *cfg, int slot, int stats_slot)
 {
     pid_t pid = fork();
     if (pid < 0) {
         pc_err("fork: %s", strerror(errno));
+        pc_stats_release(stats_slot);
         return -1;
     }
     if (pid > 0)
         return pid;
+    pc_stats_attach(stats_slot, getpid());
     /* Child: keep this slot's sockets, close the rest. */
     struct pc_listener *ls = calloc(nsocks + 1, sizeof(*ls));
     size_t n = 0;
     for (size_t i = 0; i < nsocks; i++) {
-        if (socks[i].used && socks[i].slot == slot)
+        if (socks[i].used && (socks[i].slot == slot))
             ls[n++] = (struct pc_listener){.fd = socks[i].fd, .kind = socks[i].kind,
                                            .addr = socks[i].addr};
         else
@@ -207,11 +230,12 @@ static int start_workers(const struct pc_config *cfg)
 {
     generation++;
     for (int slot = 0; slot < cfg->workers; slot++) {
-        pid_t pid = spawn(cfg, slot);
+        int ss = pc_stats_reserve();
+        pid_t pid = spawn(cfg, slot, ss);
         if (pid < 0)
             return -1;
         if (nprocs < sizeof(procs) / sizeof(procs[0]))
-            procs[nprocs++] = (struct wproc){pid, slot, generation, time(NULL)};
+            procs[nprocs++] = (struct wproc){pid, slot, generation, time(NULL), ss};
     }
     return 0;
 }
@@ -245,14 +269,23 @@ static struct pc_config *reload(struct pc_config *cur)
             pc_log(next ? PC_LOG_WARN : PC_LOG_ERR, "%s", l);
     }
     pc_diag_free(&diag);
+    if (pc_stats) {
+        pc_stats->reloads_total++;
+        pc_stats->last_reload_time = (double)time(NULL);
+        pc_stats->last_reload_ok = 0;
+    }
     if (!next) {
         pc_err("reload refused: the configuration has errors; the running one stays");
+        if (pc_stats)
+            pc_stats->reload_failures_total++;
         return cur;
     }
     /* Certificates and keys are read again: a renewed certificate needs only a reload. */
     struct pc_tls *next_tls = pc_tls_load(next, NULL);
     if (!next_tls || pc_tls_ticket_secret(next) < 0) {
         pc_err("reload refused: TLS setup failed; the running one stays");
+        if (pc_stats)
+            pc_stats->reload_failures_total++;
         pc_tls_free(next_tls);
         pc_config_free(next);
         return cur;
@@ -274,6 +307,8 @@ static struct pc_config *reload(struct pc_config *cur)
     signal_old(old_gen + 1, SIGQUIT);
     close_unused();
     pc_info("reload done: %d worker(s) on the new configuration", next->workers);
+    if (pc_stats)
+        pc_stats->last_reload_ok = 1;
     /* The old workers have their own copy (fork): the master may free its one. */
     pc_tls_free(old_tls);
     pc_config_free(cur);
@@ -293,6 +328,12 @@ int pc_master_run(struct pc_config *cfg)
 
     if (cfg->workers > MAX_WORKERS)
         cfg->workers = MAX_WORKERS;
+    if (pc_stats_create() < 0)
+        pc_warn("no shared memory for metrics: %s", strerror(errno));
+    else
+        pc_log_hook = pc_stats_error;
+    if (pc_stats)
+        pc_stats->last_reload_ok = 1;
     tls = pc_tls_load(cfg, NULL);
     if (!tls || pc_tls_ticket_secret(cfg) < 0)
         return 1;
@@ -326,6 +367,7 @@ int pc_master_run(struct pc_config *cfg)
                         continue;
                     struct wproc w = procs[i];
                     procs[i] = procs[--nprocs];
+                    pc_stats_release(w.stats_slot);
                     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
                     if (!stopping && w.gen == generation) {
                         pc_err("worker %d (pid %d) died (%s %d); restarting it", w.slot, (int)pid,
@@ -334,9 +376,11 @@ int pc_master_run(struct pc_config *cfg)
                         /* A worker that dies at once would die again: pace the restarts. */
                         if (time(NULL) - w.started < 1)
                             sleep(1);
-                        pid_t np = spawn(cfg, w.slot);
+                        int ss = pc_stats_reserve();
+                        pid_t np = spawn(cfg, w.slot, ss);
                         if (np > 0)
-                            procs[nprocs++] = (struct wproc){np, w.slot, generation, time(NULL)};
+                            procs[nprocs++] =
+                                (struct wproc){np, w.slot, generation, time(NULL), ss};
                     } else if (!clean) {
                         pc_warn("worker pid %d ended abnormally", (int)pid);
                     }

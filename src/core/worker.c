@@ -16,6 +16,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
+#include "admin/metrics.h"
+#include "admin/stats.h"
 #include "common/log.h"
 #include "core/daemon.h"
 #include "proxy/proxy.h"
@@ -134,6 +137,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct pc_listener *l = LISTENER_FROM(w);
     (void)revents;
+    if (l->kind == PC_LISTEN_ADMIN) {
+        pc_admin_accept(l->fd);
+        return;
+    }
     /* A bounded batch: accepting is cheap, but other work must not starve. */
     for (int i = 0; i < 64; i++) {
         if (pc_w.nconns >= pc_w.max_conns) {
@@ -176,6 +183,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             /* not fatal: Nagle only delays small writes */
         }
         pc_w.nconns++;
+        pc_metrics_client_conns(pc_w.nconns);
         pc_session_start(fd, &peer, l->kind);
     }
 }
@@ -189,6 +197,7 @@ void pc_worker_conn_closed(const struct pc_addr *peer)
 {
     client_release(peer);
     pc_w.nconns--;
+    pc_metrics_client_conns(pc_w.nconns);
     if (pc_w.draining) {
         if (pc_w.nconns == 0)
             ev_break(pc_w.loop, EVBREAK_ALL);
@@ -316,6 +325,7 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
     }
     if (pc_alog_open(cfg) < 0)
         pc_err("worker %d: serving without an access log", id); /* traffic matters more */
+    pc_metrics_init();
     pc_session_init();
     pc_upstream_init();
     pc_health_start();

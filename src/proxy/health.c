@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin/metrics.h"
 #include "common/log.h"
 #include "core/worker.h"
 #include "proxy/proxy.h"
@@ -77,6 +78,7 @@ static void hc_result(struct hc *c, bool ok, const char *why)
         ms->down_until = 0; /* a passing check ends a passive mark-down too */
         if (ms->health_down && ms->health_ok >= (unsigned)pool->health_rise) {
             ms->health_down = false;
+            pc_metrics_member_up(c->pool, c->member, true);
             pc_info("pool %s: member %s is up (health check, worker %d)", pool->name,
                     hc_member(c)->host, pc_w.id);
         }
@@ -85,6 +87,7 @@ static void hc_result(struct hc *c, bool ok, const char *why)
         ms->health_fail++;
         if (!ms->health_down && ms->health_fail >= (unsigned)pool->health_fall) {
             ms->health_down = true;
+            pc_metrics_member_up(c->pool, c->member, false);
             pc_warn("pool %s: member %s is down (health check, worker %d): %s", pool->name,
                     hc_member(c)->host, pc_w.id, why);
         }

@@ -72,7 +72,7 @@ enum pc_sess_state {
     PC_S_CLOSING, /* flushing a last response, then close */
 };
 
-enum pc_listener_kind { PC_LISTEN_HTTP, PC_LISTEN_HTTPS };
+enum pc_listener_kind { PC_LISTEN_HTTP, PC_LISTEN_HTTPS, PC_LISTEN_ADMIN };
 
 struct pc_session {
     int fd;
@@ -119,6 +119,7 @@ struct pc_session {
     int status;            /* status sent to the client */
     int up_status;         /* status received from the pool, 0 if none */
     uint64_t bytes_out;    /* body and header bytes sent to the client */
+    uint64_t bytes_in;     /* bytes received from the client */
     double t_start;        /* first byte of the request */
     double last_act;       /* last I/O of the transaction on either side */
     double timeout;        /* of the current timer state */

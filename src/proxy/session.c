@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin/metrics.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "core/io.h"
@@ -125,6 +126,7 @@ static void sess_log(struct pc_session *s)
     if (!s->status)
         s->status = 499; /* the client went away first (nginx's convention) */
     pc_alog_request(s);
+    pc_metrics_request(s);
     s->logged = true;
 }
 
@@ -398,8 +400,10 @@ static int sess_read_head(struct pc_session *s)
             }
         }
         ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
-        if (n > 0)
+        if (n > 0) {
+            s->bytes_in += (uint64_t)n;
             continue;
+        }
         if (n == PC_IO_AGAIN) {
             if (s->in && pc_buf_len(s->in) == 0) {
                 pc_buf_put(s->in);
@@ -478,6 +482,7 @@ static int sess_pump_request(struct pc_session *s)
         }
         ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
         if (n > 0) {
+            s->bytes_in += (uint64_t)n;
             s->last_act = ev_now(pc_w.loop);
             continue;
         }
@@ -504,7 +509,7 @@ static void sess_reset(struct pc_session *s)
     s->req_done = s->resp_done = s->resp_begun = s->logged = false;
     s->expect_continue = s->head_req = s->resend_ok = false;
     s->status = s->up_status = 0;
-    s->bytes_out = 0;
+    s->bytes_out = s->bytes_in = 0;
     s->t_start = 0;
     s->lg_method = 0;
     s->tried = 0;
@@ -579,6 +584,7 @@ static int sess_handshake(struct pc_session *s)
     ERR_clear_error();
     int r = SSL_do_handshake(s->ssl);
     if (r == 1) {
+        pc_metrics_tls_handshake(NULL);
         s->cert_idx = (uint8_t)pc_tls_server_index(pc_w.tls, s->ssl);
         s->state = PC_S_IDLE;
         sess_arm(s, pc_w.cfg->timeout_header);
@@ -592,10 +598,10 @@ static int sess_handshake(struct pc_session *s)
     static struct pc_ratelimit rl;
     char why[256];
     const char *sni = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
+    pc_tls_error(why, sizeof(why), e == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error");
+    pc_metrics_tls_handshake(why);
     pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: %s", s->peer_ip,
-                   sni ? sni : "-",
-                   pc_tls_error(why, sizeof(why),
-                                e == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error"));
+                   sni ? sni : "-", why);
     sess_close(s);
     return -1;
 }
@@ -740,6 +746,7 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         const char *sni = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
         pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: timed out",
                        s->peer_ip, sni ? sni : "-");
+        pc_metrics_tls_handshake("timed out");
         sess_close(s);
         return;
     }

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin/metrics.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "core/io.h"
@@ -108,6 +109,9 @@ static void idle_unlink(struct pc_upconn *u)
 
 void pc_upstream_close(struct pc_upconn *u)
 {
+    pc_metrics_upstream(u->pool_idx, u->member_idx, -1);
+    if (u->pinned)
+        pc_metrics_pinned(-1);
     if (!u->s)
         idle_unlink(u);
     else if (u->pinned && u->s->pinned == u)
@@ -267,6 +271,7 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
     if (connect(fd, (const struct sockaddr *)&to.ss, to.len) < 0 && errno != EINPROGRESS) {
         int err = errno;
         up_log(u, strerror(err));
+        pc_metrics_connect_failure(u->pool_idx, member_idx);
         pc_balance_mark_down(u->pool_idx, member_idx, strerror(err));
         u->s = NULL;
         SSL_free(u->ssl);
@@ -278,6 +283,7 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
     }
     u->connecting = true;
     u->handshaking = u->ssl != NULL;
+    pc_metrics_upstream(u->pool_idx, member_idx, +1);
     ev_timer_set(&u->timer, cfg->timeout_connect, 0.);
     ev_timer_start(pc_w.loop, &u->timer);
     ev_io_start(pc_w.loop, &u->io);
@@ -301,6 +307,7 @@ static int up_take_request(struct pc_session *s, struct pc_upconn *u)
 /* Prepares U for a new request of S. */
 static int up_begin(struct pc_session *s, struct pc_upconn *u)
 {
+    pc_metrics_member_request(u->pool_idx, u->member_idx);
     u->in_head = true;
     u->got_bytes = u->msg_done = u->keepalive = false;
     u->body = PC_BODY_NONE;
@@ -460,6 +467,7 @@ static int up_head(struct pc_upconn *u, size_t hl)
     if (st >= 200 && (s->auth_req || head.conn_auth) && !u->pinned) {
         /* NTLM/Negotiate from either side: this connection now belongs to this client. */
         u->pinned = true;
+        pc_metrics_pinned(+1);
         if (s->pinned && s->pinned != u)
             pc_upstream_close(s->pinned);
         s->pinned = u;
@@ -617,6 +625,7 @@ static int up_connect_failed(struct pc_upconn *u, const char *why)
 {
     struct pc_session *s = u->s;
     up_log(u, why);
+    pc_metrics_connect_failure(u->pool_idx, u->member_idx);
     pc_balance_mark_down(u->pool_idx, u->member_idx, why);
     if (!s->reqhead) {
         s->reqhead = u->out.ob; /* the head it took, unsent */

@@ -1,0 +1,289 @@
+/* admin.c — the admin listener: /metrics (Prometheus), /status (HTML), /status.json.
+ *
+ * Served by worker 0 only, from the shared metrics (stats.c), so every worker's traffic is in
+ * every answer. Requests are tiny and answers are built whole: this is not the data path. */
+#include "admin/admin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "admin/stats.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "core/worker.h"
+
+struct admin_conn {
+    int fd;
+    ev_io io;
+    ev_timer timer;
+    char req[4096];
+    size_t len;
+    char *out;
+    size_t outlen, sent;
+};
+
+static void admin_close(struct admin_conn *c)
+{
+    ev_io_stop(pc_w.loop, &c->io);
+    ev_timer_stop(pc_w.loop, &c->timer);
+    close(c->fd);
+    free(c->out);
+    free(c);
+}
+
+static const char *member_state(const struct pc_pool *p, const struct pc_member *m, uint64_t *up)
+{
+    char key[PC_STATS_KEY + 2];
+    snprintf(key, sizeof(key), "portico_member_up{pool=\"%s\",member=\"%s\"}", p->name, m->host);
+    if (!pc_stats_sum(key, up))
+        *up = 1;
+    return *up ? "up" : "down";
+}
+
+static uint64_t sum_of(const char *fmt, const char *a, const char *b)
+{
+    char key[PC_STATS_KEY + 2];
+    uint64_t v = 0;
+    snprintf(key, sizeof(key), fmt, a, b);
+    pc_stats_sum(key, &v);
+    return v;
+}
+
+/* Escapes S for HTML text and attribute values. */
+static void html(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default: fputc(*s, f);
+        }
+    }
+}
+
+static void status_json(FILE *f)
+{
+    const struct pc_config *cfg = pc_w.cfg;
+    fprintf(f, "{\"pools\":[");
+    for (size_t p = 0; p < cfg->npools; p++) {
+        const struct pc_pool *pool = &cfg->pools[p];
+        fprintf(f, "%s{\"name\":\"%s\",\"role\":\"%s\",\"publish\":[", p ? "," : "", pool->name,
+                pc_role_str(pool->role));
+        for (size_t i = 0; i < pool->npublish; i++)
+            fprintf(f, "%s\"%s\"", i ? "," : "", pool->publish[i]);
+        fprintf(f, "],\"members\":[");
+        for (size_t m = 0; m < pool->nmembers; m++) {
+            const struct pc_member *mb = &pool->members[m];
+            uint64_t up;
+            const char *st = member_state(pool, mb, &up);
+            fprintf(f,
+                    "%s{\"host\":\"%s\",\"https_port\":%d,\"http_port\":%d,\"state\":\"%s\","
+                    "\"connections\":%llu,\"requests\":%llu}",
+                    m ? "," : "", mb->host, mb->https_port, mb->http_port, st,
+                    (unsigned long long)sum_of(
+                        "portico_upstream_connections{pool=\"%s\",member=\"%s\"}", pool->name,
+                        mb->host),
+                    (unsigned long long)sum_of(
+                        "portico_member_requests_total{pool=\"%s\",member=\"%s\"}", pool->name,
+                        mb->host));
+        }
+        fprintf(f, "]}");
+    }
+    uint64_t conns = 0;
+    pc_stats_sum("portico_client_connections", &conns);
+    fprintf(f, "],\"client_connections\":%llu,\"reloads\":%llu,\"last_reload_ok\":%s,\"errors\":[",
+            (unsigned long long)conns, (unsigned long long)pc_stats->reloads_total,
+            pc_stats->last_reload_ok ? "true" : "false");
+    bool first = true;
+    for (uint32_t k = 0; k < PC_STATS_ERRORS; k++) {
+        const char *e = pc_stats->errors[(pc_stats->err_next + k) % PC_STATS_ERRORS];
+        if (!e[0])
+            continue;
+        fputs(first ? "\"" : ",\"", f);
+        first = false;
+        for (; *e; e++) {
+            if (*e == '"' || *e == '\\')
+                fputc('\\', f);
+            if ((unsigned char)*e >= 0x20)
+                fputc(*e, f);
+        }
+        fputc('"', f);
+    }
+    fprintf(f, "]}\n");
+}
+
+static void status_html(FILE *f)
+{
+    const struct pc_config *cfg = pc_w.cfg;
+    fputs("<!doctype html><html><head><meta charset=\"utf-8\">"
+          "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+          "<meta http-equiv=\"refresh\" content=\"5\"><title>portico status</title><style>"
+          "body{font:15px system-ui,sans-serif;margin:1em;color:#222}"
+          "table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}"
+          "td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left}"
+          "th{background:#f4f4f4}.up{color:#fff;background:#2a7;padding:.1em .5em;border-radius:3px}"
+          ".down{color:#fff;background:#c33;padding:.1em .5em;border-radius:3px}"
+          "h1{font-size:1.3em}h2{font-size:1.1em}code{font-size:.95em}"
+          "@media(max-width:600px){td,th{padding:.3em .25em;font-size:13px}}"
+          "</style></head><body><h1>portico</h1>\n",
+          f);
+    uint64_t conns = 0;
+    pc_stats_sum("portico_client_connections", &conns);
+    fprintf(f, "<p>%llu client connection(s) now; %llu reload(s), last %s.</p>\n",
+            (unsigned long long)conns, (unsigned long long)pc_stats->reloads_total,
+            pc_stats->last_reload_ok ? "successful" : "refused");
+    fputs("<h2>Published names</h2><table id=\"members\"><tr><th>Name</th><th>Pool</th>"
+          "<th>Member</th><th>State</th><th>Connections</th><th>Requests</th></tr>\n",
+          f);
+    for (size_t p = 0; p < cfg->npools; p++) {
+        const struct pc_pool *pool = &cfg->pools[p];
+        for (size_t m = 0; m < pool->nmembers; m++) {
+            const struct pc_member *mb = &pool->members[m];
+            uint64_t up;
+            const char *st = member_state(pool, mb, &up);
+            fputs("<tr><td>", f);
+            if (m == 0)
+                for (size_t i = 0; i < pool->npublish; i++) {
+                    html(f, pool->publish[i]);
+                    fputs("<br>", f);
+                }
+            fputs("</td><td>", f);
+            html(f, pool->name);
+            fprintf(f, " (%s)</td><td>", pc_role_str(pool->role));
+            html(f, mb->host);
+            fprintf(f,
+                    "</td><td><span class=\"%s\" data-member=\"%s\">%s</span></td><td>%llu</td>"
+                    "<td>%llu</td></tr>\n",
+                    st, mb->host, st,
+                    (unsigned long long)sum_of(
+                        "portico_upstream_connections{pool=\"%s\",member=\"%s\"}", pool->name,
+                        mb->host),
+                    (unsigned long long)sum_of(
+                        "portico_member_requests_total{pool=\"%s\",member=\"%s\"}", pool->name,
+                        mb->host));
+        }
+    }
+    fputs("</table>\n", f);
+    pc_admin_firewall_html(f);
+    fputs("<h2>Recent warnings and errors</h2><pre>", f);
+    for (uint32_t k = 0; k < PC_STATS_ERRORS; k++) {
+        const char *e = pc_stats->errors[(pc_stats->err_next + k) % PC_STATS_ERRORS];
+        if (e[0]) {
+            html(f, e);
+            fputc('\n', f);
+        }
+    }
+    fputs("</pre></body></html>\n", f);
+}
+
+static void respond(struct admin_conn *c)
+{
+    char *body = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&body, &blen);
+    if (!f) {
+        admin_close(c);
+        return;
+    }
+    int status = 200;
+    const char *type = "text/plain; version=0.0.4";
+    bool get = strncmp(c->req, "GET ", 4) == 0;
+    const char *path = c->req + 4;
+    size_t pl = get ? strcspn(path, " ?") : 0;
+    if (!get) {
+        status = 405;
+        fputs("405 Method Not Allowed\n", f);
+    } else if (pl == 8 && strncmp(path, "/metrics", 8) == 0) {
+        pc_stats_prometheus(f);
+    } else if (pl == 12 && strncmp(path, "/status.json", 12) == 0) {
+        type = "application/json";
+        status_json(f);
+    } else if ((pl == 7 && strncmp(path, "/status", 7) == 0) || (pl == 1 && path[0] == '/')) {
+        type = "text/html; charset=utf-8";
+        status_html(f);
+    } else {
+        status = 404;
+        fputs("404 Not Found\n", f);
+    }
+    fclose(f);
+    c->out = malloc(blen + 256);
+    if (!c->out) {
+        free(body);
+        admin_close(c);
+        return;
+    }
+    c->outlen = (size_t)sprintf(c->out,
+                                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                                "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+                                status, status == 200 ? "OK" : "Error", type, blen);
+    memcpy(c->out + c->outlen, body, blen);
+    c->outlen += blen;
+    free(body);
+}
+
+static void admin_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct admin_conn *c = (struct admin_conn *)((char *)w - offsetof(struct admin_conn, io));
+    (void)revents;
+    if (!c->out) {
+        ssize_t n = recv(c->fd, c->req + c->len, sizeof(c->req) - 1 - c->len, 0);
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+            admin_close(c);
+            return;
+        }
+        c->len += (size_t)n;
+        c->req[c->len] = '\0';
+        if (!strstr(c->req, "\r\n\r\n") && c->len < sizeof(c->req) - 1)
+            return;
+        respond(c);
+        if (!c->out)
+            return;
+        ev_io_stop(loop, &c->io);
+        ev_io_set(&c->io, c->fd, EV_WRITE);
+        ev_io_start(loop, &c->io);
+    }
+    while (c->sent < c->outlen) {
+        ssize_t n = send(c->fd, c->out + c->sent, c->outlen - c->sent, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            break;
+        }
+        c->sent += (size_t)n;
+    }
+    admin_close(c);
+}
+
+static void admin_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    admin_close((struct admin_conn *)((char *)w - offsetof(struct admin_conn, timer)));
+}
+
+void pc_admin_accept(int lfd)
+{
+    for (int i = 0; i < 16; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct admin_conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            return;
+        }
+        c->fd = fd;
+        ev_io_init(&c->io, admin_io_cb, fd, EV_READ);
+        ev_io_start(pc_w.loop, &c->io);
+        ev_timer_init(&c->timer, admin_timer_cb, 10., 0.);
+        ev_timer_start(pc_w.loop, &c->timer);
+    }
+}

@@ -1,0 +1,176 @@
+/* metrics.c — counting on the data path (see metrics.h). */
+#include "admin/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/stats.h"
+#include "core/worker.h"
+
+/* Request duration buckets (seconds): API calls are milliseconds, long polls minutes. */
+static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+                                 300, 900, 1800};
+#define NB (sizeof(buckets) / sizeof(buckets[0]))
+
+struct pool_m {
+    uint64_t *hist[NB + 1]; /* cumulative, the last is +Inf */
+    uint64_t *sum_us, *count, *bytes_in, *bytes_out;
+    uint64_t **m_requests, **m_conns, **m_up, **m_fail;
+};
+
+static struct pool_m *pools;
+static uint64_t *(*names)[5]; /* per published name, per status class */
+static uint64_t *client_conns, *pinned, *tls_ok;
+
+static char *pattern(const struct pc_name *n, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s", n->wildcard ? "*" : "", n->name);
+    return buf;
+}
+
+void pc_metrics_init(void)
+{
+    const struct pc_config *cfg = pc_w.cfg;
+    char key[1024]; /* longer keys than PC_STATS_KEY are not kept (pc_stat) */
+    pools = calloc(cfg->npools + 1, sizeof(*pools));
+    names = calloc(cfg->nnames + 1, sizeof(*names));
+    if (!pools || !names)
+        return;
+    for (size_t p = 0; p < cfg->npools; p++) {
+        const struct pc_pool *pool = &cfg->pools[p];
+        struct pool_m *pm = &pools[p];
+        for (size_t b = 0; b <= NB; b++) {
+            if (b < NB)
+                snprintf(key, sizeof(key),
+                         "portico_request_duration_seconds_bucket{pool=\"%s\",le=\"%g\"}",
+                         pool->name, buckets[b]);
+            else
+                snprintf(key, sizeof(key),
+                         "portico_request_duration_seconds_bucket{pool=\"%s\",le=\"+Inf\"}",
+                         pool->name);
+            pm->hist[b] = pc_stat(PC_COUNTER, key);
+        }
+#define SERIES(field, kind, fmt, ...)                                                              \
+    do {                                                                                           \
+        snprintf(key, sizeof(key), fmt, __VA_ARGS__);                                              \
+        field = pc_stat(kind, key);                                                                \
+    } while (0)
+        SERIES(pm->sum_us, PC_COUNTER, "portico_request_duration_seconds_sum{pool=\"%s\"}",
+               pool->name);
+        SERIES(pm->count, PC_COUNTER, "portico_request_duration_seconds_count{pool=\"%s\"}",
+               pool->name);
+        SERIES(pm->bytes_in, PC_COUNTER, "portico_received_bytes_total{pool=\"%s\"}", pool->name);
+        SERIES(pm->bytes_out, PC_COUNTER, "portico_sent_bytes_total{pool=\"%s\"}", pool->name);
+        pm->m_requests = calloc(pool->nmembers + 1, sizeof(uint64_t *));
+        pm->m_conns = calloc(pool->nmembers + 1, sizeof(uint64_t *));
+        pm->m_up = calloc(pool->nmembers + 1, sizeof(uint64_t *));
+        pm->m_fail = calloc(pool->nmembers + 1, sizeof(uint64_t *));
+        if (!pm->m_requests || !pm->m_conns || !pm->m_up || !pm->m_fail)
+            return;
+        for (size_t m = 0; m < pool->nmembers; m++) {
+            const char *h = pool->members[m].host;
+            SERIES(pm->m_requests[m], PC_COUNTER,
+                   "portico_member_requests_total{pool=\"%s\",member=\"%s\"}", pool->name, h);
+            SERIES(pm->m_conns[m], PC_GAUGE,
+                   "portico_upstream_connections{pool=\"%s\",member=\"%s\"}", pool->name, h);
+            SERIES(pm->m_up[m], PC_GAUGE_MIN, "portico_member_up{pool=\"%s\",member=\"%s\"}",
+                   pool->name, h);
+            SERIES(pm->m_fail[m], PC_COUNTER,
+                   "portico_upstream_connect_failures_total{pool=\"%s\",member=\"%s\"}",
+                   pool->name, h);
+            *pm->m_up[m] = 1;
+        }
+    }
+    static const char *const classes[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (size_t i = 0; i < cfg->nnames; i++) {
+        char pat[300];
+        for (int c = 0; c < 5; c++)
+            SERIES(names[i][c], PC_COUNTER,
+                   "portico_requests_total{pool=\"%s\",name=\"%s\",class=\"%s\"}",
+                   cfg->names[i].pool->name, pattern(&cfg->names[i], pat, sizeof(pat)),
+                   classes[c]);
+    }
+    client_conns = pc_stat(PC_GAUGE, "portico_client_connections");
+    pinned = pc_stat(PC_GAUGE, "portico_upstream_pinned_connections");
+    tls_ok = pc_stat(PC_COUNTER, "portico_tls_handshakes_total");
+#undef SERIES
+}
+
+void pc_metrics_request(const struct pc_session *s)
+{
+    if (!pools)
+        return;
+    if (s->name) {
+        size_t ni = (size_t)(s->name - pc_w.cfg->names);
+        int cls = s->status / 100 - 1;
+        if (cls >= 0 && cls < 5)
+            (*names[ni][cls])++;
+        struct pool_m *pm = &pools[s->name->pool - pc_w.cfg->pools];
+        double d = s->t_start > 0 ? ev_now(pc_w.loop) - s->t_start : 0;
+        for (size_t b = 0; b < NB; b++)
+            if (d <= buckets[b])
+                (*pm->hist[b])++;
+        (*pm->hist[NB])++;
+        (*pm->count)++;
+        *pm->sum_us += (uint64_t)(d * 1e6);
+        *pm->bytes_out += s->bytes_out;
+        *pm->bytes_in += s->bytes_in;
+    } else {
+        pc_stat_addf(1, "portico_requests_total{pool=\"-\",name=\"-\",class=\"%dxx\"}",
+                     s->status / 100);
+    }
+}
+
+void pc_metrics_client_conns(unsigned n)
+{
+    if (client_conns)
+        *client_conns = n;
+}
+
+void pc_metrics_upstream(unsigned p, unsigned m, int delta)
+{
+    if (pools)
+        *pools[p].m_conns[m] += (uint64_t)(int64_t)delta;
+}
+
+void pc_metrics_pinned(int delta)
+{
+    if (pinned)
+        *pinned += (uint64_t)(int64_t)delta;
+}
+
+void pc_metrics_member_request(unsigned p, unsigned m)
+{
+    if (pools)
+        (*pools[p].m_requests[m])++;
+}
+
+void pc_metrics_connect_failure(unsigned p, unsigned m)
+{
+    if (pools)
+        (*pools[p].m_fail[m])++;
+}
+
+void pc_metrics_member_up(unsigned p, unsigned m, bool up)
+{
+    if (pools)
+        *pools[p].m_up[m] = up;
+}
+
+void pc_metrics_tls_handshake(const char *failure_reason)
+{
+    if (!failure_reason) {
+        if (tls_ok)
+            (*tls_ok)++;
+        return;
+    }
+    char r[48];
+    size_t i = 0;
+    for (; failure_reason[i] && i < sizeof(r) - 1; i++) {
+        char c = failure_reason[i];
+        r[i] = (c == '"' || c == '\\' || c == '\n') ? '_' : c;
+    }
+    r[i] = '\0';
+    pc_stat_addf(1, "portico_tls_handshake_failures_total{reason=\"%s\"}", r);
+}

@@ -1,0 +1,24 @@
+/* metrics.h — what the data path counts (worker side of stats.h), with the series pointers
+ * looked up once per worker so that counting a request is a few increments. */
+#ifndef PORTICO_METRICS_H
+#define PORTICO_METRICS_H
+
+#include <stdint.h>
+
+#include "proxy/proxy-t.h"
+
+/* Worker start: interns every series of the configuration. */
+void pc_metrics_init(void);
+/* A transaction ended (logged). */
+void pc_metrics_request(const struct pc_session *s);
+void pc_metrics_client_conns(unsigned n);
+/* An upstream connection to member M of pool P opened (+1) or closed (-1). */
+void pc_metrics_upstream(unsigned p, unsigned m, int delta);
+/* A connection was pinned (+1), or a pinned one closed (-1). */
+void pc_metrics_pinned(int delta);
+void pc_metrics_member_request(unsigned p, unsigned m);
+void pc_metrics_connect_failure(unsigned p, unsigned m);
+void pc_metrics_member_up(unsigned p, unsigned m, bool up);
+void pc_metrics_tls_handshake(const char *failure_reason); /* NULL: success */
+
+#endif

@@ -39,8 +39,7 @@ static const char *member_state(const struct pc_pool *p, const struct pc_member 
 {
     char key[PC_STATS_KEY + 2];
     snprintf(key, sizeof(key), "portico_member_up{pool=\"%s\",member=\"%s\"}", p->name, m->host);
-    if (!pc_stats_sum(key, up))
-        *up = 1;
+    if (!pc_stats_sum(key, up)) *up = 1;
     return *up ? "up" : "down";
 }
 
@@ -58,11 +57,20 @@ static void html(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(*s, f);
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
         }
     }
 }
@@ -103,15 +111,12 @@ static void status_json(FILE *f)
     bool first = true;
     for (uint32_t k = 0; k < PC_STATS_ERRORS; k++) {
         const char *e = pc_stats->errors[(pc_stats->err_next + k) % PC_STATS_ERRORS];
-        if (!e[0])
-            continue;
+        if (!e[0]) continue;
         fputs(first ? "\"" : ",\"", f);
         first = false;
         for (; *e; e++) {
-            if (*e == '"' || *e == '\\')
-                fputc('\\', f);
-            if ((unsigned char)*e >= 0x20)
-                fputc(*e, f);
+            if (*e == '"' || *e == '\\') fputc('\\', f);
+            if ((unsigned char)*e >= 0x20) fputc(*e, f);
         }
         fputc('"', f);
     }
@@ -121,18 +126,19 @@ static void status_json(FILE *f)
 static void status_html(FILE *f)
 {
     const struct pc_config *cfg = pc_w.cfg;
-    fputs("<!doctype html><html><head><meta charset=\"utf-8\">"
-          "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-          "<meta http-equiv=\"refresh\" content=\"5\"><title>portico status</title><style>"
-          "body{font:15px system-ui,sans-serif;margin:1em;color:#222}"
-          "table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}"
-          "td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left}"
-          "th{background:#f4f4f4}.up{color:#fff;background:#2a7;padding:.1em .5em;border-radius:3px}"
-          ".down{color:#fff;background:#c33;padding:.1em .5em;border-radius:3px}"
-          "h1{font-size:1.3em}h2{font-size:1.1em}code{font-size:.95em}"
-          "@media(max-width:600px){td,th{padding:.3em .25em;font-size:13px}}"
-          "</style></head><body><h1>portico</h1>\n",
-          f);
+    fputs(
+        "<!doctype html><html><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+        "<meta http-equiv=\"refresh\" content=\"5\"><title>portico status</title><style>"
+        "body{font:15px system-ui,sans-serif;margin:1em;color:#222}"
+        "table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}"
+        "td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left}"
+        "th{background:#f4f4f4}.up{color:#fff;background:#2a7;padding:.1em .5em;border-radius:3px}"
+        ".down{color:#fff;background:#c33;padding:.1em .5em;border-radius:3px}"
+        "h1{font-size:1.3em}h2{font-size:1.1em}code{font-size:.95em}"
+        "@media(max-width:600px){td,th{padding:.3em .25em;font-size:13px}}"
+        "</style></head><body><h1>portico</h1>\n",
+        f);
     uint64_t conns = 0;
     pc_stats_sum("portico_client_connections", &conns);
     fprintf(f, "<p>%llu client connection(s) now; %llu reload(s), last %s.</p>\n",
@@ -234,18 +240,15 @@ static void admin_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (!c->out) {
         ssize_t n = recv(c->fd, c->req + c->len, sizeof(c->req) - 1 - c->len, 0);
         if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                return;
+            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
             admin_close(c);
             return;
         }
         c->len += (size_t)n;
         c->req[c->len] = '\0';
-        if (!strstr(c->req, "\r\n\r\n") && c->len < sizeof(c->req) - 1)
-            return;
+        if (!strstr(c->req, "\r\n\r\n") && c->len < sizeof(c->req) - 1) return;
         respond(c);
-        if (!c->out)
-            return;
+        if (!c->out) return;
         ev_io_stop(loop, &c->io);
         ev_io_set(&c->io, c->fd, EV_WRITE);
         ev_io_start(loop, &c->io);
@@ -253,8 +256,7 @@ static void admin_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     while (c->sent < c->outlen) {
         ssize_t n = send(c->fd, c->out + c->sent, c->outlen - c->sent, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
+            if (errno == EAGAIN || errno == EINTR) return;
             break;
         }
         c->sent += (size_t)n;
@@ -273,8 +275,7 @@ void pc_admin_accept(int lfd)
 {
     for (int i = 0; i < 16; i++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return;
+        if (fd < 0) return;
         struct admin_conn *c = calloc(1, sizeof(*c));
         if (!c) {
             close(fd);

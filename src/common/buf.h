@@ -23,7 +23,7 @@ struct pc_buf *pc_buf_get(void); /* a standard buffer; NULL only when out of mem
 /* A buffer of at least NEED bytes: small and standard sizes come from their free lists,
  * larger ones are allocated to size. */
 struct pc_buf *pc_buf_get_cap(size_t need);
-void pc_buf_put(struct pc_buf *b);               /* NULL is fine */
+void pc_buf_put(struct pc_buf *b); /* NULL is fine */
 /* Grows B (keeping its content) to at least CAP bytes; returns the new buffer or NULL
  * (B untouched) when out of memory. */
 struct pc_buf *pc_buf_grow(struct pc_buf *b, size_t cap);

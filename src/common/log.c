@@ -21,11 +21,11 @@ static void vlog(enum pc_log_level level, const char *fmt, va_list ap)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ portico[%d] %s: ",
-                          ts.tv_nsec / 1000000, (int)getpid(), level_names[level]);
+    n += (size_t)snprintf(line + n, sizeof(line) - n,
+                          ".%03ldZ portico[%d] %s: ", ts.tv_nsec / 1000000, (int)getpid(),
+                          level_names[level]);
     int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-    if (m < 0)
-        m = 0;
+    if (m < 0) m = 0;
     n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
     if (pc_log_hook && level <= PC_LOG_WARN) {
         line[n] = '\0';
@@ -41,8 +41,7 @@ static void vlog(enum pc_log_level level, const char *fmt, va_list ap)
 void pc_log(enum pc_log_level level, const char *fmt, ...)
 {
     va_list ap;
-    if (level > pc_log_max)
-        return;
+    if (level > pc_log_max) return;
     va_start(ap, fmt);
     vlog(level, fmt, ap);
     va_end(ap);
@@ -54,13 +53,11 @@ void pc_log_limited(struct pc_ratelimit *rl, enum pc_log_level level, const char
     struct timespec ts;
     va_list ap;
 
-    if (level > pc_log_max)
-        return;
+    if (level > pc_log_max) return;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     if (now - rl->window_start >= 1.0) {
-        if (rl->dropped)
-            pc_log(level, "(%u similar messages suppressed)", rl->dropped);
+        if (rl->dropped) pc_log(level, "(%u similar messages suppressed)", rl->dropped);
         rl->window_start = now;
         rl->count = 0;
         rl->dropped = 0;

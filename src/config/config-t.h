@@ -30,40 +30,40 @@ struct pc_addr {
 };
 
 struct pc_member {
-    char *host;              /* as written in servers= (name or literal), without port */
-    struct pc_addr addr;     /* one resolved address; port = 0 */
-    int https_port;          /* the entry's :port, else the pool's https_port (0 = none) */
-    int http_port;           /* the pool's http_port (0 = none) */
-    uint32_t id;             /* stable hash of host + address + https port (cookie affinity) */
-    int line;                /* line of servers= */
+    char *host;          /* as written in servers= (name or literal), without port */
+    struct pc_addr addr; /* one resolved address; port = 0 */
+    int https_port;      /* the entry's :port, else the pool's https_port (0 = none) */
+    int http_port;       /* the pool's http_port (0 = none) */
+    uint32_t id;         /* stable hash of host + address + https port (cookie affinity) */
+    int line;            /* line of servers= */
 };
 
 struct pc_pool;
 
 struct pc_name {
-    char *name;               /* lower case; for a wildcard the suffix with its dot: ".contoso.com" */
-    bool wildcard;            /* "*.contoso.com" */
-    enum pc_http_mode http;   /* never PC_HTTP_AUTO after loading */
+    char *name;             /* lower case; for a wildcard the suffix with its dot: ".contoso.com" */
+    bool wildcard;          /* "*.contoso.com" */
+    enum pc_http_mode http; /* never PC_HTTP_AUTO after loading */
     struct pc_pool *pool;
     int line;
 };
 
 struct pc_pool {
     char *name;
-    int line;                 /* line of the [pool NAME] header */
+    int line; /* line of the [pool NAME] header */
     enum pc_role role;
     struct pc_member *members;
     size_t nmembers;
-    char **publish;           /* as written, lower case */
+    char **publish; /* as written, lower case */
     size_t npublish;
-    int https_port;           /* default by role: frontend/director 4443, owa 443, generic 443 */
-    int http_port;            /* default by role: frontend/director 8080, owa/generic 0 = none */
-    enum pc_http_mode http;   /* as configured (may be AUTO) */
-    char *ca;                 /* absolute path or NULL (system store) */
-    char *verify_name;        /* NULL = the request's Host */
+    int https_port;         /* default by role: frontend/director 4443, owa 443, generic 443 */
+    int http_port;          /* default by role: frontend/director 8080, owa/generic 0 = none */
+    enum pc_http_mode http; /* as configured (may be AUTO) */
+    char *ca;               /* absolute path or NULL (system store) */
+    char *verify_name;      /* NULL = the request's Host */
     bool verify;
     pc_tls_version tls_min;
-    char *ciphers;            /* NULL = modern default */
+    char *ciphers; /* NULL = modern default */
     enum pc_affinity affinity;
     double health_interval;
     int health_rise;
@@ -71,41 +71,41 @@ struct pc_pool {
 };
 
 struct pc_cert {
-    char *cert;               /* absolute path of the PEM chain */
-    char *key;                /* absolute path of the key, or NULL when it is in cert */
+    char *cert; /* absolute path of the PEM chain */
+    char *key;  /* absolute path of the key, or NULL when it is in cert */
     int line;
-    int key_line;             /* line of key=, 0 when none */
+    int key_line; /* line of key=, 0 when none */
 };
 
 struct pc_config {
-    char *path;               /* the file as given */
+    char *path; /* the file as given */
 
     struct pc_addr *external; /* port 0; listeners bind each with https_port/http_port */
     size_t nexternal;
     bool has_internal;
-    struct pc_addr internal;  /* port 0 */
-    int https_port;           /* 0 = off */
-    int http_port;            /* 0 = off */
+    struct pc_addr internal; /* port 0 */
+    int https_port;          /* 0 = off */
+    int http_port;           /* 0 = off */
     struct pc_cert *certs;
     size_t ncerts;
     pc_tls_version tls_min;
-    char *ciphers;            /* NULL = modern default */
-    char *ticket_key_file;    /* absolute path or NULL */
-    int workers;              /* resolved: auto = number of online CPUs */
-    char *user;               /* NULL = none */
+    char *ciphers;         /* NULL = modern default */
+    char *ticket_key_file; /* absolute path or NULL */
+    int workers;           /* resolved: auto = number of online CPUs */
+    char *user;            /* NULL = none */
     int max_connections;
     int max_connections_per_client; /* per client address and worker; 0 = no cap (corporate
                                      * NAT puts many Lync users behind one address) */
-    char *access_log;         /* absolute path, "stdout", or NULL for off */
+    char *access_log;               /* absolute path, "stdout", or NULL for off */
     enum pc_log_format access_log_format;
     bool has_admin;
-    struct pc_addr admin;     /* with port */
+    struct pc_addr admin; /* with port */
     double timeout_connect, timeout_handshake, timeout_header, timeout_keepalive, timeout_idle;
     double drain_timeout;
 
     struct pc_pool *pools;
     size_t npools;
-    struct pc_name *names;    /* every published name of every pool */
+    struct pc_name *names; /* every published name of every pool */
     size_t nnames;
 
     /* Private to src/config: the hash index pc_config_route() looks names up in. */
@@ -114,7 +114,7 @@ struct pc_config {
 
 /* Diagnostics collected while loading: one "FILE:LINE: message" (or "FILE: message") per line. */
 struct pc_diag {
-    char *text;               /* NUL-terminated, '\n' after each line; NULL when empty */
+    char *text; /* NUL-terminated, '\n' after each line; NULL when empty */
     size_t len;
     int nerrors;
     int nwarnings;

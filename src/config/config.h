@@ -13,7 +13,8 @@ void pc_diag_free(struct pc_diag *diag);
 
 /* Finds the published name for HOST (HOSTLEN bytes, any case, optional ":port" and trailing
  * dot ignored): an exact name first, else the longest matching wildcard. NULL when unpublished. */
-const struct pc_name *pc_config_route(const struct pc_config *cfg, const char *host, size_t hostlen);
+const struct pc_name *pc_config_route(const struct pc_config *cfg, const char *host,
+                                      size_t hostlen);
 
 const char *pc_role_str(enum pc_role role);
 const char *pc_http_mode_str(enum pc_http_mode mode);

@@ -13,7 +13,8 @@
 enum { PC_IO_AGAIN = -1, PC_IO_ERR = -2 };
 
 /* Reads into *BP (taking a buffer from the free list when it is NULL) as much as fits,
- * through SSL when it is not NULL. Returns bytes read (> 0), 0 at end of stream,
+ * through SSL when it is not NULL; an empty buffer goes back to the free list when nothing
+ * could be read. Returns bytes read (> 0), 0 at end of stream,
  * PC_IO_AGAIN, or PC_IO_ERR (errno set). With TLS, a read may leave decrypted bytes inside
  * OpenSSL: callers read until PC_IO_AGAIN before they wait for the socket. */
 ssize_t pc_io_read(int fd, SSL *ssl, struct pc_buf **bp);

@@ -16,10 +16,10 @@
 struct pc_member_state {
     struct pc_upconn *idle; /* most recently parked first */
     unsigned nidle;
-    double down_until;      /* passive mark-down: skipped by the balancer until then */
-    bool health_down;       /* active health checks say down */
+    double down_until;               /* passive mark-down: skipped by the balancer until then */
+    bool health_down;                /* active health checks say down */
     unsigned health_ok, health_fail; /* consecutive results */
-    SSL_SESSION *tls_sess;  /* newest TLS session with the member, for resumption */
+    SSL_SESSION *tls_sess;           /* newest TLS session with the member, for resumption */
     char tls_sess_name[256];
 };
 

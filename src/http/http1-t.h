@@ -59,7 +59,7 @@ struct pc_head {
     const char *base; /* the header block; valid only while it is being processed */
     uint32_t len;     /* through the empty line */
     bool request;
-    uint8_t version;  /* 10 or 11 */
+    uint8_t version; /* 10 or 11 */
 
     struct pc_span method, target; /* request line */
     int status;                    /* status line */
@@ -69,7 +69,7 @@ struct pc_head {
     struct pc_field f[PC_MAX_FIELDS];
 
     /* Derived while parsing. */
-    int host;           /* index of Host or -1 */
+    int host;                 /* index of Host or -1 */
     struct pc_span authority; /* absolute-form target: its authority (len 0 otherwise) */
     struct pc_span path;      /* the target in origin-form (absolute-form stripped) */
     bool has_cl, chunked;

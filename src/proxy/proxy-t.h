@@ -29,20 +29,20 @@ struct pc_out {
 
 enum pc_body_mode {
     PC_BODY_NONE,
-    PC_BODY_RAW,      /* forward body bytes as they are (Content-Length, or close-delimited) */
-    PC_BODY_CHUNK,    /* re-encode each piece as a chunk (chunked or close-delimited source) */
-    PC_BODY_DECHUNK,  /* copy the payload without framing (chunked source, HTTP/1.0 client) */
+    PC_BODY_RAW,     /* forward body bytes as they are (Content-Length, or close-delimited) */
+    PC_BODY_CHUNK,   /* re-encode each piece as a chunk (chunked or close-delimited source) */
+    PC_BODY_DECHUNK, /* copy the payload without framing (chunked source, HTTP/1.0 client) */
 };
 
 struct pc_session;
 
 struct pc_upconn {
     int fd;
-    SSL *ssl;           /* SSL bridging: NULL for the pool's HTTP port */
+    SSL *ssl; /* SSL bridging: NULL for the pool's HTTP port */
     ev_io io;
     ev_timer timer;
     unsigned pool_idx, member_idx;
-    struct pc_session *s; /* owner, NULL while idle */
+    struct pc_session *s;          /* owner, NULL while idle */
     struct pc_upconn *next, *prev; /* member's idle list */
     struct pc_buf *in;
     struct pc_out out;
@@ -50,45 +50,45 @@ struct pc_upconn {
     struct pc_hscan scan;
     enum pc_body_mode body; /* how the response body goes to the client */
     bool connecting;
-    bool handshaking;  /* TLS handshake with the member in progress */
-    uint8_t hs_want;   /* events the handshake waits for */
-    bool reused;       /* carried an earlier request: a silent close may be a stale keep-alive */
-    bool pinned;       /* NTLM/Negotiate: bound to its session for life, never shared */
-    bool pin_idle;     /* pinned and between requests (still owned by the session) */
-    bool in_head;      /* receiving a response header block */
-    bool got_bytes;    /* any byte of the response arrived */
-    bool msg_done;     /* the final response is complete */
-    bool keepalive;    /* reusable once the response is complete */
+    bool handshaking; /* TLS handshake with the member in progress */
+    uint8_t hs_want;  /* events the handshake waits for */
+    bool reused;      /* carried an earlier request: a silent close may be a stale keep-alive */
+    bool pinned;      /* NTLM/Negotiate: bound to its session for life, never shared */
+    bool pin_idle;    /* pinned and between requests (still owned by the session) */
+    bool in_head;     /* receiving a response header block */
+    bool got_bytes;   /* any byte of the response arrived */
+    bool msg_done;    /* the final response is complete */
+    bool keepalive;   /* reusable once the response is complete */
     unsigned nreq;
-    char sni[256];     /* TLS name (SNI and verification key): idle connections are reused
-                        * only for the same name */
+    char sni[256]; /* TLS name (SNI and verification key): idle connections are reused
+                    * only for the same name */
 };
 
 enum pc_sess_state {
     PC_S_HANDSHAKE, /* TLS handshake with the client */
-    PC_S_IDLE,    /* between requests (keep-alive) */
-    PC_S_HEAD,    /* receiving a request header block */
-    PC_S_ACTIVE,  /* a transaction is in progress */
-    PC_S_CLOSING, /* flushing a last response, then close */
+    PC_S_IDLE,      /* between requests (keep-alive) */
+    PC_S_HEAD,      /* receiving a request header block */
+    PC_S_ACTIVE,    /* a transaction is in progress */
+    PC_S_CLOSING,   /* flushing a last response, then close */
 };
 
 enum pc_listener_kind { PC_LISTEN_HTTP, PC_LISTEN_HTTPS, PC_LISTEN_ADMIN };
 
 struct pc_session {
     int fd;
-    SSL *ssl;           /* NULL on the HTTP listener */
+    SSL *ssl; /* NULL on the HTTP listener */
     ev_io io;
     ev_timer timer;
-    uint8_t state;      /* enum pc_sess_state */
-    uint8_t kind;       /* enum pc_listener_kind */
-    uint8_t hs_want;    /* events the TLS handshake waits for */
-    uint8_t cert_idx;   /* server context chosen by SNI */
+    uint8_t state;    /* enum pc_sess_state */
+    uint8_t kind;     /* enum pc_listener_kind */
+    uint8_t hs_want;  /* events the TLS handshake waits for */
+    uint8_t cert_idx; /* server context chosen by SNI */
     struct pc_addr peer;
-    char peer_ip[46];   /* textual client address (X-Forwarded-For, access log) */
+    char peer_ip[46]; /* textual client address (X-Forwarded-For, access log) */
 
-    struct pc_buf *in;  /* client bytes: header block, body, pipelined requests */
-    struct pc_out out;  /* bytes for the client */
-    llhttp_t parser;    /* request framing */
+    struct pc_buf *in; /* client bytes: header block, body, pipelined requests */
+    struct pc_out out; /* bytes for the client */
+    llhttp_t parser;   /* request framing */
     struct pc_hscan scan;
 
     /* The transaction in progress. */
@@ -96,33 +96,33 @@ struct pc_session {
     struct pc_upconn *pinned; /* the upstream connection NTLM/Negotiate bound to this client */
     const struct pc_name *name;
     unsigned pool_idx;
-    int member_idx;        /* last member tried, -1 when none */
-    uint64_t tried;        /* members tried for this request (bit per index, modulo 64) */
+    int member_idx;         /* last member tried, -1 when none */
+    uint64_t tried;         /* members tried for this request (bit per index, modulo 64) */
     enum pc_body_mode body; /* how the request body goes upstream */
     bool req_done, resp_done;
-    bool resp_begun;       /* response bytes went to the client: no clean error any more */
-    bool close_after;      /* close the client connection after this response */
+    bool resp_begun;  /* response bytes went to the client: no clean error any more */
+    bool close_after; /* close the client connection after this response */
     bool expect_continue;
-    bool head_req;         /* HEAD: the response has no body */
-    bool client_10;        /* HTTP/1.0 client */
-    bool resend_ok;        /* the request can be replayed on another connection */
+    bool head_req;  /* HEAD: the response has no body */
+    bool client_10; /* HTTP/1.0 client */
+    bool resend_ok; /* the request can be replayed on another connection */
     bool logged;
-    bool auth_req;         /* the request carries NTLM/Negotiate credentials */
-    bool upgrade_req;      /* Upgrade: websocket requested */
-    bool tunnel;           /* after a 101: bytes flow both ways untouched */
-    bool has_cookie;       /* the request named a member in MS-WSMAN */
-    bool set_cookie;       /* the response must (re)set MS-WSMAN */
+    bool auth_req;    /* the request carries NTLM/Negotiate credentials */
+    bool upgrade_req; /* Upgrade: websocket requested */
+    bool tunnel;      /* after a 101: bytes flow both ways untouched */
+    bool has_cookie;  /* the request named a member in MS-WSMAN */
+    bool set_cookie;  /* the response must (re)set MS-WSMAN */
     uint32_t cookie_id;
-    struct pc_buf *reqhead; /* the rewritten header block until a connection takes it, and
-                             * kept after that while resend_ok */
+    struct pc_buf *reqhead;         /* the rewritten header block until a connection takes it, and
+                                     * kept after that while resend_ok */
     struct pc_session *prev, *next; /* every open session of the worker (to drain them) */
-    int status;            /* status sent to the client */
-    int up_status;         /* status received from the pool, 0 if none */
-    uint64_t bytes_out;    /* body and header bytes sent to the client */
-    uint64_t bytes_in;     /* bytes received from the client */
-    double t_start;        /* first byte of the request */
-    double last_act;       /* last I/O of the transaction on either side */
-    double timeout;        /* of the current timer state */
+    int status;                     /* status sent to the client */
+    int up_status;                  /* status received from the pool, 0 if none */
+    uint64_t bytes_out;             /* body and header bytes sent to the client */
+    uint64_t bytes_in;              /* bytes received from the client */
+    double t_start;                 /* first byte of the request */
+    double last_act;                /* last I/O of the transaction on either side */
+    double timeout;                 /* of the current timer state */
 
     /* What the access log needs, copied because the header block is not kept. */
     uint16_t lg_method, lg_host, lg_path, lg_referer, lg_ua; /* lengths within lg, in order */

@@ -13,7 +13,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
 unsigned pc_session_drain(void);
 unsigned pc_session_count(void);
 /* Called by the upstream side. */
-void pc_session_resp_progress(struct pc_session *s);         /* response bytes queued */
+void pc_session_resp_progress(struct pc_session *s); /* response bytes queued */
 /* The pool side failed: answers STATUS when no response has begun, else closes. Returns -1
  * when the session closed. */
 int pc_session_up_failed(struct pc_session *s, int status, const char *reason);

@@ -15,8 +15,7 @@ static int req(const char *s)
     struct pc_hscan sc = {0};
     size_t len = strlen(s);
     int r = pc_h1_scan(&sc, s, len, true);
-    if (r <= 0)
-        return r == 0 ? -1 : r;
+    if (r <= 0) return r == 0 ? -1 : r;
     return pc_h1_parse(s, (size_t)r, true, &h);
 }
 
@@ -24,8 +23,7 @@ static int resp(const char *s)
 {
     struct pc_hscan sc = {0};
     int r = pc_h1_scan(&sc, s, strlen(s), false);
-    if (r <= 0)
-        return r == 0 ? -1 : r;
+    if (r <= 0) return r == 0 ? -1 : r;
     return pc_h1_parse(s, (size_t)r, false, &h);
 }
 
@@ -57,30 +55,40 @@ static void test_accepts(void)
 
 static void test_absolute_form(void)
 {
-    CHECK_INT(req("GET http://webext.contoso.com/abs?x HTTP/1.1\r\nHost: WEBEXT.contoso.com:80\r\n\r\n"), 0);
+    CHECK_INT(
+        req("GET http://webext.contoso.com/abs?x HTTP/1.1\r\nHost: WEBEXT.contoso.com:80\r\n\r\n"),
+        0);
     CHECK_INT(h.authority.len, 18);
     CHECK(memcmp(h.base + h.path.off, "/abs?x", 6) == 0);
     CHECK_INT(req("GET http://evil.example/ HTTP/1.1\r\nHost: webext.contoso.com\r\n\r\n"), -400);
-    CHECK_INT(req("GET http://user@webext.contoso.com/ HTTP/1.1\r\nHost: webext.contoso.com\r\n\r\n"), -400);
+    CHECK_INT(
+        req("GET http://user@webext.contoso.com/ HTTP/1.1\r\nHost: webext.contoso.com\r\n\r\n"),
+        -400);
 }
 
 static void test_refuses(void)
 {
-    CHECK_INT(req("GET / HTTP/1.1\r\n\r\n"), -400);                                   /* no Host */
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), -400);             /* two */
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"), -400);
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n"), -400);
+    CHECK_INT(req("GET / HTTP/1.1\r\n\r\n"), -400);                       /* no Host */
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"), -400); /* two */
+    CHECK_INT(
+        req("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        -400);
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n"),
+              -400);
     CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"), -400);
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), -400);
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+                  "chunked\r\n\r\n"),
+              -400);
     CHECK_INT(req("GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), -400);
     CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n"), -400);
     CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\n"), -400);
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"), -400);
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"), -400);          /* obs-fold */
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n"), -400);               /* space before colon */
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n"), -400);             /* bare CR */
-    CHECK_INT(req("GET / HTTP/1.1\nHost: a\r\n\r\n"), -400);                          /* bare LF */
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01\r\n\r\n"), -400);            /* control */
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"),
+              -400);
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"), -400); /* obs-fold */
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX : a\r\n\r\n"), -400);    /* space before colon */
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n"), -400);  /* bare CR */
+    CHECK_INT(req("GET / HTTP/1.1\nHost: a\r\n\r\n"), -400);               /* bare LF */
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01\r\n\r\n"), -400); /* control */
     CHECK_INT(req("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), -400);
     CHECK_INT(req("GET / HTTP/1.2\r\nHost: a\r\n\r\n"), -400);
     CHECK_INT(req("G@T / HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
@@ -117,14 +125,17 @@ static void test_limits(void)
 
 static void test_connection_tokens(void)
 {
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\n\r\n"), 0);
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-Secret\r\nX-Secret: "
+                  "1\r\nKeep-Alive: 5\r\n\r\n"),
+              0);
     CHECK(h.conn_close);
     CHECK(h.f[1].drop && h.f[2].drop && h.f[3].drop);
     CHECK(!h.f[0].drop);
     CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nCookie: a=b; MS-WSMAN=0badf00d; c=d\r\n\r\n"), 0);
     CHECK_INT(h.wsman.len, 8);
     CHECK(memcmp(h.base + h.wsman.off, "0badf00d", 8) == 0);
-    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"), 0);
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+              0);
     CHECK(h.conn_upgrade && h.upgrade == 1);
 }
 
@@ -137,7 +148,8 @@ static void test_responses(void)
     CHECK_INT(resp("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: MsRtcOAuth href=x\r\n\r\n"), 0);
     CHECK(!h.conn_auth);
     CHECK_INT(resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), -502);
-    CHECK_INT(resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), -502);
+    CHECK_INT(resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
+              -502);
     CHECK_INT(resp("HTTP/1.1 2x0 OK\r\n\r\n"), -502);
     CHECK_INT(resp("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n"), -502);
     CHECK_INT(resp("ICY 200 OK\r\n\r\n"), -502);

@@ -1,21 +1,26 @@
 #!/bin/bash
-# demo.sh — portico in front of a mock Lync pool, all on loopback addresses (`make run`).
+# demo.sh — portico publishing a mock Lync pool over HTTPS, all on loopback addresses
+# (`make run`).
 #
-# Starts, as children of this script:
-#   mock Front End fe01    127.0.10.11:8080 (HTTP) and :4443
-#   mock Front End fe02    127.0.10.12:8080 (HTTP) and :4443
-#   mock Office Web Apps   127.0.10.21:443
-#   portico                external 127.0.10.1:80, internal (source) address 127.0.10.2,
-#                          with examples/demo.conf
-# waits until each one says it is ready, runs a few curl commands through the proxy, then
+# At start, in a temporary directory (removed on exit), it generates with the openssl CLI:
+#   - a throwaway "public" CA and the public certificate portico presents on 443: ECDSA
+#     P-256, server EKU, SANs webext, lyncdiscover, meet, dialin and owa .contoso.com (the
+#     subject, webext.contoso.com, among them);
+#   - a throwaway internal CA and the pools' certificates it issues: fe01 and fe02 (SANs
+#     webext, lyncdiscover, meet, dialin .contoso.com and their own host name), owa01
+#     (owa.contoso.com);
+# then copies examples/demo.conf next to them (its paths are relative to the file) and starts,
+# as children of this script:
+#   mock Front End fe01    127.0.10.11:8080 (HTTP) and 127.0.10.11:4443 (TLS)
+#   mock Front End fe02    127.0.10.12:8080 (HTTP) and 127.0.10.12:4443 (TLS)
+#   mock Office Web Apps   127.0.10.21:443 (TLS)
+#   portico                external 127.0.10.1 ports 443 and 80, internal (source) address
+#                          127.0.10.2
+# It waits until each one says it is ready, runs a few curl commands through the proxy, then
 # stays in the foreground showing portico's access log (stdout) and error log (stderr).
 # Ctrl-C or SIGTERM stops everything it started.
 #
-# The mock's 4443 and 443 listeners speak TLS when DEMO_POOL_CERT and DEMO_POOL_KEY name a
-# certificate and key (PEM) for them, and plain HTTP otherwise. portico does not connect to
-# them yet: upstream TLS arrives with the next issue, together with the external 443 listener.
-#
-# Needs root (ports 80 and 443), /usr/bin/python3, curl. Build first: `make portico`.
+# Needs root (ports 80 and 443), /usr/bin/python3, curl, openssl. Build first: `make portico`.
 
 set -euo pipefail
 
@@ -23,7 +28,6 @@ cd "$(dirname "$0")/.."
 
 PY=/usr/bin/python3
 PORTICO=./portico
-CONF=examples/demo.conf
 EXT=127.0.10.1
 READY_TIMEOUT=20 # seconds to wait for a readiness line before giving up
 
@@ -35,35 +39,36 @@ die() {
 [ -x "$PORTICO" ] || die "$PORTICO is missing: run 'make portico' (or 'make run')"
 [ -x "$PY" ] || die "$PY is missing (apt-get install python3)"
 command -v curl >/dev/null || die "curl is missing (apt-get install curl)"
+command -v openssl >/dev/null || die "openssl is missing (apt-get install openssl)"
 if [ "$(id -u)" -ne 0 ] &&
     [ "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024)" -gt 80 ]; then
     die "run as root: the demo binds ports 80 and 443"
 fi
 
-TLS_SUFFIX=""
-MOCK_TLS_ARGS=()
-if [ -n "${DEMO_POOL_CERT:-}" ] && [ -n "${DEMO_POOL_KEY:-}" ]; then
-    if [ ! -r "$DEMO_POOL_CERT" ] || [ ! -r "$DEMO_POOL_KEY" ]; then
-        die "cannot read DEMO_POOL_CERT=$DEMO_POOL_CERT or DEMO_POOL_KEY=$DEMO_POOL_KEY"
-    fi
-    TLS_SUFFIX=":tls"
-    MOCK_TLS_ARGS=(--cert "$DEMO_POOL_CERT" --key "$DEMO_POOL_KEY")
-fi
-
 TMP=$(mktemp -d /tmp/portico-demo.XXXXXX)
-PIDS=()     # the servers: portico first, then the mocks (stopped in that order)
+PKI=$TMP/pki
+CONF=$TMP/demo.conf
+PIDS=()     # the servers: portico first, then the mocks
 DRAINS=()   # the cat processes that copy the servers' output once they are ready
+WAITING=0   # 1 while the script waits for portico at the end
+STOPPING="" # the exit status a signal asked for during that wait
 
 # shellcheck disable=SC2317 # invoked by the traps
 cleanup() {
-    trap - EXIT INT TERM
+    # Uninterruptible: a second Ctrl-C must not leave servers behind. It ends within portico's
+    # drain_timeout (5 s); the mocks exit at once.
+    trap '' INT TERM
+    trap - EXIT
     local pid
     if [ ${#PIDS[@]} -gt 0 ]; then
         echo >&2
         echo "demo.sh: stopping what it started" >&2
-        # portico drains (up to drain_timeout) before it exits; the mocks exit at once.
+        # Every server is told first, then waited for: whatever happens to one wait, nothing
+        # is left running.
         for pid in "${PIDS[@]}"; do
             kill -TERM "$pid" 2>/dev/null || true
+        done
+        for pid in "${PIDS[@]}"; do
             wait "$pid" 2>/dev/null || true
         done
     fi
@@ -73,9 +78,73 @@ cleanup() {
     done
     rm -rf "$TMP"
 }
+# on_signal STATUS: Ctrl-C (SIGINT) or SIGTERM. During the final wait for portico the trap
+# only records it and the main flow stops everything: waiting for children inside a trap that
+# interrupted a `wait` can hang bash.
+# shellcheck disable=SC2317 # invoked by the traps
+on_signal() {
+    if [ "$WAITING" -eq 1 ]; then
+        STOPPING=$1
+        return
+    fi
+    cleanup
+    exit 0 # a requested stop is a clean end (status $1 would make `make run` report an error)
+}
 trap 'cleanup' EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+
+# ---- the throwaway PKI ---------------------------------------------------------------------
+
+# ossl ARGS...: runs openssl in $PKI, its chatter into openssl.log (shown if it fails).
+ossl() {
+    if ! (cd "$PKI" && openssl "$@") >>"$PKI/openssl.log" 2>&1; then
+        sed 's/^/    /' "$PKI/openssl.log" >&2
+        die "openssl $1 failed (see the lines above)"
+    fi
+}
+
+# ca STEM SUBJECT: a self-signed CA, ECDSA P-256, valid 2 days.
+ca() {
+    ossl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$1.key" -out "$1.pem" -days 2 -subj "$2" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+
+# leaf STEM CA CN DNS...: a server certificate (ECDSA P-256, server EKU) issued by CA for the
+# DNS names given (the CN is expected among them: clients look at the SANs only).
+leaf() {
+    local stem=$1 ca=$2 cn=$3 sans="" n
+    shift 3
+    for n in "$@"; do sans="$sans${sans:+,}DNS:$n"; done
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature" \
+        "extendedKeyUsage=serverAuth" "subjectAltName=$sans" \
+        "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >"$PKI/$stem.ext"
+    ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$stem.key" -out "$stem.csr" -subj "/CN=$cn"
+    ossl x509 -req -in "$stem.csr" -CA "$ca.pem" -CAkey "$ca.key" -CAserial "$ca.srl" \
+        -CAcreateserial -days 2 -extfile "$stem.ext" -out "$stem.pem"
+}
+
+echo "demo.sh: generating throwaway certificates in $PKI"
+mkdir "$PKI"
+FE_NAMES=(webext.contoso.com lyncdiscover.contoso.com meet.contoso.com dialin.contoso.com)
+ca public-ca "/O=Demo Public CA (throwaway)/CN=Demo Public Root CA"
+leaf public public-ca webext.contoso.com "${FE_NAMES[@]}" owa.contoso.com
+ca internal-ca "/O=Contoso (throwaway)/CN=Contoso Internal CA"
+leaf fe01 internal-ca fe01.contoso.local "${FE_NAMES[@]}" fe01.contoso.local
+leaf fe02 internal-ca fe02.contoso.local "${FE_NAMES[@]}" fe02.contoso.local
+leaf owa01 internal-ca owa.contoso.com owa.contoso.com
+cp examples/demo.conf "$CONF"
+
+echo "demo.sh: $PORTICO -t -c $CONF"
+check_rc=0
+check=$("$PORTICO" -t -c "$CONF" 2>&1) || check_rc=$?
+printf '%s\n' "$check" | sed 's/^/    /'
+[ "$check_rc" -eq 0 ] || die "the demo configuration does not load"
+
+# ---- the servers ---------------------------------------------------------------------------
 
 # start NAME PATTERN STREAM COMMAND...: runs COMMAND in the background with its STREAM
 # (stdout, stderr or both) going to a pipe, reads that pipe until a line contains PATTERN,
@@ -118,88 +187,102 @@ start() {
 
 echo "demo.sh: starting the mock pool (logs in $TMP)"
 start fe01 "mockpool: ready" both \
-    "$PY" tests/mockpool.py --name fe01 "${MOCK_TLS_ARGS[@]}" \
-    --listen 127.0.10.11:8080 --listen "127.0.10.11:4443$TLS_SUFFIX"
+    "$PY" tests/mockpool.py --name fe01 --cert "$PKI/fe01.pem" --key "$PKI/fe01.key" \
+    --listen 127.0.10.11:8080 --listen 127.0.10.11:4443:tls
 start fe02 "mockpool: ready" both \
-    "$PY" tests/mockpool.py --name fe02 "${MOCK_TLS_ARGS[@]}" \
-    --listen 127.0.10.12:8080 --listen "127.0.10.12:4443$TLS_SUFFIX"
+    "$PY" tests/mockpool.py --name fe02 --cert "$PKI/fe02.pem" --key "$PKI/fe02.key" \
+    --listen 127.0.10.12:8080 --listen 127.0.10.12:4443:tls
 start owa01 "mockpool: ready" both \
-    "$PY" tests/mockpool.py --name owa01 "${MOCK_TLS_ARGS[@]}" \
-    --listen "127.0.10.21:443$TLS_SUFFIX"
+    "$PY" tests/mockpool.py --name owa01 --cert "$PKI/owa01.pem" --key "$PKI/owa01.key" \
+    --listen 127.0.10.21:443:tls
 
 echo "demo.sh: starting portico -c $CONF"
 start portico "portico: ready" stderr "$PORTICO" -c "$CONF"
 
-if [ -n "$TLS_SUFFIX" ]; then up_tls="TLS"; else up_tls="plain HTTP for now"; fi
+# ---- what to try ---------------------------------------------------------------------------
+
+CA="--cacert $PKI/public-ca.pem"
+TITLES=()
+CMDS=()
+# try TITLE COMMAND: a command to show and run (COMMAND is one string, as printed).
+try() {
+    TITLES+=("$1")
+    CMDS+=("$2")
+}
+try "autodiscover over HTTPS, bridged to a Front End's 4443 (curl checks portico's certificate, portico the member's)" \
+    "curl -s $CA --resolve lyncdiscover.contoso.com:443:$EXT https://lyncdiscover.contoso.com/Autodiscover/AutodiscoverService.svc/root"
+try "the external web services: the address book handler, bridged to 4443 (status line and headers only)" \
+    "curl -s -o /dev/null -D - $CA --resolve webext.contoso.com:443:$EXT https://webext.contoso.com/abs/handler"
+try "what a member receives (the mock echoes it): TLS with SNI = Host, from 127.0.10.2, Host, X-Forwarded-*" \
+    "curl -s $CA --resolve webext.contoso.com:443:$EXT https://webext.contoso.com/echo"
+try "a simple URL (status line and headers only)" \
+    "curl -s -o /dev/null -D - $CA --resolve meet.contoso.com:443:$EXT https://meet.contoso.com/Meet/user/ABCD1234"
+try "Office Web Apps: bridged to owa01 on 443 (status line and headers only)" \
+    "curl -s -o /dev/null -D - $CA --resolve owa.contoso.com:443:$EXT https://owa.contoso.com/hosting/discovery"
+try "421: lyncdiscover.fabrikam.com is published but not on the certificate of the connection (webext's)" \
+    "curl -si $CA --resolve webext.contoso.com:443:$EXT -H 'Host: lyncdiscover.fabrikam.com' https://webext.contoso.com/Autodiscover/AutodiscoverService.svc/root"
+try "port 80: lyncdiscover is forwarded to a Front End's 8080, never redirected (lyncdiscover.fabrikam.com too)" \
+    "curl -s --resolve lyncdiscover.contoso.com:80:$EXT http://lyncdiscover.contoso.com/Autodiscover/AutodiscoverService.svc/root"
+try "port 80: every other published name gets a 301 to https://, nothing forwarded" \
+    "curl -si --resolve webext.contoso.com:80:$EXT http://webext.contoso.com/abs/handler"
+try "a name that is not published: 404, never forwarded" \
+    "curl -si --resolve www.contoso.com:80:$EXT http://www.contoso.com/"
+
 cat <<EOF
 
 ==============================================================================================
  portico demo: a reverse proxy for Lync Server 2013 / Skype for Business external web services
 
  External interface  $EXT
-   HTTP/TCP/80     lyncdiscover.contoso.com     -> forwarded to the Front End pool on 8080
-                   webext, meet, dialin         -> 301 to https://
-                   owa.contoso.com              -> 301 to https://
-                   any other name               -> 404, never forwarded
-   HTTPS/TCP/443   off: TLS termination arrives with the next issue
- Internal interface  127.0.10.2 (source address of every connection to the pool)
-   HTTP/TCP/8080   Front End pool  fe01 127.0.10.11, fe02 127.0.10.12   (mock)
-   HTTPS/TCP/4443  Front End pool  fe01, fe02       ($up_tls; not used by portico yet)
-   HTTPS/TCP/443   Office Web Apps owa01 127.0.10.21 ($up_tls; not used by portico yet)
- Configuration: $CONF      Mock logs: $TMP/*.log
+   HTTPS/TCP/443   webext, lyncdiscover, meet, dialin -> Front End pool, HTTPS 4443
+                   owa.contoso.com              -> Office Web Apps, HTTPS 443
+                   lyncdiscover.fabrikam.com    -> 421 (published, not on the certificate)
+                   certificate: ECDSA P-256 from the demo's public CA, SANs webext,
+                   lyncdiscover, meet, dialin and owa .contoso.com
+   HTTP/TCP/80     lyncdiscover.contoso.com, lyncdiscover.fabrikam.com
+                                                -> forwarded to the Front End pool on 8080
+                   webext, meet, dialin, owa    -> 301 to https://
+   both            any other name               -> 404, never forwarded
+ Internal interface  127.0.10.2 (source address of every connection to the pools)
+   HTTPS/TCP/4443  Front End pool  fe01 127.0.10.11, fe02 127.0.10.12   (mock, TLS)
+   HTTP/TCP/8080   Front End pool  fe01, fe02                           (mock)
+   HTTPS/TCP/443   Office Web Apps owa01 127.0.10.21                    (mock, TLS)
+                   the pools' certificates come from the demo's internal CA, which portico
+                   trusts (pool key ca); the name they must carry is the request's Host
+ Certificates:  $PKI
+ Configuration: $CONF (a copy of examples/demo.conf)
+ Mock logs:     $TMP/*.log
 ==============================================================================================
 
-Try these (curl's --resolve stands in for public DNS):
-
-  # autodiscover over plain HTTP, forwarded to a Front End on 8080:
-  curl -s --resolve lyncdiscover.contoso.com:80:$EXT http://lyncdiscover.contoso.com/Autodiscover/AutodiscoverService.svc/root
-
-  # what the pool receives (the mock echoes it): peer = 127.0.10.2, the original Host,
-  # X-Forwarded-For and X-Forwarded-Proto; "server" shows which member answered:
-  curl -s --resolve lyncdiscover.contoso.com:80:$EXT http://lyncdiscover.contoso.com/echo
-
-  # the external web services name on port 80: a redirect to HTTPS, nothing forwarded:
-  curl -si --resolve webext.contoso.com:80:$EXT http://webext.contoso.com/abs/handler
-
-  # a name that is not published: 404, nothing forwarded:
-  curl -si --resolve www.contoso.com:80:$EXT http://www.contoso.com/
+Try these (curl's --resolve stands in for public DNS, --cacert for a public CA):
 
 EOF
-
-# run_demo TITLE COMMAND...: shows a command, runs it, shows its output indented. portico's
-# access log line for the request (on stdout too) starts with the client address.
-run_demo() {
-    local title=$1 out rc=0
-    shift
-    echo "---- $title"
-    echo "\$ $*"
-    out=$("$@" 2>&1) || rc=$?
-    printf '%s\n' "$out" | tr -d '\r' | sed 's/^/    /'
-    [ "$rc" -eq 0 ] || echo "    (curl exit status $rc)"
-    echo
-}
+for i in "${!CMDS[@]}"; do
+    printf '  # %s:\n  %s\n\n' "${TITLES[$i]}" "${CMDS[$i]}"
+done
 
 echo "Running them once (access log lines from portico start with the client address):"
 echo
-run_demo "autodiscover, forwarded to 8080" \
-    curl -s --max-time 10 --resolve "lyncdiscover.contoso.com:80:$EXT" \
-    http://lyncdiscover.contoso.com/Autodiscover/AutodiscoverService.svc/root
-run_demo "what the pool member received" \
-    curl -s --max-time 10 --resolve "lyncdiscover.contoso.com:80:$EXT" \
-    http://lyncdiscover.contoso.com/echo
-run_demo "webext on port 80: 301 to https" \
-    curl -si --max-time 10 --resolve "webext.contoso.com:80:$EXT" \
-    http://webext.contoso.com/abs/handler
-run_demo "an unpublished name: 404" \
-    curl -si --max-time 10 --resolve "www.contoso.com:80:$EXT" http://www.contoso.com/
+for i in "${!CMDS[@]}"; do
+    echo "---- ${TITLES[$i]}"
+    echo "\$ ${CMDS[$i]}"
+    rc=0
+    out=$(eval "${CMDS[$i]} --max-time 10" 2>&1) || rc=$?
+    printf '%s\n' "$out" | tr -d '\r' | sed 's/^/    /'
+    [ "$rc" -eq 0 ] || echo "    (curl exit status $rc)"
+    echo
+done
 
 echo "portico runs; its access log follows. Ctrl-C stops the demo."
 echo
 
-# Waits for portico (the first of PIDS). A trapped signal interrupts the wait.
-set +e
-wait "${PIDS[0]}"
-rc=$?
-set -e
+# Waits for portico (the first of PIDS). A trapped signal interrupts the wait; the EXIT trap
+# then stops everything.
+rc=0
+WAITING=1
+[ -n "$STOPPING" ] || wait "${PIDS[0]}" || rc=$?
+WAITING=0
+# A stop asked for with Ctrl-C or SIGTERM is a clean end, not a failure of `make run`.
+[ -z "$STOPPING" ] || exit 0
 echo "demo.sh: portico has stopped (exit status $rc)" >&2
 exit "$rc"

@@ -554,6 +554,12 @@ int pc_upstream_pump(struct pc_upconn *u)
         if (n == PC_IO_AGAIN)
             return 0;
         /* End of stream (or reset). */
+        if (s->tunnel) {
+            /* The pool ended a WebSocket: an ordinary end, the client's side closes too. */
+            pc_upstream_close(u);
+            s->up = NULL;
+            return pc_session_up_failed(s, 502, "tunnel closed");
+        }
         if (!u->got_bytes && u->reused) return up_stale(u) < 0 ? -1 : 0;
         if (!u->in_head && !s->tunnel && n == 0) {
             enum llhttp_errno fe = llhttp_finish(&u->parser);

@@ -207,8 +207,15 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EV
 
 int pc_tls_ticket_secret(const struct pc_config *cfg)
 {
-    if (!cfg->ticket_key_file)
-        return RAND_bytes(ticket_secret, sizeof(ticket_secret)) == 1 ? 0 : -1;
+    static bool have_random;
+    if (!cfg->ticket_key_file) {
+        /* Random once per start: a reload keeps it, so that tickets survive reloads. */
+        if (have_random)
+            return 0;
+        have_random = RAND_bytes(ticket_secret, sizeof(ticket_secret)) == 1;
+        return have_random ? 0 : -1;
+    }
+    have_random = false;
     FILE *f = fopen(cfg->ticket_key_file, "rb");
     if (!f) {
         pc_err("ticket_key_file %s: cannot open", cfg->ticket_key_file);

@@ -79,6 +79,7 @@ test: deps
 	$(MAKE) portico portico-asan $(UNITS)
 	$(MAKE) unit
 	tests/run-all.sh
+	$(MAKE) man-check test-notify unit-verify
 
 run: deps
 	$(MAKE) portico
@@ -99,5 +100,8 @@ clean:
 
 # Fuzzing (libFuzzer, clang): fuzz/fuzz.mk defines `make fuzz` and `make fuzz-smoke`.
 -include fuzz/fuzz.mk
+
+# Install, man pages, Debian package: packaging/packaging.mk.
+-include packaging/packaging.mk
 
 -include $(OBJS:.o=.d) $(AOBJS:.o=.d)

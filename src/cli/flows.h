@@ -16,8 +16,8 @@
 #include "config/config-t.h"
 
 struct pc_flow {
-    size_t pool;     /* index into cfg->pools */
-    bool tls;        /* HTTPS (member https_port) or HTTP (member http_port) */
+    size_t pool; /* index into cfg->pools */
+    bool tls;    /* HTTPS (member https_port) or HTTP (member http_port) */
     int port;
     size_t *members; /* indices into the pool's members; one per distinct address */
     size_t nmembers;

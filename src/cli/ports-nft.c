@@ -7,7 +7,8 @@
  * chains with policy drop on input, forward and output: a packet that another table accepts
  * still has to pass this one, so the flows below are the only new connections the host makes
  * or accepts, whatever else is loaded. Addresses are the resolved ones (nft needs addresses);
- * each rule's comment names its pool, and a line above it the member names. */
+ * each rule's comment names its pool, and a line above it the names of members written as
+ * names. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,8 +25,7 @@ static void nft_safe(const char *name, char *buf, size_t size)
     size_t o = 0;
     for (const unsigned char *c = (const unsigned char *)name; *c && o + 1 < size; c++)
         buf[o++] = *c == '"' || *c == '\\' || *c < 0x20 || *c == 0x7f ? '_' : (char)*c;
-    if (size)
-        buf[o] = '\0';
+    if (size) buf[o] = '\0';
 }
 
 static const char *fam_kw(int family)
@@ -58,8 +58,7 @@ static void listener_rules(const struct pc_config *cfg, int family, FILE *out)
     bool any = false;
     for (size_t i = 0; i < cfg->nexternal; i++) {
         const struct pc_addr *a = &cfg->external[i];
-        if (a->ss.ss_family != family)
-            continue;
+        if (a->ss.ss_family != family) continue;
         char text[INET6_ADDRSTRLEN];
         pc_cli_addr_text(a, text, sizeof(text));
         pc_sb_printf(&set, "%s%s", n++ ? ", " : "", text);
@@ -89,9 +88,9 @@ static void listener_rules(const struct pc_config *cfg, int family, FILE *out)
     if (cfg->has_admin && cfg->admin.ss.ss_family == family) {
         char a[INET6_ADDRSTRLEN];
         pc_cli_addr_text(&cfg->admin, a, sizeof(a));
-        int port = ntohs(family == AF_INET
-                             ? ((const struct sockaddr_in *)&cfg->admin.ss)->sin_port
-                             : ((const struct sockaddr_in6 *)&cfg->admin.ss)->sin6_port);
+        int port =
+            ntohs(family == AF_INET ? ((const struct sockaddr_in *)&cfg->admin.ss)->sin_port
+                                    : ((const struct sockaddr_in6 *)&cfg->admin.ss)->sin6_port);
         if (pc_cli_addr_any(&cfg->admin))
             fprintf(out, "\t\tmeta nfproto %s tcp dport %d accept", fam_name(family), port);
         else
@@ -107,10 +106,11 @@ static void flow_rule(const struct pc_config *cfg, const struct pc_flow *f, int 
     const struct pc_pool *pool = &cfg->pools[f->pool];
     struct pc_sb set = {0}, names = {0};
     size_t n = 0;
+    bool named = false;
     for (size_t k = 0; k < f->nmembers; k++) {
         const struct pc_member *m = &pool->members[f->members[k]];
-        if (m->addr.ss.ss_family != family)
-            continue;
+        if (m->addr.ss.ss_family != family) continue;
+        named |= pc_cli_member_named(m);
         char a[INET6_ADDRSTRLEN];
         pc_cli_addr_text(&m->addr, a, sizeof(a));
         pc_sb_printf(&set, "%s%s", n ? ", " : "", a);
@@ -124,7 +124,9 @@ static void flow_rule(const struct pc_config *cfg, const struct pc_flow *f, int 
         nft_safe(pool->name, pname, sizeof(pname));
         snprintf(what, sizeof(what), "pool %s (%s): %s %d", pname, pc_cli_role_label(pool->role),
                  f->tls ? "HTTPS" : "HTTP", f->port);
-        fprintf(out, "\t\t# %s to %s\n\t\t", what, pc_sb_str(&names));
+        /* The file keeps the names the addresses were resolved from, for the reader. */
+        if (named) fprintf(out, "\t\t# %s: %s\n", what, pc_sb_str(&names));
+        fputs("\t\t", out);
         if (cfg->has_internal && cfg->internal.ss.ss_family == family) {
             char a[INET6_ADDRSTRLEN];
             pc_cli_addr_text(&cfg->internal, a, sizeof(a));
@@ -137,6 +139,14 @@ static void flow_rule(const struct pc_config *cfg, const struct pc_flow *f, int 
     }
     pc_sb_free(&set);
     pc_sb_free(&names);
+}
+
+static bool any_named(const struct pc_config *cfg)
+{
+    for (size_t p = 0; p < cfg->npools; p++)
+        for (size_t m = 0; m < cfg->pools[p].nmembers; m++)
+            if (pc_cli_member_named(&cfg->pools[p].members[m])) return true;
+    return false;
 }
 
 /* What every chain starts with: replies, loopback, and the ICMPv6 that IPv6 cannot work
@@ -197,10 +207,15 @@ void pc_ports_nft(const struct pc_config *cfg, const struct pc_flows *flows,
         flow_rule(cfg, &flows->v[i], AF_INET6, out);
     }
     if (opts->allow_dns) {
-        /* Member names are resolved at every start and reload. */
         fputs("\t\tmeta l4proto { tcp, udp } th dport 53 accept", out);
         comment(out, "DNS (--allow-dns)");
         fputc('\n', out);
+    } else if (any_named(cfg)) {
+        /* Member names are resolved at every start and reload: a reload behind this ruleset
+         * would fail on them, which the admin should learn here rather than then. */
+        fputs("\t\t# Some members are host names, resolved at every start and reload: without\n"
+              "\t\t# --allow-dns they must resolve locally (/etc/hosts).\n",
+              out);
     }
     if (opts->allow_ntp) {
         fputs("\t\tudp dport 123 accept", out);

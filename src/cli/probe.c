@@ -58,7 +58,8 @@ struct target {
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* CLOCK_MONOTONIC cannot fail on Linux; a zero time would only shorten the deadlines. */
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0) return 0;
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -74,24 +75,23 @@ static void add_row(struct probe *pr, const struct target *t, const char *check,
         exit(1);
     }
     pr->rows = rows;
-    struct pc_sb member = {0}, reason = {0};
     char mt[600];
     pc_cli_member_text(t->m, mt, sizeof(mt));
+    struct pc_sb pool = {0}, member = {0}, reason = {0};
+    pc_sb_printf(&pool, "%s", pr->cfg->pools[t->pool].name);
     pc_sb_printf(&member, "%s", mt);
+    pc_sb_printf(&reason, "%s", ""); /* allocated even when FMT adds nothing */
     va_list ap;
     va_start(ap, fmt);
     pc_sb_vprintf(&reason, fmt, ap);
     va_end(ap);
-    struct pc_sb pool = {0};
-    pc_sb_printf(&pool, "%s", pr->cfg->pools[t->pool].name);
     rows[pr->nrows++] = (struct row){.pool = pool.s,
                                      .member = member.s,
                                      .port = t->port,
                                      .check = check,
                                      .ok = ok,
-                                     .reason = reason.s ? reason.s : strdup("")};
-    if (!ok)
-        pr->nfail++;
+                                     .reason = reason.s};
+    if (!ok) pr->nfail++;
 }
 
 /* Waits until FD is ready for EVENTS or DEADLINE passes: 1 ready, 0 timed out, -1 error. */
@@ -99,14 +99,11 @@ static int wait_fd(int fd, short events, double deadline)
 {
     for (;;) {
         double left = deadline - now();
-        if (left <= 0)
-            return 0;
+        if (left <= 0) return 0;
         struct pollfd p = {.fd = fd, .events = events};
         int r = poll(&p, 1, (int)(left * 1000) + 1);
-        if (r > 0)
-            return 1;
-        if (r < 0 && errno != EINTR)
-            return -1;
+        if (r > 0) return 1;
+        if (r < 0 && errno != EINTR) return -1;
     }
 }
 
@@ -186,8 +183,7 @@ struct conn {
 static int ssl_wait(struct conn *c, int r)
 {
     int e = SSL_get_error(c->ssl, r);
-    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-        return -1;
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return -1;
     return wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->deadline);
 }
 
@@ -201,8 +197,7 @@ static int conn_write(struct conn *c, const char *p, size_t len, bool *timedout)
             int r = SSL_write(c->ssl, p, (int)len);
             if (r <= 0) {
                 int w = ssl_wait(c, r);
-                if (w > 0)
-                    continue;
+                if (w > 0) continue;
                 *timedout = w == 0;
                 return -1;
             }
@@ -211,13 +206,11 @@ static int conn_write(struct conn *c, const char *p, size_t len, bool *timedout)
             n = send(c->fd, p, len, MSG_NOSIGNAL);
             if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
                 int w = wait_fd(c->fd, POLLOUT, c->deadline);
-                if (w > 0)
-                    continue;
+                if (w > 0) continue;
                 *timedout = w == 0;
                 return -1;
             }
-            if (n < 0)
-                return -1;
+            if (n < 0) return -1;
         }
         p += n;
         len -= (size_t)n;
@@ -232,21 +225,16 @@ static ssize_t conn_read(struct conn *c, char *p, size_t len, bool *timedout)
         if (c->ssl) {
             ERR_clear_error();
             int r = SSL_read(c->ssl, p, (int)len);
-            if (r > 0)
-                return r;
-            if (SSL_get_error(c->ssl, r) == SSL_ERROR_ZERO_RETURN)
-                return 0;
+            if (r > 0) return r;
+            if (SSL_get_error(c->ssl, r) == SSL_ERROR_ZERO_RETURN) return 0;
             int w = ssl_wait(c, r);
-            if (w > 0)
-                continue;
+            if (w > 0) continue;
             *timedout = w == 0;
             return -1;
         }
         ssize_t n = recv(c->fd, p, len, 0);
-        if (n >= 0)
-            return n;
-        if (errno != EAGAIN && errno != EINTR)
-            return -1;
+        if (n >= 0) return n;
+        if (errno != EAGAIN && errno != EINTR) return -1;
         int w = wait_fd(c->fd, POLLIN, c->deadline);
         if (w <= 0) {
             *timedout = w == 0;
@@ -312,8 +300,7 @@ static void check_http(struct probe *pr, const struct target *t, struct conn *c,
     *eol = '\0';
     const char *phrase = skip > 0 && buf + skip <= eol ? buf + skip : "";
     for (char *p = (char *)phrase; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
-            *p = '?';
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) *p = '?';
     /* 401/403: a web service that wants the client's credentials, which the proxy passes
      * through untouched; anything else from 400 up is a broken or wrong service. */
     bool ok = status < 400 || status == 401 || status == 403;
@@ -347,12 +334,12 @@ static bool issuer_error(long vr)
 
 static bool version_error(unsigned long e)
 {
-    if (ERR_GET_LIB(e) != ERR_LIB_SSL)
-        return false;
+    if (ERR_GET_LIB(e) != ERR_LIB_SSL) return false;
     int r = ERR_GET_REASON(e);
+    /* Not SSL_R_WRONG_VERSION_NUMBER: that one mostly means the port does not speak TLS. */
     return r == SSL_R_UNSUPPORTED_PROTOCOL || r == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
-           r == SSL_R_WRONG_VERSION_NUMBER || r == SSL_R_NO_PROTOCOLS_AVAILABLE ||
-           r == SSL_R_VERSION_TOO_LOW || r == SSL_R_VERSION_TOO_HIGH;
+           r == SSL_R_NO_PROTOCOLS_AVAILABLE || r == SSL_R_VERSION_TOO_LOW ||
+           r == SSL_R_VERSION_TOO_HIGH;
 }
 
 /* The tls check: handshake on C->fd. Returns 0 with C->ssl set, or -1 after a FAIL row. */
@@ -372,11 +359,9 @@ static int check_tls(struct probe *pr, const struct target *t, struct conn *c, c
         ERR_clear_error();
         errno = 0;
         int r = SSL_do_handshake(c->ssl);
-        if (r == 1)
-            break;
+        if (r == 1) break;
         int w = ssl_wait(c, r);
-        if (w > 0)
-            continue;
+        if (w > 0) continue;
         if (w == 0) {
             add_row(pr, t, "tls", false, "handshake timeout: no answer in %g s",
                     pr->cfg->timeout_connect);
@@ -396,8 +381,10 @@ static int check_tls(struct probe *pr, const struct target *t, struct conn *c, c
                     pc_tls_error(why, sizeof(why), "no common version"),
                     version_text(pool->tls_min));
         else if (e)
-            add_row(pr, t, "tls", false, "TLS handshake failure: %s",
-                    pc_tls_error(why, sizeof(why), "failed"));
+            add_row(pr, t, "tls", false, "TLS handshake failure: %s%s",
+                    pc_tls_error(why, sizeof(why), "failed"),
+                    ERR_GET_REASON(e) == SSL_R_WRONG_VERSION_NUMBER ? " (does the port speak TLS?)"
+                                                                    : "");
         else
             add_row(pr, t, "tls", false, "TLS handshake failure: %s",
                     errno ? strerror(errno) : "connection closed by the member");
@@ -405,35 +392,46 @@ static int check_tls(struct probe *pr, const struct target *t, struct conn *c, c
     }
     X509 *cert = SSL_get0_peer_certificate(c->ssl);
     char issuer[256] = "?";
-    if (cert)
-        X509_NAME_oneline(X509_get_issuer_name(cert), issuer, sizeof(issuer));
+    if (cert) X509_NAME_oneline(X509_get_issuer_name(cert), issuer, sizeof(issuer));
     add_row(pr, t, "tls", true, "%s %s, issuer %s%s", SSL_get_version(c->ssl),
             SSL_get_cipher_name(c->ssl), issuer,
             pool->verify ? " (trusted)" : " (not verified: verify = off)");
     return 0;
 }
 
-/* "DNS:a, DNS:b" (or the subject's CN when the certificate has no DNS names). */
+/* "a, b": the certificate's DNS names (or its subject's CN when it has none), with control
+ * bytes shown as '?' (the certificate comes from the network, the table goes to a terminal). */
 static void cert_names(X509 *cert, struct pc_sb *sb)
 {
     GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     int n = 0;
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-        if (g->type != GEN_DNS)
-            continue;
+        if (g->type != GEN_DNS) continue;
         const ASN1_IA5STRING *s = g->d.dNSName;
-        pc_sb_printf(sb, "%s%.*s", n++ ? ", " : "", s->length, (const char *)s->data);
+        pc_sb_printf(sb, "%s", n++ ? ", " : "");
+        for (int k = 0; k < s->length; k++)
+            pc_sb_printf(sb, "%c", s->data[k] < 0x20 || s->data[k] >= 0x7f ? '?' : s->data[k]);
     }
     GENERAL_NAMES_free(sans);
     if (!n) {
         char cn[256];
-        if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                      sizeof(cn)) > 0)
-            pc_sb_printf(sb, "CN=%s", cn);
-        else
-            pc_sb_printf(sb, "none");
+        X509_NAME *subject = X509_get_subject_name(cert);
+        if (X509_NAME_get_text_by_NID(subject, NID_commonName, cn, sizeof(cn)) <= 0) {
+            pc_sb_printf(sb, "no DNS name");
+            return;
+        }
+        for (char *p = cn; *p; p++)
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = '?';
+        pc_sb_printf(sb, "CN=%s", cn);
     }
+}
+
+/* Adds NAME to BAD (a list) when CERT does not cover it. */
+static void name_check(X509 *cert, const char *name, struct pc_sb *bad, size_t *nbad)
+{
+    if (X509_check_host(cert, name, strlen(name), 0, NULL) != 1)
+        pc_sb_printf(bad, "%s%s", (*nbad)++ ? ", " : "", name);
 }
 
 /* The names check: what SSL_set1_host would require of this certificate for each name the
@@ -447,24 +445,20 @@ static void check_names(struct probe *pr, const struct target *t, SSL *ssl)
         add_row(pr, t, "names", false, "the member sent no certificate");
         return;
     }
-    struct pc_sb bad = {0};
+    struct pc_sb bad = {0}, have = {0};
     size_t nbad = 0, nchecked = 0;
-    for (size_t i = 0; i < cfg->nnames + 1; i++) {
-        char name[300];
-        if (i == cfg->nnames) {
-            if (!pool->verify_name)
-                break;
-            snprintf(name, sizeof(name), "%s", pool->verify_name);
-        } else if (pool->verify_name || cfg->names[i].pool != pool) {
-            continue;
-        } else {
+    if (pool->verify_name) {
+        name_check(cert, pool->verify_name, &bad, &nbad);
+        nchecked = 1;
+    } else {
+        for (size_t i = 0; i < cfg->nnames; i++) {
+            if (cfg->names[i].pool != pool) continue;
+            char name[300];
             pc_cli_name_text(&cfg->names[i], true, name, sizeof(name));
+            name_check(cert, name, &bad, &nbad);
+            nchecked++;
         }
-        nchecked++;
-        if (X509_check_host(cert, name, strlen(name), 0, NULL) != 1)
-            pc_sb_printf(&bad, "%s%s", nbad++ ? ", " : "", name);
     }
-    struct pc_sb have = {0};
     cert_names(cert, &have);
     const char *what = pool->verify_name ? "verify_name" : "published name";
     if (nbad && pool->verify)
@@ -497,13 +491,13 @@ static void pool_host(const struct pc_config *cfg, size_t pool, int mode, char *
     }
 }
 
-static void progress(struct probe *pr, const struct target *t, const struct pc_flow *f,
+static void progress(const struct probe *pr, const struct pc_member *m, const struct pc_flow *f,
                      size_t step, size_t steps)
 {
     char mt[600];
-    pc_cli_member_text(t->m, mt, sizeof(mt));
+    pc_cli_member_text(m, mt, sizeof(mt));
     fprintf(stderr, "%sprobe [%zu/%zu]: pool %s, %s port %d (%s)...%s", pr->tty ? "\r\033[K" : "",
-            step, steps, pr->cfg->pools[t->pool].name, mt, t->port, f->tls ? "HTTPS" : "HTTP",
+            step, steps, pr->cfg->pools[f->pool].name, mt, f->port, f->tls ? "HTTPS" : "HTTP",
             pr->tty ? "" : "\n");
     fflush(stderr);
 }
@@ -515,8 +509,7 @@ static void probe_flow(struct probe *pr, const struct pc_flow *f, const struct p
     char host[300];
     pool_host(cfg, f->pool, f->tls ? -1 : PC_HTTP_FORWARD, host, sizeof(host));
     struct conn c = {.fd = check_connect(pr, &t)};
-    if (c.fd < 0)
-        return;
+    if (c.fd < 0) return;
     if (!f->tls) {
         check_http(pr, &t, &c, host);
     } else if (check_tls(pr, &t, &c, host) == 0) {
@@ -527,8 +520,7 @@ static void probe_flow(struct probe *pr, const struct pc_flow *f, const struct p
         SSL_free(c.ssl);
         ERR_clear_error();
     }
-    if (close(c.fd) < 0)
-        fprintf(stderr, "portico probe: close: %s\n", strerror(errno));
+    if (close(c.fd) < 0) fprintf(stderr, "portico probe: close: %s\n", strerror(errno));
 }
 
 /* The table, its columns padded to the widest cell (rows are short: plain text reads best). */
@@ -544,8 +536,7 @@ static void print_table(const struct probe *pr)
         snprintf(port, sizeof(port), "%d", r->port);
         const char *cells[5] = {r->pool, r->member, port, r->check, r->ok ? "OK" : "FAIL"};
         for (int c = 0; c < 5; c++)
-            if ((int)strlen(cells[c]) > w[c])
-                w[c] = (int)strlen(cells[c]);
+            if ((int)strlen(cells[c]) > w[c]) w[c] = (int)strlen(cells[c]);
     }
     printf("| %-*s | %-*s | %-*s | %-*s | %-*s | %s |\n", w[0], head[0], w[1], head[1], w[2],
            head[2], w[3], head[3], w[4], head[4], head[5]);
@@ -565,11 +556,28 @@ static void print_table(const struct probe *pr)
     printf("\n%zu checks: %zu OK, %zu FAIL\n", pr->nrows, pr->nrows - pr->nfail, pr->nfail);
 }
 
+/* Every flow of member M of pool P: HTTPS first, then HTTP. */
+static void probe_member(struct probe *pr, const struct pc_flows *flows, size_t p, size_t m,
+                         size_t *step, size_t steps)
+{
+    const struct pc_member *member = &pr->cfg->pools[p].members[m];
+    for (int tls = 1; tls >= 0; tls--) {
+        for (size_t i = 0; i < flows->n; i++) {
+            const struct pc_flow *f = &flows->v[i];
+            if (f->pool != p || f->tls != (tls == 1)) continue;
+            for (size_t k = 0; k < f->nmembers; k++) {
+                if (f->members[k] != m) continue;
+                progress(pr, member, f, ++*step, steps);
+                probe_flow(pr, f, member);
+            }
+        }
+    }
+}
+
 int pc_cmd_probe(const struct pc_config *cfg, const struct pc_tls *tls)
 {
     /* A member that resets the connection mid-write must fail a check, not end the tool. */
-    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
-        perror("portico probe: ignoring SIGPIPE");
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) perror("portico probe: ignoring SIGPIPE");
     struct pc_flows flows;
     if (pc_flows_build(cfg, &flows) < 0) {
         fputs("portico probe: out of memory\n", stderr);
@@ -580,27 +588,10 @@ int pc_cmd_probe(const struct pc_config *cfg, const struct pc_tls *tls)
     for (size_t i = 0; i < flows.n; i++)
         steps += flows.v[i].nmembers;
     /* Member by member in the file's order, so the rows of one member stay together. */
-    for (size_t p = 0; p < cfg->npools; p++) {
-        const struct pc_pool *pool = &cfg->pools[p];
-        for (size_t m = 0; m < pool->nmembers; m++) {
-            for (int tls_pass = 1; tls_pass >= 0; tls_pass--) {
-                for (size_t i = 0; i < flows.n; i++) {
-                    const struct pc_flow *f = &flows.v[i];
-                    if (f->pool != p || f->tls != (tls_pass == 1))
-                        continue;
-                    for (size_t k = 0; k < f->nmembers; k++) {
-                        if (f->members[k] != m)
-                            continue;
-                        struct target t = {.pool = p, .m = &pool->members[m], .port = f->port};
-                        progress(&pr, &t, f, ++step, steps);
-                        probe_flow(&pr, f, &pool->members[m]);
-                    }
-                }
-            }
-        }
-    }
-    if (pr.tty)
-        fputs("\r\033[K", stderr);
+    for (size_t p = 0; p < cfg->npools; p++)
+        for (size_t m = 0; m < cfg->pools[p].nmembers; m++)
+            probe_member(&pr, &flows, p, m, &step, steps);
+    if (pr.tty) fputs("\r\033[K", stderr);
     fprintf(stderr, "probe: done, %zu checks, %zu failed\n", pr.nrows, pr.nfail);
     print_table(&pr);
     for (size_t i = 0; i < pr.nrows; i++) {

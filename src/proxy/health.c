@@ -129,6 +129,19 @@ static const char *hc_name(const struct pc_pool *pool)
 
 static void hc_next(struct hc *c);
 
+/* Port 80 traffic reaches the pool's HTTP port only when the HTTP listener is on and one of
+ * its names is forwarded: otherwise that port is not ours to check (and a firewall made by
+ * `portico ports` rightly blocks it). */
+static bool forwards_http(const struct pc_pool *pool)
+{
+    if (!pc_w.cfg->http_port)
+        return false;
+    for (size_t i = 0; i < pc_w.cfg->nnames; i++)
+        if (pc_w.cfg->names[i].pool == pool && pc_w.cfg->names[i].http == PC_HTTP_FORWARD)
+            return true;
+    return false;
+}
+
 static void hc_step_tls(struct hc *c)
 {
     ERR_clear_error();
@@ -161,7 +174,7 @@ static void hc_next(struct hc *c)
     const struct pc_member *m = hc_member(c);
     if (c->stage == HC_TLS_CONNECT && !(m->https_port && pc_w.tls->pool_ctx[c->pool]))
         c->stage = HC_HTTP_CONNECT;
-    if (c->stage == HC_HTTP_CONNECT && !m->http_port) {
+    if (c->stage == HC_HTTP_CONNECT && (!m->http_port || !forwards_http(hc_pool(c)))) {
         hc_result(c, true, NULL);
         return;
     }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -613,6 +614,17 @@ static void check_user(struct pc_cfg_loader *ld)
         pc_cfg_check_user_file(ld, &u, ld->aux[i].seen[QK_CA], "ca", cfg->pools[i].ca);
 }
 
+/* Session-ticket keys come from the file's digest: too little material is a weak key. */
+static void check_ticket(struct pc_cfg_loader *ld)
+{
+    struct stat st;
+    const char *f = ld->cfg->ticket_key_file;
+    if (f && stat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 32)
+        pc_cfg_error(ld, ld->proxy_seen[PK_TICKET],
+                     "ticket_key_file '%s': needs at least 32 bytes of key material (has %lld)",
+                     f, (long long)st.st_size);
+}
+
 static bool first_label_is(const char *name, const char *label)
 {
     size_t n = strlen(label);
@@ -671,6 +683,7 @@ static void finish_proxy(struct pc_cfg_loader *ld)
         cfg->workers = n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
     }
     check_user(ld);
+    check_ticket(ld);
 }
 
 /* ---- public API ------------------------------------------------------------------------- */

@@ -43,7 +43,7 @@ struct pc_upconn {
     ev_timer timer;
     unsigned pool_idx, member_idx;
     struct pc_session *s;          /* owner, NULL while idle */
-    struct pc_upconn *next, *prev; /* member's idle list */
+    struct pc_upconn *next, *prev; /* member's idle list, or the session's pinned list */
     struct pc_buf *in;
     struct pc_out out;
     llhttp_t parser;
@@ -83,6 +83,7 @@ struct pc_session {
     uint8_t kind;     /* enum pc_listener_kind */
     uint8_t hs_want;  /* events the TLS handshake waits for */
     uint8_t cert_idx; /* server context chosen by SNI */
+    char hello_sni[64]; /* SNI as the ClientHello offered it (logs of failed handshakes) */
     struct pc_addr peer;
     char peer_ip[46]; /* textual client address (X-Forwarded-For, access log) */
 
@@ -93,7 +94,8 @@ struct pc_session {
 
     /* The transaction in progress. */
     struct pc_upconn *up;
-    struct pc_upconn *pinned; /* the upstream connection NTLM/Negotiate bound to this client */
+    struct pc_upconn *pinned; /* upstream connections NTLM/Negotiate bound to this client (a
+                               * list through their next/prev: one per pool and TLS name) */
     const struct pc_name *name;
     unsigned pool_idx;
     int member_idx;         /* last member tried, -1 when none */

@@ -46,7 +46,7 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
     size_t xff = 0;
     for (unsigned i = 0; i < h->nfields; i++)
         if (h->f[i].kind == PC_HK_XFF) xff += h->f[i].value.len + 2;
-    char *base = reserve(o, h, xff + h->authority.len + 192);
+    char *base = reserve(o, h, xff + h->authority.len + s->lg_host + 192);
     if (!base) return false;
     struct wr w = {base, base};
     put(&w, h->base + h->method.off, h->method.len);
@@ -54,9 +54,14 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
     if (h->path.len == 0 || h->base[h->path.off] != '/') PUTLIT(&w, "/");
     put(&w, h->base + h->path.off, h->path.len);
     PUTLIT(&w, " HTTP/1.1\r\n");
-    if (h->host < 0 && h->authority.len) {
+    if (h->host < 0) {
+        /* HTTP/1.0 without Host: the pool still needs one: the absolute-form authority, or
+         * the name the request was routed by (SNI). */
         PUTLIT(&w, "Host: ");
-        put(&w, h->base + h->authority.off, h->authority.len);
+        if (h->authority.len)
+            put(&w, h->base + h->authority.off, h->authority.len);
+        else
+            put(&w, s->lg + s->lg_method, s->lg_host);
         PUTLIT(&w, "\r\n");
     }
     put_fields(&w, h);

@@ -82,6 +82,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
         return;
     }
     memset(s, 0, offsetof(struct pc_session, lg));
+    s->hello_sni[0] = '\0';
     s->fd = fd;
     s->kind = (uint8_t)kind;
     s->peer = *peer;
@@ -99,6 +100,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
             return;
         }
         SSL_set_accept_state(s->ssl);
+        SSL_set_app_data(s->ssl, s->hello_sni); /* filled by the ClientHello callback */
         s->state = PC_S_HANDSHAKE;
         s->hs_want = EV_READ;
     }
@@ -133,10 +135,8 @@ static void sess_close(struct pc_session *s)
         pc_upstream_close(s->up);
         s->up = NULL;
     }
-    if (s->pinned) {
-        pc_upstream_close(s->pinned);
-        s->pinned = NULL;
-    }
+    while (s->pinned)
+        pc_upstream_close(s->pinned); /* unlinks itself */
     ev_io_stop(pc_w.loop, &s->io);
     ev_timer_stop(pc_w.loop, &s->timer);
     if (s->ssl) {
@@ -559,7 +559,7 @@ static int sess_handshake(struct pc_session *s)
     }
     static struct pc_ratelimit rl;
     char why[256];
-    const char *sni = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
+    const char *sni = s->hello_sni[0] ? s->hello_sni : NULL;
     pc_tls_error(why, sizeof(why), e == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error");
     pc_metrics_tls_handshake(why);
     pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: %s", s->peer_ip,
@@ -689,7 +689,7 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     switch (s->state) {
     case PC_S_HANDSHAKE: {
         static struct pc_ratelimit rl;
-        const char *sni = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
+        const char *sni = s->hello_sni[0] ? s->hello_sni : NULL;
         pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: timed out",
                        s->peer_ip, sni ? sni : "-");
         pc_metrics_tls_handshake("timed out");

@@ -105,17 +105,43 @@ static void idle_unlink(struct pc_upconn *u)
     ms->nidle--;
 }
 
+/* A session's pinned connections (one per pool and TLS name it authenticated to) form a list
+ * through next/prev, which pinned connections never use for an idle list. */
+static void pin_unlink(struct pc_upconn *u)
+{
+    if (u->prev)
+        u->prev->next = u->next;
+    else if (u->s->pinned == u)
+        u->s->pinned = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    u->next = u->prev = NULL;
+}
+
+static void pin_link(struct pc_session *s, struct pc_upconn *u)
+{
+    u->prev = NULL;
+    u->next = s->pinned;
+    if (s->pinned)
+        s->pinned->prev = u;
+    s->pinned = u;
+}
+
 void pc_upstream_close(struct pc_upconn *u)
 {
     pc_metrics_upstream(u->pool_idx, u->member_idx, -1);
     if (u->pinned) pc_metrics_pinned(-1);
     if (!u->s)
         idle_unlink(u);
-    else if (u->pinned && u->s->pinned == u)
-        u->s->pinned = NULL;
+    else if (u->pinned)
+        pin_unlink(u);
     ev_io_stop(pc_w.loop, &u->io);
     ev_timer_stop(pc_w.loop, &u->timer);
     if (u->ssl) {
+        /* Freeing a connection that was not shut down marks its session "bad" (not
+         * resumable): that session is the one kept for the next connection, so say that
+         * the shutdown happened. */
+        SSL_set_shutdown(u->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
         SSL_free(u->ssl);
         u->ssl = NULL;
         ERR_clear_error();
@@ -312,10 +338,10 @@ static int up_begin(struct pc_session *s, struct pc_upconn *u)
 static int attach(struct pc_session *s, bool fresh_only)
 {
     const struct pc_pool *pool = &pc_w.cfg->pools[s->pool_idx];
-    struct pc_upconn *pin = s->pinned;
-    if (pin) {
-        char sni[256];
+    char sni[256];
+    if (s->pinned)
         request_sni(s, sni, sizeof(sni));
+    for (struct pc_upconn *pin = s->pinned; pin; pin = pin->next) {
         if (pin->pool_idx == s->pool_idx && strcmp(pin->sni, sni) == 0 &&
             (pin->ssl != NULL) == (s->kind == PC_LISTEN_HTTPS)) {
             /* NTLM/Negotiate: this client's authenticated connection, whatever the balancer
@@ -451,8 +477,7 @@ static int up_head(struct pc_upconn *u, size_t hl)
         /* NTLM/Negotiate from either side: this connection now belongs to this client. */
         u->pinned = true;
         pc_metrics_pinned(+1);
-        if (s->pinned && s->pinned != u) pc_upstream_close(s->pinned);
-        s->pinned = u;
+        pin_link(s, u);
     }
     enum pc_body_mode mode;
     bool bodyless = (st < 200 && st != 101) || s->head_req || st == 204 || st == 304;

@@ -95,6 +95,15 @@ bool pc_tls_covers(const struct pc_tls *t, size_t idx, const char *host, size_t 
 
 size_t pc_tls_server_index(const struct pc_tls *t, SSL *ssl)
 {
+    if (SSL_session_reused(ssl)) {
+        /* A resumed session proves only the certificate it was made with, which the SNI
+         * of this connection may not have chosen (tickets are shared by all contexts). */
+        unsigned int len = 0;
+        const unsigned char *id = SSL_SESSION_get0_id_context(SSL_get_session(ssl), &len);
+        for (size_t i = 0; id && i < t->nservers; i++)
+            if (t->servers[i].sidlen == len && memcmp(t->servers[i].sid, id, len) == 0)
+                return i;
+    }
     SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
     for (size_t i = 0; i < t->nservers; i++)
         if (t->servers[i].ctx == ctx) return i;
@@ -251,6 +260,31 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* Records the offered SNI before anything can fail (version, ciphers), so that a failed
+ * handshake is logged with the name the client asked for. The SSL's app data is a 64-byte
+ * buffer of the session. */
+static int hello_cb(SSL *ssl, int *al, void *arg)
+{
+    (void)al;
+    (void)arg;
+    char *out = SSL_get_app_data(ssl);
+    const unsigned char *p;
+    size_t len;
+    if (!out || !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) || len < 5)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    size_t list = ((size_t)p[0] << 8) | p[1];
+    size_t nl = ((size_t)p[3] << 8) | p[4];
+    if (list + 2 > len || p[2] != TLSEXT_NAMETYPE_host_name || nl + 5 > len)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    size_t k = 0;
+    for (size_t i = 0; i < nl && k < 63; i++) {
+        unsigned char c = p[5 + i];
+        out[k++] = (char)(c > 0x20 && c < 0x7f ? c : '?'); /* log-safe */
+    }
+    out[k] = '\0';
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 static int sni_cb(SSL *ssl, int *al, void *arg)
 {
     (void)al;
@@ -307,6 +341,7 @@ static SSL_CTX *server_ctx(const struct pc_config *cfg, struct pc_tls *t)
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+    SSL_CTX_set_client_hello_cb(ctx, hello_cb, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);
     return ctx;
@@ -364,6 +399,23 @@ static int load_cert(const struct pc_config *cfg, struct pc_tls *t, const struct
             goto out;
         }
         t->nservers++;
+        /* Sessions resume only under the certificate they were made with: a session of
+         * another name's certificate gets a full handshake (RFC 6066 §3). The context id is
+         * a digest of the names, the same in every worker and instance. */
+        unsigned char sid[32];
+        unsigned int sl = 0;
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+            for (size_t k = 0; k < dst->nnames; k++)
+                EVP_DigestUpdate(md, dst->names[k], strlen(dst->names[k]) + 1);
+            EVP_DigestFinal_ex(md, sid, &sl);
+        }
+        EVP_MD_CTX_free(md);
+        if (sl) {
+            SSL_CTX_set_session_id_context(dst->ctx, sid, sl);
+            memcpy(dst->sid, sid, sl);
+            dst->sidlen = sl;
+        }
     }
     if (SSL_CTX_use_certificate_chain_file(dst->ctx, c->cert) != 1) {
         diag_add(diag, cfg->path, c->line, "certificate %s: %s", c->cert,

@@ -15,6 +15,8 @@
 
 struct pc_tls_server {
     SSL_CTX *ctx;
+    unsigned char sid[32]; /* session id context: a digest of the names */
+    unsigned int sidlen;
     char **names; /* DNS names of the certificate(s), lower case; "*.x" for wildcards */
     size_t nnames;
 };
@@ -39,7 +41,8 @@ int pc_tls_ticket_secret(const struct pc_config *cfg);
 bool pc_tls_name_match(const char *pat, const char *host, size_t len);
 /* Does server context IDX cover HOST? */
 bool pc_tls_covers(const struct pc_tls *t, size_t idx, const char *host, size_t len);
-/* The index of the server context an established connection uses. */
+/* The index of the server context whose certificate an established connection was
+ * authenticated with (for a resumed session: the one that made the session). */
 size_t pc_tls_server_index(const struct pc_tls *t, SSL *ssl);
 
 /* The last OpenSSL error as text (for logs), or FALLBACK. */

@@ -9,7 +9,7 @@ LDLIBS  := -lev -lssl -lcrypto
 
 # Debian packages: to build, to test, to benchmark.
 PKGS_BUILD := gcc make libc6-dev libssl-dev libev-dev node-llhttp
-PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2 nftables
+PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2 nftables keepalived
 PKGS_BENCH := wrk nginx-light haproxy
 
 SRCS    := $(sort $(wildcard src/*/*.c)) src/main.c
@@ -59,6 +59,10 @@ define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
+	  if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; \
+	    trap 'rm -f /usr/sbin/policy-rc.d' EXIT; \
+	  fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 endef

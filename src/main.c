@@ -17,7 +17,7 @@ static void usage(FILE *f)
     fputs("usage: portico -c FILE            run in the foreground\n"
           "       portico -t -c FILE         check the configuration\n"
           "       portico ports -c FILE [--format markdown|nft] [--allow-dns] [--allow-ntp]\n"
-          "                                  [--allow-ssh]\n"
+          "                                  [--allow-ssh] [--allow-vrrp]\n"
           "       portico probe -c FILE\n"
           "       portico -v                 version\n",
           f);
@@ -28,7 +28,7 @@ int main(int argc, char **argv)
     const char *conf = NULL;
     bool test = false;
     const char *cmd = NULL;
-    struct pc_ports_opts popts = {PC_PORTS_MARKDOWN, false, false, false};
+    struct pc_ports_opts popts = {PC_PORTS_MARKDOWN, false, false, false, false};
     int i = 1;
     if (argc > 1 && (strcmp(argv[1], "ports") == 0 || strcmp(argv[1], "probe") == 0))
         cmd = argv[i++];
@@ -59,6 +59,8 @@ int main(int argc, char **argv)
             popts.allow_ntp = true;
         } else if (cmd && strcmp(argv[i], "--allow-ssh") == 0) {
             popts.allow_ssh = true;
+        } else if (cmd && strcmp(argv[i], "--allow-vrrp") == 0) {
+            popts.allow_vrrp = true;
         } else {
             fprintf(stderr, "portico: unknown argument '%s'\n", argv[i]);
             usage(stderr);

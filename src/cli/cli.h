@@ -11,6 +11,7 @@ enum pc_ports_format { PC_PORTS_MARKDOWN, PC_PORTS_NFT };
 struct pc_ports_opts {
     enum pc_ports_format format;
     bool allow_dns, allow_ntp, allow_ssh; /* nft: extra allowances so the admin is not locked out */
+    bool allow_vrrp;                      /* nft: keepalived adverts (high availability) */
 };
 
 /* portico ports: prints the firewall requirements CFG implies (the seed's two tables, or an

@@ -164,6 +164,18 @@ static void chain_common(FILE *out, bool in)
     fputc('\n', out);
 }
 
+/* keepalived's VRRP adverts (two portico hosts sharing the external address). */
+static void vrrp_rule(const struct pc_ports_opts *opts, const char *dir, FILE *out)
+{
+    if (!opts->allow_vrrp)
+        return;
+    fprintf(out, "\t\tip %s 224.0.0.18 ip protocol vrrp accept", dir);
+    comment(out, "VRRP (--allow-vrrp)");
+    fprintf(out, "\n\t\tip6 %s ff02::12 meta l4proto vrrp accept", dir);
+    comment(out, "VRRP over IPv6 (--allow-vrrp)");
+    fputc('\n', out);
+}
+
 void pc_ports_nft(const struct pc_config *cfg, const struct pc_flows *flows,
                   const struct pc_ports_opts *opts, FILE *out)
 {
@@ -191,6 +203,7 @@ void pc_ports_nft(const struct pc_config *cfg, const struct pc_flows *flows,
         comment(out, "SSH (--allow-ssh)");
         fputc('\n', out);
     }
+    vrrp_rule(opts, "daddr", out);
     fputs("\t}\n"
           "\n"
           "\t# The proxy host routes nothing: clients reach the pools only through portico.\n"
@@ -206,6 +219,7 @@ void pc_ports_nft(const struct pc_config *cfg, const struct pc_flows *flows,
         flow_rule(cfg, &flows->v[i], AF_INET, out);
         flow_rule(cfg, &flows->v[i], AF_INET6, out);
     }
+    vrrp_rule(opts, "daddr", out);
     if (opts->allow_dns) {
         fputs("\t\tmeta l4proto { tcp, udp } th dport 53 accept", out);
         comment(out, "DNS (--allow-dns)");

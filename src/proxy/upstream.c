@@ -549,6 +549,7 @@ int pc_upstream_pump(struct pc_upconn *u)
             } else if (s->tunnel) {
                 pc_out_body(&s->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
                 b->start = b->end;
+                continue; /* the raw piece goes out before anything is read over it */
             } else {
                 size_t feed = pc_buf_len(b);
                 if (u->body != PC_BODY_RAW) {

@@ -71,10 +71,7 @@ deps:
 	$(call apt_install,$(PKGS_BUILD) $(PKGS_TEST))
 
 deps-bench:
-	@printf '#!/bin/sh\nexit 101\n' > /tmp/portico-policy-rc.d
 	$(call apt_install,$(PKGS_BENCH))
-	-@systemctl disable --now nginx haproxy >/dev/null 2>&1 || true
-	-@service nginx stop >/dev/null 2>&1; service haproxy stop >/dev/null 2>&1; true
 
 unit: $(UNITS)
 	@set -e; for t in $(UNITS); do echo "== $$t"; ./$$t; done

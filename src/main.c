@@ -74,7 +74,8 @@ int main(int argc, char **argv)
     struct pc_diag diag = {0};
     struct pc_config *cfg = pc_config_load(conf, &diag);
     if (cmd && cfg) {
-        if (diag.text) fputs(diag.text, stderr);
+        if (diag.text)
+            fputs(diag.text, stderr);
         pc_diag_free(&diag);
         int rc;
         if (strcmp(cmd, "ports") == 0) {
@@ -96,14 +97,17 @@ int main(int argc, char **argv)
         }
         pc_tls_free(t);
     }
-    if (diag.text) fputs(diag.text, stderr);
+    if (diag.text)
+        fputs(diag.text, stderr);
     pc_diag_free(&diag);
     if (test) {
-        if (!cfg) return 1;
+        if (!cfg)
+            return 1;
         fputs("configuration OK\n", stderr);
         pc_config_free(cfg);
         return 0;
     }
-    if (!cfg) return 1;
+    if (!cfg)
+        return 1;
     return pc_master_run(cfg);
 }

@@ -39,7 +39,8 @@ static const char *member_state(const struct pc_pool *p, const struct pc_member 
 {
     char key[PC_STATS_KEY + 2];
     snprintf(key, sizeof(key), "portico_member_up{pool=\"%s\",member=\"%s\"}", p->name, m->host);
-    if (!pc_stats_sum(key, up)) *up = 1;
+    if (!pc_stats_sum(key, up))
+        *up = 1;
     return *up ? "up" : "down";
 }
 
@@ -111,12 +112,15 @@ static void status_json(FILE *f)
     bool first = true;
     for (uint32_t k = 0; k < PC_STATS_ERRORS; k++) {
         const char *e = pc_stats->errors[(pc_stats->err_next + k) % PC_STATS_ERRORS];
-        if (!e[0]) continue;
+        if (!e[0])
+            continue;
         fputs(first ? "\"" : ",\"", f);
         first = false;
         for (; *e; e++) {
-            if (*e == '"' || *e == '\\') fputc('\\', f);
-            if ((unsigned char)*e >= 0x20) fputc(*e, f);
+            if (*e == '"' || *e == '\\')
+                fputc('\\', f);
+            if ((unsigned char)*e >= 0x20)
+                fputc(*e, f);
         }
         fputc('"', f);
     }
@@ -240,15 +244,18 @@ static void admin_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (!c->out) {
         ssize_t n = recv(c->fd, c->req + c->len, sizeof(c->req) - 1 - c->len, 0);
         if (n <= 0) {
-            if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
             admin_close(c);
             return;
         }
         c->len += (size_t)n;
         c->req[c->len] = '\0';
-        if (!strstr(c->req, "\r\n\r\n") && c->len < sizeof(c->req) - 1) return;
+        if (!strstr(c->req, "\r\n\r\n") && c->len < sizeof(c->req) - 1)
+            return;
         respond(c);
-        if (!c->out) return;
+        if (!c->out)
+            return;
         ev_io_stop(loop, &c->io);
         ev_io_set(&c->io, c->fd, EV_WRITE);
         ev_io_start(loop, &c->io);
@@ -256,7 +263,8 @@ static void admin_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     while (c->sent < c->outlen) {
         ssize_t n = send(c->fd, c->out + c->sent, c->outlen - c->sent, MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
+            if (errno == EAGAIN || errno == EINTR)
+                return;
             break;
         }
         c->sent += (size_t)n;
@@ -275,7 +283,8 @@ void pc_admin_accept(int lfd)
 {
     for (int i = 0; i < 16; i++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
+        if (fd < 0)
+            return;
         struct admin_conn *c = calloc(1, sizeof(*c));
         if (!c) {
             close(fd);

@@ -35,7 +35,8 @@ void pc_metrics_init(void)
     char key[1024]; /* longer keys than PC_STATS_KEY are not kept (pc_stat) */
     pools = calloc(cfg->npools + 1, sizeof(*pools));
     names = calloc(cfg->nnames + 1, sizeof(*names));
-    if (!pools || !names) return;
+    if (!pools || !names)
+        return;
     for (size_t p = 0; p < cfg->npools; p++) {
         const struct pc_pool *pool = &cfg->pools[p];
         struct pool_m *pm = &pools[p];
@@ -65,7 +66,8 @@ void pc_metrics_init(void)
         pm->m_conns = calloc(pool->nmembers + 1, sizeof(uint64_t *));
         pm->m_up = calloc(pool->nmembers + 1, sizeof(uint64_t *));
         pm->m_fail = calloc(pool->nmembers + 1, sizeof(uint64_t *));
-        if (!pm->m_requests || !pm->m_conns || !pm->m_up || !pm->m_fail) return;
+        if (!pm->m_requests || !pm->m_conns || !pm->m_up || !pm->m_fail)
+            return;
         for (size_t m = 0; m < pool->nmembers; m++) {
             const char *h = pool->members[m].host;
             SERIES(pm->m_requests[m], PC_COUNTER,
@@ -96,15 +98,18 @@ void pc_metrics_init(void)
 
 void pc_metrics_request(const struct pc_session *s)
 {
-    if (!pools) return;
+    if (!pools)
+        return;
     if (s->name) {
         size_t ni = (size_t)(s->name - pc_w.cfg->names);
         int cls = s->status / 100 - 1;
-        if (cls >= 0 && cls < 5) (*names[ni][cls])++;
+        if (cls >= 0 && cls < 5)
+            (*names[ni][cls])++;
         struct pool_m *pm = &pools[s->name->pool - pc_w.cfg->pools];
         double d = s->t_start > 0 ? ev_now(pc_w.loop) - s->t_start : 0;
         for (size_t b = 0; b < NB; b++)
-            if (d <= buckets[b]) (*pm->hist[b])++;
+            if (d <= buckets[b])
+                (*pm->hist[b])++;
         (*pm->hist[NB])++;
         (*pm->count)++;
         *pm->sum_us += (uint64_t)(d * 1e6);
@@ -118,38 +123,45 @@ void pc_metrics_request(const struct pc_session *s)
 
 void pc_metrics_client_conns(unsigned n)
 {
-    if (client_conns) *client_conns = n;
+    if (client_conns)
+        *client_conns = n;
 }
 
 void pc_metrics_upstream(unsigned p, unsigned m, int delta)
 {
-    if (pools) *pools[p].m_conns[m] += (uint64_t)(int64_t)delta;
+    if (pools)
+        *pools[p].m_conns[m] += (uint64_t)(int64_t)delta;
 }
 
 void pc_metrics_pinned(int delta)
 {
-    if (pinned) *pinned += (uint64_t)(int64_t)delta;
+    if (pinned)
+        *pinned += (uint64_t)(int64_t)delta;
 }
 
 void pc_metrics_member_request(unsigned p, unsigned m)
 {
-    if (pools) (*pools[p].m_requests[m])++;
+    if (pools)
+        (*pools[p].m_requests[m])++;
 }
 
 void pc_metrics_connect_failure(unsigned p, unsigned m)
 {
-    if (pools) (*pools[p].m_fail[m])++;
+    if (pools)
+        (*pools[p].m_fail[m])++;
 }
 
 void pc_metrics_member_up(unsigned p, unsigned m, bool up)
 {
-    if (pools) *pools[p].m_up[m] = up;
+    if (pools)
+        *pools[p].m_up[m] = up;
 }
 
 void pc_metrics_tls_handshake(const char *failure_reason)
 {
     if (!failure_reason) {
-        if (tls_ok) (*tls_ok)++;
+        if (tls_ok)
+            (*tls_ok)++;
         return;
     }
     char r[48];

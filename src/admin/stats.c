@@ -16,7 +16,8 @@ int pc_stats_create(void)
 {
     void *p = mmap(NULL, sizeof(struct pc_stats), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return -1;
+    if (p == MAP_FAILED)
+        return -1;
     pc_stats = p; /* zero-filled by the kernel; untouched pages cost nothing */
     pc_stats->start_time = (double)time(NULL);
     return 0;
@@ -24,7 +25,8 @@ int pc_stats_create(void)
 
 int pc_stats_reserve(void)
 {
-    if (!pc_stats) return -1;
+    if (!pc_stats)
+        return -1;
     for (int i = 0; i < PC_STATS_SLOTS; i++) {
         if (pc_stats->slot[i].pid == 0) {
             pc_stats->slot[i].pid = -1; /* reserved until the worker attaches */
@@ -50,21 +52,26 @@ static struct pc_series *find(struct pc_stats_slot *slot, const char *key, bool 
     uint32_t i = hash(key) % PC_STATS_SERIES;
     for (uint32_t n = 0; n < PC_STATS_SERIES; n++, i = (i + 1) % PC_STATS_SERIES) {
         struct pc_series *s = &slot->s[i];
-        if (!s->kind) return insert ? s : NULL;
-        if (strcmp(s->key, key) == 0) return s;
+        if (!s->kind)
+            return insert ? s : NULL;
+        if (strcmp(s->key, key) == 0)
+            return s;
     }
     return NULL;
 }
 
 void pc_stats_release(int i)
 {
-    if (!pc_stats || i < 0 || i >= PC_STATS_SLOTS) return;
+    if (!pc_stats || i < 0 || i >= PC_STATS_SLOTS)
+        return;
     struct pc_stats_slot *slot = &pc_stats->slot[i];
     for (uint32_t k = 0; k < PC_STATS_SERIES; k++) {
         struct pc_series *s = &slot->s[k];
-        if (s->kind != PC_COUNTER) continue; /* gauges of a process that is gone are zero */
+        if (s->kind != PC_COUNTER)
+            continue; /* gauges of a process that is gone are zero */
         struct pc_series *a = find(&pc_stats->archive, s->key, true);
-        if (!a) break;
+        if (!a)
+            break;
         if (!a->kind) {
             a->kind = PC_COUNTER;
             memcpy(a->key, s->key, sizeof(a->key));
@@ -76,7 +83,8 @@ void pc_stats_release(int i)
 
 void pc_stats_attach(int i, pid_t pid)
 {
-    if (!pc_stats || i < 0 || i >= PC_STATS_SLOTS) return;
+    if (!pc_stats || i < 0 || i >= PC_STATS_SLOTS)
+        return;
     pc_myslot = &pc_stats->slot[i];
     pc_myslot->pid = pid;
 }
@@ -84,9 +92,11 @@ void pc_stats_attach(int i, pid_t pid)
 uint64_t *pc_stat(enum pc_series_kind kind, const char *key)
 {
     static uint64_t sink; /* when there is no slot, or it is full: counted nowhere */
-    if (!pc_myslot || strlen(key) > PC_STATS_KEY) return &sink;
+    if (!pc_myslot || strlen(key) > PC_STATS_KEY)
+        return &sink;
     struct pc_series *s = find(pc_myslot, key, true);
-    if (!s) return &sink;
+    if (!s)
+        return &sink;
     if (!s->kind) {
         strcpy(s->key, key);
         s->kind = (uint8_t)kind;
@@ -117,7 +127,8 @@ void pc_stat_setf(enum pc_series_kind kind, uint64_t v, const char *fmt, ...)
 
 void pc_stats_error(const char *line)
 {
-    if (!pc_stats) return;
+    if (!pc_stats)
+        return;
     uint32_t i = __atomic_fetch_add(&pc_stats->err_next, 1, __ATOMIC_RELAXED) % PC_STATS_ERRORS;
     snprintf(pc_stats->errors[i], PC_STATS_ERRLINE, "%s", line);
 }
@@ -132,9 +143,11 @@ bool pc_stats_sum(const char *key, uint64_t *out)
         found = true;
     }
     for (int i = 0; i < PC_STATS_SLOTS; i++) {
-        if (pc_stats->slot[i].pid <= 0) continue;
+        if (pc_stats->slot[i].pid <= 0)
+            continue;
         struct pc_series *s = find(&pc_stats->slot[i], key, false);
-        if (!s || !s->kind) continue;
+        if (!s || !s->kind)
+            continue;
         if (s->kind == PC_GAUGE_MIN) {
             total = !found || !min || s->value < total ? s->value : total;
             min = true;
@@ -165,19 +178,23 @@ void pc_stats_prometheus(FILE *f)
     /* Distinct keys of every live slot and the archive, sorted, each summed once. */
     size_t cap = PC_STATS_SERIES * 2, n = 0;
     const char **keys = malloc(cap * sizeof(*keys));
-    if (!keys) return;
+    if (!keys)
+        return;
     struct pc_stats_slot *slots[PC_STATS_SLOTS + 1];
     int ns = 0;
     slots[ns++] = &pc_stats->archive;
     for (int i = 0; i < PC_STATS_SLOTS; i++)
-        if (pc_stats->slot[i].pid > 0) slots[ns++] = &pc_stats->slot[i];
+        if (pc_stats->slot[i].pid > 0)
+            slots[ns++] = &pc_stats->slot[i];
     for (int k = 0; k < ns; k++) {
         for (uint32_t j = 0; j < PC_STATS_SERIES; j++) {
             const struct pc_series *s = &slots[k]->s[j];
-            if (!s->kind) continue;
+            if (!s->kind)
+                continue;
             if (n == cap) {
                 const char **nk = realloc(keys, cap * 2 * sizeof(*keys));
-                if (!nk) break;
+                if (!nk)
+                    break;
                 keys = nk;
                 cap *= 2;
             }
@@ -187,15 +204,19 @@ void pc_stats_prometheus(FILE *f)
     qsort(keys, n, sizeof(*keys), cmp_key);
     char last_family[PC_STATS_KEY + 1] = "";
     for (size_t i = 0; i < n; i++) {
-        if (i && strcmp(keys[i], keys[i - 1]) == 0) continue;
+        if (i && strcmp(keys[i], keys[i - 1]) == 0)
+            continue;
         size_t fl = strcspn(keys[i], "{");
         char family[PC_STATS_KEY + 1];
         snprintf(family, sizeof(family), "%.*s", (int)fl, keys[i]);
         /* Histogram parts share one family name. */
         char *suffix = strstr(family, "_bucket");
-        if (!suffix) suffix = strstr(family, "_count");
-        if (!suffix && strstr(family, "_seconds_sum")) suffix = strstr(family, "_sum");
-        if (suffix) *suffix = '\0';
+        if (!suffix)
+            suffix = strstr(family, "_count");
+        if (!suffix && strstr(family, "_seconds_sum"))
+            suffix = strstr(family, "_sum");
+        if (suffix)
+            *suffix = '\0';
         if (strcmp(family, last_family) != 0) {
             const char *type = strstr(keys[i], "_bucket") || strstr(keys[i], "_seconds_sum") ||
                                        strstr(keys[i], "_seconds_count")

@@ -10,7 +10,8 @@
 bool pc_cli_pool_forwards_http(const struct pc_config *cfg, size_t pool)
 {
     /* Without the external HTTP listener nothing is ever forwarded, whatever the names say. */
-    if (!cfg->http_port || !cfg->pools[pool].http_port) return false;
+    if (!cfg->http_port || !cfg->pools[pool].http_port)
+        return false;
     for (size_t i = 0; i < cfg->nnames; i++)
         if (cfg->names[i].pool == &cfg->pools[pool] && cfg->names[i].http == PC_HTTP_FORWARD)
             return true;
@@ -37,7 +38,8 @@ void pc_cli_addr_text(const struct pc_addr *a, char *buf, size_t size)
     const void *bin = a->ss.ss_family == AF_INET
                           ? (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr
                           : (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
-    if (!inet_ntop(a->ss.ss_family, bin, buf, (socklen_t)size)) snprintf(buf, size, "?");
+    if (!inet_ntop(a->ss.ss_family, bin, buf, (socklen_t)size))
+        snprintf(buf, size, "?");
 }
 
 bool pc_cli_addr_any(const struct pc_addr *a)
@@ -74,7 +76,8 @@ void pc_cli_name_text(const struct pc_name *n, bool sample, char *buf, size_t si
 
 static bool same_addr(const struct pc_addr *a, const struct pc_addr *b)
 {
-    if (a->ss.ss_family != b->ss.ss_family) return false;
+    if (a->ss.ss_family != b->ss.ss_family)
+        return false;
     if (a->ss.ss_family == AF_INET)
         return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
                ((const struct sockaddr_in *)&b->ss)->sin_addr.s_addr;
@@ -88,21 +91,25 @@ static int add_flow(const struct pc_config *cfg, struct pc_flows *out, size_t po
 {
     const struct pc_pool *p = &cfg->pools[pool];
     struct pc_flow *v = realloc(out->v, (out->n + 1) * sizeof(*v));
-    if (!v) return -1;
+    if (!v)
+        return -1;
     out->v = v;
     struct pc_flow *f = &v[out->n];
     *f = (struct pc_flow){.pool = pool, .tls = tls, .port = port};
     f->members = malloc((p->nmembers ? p->nmembers : 1) * sizeof(*f->members));
-    if (!f->members) return -1;
+    if (!f->members)
+        return -1;
     out->n++;
     for (size_t m = 0; m < p->nmembers; m++) {
         const struct pc_member *mb = &p->members[m];
-        if ((tls ? mb->https_port : mb->http_port) != port) continue;
+        if ((tls ? mb->https_port : mb->http_port) != port)
+            continue;
         /* Two entries for one address (two HTTPS ports) share the HTTP port: one destination. */
         bool dup = false;
         for (size_t k = 0; k < f->nmembers && !dup; k++)
             dup = same_addr(&p->members[f->members[k]].addr, &mb->addr);
-        if (!dup) f->members[f->nmembers++] = m;
+        if (!dup)
+            f->members[f->nmembers++] = m;
     }
     return 0;
 }
@@ -122,7 +129,8 @@ int pc_flows_build(const struct pc_config *cfg, struct pc_flows *out)
             bool seen = port == 0;
             for (size_t k = 0; k < m && !seen; k++)
                 seen = pool->members[k].https_port == port;
-            if (!seen && add_flow(cfg, out, p, true, port) < 0) goto fail;
+            if (!seen && add_flow(cfg, out, p, true, port) < 0)
+                goto fail;
         }
     }
     return 0;
@@ -145,7 +153,8 @@ void pc_sb_vprintf(struct pc_sb *sb, const char *fmt, va_list ap)
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap2);
     va_end(ap2);
-    if (n < 0) return; /* an encoding error in FMT: nothing to add */
+    if (n < 0)
+        return; /* an encoding error in FMT: nothing to add */
     if (sb->len + (size_t)n + 1 > sb->cap) {
         size_t cap = sb->cap ? sb->cap : 256;
         while (cap < sb->len + (size_t)n + 1)
@@ -179,7 +188,8 @@ const char *pc_sb_str(const struct pc_sb *sb)
 void pc_sb_reset(struct pc_sb *sb)
 {
     sb->len = 0;
-    if (sb->s) sb->s[0] = '\0';
+    if (sb->s)
+        sb->s[0] = '\0';
 }
 
 void pc_sb_free(struct pc_sb *sb)

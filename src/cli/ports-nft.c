@@ -25,7 +25,8 @@ static void nft_safe(const char *name, char *buf, size_t size)
     size_t o = 0;
     for (const unsigned char *c = (const unsigned char *)name; *c && o + 1 < size; c++)
         buf[o++] = *c == '"' || *c == '\\' || *c < 0x20 || *c == 0x7f ? '_' : (char)*c;
-    if (size) buf[o] = '\0';
+    if (size)
+        buf[o] = '\0';
 }
 
 static const char *fam_kw(int family)
@@ -58,7 +59,8 @@ static void listener_rules(const struct pc_config *cfg, int family, FILE *out)
     bool any = false;
     for (size_t i = 0; i < cfg->nexternal; i++) {
         const struct pc_addr *a = &cfg->external[i];
-        if (a->ss.ss_family != family) continue;
+        if (a->ss.ss_family != family)
+            continue;
         char text[INET6_ADDRSTRLEN];
         pc_cli_addr_text(a, text, sizeof(text));
         pc_sb_printf(&set, "%s%s", n++ ? ", " : "", text);
@@ -109,7 +111,8 @@ static void flow_rule(const struct pc_config *cfg, const struct pc_flow *f, int 
     bool named = false;
     for (size_t k = 0; k < f->nmembers; k++) {
         const struct pc_member *m = &pool->members[f->members[k]];
-        if (m->addr.ss.ss_family != family) continue;
+        if (m->addr.ss.ss_family != family)
+            continue;
         named |= pc_cli_member_named(m);
         char a[INET6_ADDRSTRLEN];
         pc_cli_addr_text(&m->addr, a, sizeof(a));
@@ -125,7 +128,8 @@ static void flow_rule(const struct pc_config *cfg, const struct pc_flow *f, int 
         snprintf(what, sizeof(what), "pool %s (%s): %s %d", pname, pc_cli_role_label(pool->role),
                  f->tls ? "HTTPS" : "HTTP", f->port);
         /* The file keeps the names the addresses were resolved from, for the reader. */
-        if (named) fprintf(out, "\t\t# %s: %s\n", what, pc_sb_str(&names));
+        if (named)
+            fprintf(out, "\t\t# %s: %s\n", what, pc_sb_str(&names));
         fputs("\t\t", out);
         if (cfg->has_internal && cfg->internal.ss.ss_family == family) {
             char a[INET6_ADDRSTRLEN];
@@ -145,7 +149,8 @@ static bool any_named(const struct pc_config *cfg)
 {
     for (size_t p = 0; p < cfg->npools; p++)
         for (size_t m = 0; m < cfg->pools[p].nmembers; m++)
-            if (pc_cli_member_named(&cfg->pools[p].members[m])) return true;
+            if (pc_cli_member_named(&cfg->pools[p].members[m]))
+                return true;
     return false;
 }
 

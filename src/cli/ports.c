@@ -52,12 +52,15 @@ static size_t names_of(const struct pc_config *cfg, size_t pool, int mode, struc
     size_t n = 0;
     for (size_t i = 0; i < cfg->nnames; i++) {
         const struct pc_name *nm = &cfg->names[i];
-        if (pool != SIZE_MAX && nm->pool != &cfg->pools[pool]) continue;
-        if (mode >= 0 && nm->http != (enum pc_http_mode)mode) continue;
+        if (pool != SIZE_MAX && nm->pool != &cfg->pools[pool])
+            continue;
+        if (mode >= 0 && nm->http != (enum pc_http_mode)mode)
+            continue;
         char text[300];
         pc_cli_name_text(nm, false, text, sizeof(text));
         pc_sb_printf(sb, "%s%s", n ? ", " : "", text);
-        if (lyncdiscover && strncmp(nm->name, "lyncdiscover.", 13) == 0) *lyncdiscover = true;
+        if (lyncdiscover && strncmp(nm->name, "lyncdiscover.", 13) == 0)
+            *lyncdiscover = true;
         n++;
     }
     return n;
@@ -74,7 +77,8 @@ static int add_row(struct pc_ports_table *t, const char *proto, const char *src,
                    const char *notes)
 {
     struct pc_ports_row *rows = realloc(t->rows, (t->nrows + 1) * sizeof(*rows));
-    if (!rows) return -1;
+    if (!rows)
+        return -1;
     t->rows = rows;
     const char *text[PC_PORTS_NCOLS] = {proto, src, dst, notes};
     struct pc_ports_row *r = &rows[t->nrows];
@@ -113,7 +117,8 @@ static void http_listener_notes(const struct pc_config *cfg, struct pc_sb *sb)
         sep = "\n";
     }
     for (size_t p = 0; p < cfg->npools; p++) {
-        if (!pc_cli_pool_forwards_http(cfg, p)) continue;
+        if (!pc_cli_pool_forwards_http(cfg, p))
+            continue;
         pc_sb_reset(&names);
         bool lyncdiscover = false;
         names_of(cfg, p, PC_HTTP_FORWARD, &names, &lyncdiscover);
@@ -131,7 +136,8 @@ static void http_listener_notes(const struct pc_config *cfg, struct pc_sb *sb)
         pc_sb_printf(sb, "%sNot served over HTTP (http = off): %s.", sep, pc_sb_str(&names));
         sep = "\n";
     }
-    if (!*sep) pc_sb_printf(sb, "No published name is served over HTTP.");
+    if (!*sep)
+        pc_sb_printf(sb, "No published name is served over HTTP.");
     pc_sb_free(&names);
 }
 
@@ -178,7 +184,8 @@ static void source_text(const struct pc_config *cfg, const struct pc_flow *f, st
         same += cfg->has_internal &&
                 pool->members[f->members[k]].addr.ss.ss_family == cfg->internal.ss.ss_family;
     char a[INET6_ADDRSTRLEN];
-    if (cfg->has_internal) pc_cli_addr_text(&cfg->internal, a, sizeof(a));
+    if (cfg->has_internal)
+        pc_cli_addr_text(&cfg->internal, a, sizeof(a));
     if (!cfg->has_internal)
         pc_sb_printf(sb, "Internal reverse proxy interface (kernel-chosen)");
     else if (same == f->nmembers)
@@ -288,10 +295,12 @@ int pc_ports_tables_build(const struct pc_config *cfg, struct pc_ports_tables *o
     out->side[0].title = "Firewall Details for Reverse Proxy Server: External Interface";
     out->side[1].title = "Firewall Details for Reverse Proxy Server: Internal Interface";
     struct pc_flows flows;
-    if (pc_flows_build(cfg, &flows) < 0) return -1;
+    if (pc_flows_build(cfg, &flows) < 0)
+        return -1;
     int rc = external_table(cfg, &out->side[0]) | internal_table(cfg, &flows, &out->side[1]);
     pc_flows_free(&flows);
-    if (cfg->has_admin) out->admin_note = admin_note(cfg);
+    if (cfg->has_admin)
+        out->admin_note = admin_note(cfg);
     if (rc) {
         pc_ports_tables_free(out);
         return -1;
@@ -375,13 +384,15 @@ int pc_ports_write(const struct pc_config *cfg, const struct pc_ports_opts *opts
 {
     if (opts->format == PC_PORTS_NFT) {
         struct pc_flows flows;
-        if (pc_flows_build(cfg, &flows) < 0) return -1;
+        if (pc_flows_build(cfg, &flows) < 0)
+            return -1;
         pc_ports_nft(cfg, &flows, opts, out);
         pc_flows_free(&flows);
         return 0;
     }
     struct pc_ports_tables t;
-    if (pc_ports_tables_build(cfg, &t) < 0) return -1;
+    if (pc_ports_tables_build(cfg, &t) < 0)
+        return -1;
     markdown(&t, out);
     pc_ports_tables_free(&t);
     return 0;

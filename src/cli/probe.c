@@ -59,7 +59,8 @@ static double now(void)
 {
     struct timespec ts;
     /* CLOCK_MONOTONIC cannot fail on Linux; a zero time would only shorten the deadlines. */
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0) return 0;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+        return 0;
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -91,7 +92,8 @@ static void add_row(struct probe *pr, const struct target *t, const char *check,
                                      .check = check,
                                      .ok = ok,
                                      .reason = reason.s};
-    if (!ok) pr->nfail++;
+    if (!ok)
+        pr->nfail++;
 }
 
 /* Waits until FD is ready for EVENTS or DEADLINE passes: 1 ready, 0 timed out, -1 error. */
@@ -99,11 +101,14 @@ static int wait_fd(int fd, short events, double deadline)
 {
     for (;;) {
         double left = deadline - now();
-        if (left <= 0) return 0;
+        if (left <= 0)
+            return 0;
         struct pollfd p = {.fd = fd, .events = events};
         int r = poll(&p, 1, (int)(left * 1000) + 1);
-        if (r > 0) return 1;
-        if (r < 0 && errno != EINTR) return -1;
+        if (r > 0)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -1;
     }
 }
 
@@ -183,7 +188,8 @@ struct conn {
 static int ssl_wait(struct conn *c, int r)
 {
     int e = SSL_get_error(c->ssl, r);
-    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return -1;
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+        return -1;
     return wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, c->deadline);
 }
 
@@ -197,7 +203,8 @@ static int conn_write(struct conn *c, const char *p, size_t len, bool *timedout)
             int r = SSL_write(c->ssl, p, (int)len);
             if (r <= 0) {
                 int w = ssl_wait(c, r);
-                if (w > 0) continue;
+                if (w > 0)
+                    continue;
                 *timedout = w == 0;
                 return -1;
             }
@@ -206,11 +213,13 @@ static int conn_write(struct conn *c, const char *p, size_t len, bool *timedout)
             n = send(c->fd, p, len, MSG_NOSIGNAL);
             if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
                 int w = wait_fd(c->fd, POLLOUT, c->deadline);
-                if (w > 0) continue;
+                if (w > 0)
+                    continue;
                 *timedout = w == 0;
                 return -1;
             }
-            if (n < 0) return -1;
+            if (n < 0)
+                return -1;
         }
         p += n;
         len -= (size_t)n;
@@ -225,16 +234,21 @@ static ssize_t conn_read(struct conn *c, char *p, size_t len, bool *timedout)
         if (c->ssl) {
             ERR_clear_error();
             int r = SSL_read(c->ssl, p, (int)len);
-            if (r > 0) return r;
-            if (SSL_get_error(c->ssl, r) == SSL_ERROR_ZERO_RETURN) return 0;
+            if (r > 0)
+                return r;
+            if (SSL_get_error(c->ssl, r) == SSL_ERROR_ZERO_RETURN)
+                return 0;
             int w = ssl_wait(c, r);
-            if (w > 0) continue;
+            if (w > 0)
+                continue;
             *timedout = w == 0;
             return -1;
         }
         ssize_t n = recv(c->fd, p, len, 0);
-        if (n >= 0) return n;
-        if (errno != EAGAIN && errno != EINTR) return -1;
+        if (n >= 0)
+            return n;
+        if (errno != EAGAIN && errno != EINTR)
+            return -1;
         int w = wait_fd(c->fd, POLLIN, c->deadline);
         if (w <= 0) {
             *timedout = w == 0;
@@ -300,7 +314,8 @@ static void check_http(struct probe *pr, const struct target *t, struct conn *c,
     *eol = '\0';
     const char *phrase = skip > 0 && buf + skip <= eol ? buf + skip : "";
     for (char *p = (char *)phrase; *p; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f) *p = '?';
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+            *p = '?';
     /* 401/403: a web service that wants the client's credentials, which the proxy passes
      * through untouched; anything else from 400 up is a broken or wrong service. */
     bool ok = status < 400 || status == 401 || status == 403;
@@ -334,7 +349,8 @@ static bool issuer_error(long vr)
 
 static bool version_error(unsigned long e)
 {
-    if (ERR_GET_LIB(e) != ERR_LIB_SSL) return false;
+    if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+        return false;
     int r = ERR_GET_REASON(e);
     /* Not SSL_R_WRONG_VERSION_NUMBER: that one mostly means the port does not speak TLS. */
     return r == SSL_R_UNSUPPORTED_PROTOCOL || r == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
@@ -359,9 +375,11 @@ static int check_tls(struct probe *pr, const struct target *t, struct conn *c, c
         ERR_clear_error();
         errno = 0;
         int r = SSL_do_handshake(c->ssl);
-        if (r == 1) break;
+        if (r == 1)
+            break;
         int w = ssl_wait(c, r);
-        if (w > 0) continue;
+        if (w > 0)
+            continue;
         if (w == 0) {
             add_row(pr, t, "tls", false, "handshake timeout: no answer in %g s",
                     pr->cfg->timeout_connect);
@@ -392,7 +410,8 @@ static int check_tls(struct probe *pr, const struct target *t, struct conn *c, c
     }
     X509 *cert = SSL_get0_peer_certificate(c->ssl);
     char issuer[256] = "?";
-    if (cert) X509_NAME_oneline(X509_get_issuer_name(cert), issuer, sizeof(issuer));
+    if (cert)
+        X509_NAME_oneline(X509_get_issuer_name(cert), issuer, sizeof(issuer));
     add_row(pr, t, "tls", true, "%s %s, issuer %s%s", SSL_get_version(c->ssl),
             SSL_get_cipher_name(c->ssl), issuer,
             pool->verify ? " (trusted)" : " (not verified: verify = off)");
@@ -407,7 +426,8 @@ static void cert_names(X509 *cert, struct pc_sb *sb)
     int n = 0;
     for (int i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-        if (g->type != GEN_DNS) continue;
+        if (g->type != GEN_DNS)
+            continue;
         const ASN1_IA5STRING *s = g->d.dNSName;
         pc_sb_printf(sb, "%s", n++ ? ", " : "");
         for (int k = 0; k < s->length; k++)
@@ -422,7 +442,8 @@ static void cert_names(X509 *cert, struct pc_sb *sb)
             return;
         }
         for (char *p = cn; *p; p++)
-            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = '?';
+            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                *p = '?';
         pc_sb_printf(sb, "CN=%s", cn);
     }
 }
@@ -452,7 +473,8 @@ static void check_names(struct probe *pr, const struct target *t, SSL *ssl)
         nchecked = 1;
     } else {
         for (size_t i = 0; i < cfg->nnames; i++) {
-            if (cfg->names[i].pool != pool) continue;
+            if (cfg->names[i].pool != pool)
+                continue;
             char name[300];
             pc_cli_name_text(&cfg->names[i], true, name, sizeof(name));
             name_check(cert, name, &bad, &nbad);
@@ -509,7 +531,8 @@ static void probe_flow(struct probe *pr, const struct pc_flow *f, const struct p
     char host[300];
     pool_host(cfg, f->pool, f->tls ? -1 : PC_HTTP_FORWARD, host, sizeof(host));
     struct conn c = {.fd = check_connect(pr, &t)};
-    if (c.fd < 0) return;
+    if (c.fd < 0)
+        return;
     if (!f->tls) {
         check_http(pr, &t, &c, host);
     } else if (check_tls(pr, &t, &c, host) == 0) {
@@ -520,7 +543,8 @@ static void probe_flow(struct probe *pr, const struct pc_flow *f, const struct p
         SSL_free(c.ssl);
         ERR_clear_error();
     }
-    if (close(c.fd) < 0) fprintf(stderr, "portico probe: close: %s\n", strerror(errno));
+    if (close(c.fd) < 0)
+        fprintf(stderr, "portico probe: close: %s\n", strerror(errno));
 }
 
 /* The table, its columns padded to the widest cell (rows are short: plain text reads best). */
@@ -536,7 +560,8 @@ static void print_table(const struct probe *pr)
         snprintf(port, sizeof(port), "%d", r->port);
         const char *cells[5] = {r->pool, r->member, port, r->check, r->ok ? "OK" : "FAIL"};
         for (int c = 0; c < 5; c++)
-            if ((int)strlen(cells[c]) > w[c]) w[c] = (int)strlen(cells[c]);
+            if ((int)strlen(cells[c]) > w[c])
+                w[c] = (int)strlen(cells[c]);
     }
     printf("| %-*s | %-*s | %-*s | %-*s | %-*s | %s |\n", w[0], head[0], w[1], head[1], w[2],
            head[2], w[3], head[3], w[4], head[4], head[5]);
@@ -564,9 +589,11 @@ static void probe_member(struct probe *pr, const struct pc_flows *flows, size_t 
     for (int tls = 1; tls >= 0; tls--) {
         for (size_t i = 0; i < flows->n; i++) {
             const struct pc_flow *f = &flows->v[i];
-            if (f->pool != p || f->tls != (tls == 1)) continue;
+            if (f->pool != p || f->tls != (tls == 1))
+                continue;
             for (size_t k = 0; k < f->nmembers; k++) {
-                if (f->members[k] != m) continue;
+                if (f->members[k] != m)
+                    continue;
                 progress(pr, member, f, ++*step, steps);
                 probe_flow(pr, f, member);
             }
@@ -577,7 +604,8 @@ static void probe_member(struct probe *pr, const struct pc_flows *flows, size_t 
 int pc_cmd_probe(const struct pc_config *cfg, const struct pc_tls *tls)
 {
     /* A member that resets the connection mid-write must fail a check, not end the tool. */
-    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) perror("portico probe: ignoring SIGPIPE");
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        perror("portico probe: ignoring SIGPIPE");
     struct pc_flows flows;
     if (pc_flows_build(cfg, &flows) < 0) {
         fputs("portico probe: out of memory\n", stderr);
@@ -591,7 +619,8 @@ int pc_cmd_probe(const struct pc_config *cfg, const struct pc_tls *tls)
     for (size_t p = 0; p < cfg->npools; p++)
         for (size_t m = 0; m < cfg->pools[p].nmembers; m++)
             probe_member(&pr, &flows, p, m, &step, steps);
-    if (pr.tty) fputs("\r\033[K", stderr);
+    if (pr.tty)
+        fputs("\r\033[K", stderr);
     fprintf(stderr, "probe: done, %zu checks, %zu failed\n", pr.nrows, pr.nfail);
     print_table(&pr);
     for (size_t i = 0; i < pr.nrows; i++) {

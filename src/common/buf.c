@@ -13,8 +13,10 @@ static struct freelist small_list, std_list;
 
 static struct freelist *list_for(size_t cap)
 {
-    if (cap == PC_BUF_SIZE) return &std_list;
-    if (cap == PC_BUF_SMALL) return &small_list;
+    if (cap == PC_BUF_SIZE)
+        return &std_list;
+    if (cap == PC_BUF_SMALL)
+        return &small_list;
     return NULL;
 }
 
@@ -28,7 +30,8 @@ struct pc_buf *pc_buf_get_cap(size_t need)
         fl->n--;
     } else {
         b = malloc(sizeof(*b) + cap);
-        if (!b) return NULL;
+        if (!b)
+            return NULL;
         b->cap = cap;
     }
     b->next = NULL;
@@ -43,7 +46,8 @@ struct pc_buf *pc_buf_get(void)
 
 void pc_buf_put(struct pc_buf *b)
 {
-    if (!b) return;
+    if (!b)
+        return;
     struct freelist *fl = list_for(b->cap);
     if (!fl) {
         free(b);
@@ -61,7 +65,8 @@ struct pc_buf *pc_buf_grow(struct pc_buf *b, size_t cap)
         return b;
     }
     struct pc_buf *nb = pc_buf_get_cap(cap);
-    if (!nb) return NULL;
+    if (!nb)
+        return NULL;
     nb->end = pc_buf_len(b);
     memcpy(nb->data, b->data + b->start, nb->end);
     pc_buf_put(b);
@@ -70,7 +75,8 @@ struct pc_buf *pc_buf_grow(struct pc_buf *b, size_t cap)
 
 void pc_buf_compact(struct pc_buf *b)
 {
-    if (b->start == 0) return;
+    if (b->start == 0)
+        return;
     memmove(b->data, b->data + b->start, b->end - b->start);
     b->end -= b->start;
     b->start = 0;

@@ -25,7 +25,8 @@ static void vlog(enum pc_log_level level, const char *fmt, va_list ap)
                           ".%03ldZ portico[%d] %s: ", ts.tv_nsec / 1000000, (int)getpid(),
                           level_names[level]);
     int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-    if (m < 0) m = 0;
+    if (m < 0)
+        m = 0;
     n += (size_t)m < sizeof(line) - n - 1 ? (size_t)m : sizeof(line) - n - 2;
     if (pc_log_hook && level <= PC_LOG_WARN) {
         line[n] = '\0';
@@ -41,7 +42,8 @@ static void vlog(enum pc_log_level level, const char *fmt, va_list ap)
 void pc_log(enum pc_log_level level, const char *fmt, ...)
 {
     va_list ap;
-    if (level > pc_log_max) return;
+    if (level > pc_log_max)
+        return;
     va_start(ap, fmt);
     vlog(level, fmt, ap);
     va_end(ap);
@@ -53,11 +55,13 @@ void pc_log_limited(struct pc_ratelimit *rl, enum pc_log_level level, const char
     struct timespec ts;
     va_list ap;
 
-    if (level > pc_log_max) return;
+    if (level > pc_log_max)
+        return;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     if (now - rl->window_start >= 1.0) {
-        if (rl->dropped) pc_log(level, "(%u similar messages suppressed)", rl->dropped);
+        if (rl->dropped)
+            pc_log(level, "(%u similar messages suppressed)", rl->dropped);
         rl->window_start = now;
         rl->count = 0;
         rl->dropped = 0;

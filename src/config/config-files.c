@@ -14,7 +14,8 @@
 
 char *pc_cfg_abspath(const char *dir, const char *val)
 {
-    if (val[0] == '/') return pc_cfg_strdup(val);
+    if (val[0] == '/')
+        return pc_cfg_strdup(val);
     size_t n = strlen(dir);
     return pc_cfg_printf("%s%s%s", dir, n && dir[n - 1] == '/' ? "" : "/", val);
 }
@@ -52,7 +53,8 @@ bool pc_cfg_user_lookup(struct pc_cfg_loader *ld, int line, const char *name, st
                      errno ? strerror(errno) : "");
         return false;
     }
-    if (pw->pw_uid == 0) return false; /* root reads everything: nothing to check */
+    if (pw->pw_uid == 0)
+        return false; /* root reads everything: nothing to check */
     /* Only what the checks need: the passwd entry is overwritten by the next lookup. */
     u->uid = pw->pw_uid;
     u->ngroups = (int)(sizeof u->groups / sizeof u->groups[0]);
@@ -66,9 +68,11 @@ bool pc_cfg_user_lookup(struct pc_cfg_loader *ld, int line, const char *name, st
  * owner, group and mode; ACLs are not looked at. */
 static bool allowed(const struct stat *st, const struct pc_cfg_user *u, mode_t bits)
 {
-    if (st->st_uid == u->uid) return st->st_mode & (bits << 6);
+    if (st->st_uid == u->uid)
+        return st->st_mode & (bits << 6);
     for (int i = 0; i < u->ngroups; i++)
-        if (u->groups[i] == st->st_gid) return st->st_mode & (bits << 3);
+        if (u->groups[i] == st->st_gid)
+            return st->st_mode & (bits << 3);
     return st->st_mode & bits;
 }
 
@@ -76,7 +80,8 @@ void pc_cfg_check_user_file(struct pc_cfg_loader *ld, const struct pc_cfg_user *
                             const char *key, const char *path)
 {
     struct stat st;
-    if (!path || stat(path, &st) < 0) return; /* a missing file was reported already */
+    if (!path || stat(path, &st) < 0)
+        return; /* a missing file was reported already */
     if (!allowed(&st, u, 4)) {
         pc_cfg_error(ld, line, "%s '%s' is not readable by user '%s'", key, path, u->name);
         return;
@@ -107,10 +112,12 @@ char *pc_cfg_config_dir(const char *path)
         free(dir);
         return abs;
     }
-    if (dir[0] == '/') return dir;
+    if (dir[0] == '/')
+        return dir;
     /* realpath failed (a directory we may not search): fall back to the working directory. */
     char cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd)) return dir;
+    if (!getcwd(cwd, sizeof cwd))
+        return dir;
     char *s = pc_cfg_printf("%s/%s", cwd, dir);
     free(dir);
     return s;

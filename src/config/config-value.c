@@ -21,21 +21,24 @@ static _Noreturn void out_of_memory(void)
 void *pc_cfg_calloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) out_of_memory();
+    if (!p)
+        out_of_memory();
     return p;
 }
 
 void *pc_cfg_reallocarray(void *p, size_t n, size_t size)
 {
     void *q = reallocarray(p, n ? n : 1, size ? size : 1);
-    if (!q) out_of_memory();
+    if (!q)
+        out_of_memory();
     return q;
 }
 
 char *pc_cfg_strndup(const char *s, size_t n)
 {
     char *p = strndup(s, n);
-    if (!p) out_of_memory();
+    if (!p)
+        out_of_memory();
     return p;
 }
 
@@ -51,7 +54,8 @@ char *pc_cfg_printf(const char *fmt, ...)
     va_start(ap, fmt);
     int n = vasprintf(&s, fmt, ap);
     va_end(ap);
-    if (n < 0) out_of_memory();
+    if (n < 0)
+        out_of_memory();
     return s;
 }
 
@@ -75,7 +79,8 @@ const char *pc_cfg_next_item(const char **p, size_t *len)
     const char *s = *p;
     while (is_space(*s))
         s++;
-    if (!*s) return NULL;
+    if (!*s)
+        return NULL;
     const char *e = s;
     while (*e && !is_space(*e))
         e++;
@@ -86,20 +91,24 @@ const char *pc_cfg_next_item(const char **p, size_t *len)
 
 static bool all_digits(const char *s, size_t n)
 {
-    if (n == 0) return false;
+    if (n == 0)
+        return false;
     for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9') return false;
+        if (s[i] < '0' || s[i] > '9')
+            return false;
     return true;
 }
 
 /* Parses N decimal digits into 0..MAX; false when not digits or out of range. */
 static bool parse_uint(const char *s, size_t n, long max, long *out)
 {
-    if (!all_digits(s, n)) return false;
+    if (!all_digits(s, n))
+        return false;
     long v = 0;
     for (size_t i = 0; i < n; i++) {
         v = v * 10 + (s[i] - '0');
-        if (v > max) return false;
+        if (v > max)
+            return false;
     }
     *out = v;
     return true;
@@ -108,7 +117,8 @@ static bool parse_uint(const char *s, size_t n, long max, long *out)
 bool pc_cfg_parse_int(const char *val, int min, int max, int *out)
 {
     long v;
-    if (!parse_uint(val, strlen(val), max, &v) || v < min) return false;
+    if (!parse_uint(val, strlen(val), max, &v) || v < min)
+        return false;
     *out = (int)v;
     return true;
 }
@@ -142,7 +152,8 @@ bool pc_cfg_seconds(struct pc_cfg_loader *ld, int line, const char *key, const c
         errno = 0;
         char *end;
         v = strtod(val, &end);
-        if (errno || *end) v = 0;
+        if (errno || *end)
+            v = 0;
     }
     /* A year at most: larger values are typing mistakes, and they keep timer sums finite. */
     if (!(v > 0 && v <= 366 * 86400.0)) {
@@ -168,7 +179,8 @@ bool pc_cfg_word(struct pc_cfg_loader *ld, int line, const char *key, const char
     size_t n = 0;
     for (int i = 0; words[i] && n < sizeof expected; i++) {
         int k = snprintf(expected + n, sizeof expected - n, "%s%s", i ? " | " : "", words[i]);
-        if (k < 0) break;
+        if (k < 0)
+            break;
         n += (size_t)k;
     }
     pc_cfg_error(ld, line, "bad value '%s' for '%s' (expected %s)", val, key, expected);
@@ -179,7 +191,8 @@ bool pc_cfg_onoff(struct pc_cfg_loader *ld, int line, const char *key, const cha
 {
     static const char *const words[] = {"off", "on", NULL};
     int i;
-    if (!pc_cfg_word(ld, line, key, val, words, &i)) return false;
+    if (!pc_cfg_word(ld, line, key, val, words, &i))
+        return false;
     *out = i == 1;
     return true;
 }
@@ -191,7 +204,8 @@ bool pc_cfg_tls_version(struct pc_cfg_loader *ld, int line, const char *key, con
     static const pc_tls_version versions[] = {TLS1_VERSION, TLS1_1_VERSION, TLS1_2_VERSION,
                                               TLS1_3_VERSION};
     int i;
-    if (!pc_cfg_word(ld, line, key, val, words, &i)) return false;
+    if (!pc_cfg_word(ld, line, key, val, words, &i))
+        return false;
     *out = versions[i];
     return true;
 }
@@ -200,7 +214,8 @@ bool pc_cfg_tls_version(struct pc_cfg_loader *ld, int line, const char *key, con
 static bool parse_ip6(const char *s, struct pc_addr *out)
 {
     char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-    if (strlen(s) >= sizeof buf) return false;
+    if (strlen(s) >= sizeof buf)
+        return false;
     strcpy(buf, s);
     uint32_t scope = 0;
     char *pct = strchr(buf, '%');
@@ -214,7 +229,8 @@ static bool parse_ip6(const char *s, struct pc_addr *out)
     }
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
     memset(out, 0, sizeof *out);
-    if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1) return false;
+    if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1)
+        return false;
     sin6->sin6_family = AF_INET6;
     sin6->sin6_scope_id = scope;
     out->len = sizeof *sin6;
@@ -226,7 +242,8 @@ static bool parse_ip4(const char *s, struct pc_addr *out)
     struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
     memset(out, 0, sizeof *out);
     /* inet_pton, unlike inet_aton, refuses the "127.1" and "0x7f.1" shorthands. */
-    if (inet_pton(AF_INET, s, &sin->sin_addr) != 1) return false;
+    if (inet_pton(AF_INET, s, &sin->sin_addr) != 1)
+        return false;
     sin->sin_family = AF_INET;
     out->len = sizeof *sin;
     return true;
@@ -247,14 +264,16 @@ bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port, struct pc_a
     bool bracketed = len > 0 && text[0] == '[';
     if (bracketed) {
         const char *close = memchr(text, ']', len);
-        if (!close || (size_t)(close - text - 1) >= sizeof host) return false;
+        if (!close || (size_t)(close - text - 1) >= sizeof host)
+            return false;
         memcpy(host, text + 1, (size_t)(close - text - 1));
         host[close - text - 1] = '\0';
         rest = close + 1;
     } else {
         const char *colon = want_port ? memrchr(text, ':', len) : NULL;
         size_t hlen = colon ? (size_t)(colon - text) : len;
-        if (hlen >= sizeof host) return false;
+        if (hlen >= sizeof host)
+            return false;
         memcpy(host, text, hlen);
         host[hlen] = '\0';
         rest = text + hlen;
@@ -275,7 +294,8 @@ bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port, struct pc_a
         ok = false; /* an IPv6 address with a port needs its brackets */
     else
         ok = parse_ip4(host, out) || parse_ip6(host, out);
-    if (ok) set_port(out, (int)port);
+    if (ok)
+        set_port(out, (int)port);
     return ok;
 }
 
@@ -286,13 +306,15 @@ bool pc_cfg_is_loopback(const struct pc_addr *a)
         return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
     }
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->ss;
-    if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)) return true;
+    if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+        return true;
     return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127;
 }
 
 bool pc_cfg_same_addr(const struct pc_addr *a, const struct pc_addr *b)
 {
-    if (a->ss.ss_family != b->ss.ss_family) return false;
+    if (a->ss.ss_family != b->ss.ss_family)
+        return false;
     if (a->ss.ss_family == AF_INET) {
         const struct sockaddr_in *x = (const struct sockaddr_in *)&a->ss;
         const struct sockaddr_in *y = (const struct sockaddr_in *)&b->ss;
@@ -311,23 +333,28 @@ void pc_cfg_addr_str(const struct pc_addr *a, char *buf, size_t size)
         src = &((const struct sockaddr_in *)&a->ss)->sin_addr;
     else
         src = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
-    if (!inet_ntop(a->ss.ss_family, src, buf, (socklen_t)size)) snprintf(buf, size, "?");
+    if (!inet_ntop(a->ss.ss_family, src, buf, (socklen_t)size))
+        snprintf(buf, size, "?");
 }
 
 bool pc_cfg_valid_hostname(const char *s, size_t len)
 {
-    if (len == 0 || len > 253) return false;
+    if (len == 0 || len > 253)
+        return false;
     size_t label = 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == '.') {
-            if (label == 0 || s[i - 1] == '-') return false;
+            if (label == 0 || s[i - 1] == '-')
+                return false;
             label = 0;
             continue;
         }
         bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && !(c == '-' && label > 0)) return false;
-        if (++label > 63) return false;
+        if (!alnum && !(c == '-' && label > 0))
+            return false;
+        if (++label > 63)
+            return false;
     }
     return label > 0 && s[len - 1] != '-';
 }
@@ -336,9 +363,11 @@ char *pc_cfg_publish_name(struct pc_cfg_loader *ld, int line, const char *text, 
 {
     char *name = pc_cfg_strndup(text, len);
     for (char *p = name; *p; p++)
-        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
     size_t n = len;
-    if (n > 1 && name[n - 1] == '.') name[--n] = '\0';
+    if (n > 1 && name[n - 1] == '.')
+        name[--n] = '\0';
     size_t skip = n > 2 && name[0] == '*' && name[1] == '.' ? 2 : 0;
     if (!pc_cfg_valid_hostname(name + skip, n - skip)) {
         pc_cfg_error(ld, line,
@@ -356,7 +385,8 @@ char *pc_cfg_publish_name(struct pc_cfg_loader *ld, int line, const char *text, 
 static void server_add(struct pc_cfg_server *s, size_t *cap, const struct pc_addr *a)
 {
     for (size_t i = 0; i < s->naddrs; i++)
-        if (pc_cfg_same_addr(&s->addrs[i], a)) return;
+        if (pc_cfg_same_addr(&s->addrs[i], a))
+            return;
     PC_CFG_RESERVE(s->addrs, s->naddrs, *cap);
     s->addrs[s->naddrs++] = *a;
 }
@@ -371,11 +401,13 @@ bool pc_cfg_server(struct pc_cfg_loader *ld, int line, const char *text, size_t 
     if (len > 0 && text[0] == '[') {
         /* "[v6]" or "[v6]:port" */
         const char *close = memchr(text, ']', len);
-        if (!close) goto bad;
+        if (!close)
+            goto bad;
         host = text + 1;
         hlen = (size_t)(close - host);
         if (close + 1 < text + len) {
-            if (close[1] != ':') goto bad;
+            if (close[1] != ':')
+                goto bad;
             portstr = close + 2;
             plen = len - (size_t)(portstr - text);
         }
@@ -387,8 +419,10 @@ bool pc_cfg_server(struct pc_cfg_loader *ld, int line, const char *text, size_t 
         plen = len - hlen - 1;
     }
     long port = 0;
-    if (portstr && (!parse_uint(portstr, plen, 65535, &port) || port == 0)) goto bad;
-    if (hlen == 0) goto bad;
+    if (portstr && (!parse_uint(portstr, plen, 65535, &port) || port == 0))
+        goto bad;
+    if (hlen == 0)
+        goto bad;
     out->host = pc_cfg_strndup(host, hlen);
     out->port = (int)port;
 
@@ -400,7 +434,8 @@ bool pc_cfg_server(struct pc_cfg_loader *ld, int line, const char *text, size_t 
         server_add(out, &cap, &a);
         return true;
     }
-    if (text[0] == '[' || !pc_cfg_valid_hostname(host, hlen)) goto bad;
+    if (text[0] == '[' || !pc_cfg_valid_hostname(host, hlen))
+        goto bad;
 
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res;

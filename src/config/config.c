@@ -319,7 +319,8 @@ static void key_servers(struct pc_cfg_loader *ld, void *obj, const struct keydef
     size_t len;
     while ((item = pc_cfg_next_item(&val, &len))) {
         struct pc_cfg_server s;
-        if (!pc_cfg_server(ld, line, item, len, &s)) continue;
+        if (!pc_cfg_server(ld, line, item, len, &s))
+            continue;
         PC_CFG_RESERVE(aux->servers, aux->nservers, aux->cap_servers);
         aux->servers[aux->nservers++] = s;
     }
@@ -335,7 +336,8 @@ static void key_publish(struct pc_cfg_loader *ld, void *obj, const struct keydef
     size_t len;
     while ((item = pc_cfg_next_item(&val, &len))) {
         char *name = pc_cfg_publish_name(ld, line, item, len);
-        if (!name) continue;
+        if (!name)
+            continue;
         PC_CFG_RESERVE(pool->publish, pool->npublish, cap);
         pool->publish[pool->npublish++] = name;
     }
@@ -390,8 +392,10 @@ static void finish_pool(struct pc_cfg_loader *ld)
     struct pool_aux *aux = cur_aux(ld);
     int https, http;
     role_ports(pool->role, &https, &http);
-    if (!aux->seen[QK_HTTPS_PORT]) pool->https_port = https;
-    if (!aux->seen[QK_HTTP_PORT]) pool->http_port = http;
+    if (!aux->seen[QK_HTTPS_PORT])
+        pool->https_port = https;
+    if (!aux->seen[QK_HTTP_PORT])
+        pool->http_port = http;
     if (pool->http == PC_HTTP_FORWARD && pool->http_port == 0)
         pc_cfg_error(ld, aux->seen[QK_HTTP],
                      "http = forward in pool '%s', which has no http_port to forward to",
@@ -437,7 +441,8 @@ static void finish_pool(struct pc_cfg_loader *ld)
 
 static void finish_section(struct pc_cfg_loader *ld)
 {
-    if (ld->sec == SEC_POOL) finish_pool(ld);
+    if (ld->sec == SEC_POOL)
+        finish_pool(ld);
     ld->sec = SEC_NONE;
 }
 
@@ -601,9 +606,11 @@ static void check_user(struct pc_cfg_loader *ld)
 {
     struct pc_config *cfg = ld->cfg;
     int line = ld->proxy_seen[PK_USER];
-    if (!cfg->user) return;
+    if (!cfg->user)
+        return;
     struct pc_cfg_user u;
-    if (!pc_cfg_user_lookup(ld, line, cfg->user, &u)) return;
+    if (!pc_cfg_user_lookup(ld, line, cfg->user, &u))
+        return;
     for (size_t i = 0; i < cfg->ncerts; i++) {
         pc_cfg_check_user_file(ld, &u, cfg->certs[i].line, "certificate", cfg->certs[i].cert);
         pc_cfg_check_user_file(ld, &u, cfg->certs[i].key_line, "key", cfg->certs[i].key);
@@ -621,8 +628,8 @@ static void check_ticket(struct pc_cfg_loader *ld)
     const char *f = ld->cfg->ticket_key_file;
     if (f && stat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 32)
         pc_cfg_error(ld, ld->proxy_seen[PK_TICKET],
-                     "ticket_key_file '%s': needs at least 32 bytes of key material (has %lld)",
-                     f, (long long)st.st_size);
+                     "ticket_key_file '%s': needs at least 32 bytes of key material (has %lld)", f,
+                     (long long)st.st_size);
 }
 
 static bool first_label_is(const char *name, const char *label)
@@ -643,7 +650,8 @@ static void build_names(struct pc_cfg_loader *ld)
     for (size_t p = 0; p < cfg->npools; p++) {
         struct pc_pool *pool = &cfg->pools[p];
         int line = ld->aux[p].seen[QK_PUBLISH];
-        if (ld->aux[p].duplicate) continue;
+        if (ld->aux[p].duplicate)
+            continue;
         for (size_t i = 0; i < pool->npublish; i++) {
             const char *pub = pool->publish[i];
             struct pc_name *nm = &cfg->names[cfg->nnames];
@@ -721,7 +729,8 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
         ld.dir = pc_cfg_config_dir(path);
         if (pc_ini_parse(f, &handlers, &ld) < 0)
             pc_cfg_error(&ld, 0, "cannot read: %s", strerror(errno));
-        if (fclose(f) != 0) pc_cfg_error(&ld, 0, "cannot read: %s", strerror(errno));
+        if (fclose(f) != 0)
+            pc_cfg_error(&ld, 0, "cannot read: %s", strerror(errno));
         finish_section(&ld);
         finish_proxy(&ld);
         build_names(&ld);
@@ -739,7 +748,8 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
 
 void pc_config_free(struct pc_config *cfg)
 {
-    if (!cfg) return;
+    if (!cfg)
+        return;
     for (size_t i = 0; i < cfg->npools; i++) {
         struct pc_pool *p = &cfg->pools[i];
         for (size_t j = 0; j < p->nmembers; j++)

@@ -8,7 +8,8 @@
 void pc_cfg_msgs_add(struct pc_cfg_msgs *ms, int line, bool warning, const char *fmt, va_list ap)
 {
     char *text;
-    if (vasprintf(&text, fmt, ap) < 0) text = pc_cfg_strdup("(out of memory formatting a message)");
+    if (vasprintf(&text, fmt, ap) < 0)
+        text = pc_cfg_strdup("(out of memory formatting a message)");
     PC_CFG_RESERVE(ms->v, ms->n, ms->cap);
     ms->v[ms->n] = (struct pc_cfg_msg){line, (int)ms->n, warning, text};
     ms->n++;
@@ -17,14 +18,16 @@ void pc_cfg_msgs_add(struct pc_cfg_msgs *ms, int line, bool warning, const char 
 static int msg_cmp(const void *a, const void *b)
 {
     const struct pc_cfg_msg *x = a, *y = b;
-    if (x->line != y->line) return x->line < y->line ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static void diag_append(struct pc_diag *diag, const char *path, const struct pc_cfg_msg *m)
 {
     char linebuf[16] = "";
-    if (m->line > 0) snprintf(linebuf, sizeof linebuf, ":%d", m->line);
+    if (m->line > 0)
+        snprintf(linebuf, sizeof linebuf, ":%d", m->line);
     char *s = pc_cfg_printf("%s%s: %s%s\n", path, linebuf, m->warning ? "warning: " : "", m->text);
     size_t n = strlen(s);
     diag->text = pc_cfg_reallocarray(diag->text, diag->len + n + 1, 1);
@@ -36,10 +39,12 @@ static void diag_append(struct pc_diag *diag, const char *path, const struct pc_
 int pc_cfg_msgs_flush(struct pc_cfg_msgs *ms, const char *path, struct pc_diag *diag)
 {
     int nerrors = 0;
-    if (ms->n > 1) qsort(ms->v, ms->n, sizeof *ms->v, msg_cmp);
+    if (ms->n > 1)
+        qsort(ms->v, ms->n, sizeof *ms->v, msg_cmp);
     for (size_t i = 0; i < ms->n; i++) {
         struct pc_cfg_msg *m = &ms->v[i];
-        if (!m->warning) nerrors++;
+        if (!m->warning)
+            nerrors++;
         if (diag) {
             diag_append(diag, path, m);
             if (m->warning)
@@ -56,7 +61,8 @@ int pc_cfg_msgs_flush(struct pc_cfg_msgs *ms, const char *path, struct pc_diag *
 
 void pc_diag_free(struct pc_diag *diag)
 {
-    if (!diag) return;
+    if (!diag)
+        return;
     free(diag->text);
     *diag = (struct pc_diag){0};
 }

@@ -120,14 +120,17 @@ int pc_ini_parse(FILE *f, const struct pc_ini_handlers *h, void *user)
             h->error(user, line, "NUL byte in line");
             continue;
         }
-        if (len > 0 && buf[len - 1] == '\n') buf[--len] = '\0';
-        if (len > 0 && buf[len - 1] == '\r') buf[--len] = '\0';
+        if (len > 0 && buf[len - 1] == '\n')
+            buf[--len] = '\0';
+        if (len > 0 && buf[len - 1] == '\r')
+            buf[--len] = '\0';
         char *s = buf;
         if (line == 1 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
             (unsigned char)s[2] == 0xBF)
             s += 3;
         s = skip_space(s);
-        if (!*s || is_comment_start(*s)) continue;
+        if (!*s || is_comment_start(*s))
+            continue;
         if (*s == '[')
             parse_section(s, line, h, user);
         else

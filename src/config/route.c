@@ -51,7 +51,8 @@ static long find(const struct pc_route_index *ix, const struct pc_name *names, c
 {
     for (uint32_t i = h & ix->mask;; i = (i + 1) & ix->mask) {
         const struct slot *sl = &ix->slots[i];
-        if (!sl->idx) return -1;
+        if (!sl->idx)
+            return -1;
         if (sl->hash == h && sl->len == n && memcmp(names[sl->idx - 1].name, s, n) == 0)
             return (long)sl->idx - 1;
     }
@@ -63,18 +64,21 @@ long pc_route_index_add(struct pc_route_index *ix, const struct pc_name *names, 
     size_t n = strlen(s);
     uint32_t h = hash_reverse(s, n);
     long old = find(ix, names, s, n, h);
-    if (old >= 0) return old;
+    if (old >= 0)
+        return old;
     uint32_t j = h & ix->mask;
     while (ix->slots[j].idx)
         j = (j + 1) & ix->mask;
     ix->slots[j] = (struct slot){.hash = h, .len = (uint32_t)n, .idx = (uint32_t)i + 1};
-    if (names[i].wildcard) ix->wildcards = true;
+    if (names[i].wildcard)
+        ix->wildcards = true;
     return -1;
 }
 
 void pc_route_index_free(struct pc_route_index *ix)
 {
-    if (!ix) return;
+    if (!ix)
+        return;
     free(ix->slots);
     free(ix);
 }
@@ -87,30 +91,39 @@ static bool strip_port(const char **host, size_t *len)
     const char *rest;
     if (n > 0 && h[0] == '[') {
         const char *close = memchr(h, ']', n);
-        if (!close) return false;
+        if (!close)
+            return false;
         *host = h + 1;
         *len = (size_t)(close - h - 1);
         rest = close + 1;
-        if (rest == h + n) return true;
-        if (*rest != ':') return false;
+        if (rest == h + n)
+            return true;
+        if (*rest != ':')
+            return false;
     } else {
         rest = memchr(h, ':', n);
-        if (!rest) return true;
+        if (!rest)
+            return true;
         *len = (size_t)(rest - h);
     }
     for (const char *p = rest + 1; p < h + n; p++)
-        if (*p < '0' || *p > '9') return false;
+        if (*p < '0' || *p > '9')
+            return false;
     return true;
 }
 
 const struct pc_name *pc_config_route(const struct pc_config *cfg, const char *host, size_t hostlen)
 {
-    if (!cfg || !cfg->route_index || !host) return NULL;
+    if (!cfg || !cfg->route_index || !host)
+        return NULL;
     const struct pc_route_index *ix = cfg->route_index;
-    if (!strip_port(&host, &hostlen)) return NULL;
-    if (hostlen > 0 && host[hostlen - 1] == '.') hostlen--;
+    if (!strip_port(&host, &hostlen))
+        return NULL;
+    if (hostlen > 0 && host[hostlen - 1] == '.')
+        hostlen--;
     /* A leading dot would let an exact lookup hit a wildcard's suffix key. */
-    if (hostlen == 0 || hostlen > MAX_NAME || host[0] == '.') return NULL;
+    if (hostlen == 0 || hostlen > MAX_NAME || host[0] == '.')
+        return NULL;
 
     char buf[MAX_NAME];
     uint16_t dotpos[MAX_NAME];
@@ -119,7 +132,8 @@ const struct pc_name *pc_config_route(const struct pc_config *cfg, const char *h
     uint32_t h = PC_FNV_INIT;
     for (size_t i = hostlen; i-- > 0;) {
         unsigned char c = (unsigned char)host[i];
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
         buf[i] = (char)c;
         h ^= c;
         h *= FNV_PRIME;
@@ -129,13 +143,16 @@ const struct pc_name *pc_config_route(const struct pc_config *cfg, const char *h
         }
     }
     long idx = find(ix, cfg->names, buf, hostlen, h);
-    if (idx >= 0) return &cfg->names[idx];
-    if (!ix->wildcards) return NULL;
+    if (idx >= 0)
+        return &cfg->names[idx];
+    if (!ix->wildcards)
+        return NULL;
     /* The leftmost dot gives the longest suffix: try it first. */
     while (ndots-- > 0) {
         size_t pos = dotpos[ndots];
         idx = find(ix, cfg->names, buf + pos, hostlen - pos, dothash[ndots]);
-        if (idx >= 0) return &cfg->names[idx];
+        if (idx >= 0)
+            return &cfg->names[idx];
     }
     return NULL;
 }

@@ -21,14 +21,18 @@
 void pc_notify(const char *state)
 {
     const char *path = getenv("NOTIFY_SOCKET");
-    if (!path || (path[0] != '/' && path[0] != '@')) return;
+    if (!path || (path[0] != '/' && path[0] != '@'))
+        return;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     size_t len = strlen(path);
-    if (len >= sizeof(sa.sun_path)) return;
+    if (len >= sizeof(sa.sun_path))
+        return;
     memcpy(sa.sun_path, path, len);
-    if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0'; /* abstract namespace */
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0'; /* abstract namespace */
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
+    if (fd < 0)
+        return;
     socklen_t salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
     if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, salen) < 0)
         pc_warn("sd_notify %s: %s", state, strerror(errno));
@@ -46,7 +50,8 @@ static int set_caps(uint32_t mask)
 
 int pc_drop_privileges(const char *user)
 {
-    if (!user || geteuid() != 0) return 0;
+    if (!user || geteuid() != 0)
+        return 0;
     struct passwd *pw = getpwnam(user);
     if (!pw) {
         pc_err("user %s: no such user", user);
@@ -61,13 +66,16 @@ int pc_drop_privileges(const char *user)
         pc_err("keeping CAP_NET_BIND_SERVICE: %s", strerror(errno));
         return -1;
     }
-    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) pc_warn("PR_SET_KEEPCAPS: %s", strerror(errno));
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+        pc_warn("PR_SET_KEEPCAPS: %s", strerror(errno));
     pc_info("running as %s (uid %d) with CAP_NET_BIND_SERVICE only", user, (int)pw->pw_uid);
     return 0;
 }
 
 void pc_drop_all_caps(void)
 {
-    if (geteuid() == 0) return; /* running as root on purpose: nothing to drop here */
-    if (set_caps(0) < 0) pc_warn("dropping capabilities: %s", strerror(errno));
+    if (geteuid() == 0)
+        return; /* running as root on purpose: nothing to drop here */
+    if (set_caps(0) < 0)
+        pc_warn("dropping capabilities: %s", strerror(errno));
 }

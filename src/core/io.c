@@ -21,7 +21,8 @@ static ssize_t tls_result(SSL *ssl, int n)
         return 0;
     case SSL_ERROR_SYSCALL:
         ERR_clear_error();
-        if (errno == 0) return 0; /* end of stream without close_notify */
+        if (errno == 0)
+            return 0; /* end of stream without close_notify */
         return PC_IO_ERR;
     default:
         ERR_clear_error();
@@ -62,7 +63,8 @@ static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp)
     else if (pc_buf_room(b) == 0)
         pc_buf_compact(b);
     size_t room = pc_buf_room(b);
-    if (room == 0) return PC_IO_AGAIN; /* caller stops reading until it has consumed some */
+    if (room == 0)
+        return PC_IO_AGAIN; /* caller stops reading until it has consumed some */
     if (ssl) {
         errno = 0;
         int n = SSL_read(ssl, b->data + b->end, room > INT_MAX ? INT_MAX : (int)room);
@@ -73,7 +75,8 @@ static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp)
         ssize_t r = tls_result(ssl, n);
         /* Nothing more to read now: give OpenSSL's record buffers back (SSL_MODE_RELEASE_
          * BUFFERS alone keeps the one a failed read just allocated). */
-        if (r == PC_IO_AGAIN) SSL_free_buffers(ssl);
+        if (r == PC_IO_AGAIN)
+            SSL_free_buffers(ssl);
         return r;
     }
     for (;;) {
@@ -82,9 +85,12 @@ static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp)
             b->end += (size_t)n;
             return n;
         }
-        if (n == 0) return 0;
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return PC_IO_AGAIN;
+        if (n == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return PC_IO_AGAIN;
         return PC_IO_ERR;
     }
 }
@@ -108,7 +114,8 @@ static int tls_flush(SSL *ssl, struct pc_out *o, uint64_t *count)
             ssize_t r = tls_result(ssl, w);
             return r == PC_IO_AGAIN ? 0 : PC_IO_ERR;
         }
-        if (count) *count += (uint64_t)w;
+        if (count)
+            *count += (uint64_t)w;
         if (oblen)
             o->ob->start += (size_t)w;
         else {
@@ -124,21 +131,27 @@ static int tls_flush(SSL *ssl, struct pc_out *o, uint64_t *count)
 
 int pc_io_flush(int fd, SSL *ssl, struct pc_out *o, uint64_t *count)
 {
-    if (ssl) return tls_flush(ssl, o, count);
+    if (ssl)
+        return tls_flush(ssl, o, count);
     while (pc_out_pending(o)) {
         struct iovec iov[2];
         int n = 0;
         size_t oblen = o->ob ? o->ob->end - o->ob->start : 0;
-        if (oblen) iov[n++] = (struct iovec){o->ob->data + o->ob->start, oblen};
-        if (o->rawlen) iov[n++] = (struct iovec){(void *)o->raw, o->rawlen};
+        if (oblen)
+            iov[n++] = (struct iovec){o->ob->data + o->ob->start, oblen};
+        if (o->rawlen)
+            iov[n++] = (struct iovec){(void *)o->raw, o->rawlen};
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
         ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (w < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
             return PC_IO_ERR;
         }
-        if (count) *count += (uint64_t)w;
+        if (count)
+            *count += (uint64_t)w;
         size_t done = (size_t)w;
         if (oblen) {
             size_t k = done < oblen ? done : oblen;
@@ -158,14 +171,17 @@ char *pc_out_reserve(struct pc_out *o, size_t need)
 {
     if (!o->ob) {
         o->ob = pc_buf_get_cap(need);
-        if (!o->ob) return NULL;
+        if (!o->ob)
+            return NULL;
     }
     if (pc_buf_room(o->ob) < need) {
         size_t len = pc_buf_len(o->ob);
         size_t cap = len + need;
-        if (cap < PC_BUF_SIZE) cap = PC_BUF_SIZE;
+        if (cap < PC_BUF_SIZE)
+            cap = PC_BUF_SIZE;
         struct pc_buf *nb = pc_buf_grow(o->ob, cap);
-        if (!nb) return NULL;
+        if (!nb)
+            return NULL;
         o->ob = nb;
     }
     return o->ob->data + o->ob->end;
@@ -174,7 +190,8 @@ char *pc_out_reserve(struct pc_out *o, size_t need)
 bool pc_out_append(struct pc_out *o, const void *p, size_t len)
 {
     char *w = pc_out_reserve(o, len);
-    if (!w) return false;
+    if (!w)
+        return false;
     memcpy(w, p, len);
     o->ob->end += len;
     return true;
@@ -190,7 +207,8 @@ void pc_out_reset(struct pc_out *o)
 
 void pc_io_want(struct ev_loop *loop, ev_io *w, int events)
 {
-    if ((w->events & (EV_READ | EV_WRITE)) == events && (events == 0 || ev_is_active(w))) return;
+    if ((w->events & (EV_READ | EV_WRITE)) == events && (events == 0 || ev_is_active(w)))
+        return;
     ev_io_stop(loop, w);
     if (events) {
         ev_io_modify(w, events);
@@ -203,14 +221,17 @@ int pc_out_body(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t
     char *w;
     switch (mode) {
     case PC_BODY_RAW:
-        if (o->rawlen) return -1;
+        if (o->rawlen)
+            return -1;
         o->raw = at;
         o->rawlen = len;
         return 0;
     case PC_BODY_CHUNK:
-        if (len == 0) return 0;
+        if (len == 0)
+            return 0;
         w = pc_out_reserve(o, len + 24);
-        if (!w) return -1;
+        if (!w)
+            return -1;
         {
             int n = snprintf(w, 24, "%zx\r\n", len);
             memcpy(w + n, at, len);
@@ -228,6 +249,7 @@ int pc_out_body(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t
 
 int pc_out_body_end(struct pc_out *o, enum pc_body_mode mode)
 {
-    if (mode != PC_BODY_CHUNK) return 0;
+    if (mode != PC_BODY_CHUNK)
+        return 0;
     return pc_out_append(o, "0\r\n\r\n", 5) ? 0 : -1;
 }

@@ -128,14 +128,17 @@ static int reconcile_sockets(const struct pc_config *cfg)
     if (cfg->https_port && !cfg->ncerts)
         pc_warn("https_port %d: no certificate configured, HTTPS listener off", cfg->https_port);
     struct msock *ns = calloc(nsocks + cfg->nexternal * 2 * (size_t)cfg->workers + 2, sizeof(*ns));
-    if (!ns) return -1;
+    if (!ns)
+        return -1;
     for (size_t i = 0; i < nsocks; i++)
         socks[i].used = false;
-    if (nsocks) memcpy(ns, socks, nsocks * sizeof(*ns));
+    if (nsocks)
+        memcpy(ns, socks, nsocks * sizeof(*ns));
     size_t n = nsocks;
     for (size_t e = 0; e < cfg->nexternal; e++) {
         for (int k = 0; k < 2; k++) {
-            if (!ports[k]) continue;
+            if (!ports[k])
+                continue;
             struct pc_addr a = cfg->external[e];
             set_port(&a, ports[k]);
             for (int slot = 0; slot < cfg->workers; slot++) {
@@ -163,7 +166,8 @@ static int reconcile_sockets(const struct pc_config *cfg)
         /* One admin socket, served by worker slot 0 (it sums every worker's metrics). */
         size_t j;
         for (j = 0; j < n; j++)
-            if (ns[j].kind == PC_LISTEN_ADMIN && addr_eq(&ns[j].addr, &cfg->admin)) break;
+            if (ns[j].kind == PC_LISTEN_ADMIN && addr_eq(&ns[j].addr, &cfg->admin))
+                break;
         if (j < n) {
             ns[j].used = true;
         } else {
@@ -180,7 +184,8 @@ static int reconcile_sockets(const struct pc_config *cfg)
     free(socks);
     socks = ns;
     nsocks = n;
-    if (want == 0) pc_warn("no listener is configured");
+    if (want == 0)
+        pc_warn("no listener is configured");
     return 0;
 }
 
@@ -204,7 +209,8 @@ static pid_t spawn(const struct pc_config *cfg, int slot, int stats_slot)
         pc_stats_release(stats_slot);
         return -1;
     }
-    if (pid > 0) return pid;
+    if (pid > 0)
+        return pid;
     pc_stats_attach(stats_slot, getpid());
     /* Child: keep this slot's sockets, close the rest. */
     struct pc_listener *ls = calloc(nsocks + 1, sizeof(*ls));
@@ -225,7 +231,8 @@ static int start_workers(const struct pc_config *cfg)
     for (int slot = 0; slot < cfg->workers; slot++) {
         int ss = pc_stats_reserve();
         pid_t pid = spawn(cfg, slot, ss);
-        if (pid < 0) return -1;
+        if (pid < 0)
+            return -1;
         if (nprocs < sizeof(procs) / sizeof(procs[0]))
             procs[nprocs++] = (struct wproc){pid, slot, generation, time(NULL), ss};
     }
@@ -235,7 +242,8 @@ static int start_workers(const struct pc_config *cfg)
 static void signal_old(unsigned gen_below, int sig)
 {
     for (size_t i = 0; i < nprocs; i++)
-        if (procs[i].gen < gen_below) kill(procs[i].pid, sig);
+        if (procs[i].gen < gen_below)
+            kill(procs[i].pid, sig);
 }
 
 static void raise_nofile(void)
@@ -267,14 +275,16 @@ static struct pc_config *reload(struct pc_config *cur)
     }
     if (!next) {
         pc_err("reload refused: the configuration has errors; the running one stays");
-        if (pc_stats) pc_stats->reload_failures_total++;
+        if (pc_stats)
+            pc_stats->reload_failures_total++;
         return cur;
     }
     /* Certificates and keys are read again: a renewed certificate needs only a reload. */
     struct pc_tls *next_tls = pc_tls_load(next, NULL);
     if (!next_tls || pc_tls_ticket_secret(next) < 0) {
         pc_err("reload refused: TLS setup failed; the running one stays");
-        if (pc_stats) pc_stats->reload_failures_total++;
+        if (pc_stats)
+            pc_stats->reload_failures_total++;
         pc_tls_free(next_tls);
         pc_config_free(next);
         return cur;
@@ -287,7 +297,8 @@ static struct pc_config *reload(struct pc_config *cur)
     }
     struct pc_tls *old_tls = tls;
     tls = next_tls;
-    if (next->workers > MAX_WORKERS) next->workers = MAX_WORKERS;
+    if (next->workers > MAX_WORKERS)
+        next->workers = MAX_WORKERS;
     unsigned old_gen = generation;
     if (start_workers(next) < 0) {
         pc_err("reload: cannot start new workers");
@@ -295,7 +306,8 @@ static struct pc_config *reload(struct pc_config *cur)
     signal_old(old_gen + 1, SIGQUIT);
     close_unused();
     pc_info("reload done: %d worker(s) on the new configuration", next->workers);
-    if (pc_stats) pc_stats->last_reload_ok = 1;
+    if (pc_stats)
+        pc_stats->last_reload_ok = 1;
     /* The old workers have their own copy (fork): the master may free its one. */
     pc_tls_free(old_tls);
     pc_config_free(cur);
@@ -313,18 +325,24 @@ int pc_master_run(struct pc_config *cfg)
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
 
-    if (cfg->workers > MAX_WORKERS) cfg->workers = MAX_WORKERS;
+    if (cfg->workers > MAX_WORKERS)
+        cfg->workers = MAX_WORKERS;
     if (pc_stats_create() < 0)
         pc_warn("no shared memory for metrics: %s", strerror(errno));
     else
         pc_log_hook = pc_stats_error;
-    if (pc_stats) pc_stats->last_reload_ok = 1;
+    if (pc_stats)
+        pc_stats->last_reload_ok = 1;
     tls = pc_tls_load(cfg, NULL);
-    if (!tls || pc_tls_ticket_secret(cfg) < 0) return 1;
-    if (reconcile_sockets(cfg) < 0) return 1;
+    if (!tls || pc_tls_ticket_secret(cfg) < 0)
+        return 1;
+    if (reconcile_sockets(cfg) < 0)
+        return 1;
     /* Bound: nothing left that needs root but binding low ports on a later reload. */
-    if (pc_drop_privileges(cfg->user) < 0) return 1;
-    if (start_workers(cfg) < 0) return 1;
+    if (pc_drop_privileges(cfg->user) < 0)
+        return 1;
+    if (start_workers(cfg) < 0)
+        return 1;
     pc_info("%d worker(s) started", cfg->workers);
     /* The readiness line that scripts and tests wait for: every listener is bound. */
     fputs("portico: ready\n", stderr);
@@ -344,7 +362,8 @@ int pc_master_run(struct pc_config *cfg)
             int status;
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
                 for (size_t i = 0; i < nprocs; i++) {
-                    if (procs[i].pid != pid) continue;
+                    if (procs[i].pid != pid)
+                        continue;
                     struct wproc w = procs[i];
                     procs[i] = procs[--nprocs];
                     pc_stats_release(w.stats_slot);
@@ -354,7 +373,8 @@ int pc_master_run(struct pc_config *cfg)
                                WIFSIGNALED(status) ? "signal" : "status",
                                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
                         /* A worker that dies at once would die again: pace the restarts. */
-                        if (time(NULL) - w.started < 1) sleep(1);
+                        if (time(NULL) - w.started < 1)
+                            sleep(1);
                         int ss = pc_stats_reserve();
                         pid_t np = spawn(cfg, w.slot, ss);
                         if (np > 0)
@@ -366,7 +386,8 @@ int pc_master_run(struct pc_config *cfg)
                     break;
                 }
             }
-            if (stopping && nprocs == 0) break;
+            if (stopping && nprocs == 0)
+                break;
         }
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping) {
@@ -388,7 +409,8 @@ int pc_master_run(struct pc_config *cfg)
             signal_old(generation + 1, SIGUSR1);
         }
         if (stopping) {
-            if (nprocs == 0) break;
+            if (nprocs == 0)
+                break;
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
             if (now.tv_sec >= deadline.tv_sec) {

@@ -67,11 +67,13 @@ static struct client_slot *client_find(const unsigned char key[16])
 
 static bool client_admit(const struct pc_addr *a)
 {
-    if (!clients) return true;
+    if (!clients)
+        return true;
     unsigned char key[16];
     client_key(a, key);
     struct client_slot *c = client_find(key);
-    if (c->count >= (uint32_t)pc_w.cfg->max_connections_per_client) return false;
+    if (c->count >= (uint32_t)pc_w.cfg->max_connections_per_client)
+        return false;
     memcpy(c->key, key, 16);
     c->count++;
     return true;
@@ -79,16 +81,19 @@ static bool client_admit(const struct pc_addr *a)
 
 static void client_release(const struct pc_addr *a)
 {
-    if (!clients) return;
+    if (!clients)
+        return;
     unsigned char key[16];
     client_key(a, key);
     struct client_slot *c = client_find(key);
-    if (!c->count || --c->count) return;
+    if (!c->count || --c->count)
+        return;
     /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
     size_t i = (size_t)(c - clients), j = i;
     for (;;) {
         j = (j + 1) & (nclient_slots - 1);
-        if (!clients[j].count) break;
+        if (!clients[j].count)
+            break;
         size_t home = client_hash(clients[j].key);
         if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
             clients[i] = clients[j];
@@ -103,7 +108,8 @@ static void client_release(const struct pc_addr *a)
 static void listeners_set(bool on)
 {
     for (size_t i = 0; i < pc_w.nlisteners; i++) {
-        if (pc_w.listeners[i].fd < 0) continue;
+        if (pc_w.listeners[i].fd < 0)
+            continue;
         if (on)
             ev_io_start(pc_w.loop, &pc_w.listeners[i].io);
         else
@@ -150,8 +156,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         int fd =
             accept4(l->fd, (struct sockaddr *)&peer.ss, &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
             static struct pc_ratelimit rl;
             pc_log_limited(&rl, PC_LOG_ERR, "accept: %s", strerror(errno));
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -191,7 +199,8 @@ void pc_worker_conn_closed(const struct pc_addr *peer)
     pc_w.nconns--;
     pc_metrics_client_conns(pc_w.nconns);
     if (pc_w.draining) {
-        if (pc_w.nconns == 0) ev_break(pc_w.loop, EVBREAK_ALL);
+        if (pc_w.nconns == 0)
+            ev_break(pc_w.loop, EVBREAK_ALL);
         return;
     }
     if (accept_paused && pc_w.nconns < pc_w.max_conns && !ev_is_active(&retry_accept_timer))
@@ -203,7 +212,8 @@ static void retry_accept_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
-    if (!pc_w.draining) listeners_set(true);
+    if (!pc_w.draining)
+        listeners_set(true);
 }
 
 static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -217,11 +227,13 @@ static void drain_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 /* Stops accepting and lets transactions in flight finish within TIMEOUT seconds. */
 static void worker_drain(double timeout)
 {
-    if (pc_w.draining) return;
+    if (pc_w.draining)
+        return;
     pc_w.draining = true;
     listeners_set(false);
     for (size_t i = 0; i < pc_w.nlisteners; i++) {
-        if (pc_w.listeners[i].fd >= 0) close(pc_w.listeners[i].fd);
+        if (pc_w.listeners[i].fd >= 0)
+            close(pc_w.listeners[i].fd);
         pc_w.listeners[i].fd = -1;
     }
     pc_upstream_close_idle_all();
@@ -278,7 +290,8 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0) pc_warn("PR_SET_PDEATHSIG: %s", strerror(errno));
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+        pc_warn("PR_SET_PDEATHSIG: %s", strerror(errno));
     pc_drop_all_caps(); /* a worker binds nothing */
 
     memset(&pc_w, 0, sizeof(pc_w));
@@ -293,7 +306,8 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
         for (nclient_slots = 64; nclient_slots < 2 * (size_t)pc_w.max_conns;)
             nclient_slots *= 2;
         clients = calloc(nclient_slots, sizeof(*clients));
-        if (!clients) return 1;
+        if (!clients)
+            return 1;
     }
     pc_w.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
     if (!pc_w.loop) {
@@ -301,10 +315,12 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
         return 1;
     }
     pc_w.pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*pc_w.pools));
-    if (!pc_w.pools) return 1;
+    if (!pc_w.pools)
+        return 1;
     for (size_t p = 0; p < cfg->npools; p++) {
         pc_w.pools[p].m = calloc(cfg->pools[p].nmembers + 1, sizeof(struct pc_member_state));
-        if (!pc_w.pools[p].m) return 1;
+        if (!pc_w.pools[p].m)
+            return 1;
         pc_w.pools[p].rr = (unsigned)id; /* workers start at different members */
     }
     if (pc_alog_open(cfg) < 0)

@@ -14,7 +14,8 @@
 #include "proxy/proxy-t.h"
 
 struct pc_member_state {
-    struct pc_upconn *idle; /* most recently parked first */
+    struct pc_upconn *idle;      /* most recently parked first */
+    struct pc_upconn *idle_tail; /* the oldest: evicted first when the list is full */
     unsigned nidle;
     double down_until;               /* passive mark-down: skipped by the balancer until then */
     bool health_down;                /* active health checks say down */

@@ -32,22 +32,29 @@ int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request)
         if (!lf) {
             /* A CR must be followed by LF: a CR that is not the last byte is a bare CR. */
             const char *cr = memchr(p + s->pos, '\r', len - s->pos);
-            if (cr && cr != p + len - 1) return -400;
+            if (cr && cr != p + len - 1)
+                return -400;
             s->pos = (uint32_t)len;
-            if (len - s->line_start > limit) return s->line_start == 0 && request ? -414 : -431;
-            if (len > PC_MAX_HEAD + PC_MAX_REQUEST_LINE) return -431;
+            if (len - s->line_start > limit)
+                return s->line_start == 0 && request ? -414 : -431;
+            if (len > PC_MAX_HEAD + PC_MAX_REQUEST_LINE)
+                return -431;
             return 0;
         }
         size_t at = (size_t)(lf - p);
-        if (at == 0 || p[at - 1] != '\r') return -400; /* bare LF */
+        if (at == 0 || p[at - 1] != '\r')
+            return -400; /* bare LF */
         if (memchr(p + s->line_start, '\r', at - 1 - s->line_start))
             return -400; /* bare CR inside the line */
-        if (at + 1 - s->line_start > limit + 2) return s->line_start == 0 && request ? -414 : -431;
-        if (at + 1 > PC_MAX_HEAD + PC_MAX_REQUEST_LINE) return -431;
+        if (at + 1 - s->line_start > limit + 2)
+            return s->line_start == 0 && request ? -414 : -431;
+        if (at + 1 > PC_MAX_HEAD + PC_MAX_REQUEST_LINE)
+            return -431;
         bool empty = at - 1 == s->line_start;
         s->pos = s->line_start = (uint32_t)(at + 1);
         if (empty) {
-            if (at == 1) return -400; /* a header block cannot start with an empty line here */
+            if (at == 1)
+                return -400; /* a header block cannot start with an empty line here */
             return (int)(at + 1);
         }
     }
@@ -97,7 +104,8 @@ static void classify(const char *name, size_t len, struct pc_field *f)
     f->kind = PC_HK_OTHER;
     f->drop = false;
     /* Cheap filter: every known name is 2..17 bytes long. */
-    if (len < 2 || len > 17) return;
+    if (len < 2 || len > 17)
+        return;
     for (size_t i = 0; i < sizeof(known_fields) / sizeof(known_fields[0]); i++) {
         if (span_eq(name, len, known_fields[i].name)) {
             f->kind = known_fields[i].kind;
@@ -111,9 +119,11 @@ static void classify(const char *name, size_t len, struct pc_field *f)
 static bool parse_length(const char *p, size_t len, uint64_t *out)
 {
     uint64_t v = 0;
-    if (len == 0 || len > 19) return false;
+    if (len == 0 || len > 19)
+        return false;
     for (size_t i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9') return false;
+        if (p[i] < '0' || p[i] > '9')
+            return false;
         v = v * 10 + (uint64_t)(p[i] - '0');
     }
     *out = v;
@@ -135,7 +145,8 @@ static bool for_each_token(const char *p, size_t len, bool (*fn)(void *, const c
             a++;
         while (b > a && (p[b - 1] == ' ' || p[b - 1] == '\t'))
             b--;
-        if (a < b && !fn(ctx, p + a, b - a)) return false;
+        if (a < b && !fn(ctx, p + a, b - a))
+            return false;
         i = j + 1;
     }
     return true;
@@ -152,7 +163,8 @@ static bool conn_token(void *arg, const char *p, size_t len)
 {
     struct conn_ctx *c = arg;
     for (size_t i = 0; i < len; i++)
-        if (!tchar[(unsigned char)p[i]]) return false;
+        if (!tchar[(unsigned char)p[i]])
+            return false;
     if (span_eq(p, len, "close"))
         c->h->conn_close = true;
     else if (span_eq(p, len, "keep-alive"))
@@ -181,7 +193,8 @@ static bool te_token(void *arg, const char *p, size_t len)
     /* Only a single, final "chunked" is accepted (SPEC §4): anything else is ambiguous. */
     t->n++;
     t->last_chunked = span_eq(p, len, "chunked");
-    if (!t->last_chunked || t->n > 1) t->bad = true;
+    if (!t->last_chunked || t->n > 1)
+        t->bad = true;
     return true;
 }
 
@@ -226,15 +239,18 @@ static int parse_start_line(const char *p, size_t eol, struct pc_head *h)
     if (h->request) {
         while (i < eol && tchar[(unsigned char)p[i]])
             i++;
-        if (i == 0 || i >= eol || p[i] != ' ') return -400;
+        if (i == 0 || i >= eol || p[i] != ' ')
+            return -400;
         h->method = (struct pc_span){0, (uint32_t)i};
         size_t t = ++i;
         while (i < eol && (unsigned char)p[i] > 0x20 && (unsigned char)p[i] < 0x7f)
             i++;
-        if (i == t || i >= eol || p[i] != ' ') return -400;
+        if (i == t || i >= eol || p[i] != ' ')
+            return -400;
         h->target = (struct pc_span){(uint32_t)t, (uint32_t)(i - t)};
         i++;
-        if (eol - i != 8 || memcmp(p + i, "HTTP/1.", 7) != 0) return -400;
+        if (eol - i != 8 || memcmp(p + i, "HTTP/1.", 7) != 0)
+            return -400;
         if (p[i + 7] == '1')
             h->version = 11;
         else if (p[i + 7] == '0')
@@ -247,12 +263,16 @@ static int parse_start_line(const char *p, size_t eol, struct pc_head *h)
         return -502;
     h->version = p[7] == '1' ? 11 : 10;
     for (i = 9; i < 12; i++)
-        if (p[i] < '0' || p[i] > '9') return -502;
+        if (p[i] < '0' || p[i] > '9')
+            return -502;
     h->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-    if (h->status < 100) return -502;
-    if (eol > 12 && p[12] != ' ') return -502;
+    if (h->status < 100)
+        return -502;
+    if (eol > 12 && p[12] != ' ')
+        return -502;
     for (i = 13; i < eol; i++)
-        if (!value_char((unsigned char)p[i])) return -502;
+        if (!value_char((unsigned char)p[i]))
+            return -502;
     h->reason = eol > 13 ? (struct pc_span){13, (uint32_t)(eol - 13)} : (struct pc_span){12, 0};
     return 0;
 }
@@ -298,20 +318,25 @@ size_t pc_h1_authority_host(const char *a, size_t len)
 /* A Host value: reg-name or IP literal, optional port; no whitespace, no userinfo. */
 static bool valid_authority(const char *p, size_t len)
 {
-    if (len == 0 || len > 261) return false;
+    if (len == 0 || len > 261)
+        return false;
     size_t hl = pc_h1_authority_host(p, len);
-    if (hl == 0) return false;
+    if (hl == 0)
+        return false;
     for (size_t i = 0; i < hl; i++) {
         unsigned char c = (unsigned char)p[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '-' || c == '.' || c == '_' ||
                   (p[0] == '[' && (c == ':' || c == '[' || c == ']'));
-        if (!ok) return false;
+        if (!ok)
+            return false;
     }
     if (hl < len) {
-        if (p[hl] != ':' || hl + 1 == len || len - hl - 1 > 5) return false;
+        if (p[hl] != ':' || hl + 1 == len || len - hl - 1 > 5)
+            return false;
         for (size_t i = hl + 1; i < len; i++)
-            if (p[i] < '0' || p[i] > '9') return false;
+            if (p[i] < '0' || p[i] > '9')
+                return false;
     }
     return true;
 }
@@ -333,9 +358,11 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
     h->status = 0;
 
     const char *eol = memchr(p, '\r', len);
-    if (!eol) return bad;
+    if (!eol)
+        return bad;
     int rc = parse_start_line(p, (size_t)(eol - p), h);
-    if (rc) return rc;
+    if (rc)
+        return rc;
     size_t i = (size_t)(eol - p) + 2;
 
     struct conn_ctx conn = {.h = h};
@@ -357,8 +384,10 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
         while (ve > v && (line[ve - 1] == ' ' || line[ve - 1] == '\t'))
             ve--;
         for (size_t k = v; k < ve; k++)
-            if (!value_char((unsigned char)line[k])) return bad;
-        if (h->nfields == PC_MAX_FIELDS) return request ? -431 : -502;
+            if (!value_char((unsigned char)line[k]))
+                return bad;
+        if (h->nfields == PC_MAX_FIELDS)
+            return request ? -431 : -502;
         struct pc_field *f = &h->f[h->nfields];
         f->name = (struct pc_span){(uint32_t)i, (uint32_t)n};
         f->value = (struct pc_span){(uint32_t)(i + v), (uint32_t)(ve - v)};
@@ -367,34 +396,41 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
         size_t vl = ve - v;
         switch (f->kind) {
         case PC_HK_HOST:
-            if (h->host >= 0 || !valid_authority(val, vl)) return bad;
+            if (h->host >= 0 || !valid_authority(val, vl))
+                return bad;
             h->host = (int)h->nfields;
             break;
         case PC_HK_CONTENT_LENGTH: {
             uint64_t cl;
-            if (h->has_cl || !parse_length(val, vl, &cl)) return bad;
+            if (h->has_cl || !parse_length(val, vl, &cl))
+                return bad;
             h->has_cl = true;
             h->content_length = cl;
             break;
         }
         case PC_HK_TRANSFER_ENCODING:
-            if (te_seen) return bad; /* two Transfer-Encoding fields */
+            if (te_seen)
+                return bad; /* two Transfer-Encoding fields */
             te_seen = true;
-            if (!for_each_token(val, vl, te_token, &te) || te.n == 0 || te.bad) return bad;
+            if (!for_each_token(val, vl, te_token, &te) || te.n == 0 || te.bad)
+                return bad;
             h->chunked = true;
             break;
         case PC_HK_CONNECTION:
-            if (!for_each_token(val, vl, conn_token, &conn) || conn.overflow) return bad;
+            if (!for_each_token(val, vl, conn_token, &conn) || conn.overflow)
+                return bad;
             break;
         case PC_HK_EXPECT:
-            if (span_eq(val, vl, "100-continue")) h->expect_continue = true;
+            if (span_eq(val, vl, "100-continue"))
+                h->expect_continue = true;
             break;
         case PC_HK_XFF:
             h->has_xff = true;
             break;
         case PC_HK_AUTHORIZATION:
         case PC_HK_WWW_AUTHENTICATE:
-            if (conn_scheme(val, vl)) h->conn_auth = true;
+            if (conn_scheme(val, vl))
+                h->conn_auth = true;
             break;
         case PC_HK_UPGRADE:
             h->upgrade = (int)h->nfields;
@@ -408,10 +444,12 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
         h->nfields++;
         i += ll + 2;
     }
-    if (i + 2 != len) return bad;
+    if (i + 2 != len)
+        return bad;
 
     /* Framing ambiguities (RFC 9112 §6.1, §6.3). */
-    if (te_seen && (h->has_cl || h->version == 10)) return bad;
+    if (te_seen && (h->has_cl || h->version == 10))
+        return bad;
     /* Fields named in Connection are hop-by-hop too. */
     for (unsigned c = 0; c < conn.n; c++)
         for (unsigned k = 0; k < h->nfields; k++)
@@ -423,17 +461,22 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
         /* A response framing header on a bodiless status is harmless; the caller decides. */
         return 0;
     }
-    if (pc_h1_eq(h, h->method, "connect") || pc_h1_eq(h, h->method, "trace")) return -405;
+    if (pc_h1_eq(h, h->method, "connect") || pc_h1_eq(h, h->method, "trace"))
+        return -405;
     if (h->target.len == 1 && p[h->target.off] == '*')
         return pc_h1_eq(h, h->method, "options") ? -405 : -400;
-    if (!split_target(h)) return -400;
-    if (h->version == 11 && h->host < 0) return -400;
+    if (!split_target(h))
+        return -400;
+    if (h->version == 11 && h->host < 0)
+        return -400;
     if (h->authority.len && h->host >= 0) {
         const char *a = p + h->authority.off, *hv = p + h->f[h->host].value.off;
         size_t al = pc_h1_authority_host(a, h->authority.len);
         size_t hl = pc_h1_authority_host(hv, h->f[h->host].value.len);
-        if (al != hl || strncasecmp(a, hv, al) != 0) return -400;
+        if (al != hl || strncasecmp(a, hv, al) != 0)
+            return -400;
     }
-    if (h->authority.len && !valid_authority(p + h->authority.off, h->authority.len)) return -400;
+    if (h->authority.len && !valid_authority(p + h->authority.off, h->authority.len))
+        return -400;
     return 0;
 }

@@ -28,7 +28,8 @@ static const char *alog_path;
 static int open_path(const char *path)
 {
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) pc_err("access log %s: %s", path, strerror(errno));
+    if (fd < 0)
+        pc_err("access log %s: %s", path, strerror(errno));
     return fd;
 }
 
@@ -40,7 +41,8 @@ static void w3c_header(int fd)
         "#Software: portico\n#Version: 1.0\n"
         "#Fields: date time c-ip cs-host cs-method cs-uri-stem cs-uri-query sc-status "
         "sc-bytes time-taken s-pool s-member sc-upstream-status\n";
-    if (alog_format != PC_LOG_W3C || flock(fd, LOCK_EX) < 0) return;
+    if (alog_format != PC_LOG_W3C || flock(fd, LOCK_EX) < 0)
+        return;
     if (lseek(fd, 0, SEEK_END) == 0 && write(fd, hdr, sizeof(hdr) - 1) < 0)
         pc_err("access log %s: %s", alog_path, strerror(errno));
     flock(fd, LOCK_UN);
@@ -61,7 +63,8 @@ int pc_alog_open(const struct pc_config *cfg)
     }
     alog_fd = open_path(alog_path);
     alog_own = true;
-    if (alog_fd < 0) return -1;
+    if (alog_fd < 0)
+        return -1;
     w3c_header(alog_fd);
     return 0;
 }
@@ -72,7 +75,8 @@ void pc_alog_flush(void)
     while (off < alog_len && alog_fd >= 0) {
         ssize_t w = write(alog_fd, alog_buf + off, alog_len - off);
         if (w < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             static struct pc_ratelimit rl;
             pc_log_limited(&rl, PC_LOG_ERR, "access log: %s", strerror(errno));
             break;
@@ -85,9 +89,11 @@ void pc_alog_flush(void)
 void pc_alog_reopen(void)
 {
     pc_alog_flush();
-    if (!alog_own || !alog_path) return;
+    if (!alog_own || !alog_path)
+        return;
     int fd = open_path(alog_path);
-    if (fd < 0) return; /* keep writing to the old file rather than lose lines */
+    if (fd < 0)
+        return; /* keep writing to the old file rather than lose lines */
     close(alog_fd);
     alog_fd = fd;
     w3c_header(fd);
@@ -144,8 +150,10 @@ static size_t esc(char *out, size_t room, const char *s, size_t n, enum esc_mode
 
 void pc_alog_request(const struct pc_session *s)
 {
-    if (alog_fd < 0) return;
-    if (alog_len + ALOG_LINE > ALOG_BUF) pc_alog_flush();
+    if (alog_fd < 0)
+        return;
+    if (alog_len + ALOG_LINE > ALOG_BUF)
+        pc_alog_flush();
     const struct pc_config *cfg = pc_w.cfg;
     double now = ev_now(pc_w.loop);
     double dur = s->t_start > 0 ? now - s->t_start : 0;
@@ -164,14 +172,16 @@ void pc_alog_request(const struct pc_session *s)
     const char *pool = "-", *member = "-";
     if (s->name) {
         pool = s->name->pool->name;
-        if (s->member_idx >= 0) member = s->name->pool->members[s->member_idx].host;
+        if (s->member_idx >= 0)
+            member = s->name->pool->members[s->member_idx].host;
     }
     char *o = alog_buf + alog_len, *end = alog_buf + alog_len + ALOG_LINE;
     time_t t = (time_t)now;
     struct tm tm;
     gmtime_r(&t, &tm);
     char up[8] = "-";
-    if (s->up_status) snprintf(up, sizeof(up), "%d", s->up_status);
+    if (s->up_status)
+        snprintf(up, sizeof(up), "%d", s->up_status);
 
     switch (alog_format) {
     case PC_LOG_JSON:

@@ -36,7 +36,8 @@ int pc_balance_pick(struct pc_session *s)
     if (pool->affinity == PC_AFFINITY_COOKIE) {
         if (s->has_cookie)
             for (size_t i = 0; i < n; i++)
-                if (pool->members[i].id == s->cookie_id && AVAILABLE(i)) return (int)i;
+                if (pool->members[i].id == s->cookie_id && AVAILABLE(i))
+                    return (int)i;
         s->set_cookie = true; /* no cookie, or it names a member that cannot serve */
     } else if (pool->affinity == PC_AFFINITY_SOURCE) {
         /* Rendezvous hashing: every worker and instance maps a client address to the same
@@ -47,7 +48,8 @@ int pc_balance_pick(struct pc_session *s)
         int best = -1;
         uint32_t best_score = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!AVAILABLE(i)) continue;
+            if (!AVAILABLE(i))
+                continue;
             uint32_t score = mix(h ^ pool->members[i].id);
             if (best < 0 || score > best_score) {
                 best = (int)i;
@@ -58,7 +60,8 @@ int pc_balance_pick(struct pc_session *s)
     }
     for (size_t k = 0; k < n; k++) {
         size_t i = (ps->rr + k) % n;
-        if (!AVAILABLE(i)) continue;
+        if (!AVAILABLE(i))
+            continue;
         ps->rr = (unsigned)((i + 1) % n);
         return (int)i;
     }

@@ -104,7 +104,8 @@ static int hc_connect(struct hc *c, int port)
     else
         ((struct sockaddr_in6 *)&to.ss)->sin6_port = htons((uint16_t)port);
     c->fd = socket(to.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) return -1;
+    if (c->fd < 0)
+        return -1;
     if (cfg->has_internal && cfg->internal.ss.ss_family == to.ss.ss_family) {
         int one = 1;
         setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
@@ -121,9 +122,11 @@ static int hc_connect(struct hc *c, int port)
 /* The name the member's certificate must carry. */
 static const char *hc_name(const struct pc_pool *pool)
 {
-    if (pool->verify_name) return pool->verify_name;
+    if (pool->verify_name)
+        return pool->verify_name;
     for (size_t i = 0; i < pool->npublish; i++)
-        if (pool->publish[i][0] != '*') return pool->publish[i];
+        if (pool->publish[i][0] != '*')
+            return pool->publish[i];
     return pool->npublish ? pool->publish[0] + 2 : "";
 }
 
@@ -179,7 +182,8 @@ static void hc_next(struct hc *c)
         return;
     }
     int port = c->stage == HC_TLS_CONNECT ? m->https_port : m->http_port;
-    if (hc_connect(c, port) < 0) hc_result(c, false, strerror(errno));
+    if (hc_connect(c, port) < 0)
+        hc_result(c, false, strerror(errno));
 }
 
 static void hc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -193,7 +197,8 @@ static void hc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     int err = 0;
     socklen_t len = sizeof(err);
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
     if (err) {
         hc_result(c, false, strerror(err));
         return;
@@ -227,7 +232,8 @@ static void hc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     /* Start a check, bounded by timeout_connect (and by the interval). */
     double limit = pc_w.cfg->timeout_connect;
-    if (limit > hc_pool(c)->health_interval) limit = hc_pool(c)->health_interval;
+    if (limit > hc_pool(c)->health_interval)
+        limit = hc_pool(c)->health_interval;
     ev_timer_set(w, limit, 0.);
     ev_timer_start(loop, w);
     c->stage = HC_TLS_CONNECT;

@@ -79,10 +79,10 @@ struct pc_session {
     SSL *ssl; /* NULL on the HTTP listener */
     ev_io io;
     ev_timer timer;
-    uint8_t state;    /* enum pc_sess_state */
-    uint8_t kind;     /* enum pc_listener_kind */
-    uint8_t hs_want;  /* events the TLS handshake waits for */
-    uint8_t cert_idx; /* server context chosen by SNI */
+    uint8_t state;      /* enum pc_sess_state */
+    uint8_t kind;       /* enum pc_listener_kind */
+    uint8_t hs_want;    /* events the TLS handshake waits for */
+    uint8_t cert_idx;   /* server context chosen by SNI */
     char hello_sni[64]; /* SNI as the ClientHello offered it (logs of failed handshakes) */
     struct pc_addr peer;
     char peer_ip[46]; /* textual client address (X-Forwarded-For, access log) */

@@ -27,7 +27,8 @@ static void put_fields(struct wr *w, const struct pc_head *h)
 {
     for (unsigned i = 0; i < h->nfields; i++) {
         const struct pc_field *f = &h->f[i];
-        if (f->drop) continue;
+        if (f->drop)
+            continue;
         put(w, h->base + f->name.off, f->name.len);
         PUTLIT(w, ": ");
         put(w, h->base + f->value.off, f->value.len);
@@ -45,13 +46,16 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
 {
     size_t xff = 0;
     for (unsigned i = 0; i < h->nfields; i++)
-        if (h->f[i].kind == PC_HK_XFF) xff += h->f[i].value.len + 2;
+        if (h->f[i].kind == PC_HK_XFF)
+            xff += h->f[i].value.len + 2;
     char *base = reserve(o, h, xff + h->authority.len + s->lg_host + 192);
-    if (!base) return false;
+    if (!base)
+        return false;
     struct wr w = {base, base};
     put(&w, h->base + h->method.off, h->method.len);
     PUTLIT(&w, " ");
-    if (h->path.len == 0 || h->base[h->path.off] != '/') PUTLIT(&w, "/");
+    if (h->path.len == 0 || h->base[h->path.off] != '/')
+        PUTLIT(&w, "/");
     put(&w, h->base + h->path.off, h->path.len);
     PUTLIT(&w, " HTTP/1.1\r\n");
     if (h->host < 0) {
@@ -68,7 +72,8 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
     PUTLIT(&w, "X-Forwarded-For: ");
     for (unsigned i = 0; i < h->nfields; i++) {
         const struct pc_field *f = &h->f[i];
-        if (f->kind != PC_HK_XFF || f->value.len == 0) continue;
+        if (f->kind != PC_HK_XFF || f->value.len == 0)
+            continue;
         put(&w, h->base + f->value.off, f->value.len);
         PUTLIT(&w, ", ");
     }
@@ -77,7 +82,8 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
         PUTLIT(&w, "\r\nX-Forwarded-Proto: https\r\n");
     else
         PUTLIT(&w, "\r\nX-Forwarded-Proto: http\r\n");
-    if (h->chunked) PUTLIT(&w, "Transfer-Encoding: chunked\r\n");
+    if (h->chunked)
+        PUTLIT(&w, "Transfer-Encoding: chunked\r\n");
     if (s->upgrade_req) {
         PUTLIT(&w, "Upgrade: ");
         put(&w, h->base + h->f[h->upgrade].value.off, h->f[h->upgrade].value.len);
@@ -92,7 +98,8 @@ bool pc_rw_response(struct pc_out *o, const struct pc_head *h, struct pc_session
                     enum pc_body_mode mode)
 {
     char *base = reserve(o, h, 160);
-    if (!base) return false;
+    if (!base)
+        return false;
     struct wr w = {base, base};
     /* We speak HTTP/1.1 whatever the pool's version (RFC 9110 §6.2). */
     w.p += sprintf(w.p, "HTTP/1.1 %03d ", h->status);
@@ -112,7 +119,8 @@ bool pc_rw_response(struct pc_out *o, const struct pc_head *h, struct pc_session
                        (unsigned)pool->members[s->member_idx].id);
     }
     if (h->status >= 200) {
-        if (mode == PC_BODY_CHUNK) PUTLIT(&w, "Transfer-Encoding: chunked\r\n");
+        if (mode == PC_BODY_CHUNK)
+            PUTLIT(&w, "Transfer-Encoding: chunked\r\n");
         if (s->close_after)
             PUTLIT(&w, "Connection: close\r\n");
         else if (s->client_10)
@@ -162,7 +170,8 @@ bool pc_rw_local(struct pc_out *o, int status, const char *location, size_t locl
     char body[64];
     int bl = snprintf(body, sizeof(body), "%d %s\n", status, pc_rw_reason(status));
     char *p = pc_out_reserve(o, loclen + 256);
-    if (!p) return false;
+    if (!p)
+        return false;
     int n = sprintf(p, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n",
                     status, pc_rw_reason(status), bl);
     if (status == 405)

@@ -45,7 +45,8 @@ static int req_on_complete(llhttp_t *p)
 {
     struct pc_session *s = p->data;
     s->req_done = true;
-    if (s->up && pc_out_body_end(&s->up->out, s->body) < 0) return -1;
+    if (s->up && pc_out_body_end(&s->up->out, s->body) < 0)
+        return -1;
     return HPE_PAUSED;
 }
 
@@ -109,7 +110,8 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     ev_io_init(&s->io, sess_io_cb, fd, EV_READ);
     ev_init(&s->timer, sess_timer_cb);
     s->next = all_sessions;
-    if (all_sessions) all_sessions->prev = s;
+    if (all_sessions)
+        all_sessions->prev = s;
     all_sessions = s;
     nsessions++;
     /* The first request gets timeout_header from the accept on (a connection that sends
@@ -121,8 +123,10 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
 /* Logs the transaction in progress once. */
 static void sess_log(struct pc_session *s)
 {
-    if (s->logged || s->t_start <= 0 || s->lg_method == 0) return;
-    if (!s->status) s->status = 499; /* the client went away first (nginx's convention) */
+    if (s->logged || s->t_start <= 0 || s->lg_method == 0)
+        return;
+    if (!s->status)
+        s->status = 499; /* the client went away first (nginx's convention) */
     pc_alog_request(s);
     pc_metrics_request(s);
     s->logged = true;
@@ -130,7 +134,8 @@ static void sess_log(struct pc_session *s)
 
 static void sess_close(struct pc_session *s)
 {
-    if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING) sess_log(s);
+    if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING)
+        sess_log(s);
     if (s->up) {
         pc_upstream_close(s->up);
         s->up = NULL;
@@ -154,7 +159,8 @@ static void sess_close(struct pc_session *s)
         s->prev->next = s->next;
     else
         all_sessions = s->next;
-    if (s->next) s->next->prev = s->prev;
+    if (s->next)
+        s->next->prev = s->prev;
     nsessions--;
     s->next = free_sessions;
     free_sessions = s;
@@ -266,11 +272,14 @@ static int sess_redirect(struct pc_session *s, const char *host, size_t hostlen)
     size_t hl = pc_h1_authority_host(host, hostlen);
     int port = pc_w.cfg->https_port;
     int n = snprintf(loc, sizeof(loc), "https://%.*s", (int)hl, host);
-    if (port && port != 443) n += snprintf(loc + n, sizeof(loc) - (size_t)n, ":%d", port);
+    if (port && port != 443)
+        n += snprintf(loc + n, sizeof(loc) - (size_t)n, ":%d", port);
     size_t pl = head.path.len;
     const char *path = head.base + head.path.off;
-    if (pl == 0 || path[0] != '/') loc[n++] = '/';
-    if ((size_t)n + pl >= sizeof(loc)) return sess_local(s, 414, NULL, 0, true);
+    if (pl == 0 || path[0] != '/')
+        loc[n++] = '/';
+    if ((size_t)n + pl >= sizeof(loc))
+        return sess_local(s, 414, NULL, 0, true);
     memcpy(loc + n, path, pl);
     n += (int)pl;
     return sess_local(s, 301, loc, (size_t)n, s->body != PC_BODY_NONE);
@@ -283,7 +292,8 @@ static int sess_begin(struct pc_session *s, size_t hl)
     const struct pc_config *cfg = pc_w.cfg;
     const char *p = s->in->data + s->in->start;
     int rc = pc_h1_parse(p, hl, true, &head);
-    if (rc) return sess_reject(s, -rc);
+    if (rc)
+        return sess_reject(s, -rc);
 
     s->body = head.chunked                             ? PC_BODY_CHUNK
               : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
@@ -333,14 +343,17 @@ static int sess_begin(struct pc_session *s, size_t hl)
     if (!host && s->ssl) {
         host = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
         hostlen = host ? strlen(host) : 0;
-        if (host) lg_copy(s, &head, host, hostlen);
+        if (host)
+            lg_copy(s, &head, host, hostlen);
     }
     s->name = host ? pc_config_route(cfg, host, hostlen) : NULL;
-    if (!s->name) return sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
+    if (!s->name)
+        return sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
     if (s->ssl && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
         return sess_local(s, 421, NULL, 0, s->body != PC_BODY_NONE);
     if (s->kind == PC_LISTEN_HTTP) {
-        if (s->name->http == PC_HTTP_REDIRECT) return sess_redirect(s, host, hostlen);
+        if (s->name->http == PC_HTTP_REDIRECT)
+            return sess_redirect(s, host, hostlen);
         if (s->name->http != PC_HTTP_FORWARD)
             return sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
     }
@@ -353,7 +366,8 @@ static int sess_begin(struct pc_session *s, size_t hl)
     }
     s->reqhead = o.ob;
     s->tried = 0;
-    if (pc_upstream_attach(s) < 0) return sess_local(s, 502, NULL, 0, s->body != PC_BODY_NONE);
+    if (pc_upstream_attach(s) < 0)
+        return sess_local(s, 502, NULL, 0, s->body != PC_BODY_NONE);
     return 0;
 }
 
@@ -369,14 +383,17 @@ static int sess_read_head(struct pc_session *s)
             }
             struct pc_buf *b = s->in;
             int r = pc_h1_scan(&s->scan, b->data + b->start, pc_buf_len(b), true);
-            if (r < 0) return sess_reject(s, -r);
-            if (r > 0) return sess_begin(s, (size_t)r);
+            if (r < 0)
+                return sess_reject(s, -r);
+            if (r > 0)
+                return sess_begin(s, (size_t)r);
             if (pc_buf_room(b) == 0) {
                 if (b->start > 0) {
                     pc_buf_compact(b);
                 } else {
                     struct pc_buf *nb = pc_buf_grow(b, b->cap * 2);
-                    if (!nb) return sess_reject(s, 431);
+                    if (!nb)
+                        return sess_reject(s, 431);
                     s->in = nb;
                 }
             }
@@ -400,7 +417,8 @@ static int sess_pump_request(struct pc_session *s)
 {
     struct pc_upconn *u = s->up;
     for (;;) {
-        if (u->connecting || u->handshaking) return 0;
+        if (u->connecting || u->handshaking)
+            return 0;
         bool more = s->in && pc_buf_len(s->in) && !(s->req_done && !s->tunnel);
         if (pc_out_pending(&u->out) && (u->out.rawlen || !more)) {
             int r = pc_io_flush(u->fd, u->ssl, &u->out, NULL);
@@ -408,10 +426,12 @@ static int sess_pump_request(struct pc_session *s)
                 /* The pool's side broke; the response side sees it too and decides. */
                 return pc_upstream_pump(u);
             }
-            if (r == 0) return 0;
+            if (r == 0)
+                return 0;
             s->last_act = ev_now(pc_w.loop);
         }
-        if (s->req_done && !s->tunnel) return 0;
+        if (s->req_done && !s->tunnel)
+            return 0;
         struct pc_buf *b = s->in;
         if (b && pc_buf_len(b) && s->tunnel) {
             /* WebSocket after the 101: bytes go through untouched. */
@@ -495,8 +515,10 @@ static void sess_reset(struct pc_session *s)
 /* Ends the transaction once the request is sent, the response complete and flushed. */
 static int sess_try_finish(struct pc_session *s)
 {
-    if (!s->req_done || !s->resp_done || pc_out_pending(&s->out)) return 0;
-    if (s->up && pc_out_pending(&s->up->out)) return 0;
+    if (!s->req_done || !s->resp_done || pc_out_pending(&s->out))
+        return 0;
+    if (s->up && pc_out_pending(&s->up->out))
+        return 0;
     sess_log(s);
     if (s->up) {
         pc_upstream_release(s, true);
@@ -508,19 +530,22 @@ static int sess_try_finish(struct pc_session *s)
     }
     sess_reset(s);
     /* Nothing buffered: wait for the socket rather than try a read that would fail. */
-    if ((!s->in || !pc_buf_len(s->in)) && (!s->ssl || !SSL_pending(s->ssl))) return 0;
+    if ((!s->in || !pc_buf_len(s->in)) && (!s->ssl || !SSL_pending(s->ssl)))
+        return 0;
     return 1;
 }
 
 int pc_session_flush(struct pc_session *s)
 {
-    if (!pc_out_pending(&s->out)) return 1;
+    if (!pc_out_pending(&s->out))
+        return 1;
     int r = pc_io_flush(s->fd, s->ssl, &s->out, &s->bytes_out);
     if (r < 0) {
         sess_close(s);
         return -1;
     }
-    if (r > 0) s->last_act = ev_now(pc_w.loop);
+    if (r > 0)
+        s->last_act = ev_now(pc_w.loop);
     return r;
 }
 
@@ -528,7 +553,8 @@ int pc_session_flush(struct pc_session *s)
  * close (a long poll abandoned) and buffers pipelined bytes without parsing them. */
 static int sess_peek_client(struct pc_session *s)
 {
-    if (s->in && pc_buf_room(s->in) == 0 && s->in->start == 0) return 0;
+    if (s->in && pc_buf_room(s->in) == 0 && s->in->start == 0)
+        return 0;
     ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
     if (n > 0) {
         s->bytes_in += (uint64_t)n;
@@ -573,17 +599,22 @@ static int sess_drive(struct pc_session *s)
     for (;;) {
         switch (s->state) {
         case PC_S_HANDSHAKE:
-            if (sess_handshake(s) < 0) return -1;
-            if (s->state == PC_S_HANDSHAKE) return 0;
+            if (sess_handshake(s) < 0)
+                return -1;
+            if (s->state == PC_S_HANDSHAKE)
+                return 0;
             continue;
         case PC_S_IDLE:
         case PC_S_HEAD:
-            if (sess_read_head(s) < 0) return -1;
-            if (s->state == PC_S_IDLE || s->state == PC_S_HEAD) return 0;
+            if (sess_read_head(s) < 0)
+                return -1;
+            if (s->state == PC_S_IDLE || s->state == PC_S_HEAD)
+                return 0;
             continue;
         case PC_S_CLOSING: {
             int r = pc_session_flush(s);
-            if (r < 0) return -1;
+            if (r < 0)
+                return -1;
             if (r > 0) {
                 /* Lingering close: let the client read the answer before the RST that
                  * unread request bytes would cause. */
@@ -594,15 +625,21 @@ static int sess_drive(struct pc_session *s)
             return 0;
         }
         case PC_S_ACTIVE:
-            if (pc_session_flush(s) < 0) return -1;
+            if (pc_session_flush(s) < 0)
+                return -1;
             if (s->up) {
-                if (sess_pump_request(s) < 0) return -1;
-                if (s->up && pc_upstream_pump(s->up) < 0) return -1;
+                if (sess_pump_request(s) < 0)
+                    return -1;
+                if (s->up && pc_upstream_pump(s->up) < 0)
+                    return -1;
             }
-            if (s->state != PC_S_ACTIVE) continue;
+            if (s->state != PC_S_ACTIVE)
+                continue;
             int r = sess_try_finish(s);
-            if (r < 0) return -1;
-            if (r > 0) continue;
+            if (r < 0)
+                return -1;
+            if (r > 0)
+                continue;
             return 0;
         }
     }
@@ -624,13 +661,15 @@ static void sess_watch(struct pc_session *s)
         ev = EV_WRITE;
         break;
     case PC_S_ACTIVE:
-        if (pc_out_pending(&s->out)) ev |= EV_WRITE;
+        if (pc_out_pending(&s->out))
+            ev |= EV_WRITE;
         if (u && !u->connecting && !u->handshaking && !pc_out_pending(&u->out))
             ev |= EV_READ; /* body bytes, or an early close while waiting */
         break;
     }
     pc_io_want(pc_w.loop, &s->io, ev);
-    if (u) pc_upstream_update(u);
+    if (u)
+        pc_upstream_update(u);
 }
 
 void pc_session_update(struct pc_session *s)
@@ -643,16 +682,19 @@ static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     struct pc_session *s = SESS_FROM(w, io);
     (void)loop;
     if (s->state == PC_S_ACTIVE && (revents & EV_READ) && s->req_done && !s->tunnel) {
-        if (sess_peek_client(s) < 0) return;
+        if (sess_peek_client(s) < 0)
+            return;
     }
-    if (sess_drive(s) < 0) return;
+    if (sess_drive(s) < 0)
+        return;
     sess_watch(s);
 }
 
 /* Called by the upstream side after its events: the driver is shared. */
 void pc_session_resp_progress(struct pc_session *s)
 {
-    if (sess_drive(s) < 0) return;
+    if (sess_drive(s) < 0)
+        return;
     sess_watch(s);
 }
 
@@ -701,7 +743,8 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         sess_close(s);
         return;
     case PC_S_HEAD:
-        if (sess_reject(s, 408) < 0) return;
+        if (sess_reject(s, 408) < 0)
+            return;
         sess_arm(s, 5);
         break;
     case PC_S_ACTIVE: {
@@ -715,11 +758,13 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
             sess_close(s);
             return;
         }
-        if (sess_local(s, pool_silent ? 504 : 408, NULL, 0, true) < 0) return;
+        if (sess_local(s, pool_silent ? 504 : 408, NULL, 0, true) < 0)
+            return;
         sess_arm(s, 5);
         break;
     }
     }
-    if (sess_drive(s) < 0) return;
+    if (sess_drive(s) < 0)
+        return;
     sess_watch(s);
 }

@@ -76,7 +76,8 @@ static int resp_on_complete(llhttp_t *p)
         return HPE_PAUSED; /* an interim response: the final one follows */
     u->msg_done = true;
     u->keepalive = llhttp_should_keep_alive(p);
-    if (pc_out_body_end(&u->s->out, u->body) < 0) return -1;
+    if (pc_out_body_end(&u->s->out, u->body) < 0)
+        return -1;
     return HPE_PAUSED;
 }
 
@@ -100,7 +101,10 @@ static void idle_unlink(struct pc_upconn *u)
         u->prev->next = u->next;
     else
         ms->idle = u->next;
-    if (u->next) u->next->prev = u->prev;
+    if (u->next)
+        u->next->prev = u->prev;
+    else
+        ms->idle_tail = u->prev;
     u->next = u->prev = NULL;
     ms->nidle--;
 }
@@ -130,7 +134,8 @@ static void pin_link(struct pc_session *s, struct pc_upconn *u)
 void pc_upstream_close(struct pc_upconn *u)
 {
     pc_metrics_upstream(u->pool_idx, u->member_idx, -1);
-    if (u->pinned) pc_metrics_pinned(-1);
+    if (u->pinned)
+        pc_metrics_pinned(-1);
     if (!u->s)
         idle_unlink(u);
     else if (u->pinned)
@@ -180,11 +185,14 @@ static void up_log(const struct pc_upconn *u, const char *what)
 static void request_sni(const struct pc_session *s, char *out, size_t len)
 {
     out[0] = '\0';
-    if (s->kind != PC_LISTEN_HTTPS) return;
+    if (s->kind != PC_LISTEN_HTTPS)
+        return;
     const char *h = s->lg + s->lg_method;
     size_t hl = pc_h1_authority_host(h, s->lg_host);
-    if (hl && h[hl - 1] == '.') hl--;
-    if (hl >= len) hl = len - 1;
+    if (hl && h[hl - 1] == '.')
+        hl--;
+    if (hl >= len)
+        hl = len - 1;
     for (size_t i = 0; i < hl; i++)
         out[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ? h[i] - 'A' + 'a' : h[i]);
     out[hl] = '\0';
@@ -194,9 +202,11 @@ static void request_sni(const struct pc_session *s, char *out, size_t len)
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
     struct pc_upconn *u = SSL_get_app_data(ssl);
-    if (!u) return 0;
+    if (!u)
+        return 0;
     struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
-    if (ms->tls_sess) SSL_SESSION_free(ms->tls_sess);
+    if (ms->tls_sess)
+        SSL_SESSION_free(ms->tls_sess);
     ms->tls_sess = sess;
     snprintf(ms->tls_sess_name, sizeof(ms->tls_sess_name), "%s", u->sni);
     return 1; /* we keep the reference */
@@ -206,17 +216,21 @@ static int up_tls_setup(struct pc_upconn *u)
 {
     const struct pc_pool *pool = up_pool(u);
     SSL_CTX *ctx = pc_w.tls->pool_ctx[u->pool_idx];
-    if (!ctx) return -1;
+    if (!ctx)
+        return -1;
     SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
     u->ssl = SSL_new(ctx);
-    if (!u->ssl || SSL_set_fd(u->ssl, u->fd) != 1) return -1;
+    if (!u->ssl || SSL_set_fd(u->ssl, u->fd) != 1)
+        return -1;
     SSL_set_app_data(u->ssl, u);
     SSL_set_connect_state(u->ssl);
     bool ip_literal = u->sni[0] == '[' || strspn(u->sni, "0123456789.") == strlen(u->sni);
-    if (u->sni[0] && !ip_literal && SSL_set_tlsext_host_name(u->ssl, u->sni) != 1) return -1;
+    if (u->sni[0] && !ip_literal && SSL_set_tlsext_host_name(u->ssl, u->sni) != 1)
+        return -1;
     if (pool->verify) {
         const char *name = pool->verify_name ? pool->verify_name : u->sni;
-        if (SSL_set1_host(u->ssl, name) != 1) return -1;
+        if (SSL_set1_host(u->ssl, name) != 1)
+            return -1;
     }
     struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
     if (ms->tls_sess && strcmp(ms->tls_sess_name, u->sni) == 0)
@@ -309,7 +323,8 @@ static int up_take_request(struct pc_session *s, struct pc_upconn *u)
 {
     s->resend_ok = u->reused && s->body == PC_BODY_NONE;
     if (s->resend_ok) {
-        if (!pc_out_append(&u->out, s->reqhead->data, pc_buf_len(s->reqhead))) return -1;
+        if (!pc_out_append(&u->out, s->reqhead->data, pc_buf_len(s->reqhead)))
+            return -1;
     } else {
         u->out.ob = s->reqhead;
         s->reqhead = NULL;
@@ -370,7 +385,8 @@ static int attach(struct pc_session *s, bool fresh_only)
             request_sni(s, sni, sizeof(sni));
             bool tls = s->kind == PC_LISTEN_HTTPS;
             for (u = ms->idle; u; u = u->next)
-                if ((u->ssl != NULL) == tls && strcmp(u->sni, sni) == 0) break;
+                if ((u->ssl != NULL) == tls && strcmp(u->sni, sni) == 0)
+                    break;
         }
         if (u) {
             idle_unlink(u);
@@ -394,9 +410,9 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
     struct pc_upconn *u = s->up;
     struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
     reusable = reusable && u->keepalive && u->msg_done && !pc_out_pending(&u->out) &&
-               (!u->in || pc_buf_len(u->in) == 0) && ms->nidle < UP_IDLE_MAX && !pc_w.draining;
+               (!u->in || pc_buf_len(u->in) == 0) && !pc_w.draining;
     if (u->pinned) {
-        if (!(reusable || (u->keepalive && u->msg_done && ms->nidle >= UP_IDLE_MAX))) {
+        if (!reusable) {
             /* The authenticated connection is gone: so is the client's (SPEC §1). */
             s->close_after = true;
             pc_upstream_close(u);
@@ -413,6 +429,10 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
         pc_upstream_close(u);
         return;
     }
+    /* A full list gives up its oldest connection, not the newest: plain and TLS connections
+     * of every name share it, and the newest is the likeliest to be wanted again. */
+    if (ms->nidle >= UP_IDLE_MAX && ms->idle_tail)
+        pc_upstream_close(ms->idle_tail);
     pc_buf_put(u->in);
     u->in = NULL;
     u->s = NULL;
@@ -420,7 +440,10 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
     u->parser.data = u;
     u->prev = NULL;
     u->next = ms->idle;
-    if (ms->idle) ms->idle->prev = u;
+    if (ms->idle)
+        ms->idle->prev = u;
+    else
+        ms->idle_tail = u;
     ms->idle = u;
     ms->nidle++;
     pc_io_want(pc_w.loop, &u->io, EV_READ); /* a readable idle connection has been closed */
@@ -436,7 +459,8 @@ static int up_fail(struct pc_upconn *u, int status, const char *why)
 {
     struct pc_session *s = u->s;
     up_log(u, why);
-    if (u->pinned) s->close_after = true; /* never retried elsewhere: the client starts over */
+    if (u->pinned)
+        s->close_after = true; /* never retried elsewhere: the client starts over */
     pc_upstream_close(u);
     s->up = NULL;
     return pc_session_up_failed(s, status, why);
@@ -452,7 +476,8 @@ static int up_stale(struct pc_upconn *u)
     pc_upstream_close(u);
     s->up = NULL;
     s->tried = 0;
-    if (attach(s, true) < 0) return pc_session_up_failed(s, 502, "no member for the retry");
+    if (attach(s, true) < 0)
+        return pc_session_up_failed(s, 502, "no member for the retry");
     return 0;
 }
 
@@ -499,10 +524,13 @@ static int up_head(struct pc_upconn *u, size_t hl)
         u->body = mode;
         s->up_status = s->status = st;
     }
-    if (!pc_rw_response(&s->out, &head, s, mode)) return gone(up_fail(u, 502, "out of memory"));
+    if (!pc_rw_response(&s->out, &head, s, mode))
+        return gone(up_fail(u, 502, "out of memory"));
     enum llhttp_errno e = s->tunnel ? HPE_OK : llhttp_execute(&u->parser, p, hl);
-    if (e != HPE_OK && e != HPE_PAUSED) return gone(up_fail(u, 502, llhttp_errno_name(e)));
-    if (e == HPE_PAUSED) llhttp_resume(&u->parser); /* a bodyless message is complete */
+    if (e != HPE_OK && e != HPE_PAUSED)
+        return gone(up_fail(u, 502, llhttp_errno_name(e)));
+    if (e == HPE_PAUSED)
+        llhttp_resume(&u->parser); /* a bodyless message is complete */
     u->in->start += hl;
     s->resp_begun = true;
     if (st >= 200 || st == 101) {
@@ -514,7 +542,8 @@ static int up_head(struct pc_upconn *u, size_t hl)
     } else {
         memset(&u->scan, 0, sizeof(u->scan));
     }
-    if (u->msg_done) pc_session_resp_complete(s);
+    if (u->msg_done)
+        pc_session_resp_complete(s);
     return 0;
 }
 
@@ -522,28 +551,34 @@ int pc_upstream_pump(struct pc_upconn *u)
 {
     struct pc_session *s = u->s;
     while (!u->msg_done) {
-        if (u->connecting || u->handshaking) return 0;
+        if (u->connecting || u->handshaking)
+            return 0;
         struct pc_buf *b = u->in;
         /* Parse what is buffered before writing, so that a header block and the body behind
          * it leave in one write; a pending raw piece must go first. */
         if (s->out.rawlen || !b || !pc_buf_len(b)) {
             int r = pc_session_flush(s);
-            if (r < 0) return -1;
-            if (r == 0) return 0; /* the client is not reading: neither do we */
+            if (r < 0)
+                return -1;
+            if (r == 0)
+                return 0; /* the client is not reading: neither do we */
         }
         if (b && pc_buf_len(b)) {
             if (u->in_head) {
                 int hl = pc_h1_scan(&u->scan, b->data + b->start, pc_buf_len(b), false);
-                if (hl < 0) return up_fail(u, 502, "malformed response header");
+                if (hl < 0)
+                    return up_fail(u, 502, "malformed response header");
                 if (hl > 0) {
                     int r = up_head(u, (size_t)hl);
-                    if (r) return r < 0 ? -1 : 0;
+                    if (r)
+                        return r < 0 ? -1 : 0;
                     continue;
                 }
                 if (pc_buf_room(b) == 0) {
                     struct pc_buf *nb =
                         b->start ? (pc_buf_compact(b), b) : pc_buf_grow(b, b->cap * 2);
-                    if (!nb) return up_fail(u, 502, "out of memory");
+                    if (!nb)
+                        return up_fail(u, 502, "out of memory");
                     u->in = nb;
                 }
             } else if (s->tunnel) {
@@ -586,7 +621,8 @@ int pc_upstream_pump(struct pc_upconn *u)
             s->up = NULL;
             return pc_session_up_failed(s, 502, "tunnel closed");
         }
-        if (!u->got_bytes && u->reused) return up_stale(u) < 0 ? -1 : 0;
+        if (!u->got_bytes && u->reused)
+            return up_stale(u) < 0 ? -1 : 0;
         if (!u->in_head && !s->tunnel && n == 0) {
             enum llhttp_errno fe = llhttp_finish(&u->parser);
             if ((fe == HPE_OK || fe == HPE_PAUSED) && u->msg_done)
@@ -608,8 +644,10 @@ void pc_upstream_update(struct pc_upconn *u)
     else if (u->handshaking)
         ev = u->hs_want;
     else {
-        if (pc_out_pending(&u->out)) ev |= EV_WRITE;
-        if (!u->msg_done && !pc_out_pending(&u->s->out)) ev |= EV_READ;
+        if (pc_out_pending(&u->out))
+            ev |= EV_WRITE;
+        if (!u->msg_done && !pc_out_pending(&u->s->out))
+            ev |= EV_READ;
     }
     pc_io_want(pc_w.loop, &u->io, ev);
 }
@@ -630,7 +668,8 @@ static int up_connect_failed(struct pc_upconn *u, const char *why)
     }
     pc_upstream_close(u);
     s->up = NULL;
-    if (attach(s, false) < 0) return pc_session_up_failed(s, 502, why);
+    if (attach(s, false) < 0)
+        return pc_session_up_failed(s, 502, why);
     return 0;
 }
 
@@ -667,13 +706,15 @@ static int up_handshake(struct pc_upconn *u)
         up_log(u, why);
         pc_upstream_close(u);
         s->up = NULL;
-        if (pc_session_up_failed(s, 502, why) == 0) pc_session_resp_progress(s);
+        if (pc_session_up_failed(s, 502, why) == 0)
+            pc_session_resp_progress(s);
         return -1;
     }
     snprintf(why, sizeof(why), "TLS handshake failed: ");
     pc_tls_error(why + strlen(why), sizeof(why) - strlen(why), "connection closed");
     struct pc_session *s = u->s;
-    if (up_connect_failed(u, why) == 0) pc_session_resp_progress(s);
+    if (up_connect_failed(u, why) == 0)
+        pc_session_resp_progress(s);
     return -1;
 }
 
@@ -698,16 +739,22 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (u->connecting) {
         int err = 0;
         socklen_t len = sizeof(err);
-        if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+        if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
         if (err) {
-            if (up_connect_failed(u, strerror(err)) < 0) return;
+            /* U is gone: the session may have a new connection (to another member). */
+            if (up_connect_failed(u, strerror(err)) == 0)
+                pc_session_resp_progress(s);
+            return;
         } else {
             u->connecting = false;
             u->hs_want = EV_WRITE;
-            if (!u->handshaking) ev_timer_stop(pc_w.loop, &u->timer);
+            if (!u->handshaking)
+                ev_timer_stop(pc_w.loop, &u->timer);
         }
     }
-    if (u->handshaking && up_handshake(u) < 0) return;
+    if (u->handshaking && up_handshake(u) < 0)
+        return;
     pc_session_resp_progress(s);
 }
 

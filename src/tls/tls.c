@@ -42,15 +42,18 @@ static void diag_add(struct pc_diag *d, const char *file, int line, const char *
     char full[1400];
     int n = line > 0 ? snprintf(full, sizeof(full), "%s:%d: %s\n", file, line, msg)
                      : snprintf(full, sizeof(full), "%s: %s\n", file, msg);
-    if (n < 0) return;
-    if ((size_t)n >= sizeof(full)) n = sizeof(full) - 1;
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof(full))
+        n = sizeof(full) - 1;
     if (!d) {
         full[n - 1] = '\0';
         pc_err("%s", full);
         return;
     }
     char *t = realloc(d->text, d->len + (size_t)n + 1);
-    if (!t) return;
+    if (!t)
+        return;
     memcpy(t + d->len, full, (size_t)n + 1);
     d->text = t;
     d->len += (size_t)n;
@@ -74,11 +77,13 @@ const char *pc_tls_error(char *buf, size_t len, const char *fallback)
 
 bool pc_tls_name_match(const char *pat, const char *host, size_t len)
 {
-    if (len && host[len - 1] == '.') len--;
+    if (len && host[len - 1] == '.')
+        len--;
     if (pat[0] == '*' && pat[1] == '.') {
         /* A wildcard covers exactly one label (RFC 6125 §6.4.3). */
         const char *dot = memchr(host, '.', len);
-        if (!dot || dot == host) return false;
+        if (!dot || dot == host)
+            return false;
         size_t rest = len - (size_t)(dot - host);
         return strlen(pat + 1) == rest && strncasecmp(pat + 1, dot, rest) == 0;
     }
@@ -89,7 +94,8 @@ bool pc_tls_covers(const struct pc_tls *t, size_t idx, const char *host, size_t 
 {
     const struct pc_tls_server *s = &t->servers[idx];
     for (size_t i = 0; i < s->nnames; i++)
-        if (pc_tls_name_match(s->names[i], host, len)) return true;
+        if (pc_tls_name_match(s->names[i], host, len))
+            return true;
     return false;
 }
 
@@ -106,21 +112,26 @@ size_t pc_tls_server_index(const struct pc_tls *t, SSL *ssl)
     }
     SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
     for (size_t i = 0; i < t->nservers; i++)
-        if (t->servers[i].ctx == ctx) return i;
+        if (t->servers[i].ctx == ctx)
+            return i;
     return 0;
 }
 
 static int add_name(struct pc_tls_server *s, const char *name, size_t len)
 {
     for (size_t i = 0; i < s->nnames; i++)
-        if (strlen(s->names[i]) == len && strncasecmp(s->names[i], name, len) == 0) return 0;
+        if (strlen(s->names[i]) == len && strncasecmp(s->names[i], name, len) == 0)
+            return 0;
     char **n = realloc(s->names, (s->nnames + 1) * sizeof(*n));
-    if (!n) return -1;
+    if (!n)
+        return -1;
     s->names = n;
     char *c = strndup(name, len);
-    if (!c) return -1;
+    if (!c)
+        return -1;
     for (char *p = c; *p; p++)
-        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
     s->names[s->nnames++] = c;
     return 0;
 }
@@ -133,10 +144,12 @@ static int collect_names(struct pc_tls_server *s, X509 *x)
     if (gens) {
         for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
             const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-            if (g->type != GEN_DNS) continue;
+            if (g->type != GEN_DNS)
+                continue;
             const unsigned char *d = ASN1_STRING_get0_data(g->d.dNSName);
             int l = ASN1_STRING_length(g->d.dNSName);
-            if (l > 0 && add_name(s, (const char *)d, (size_t)l) == 0) found++;
+            if (l > 0 && add_name(s, (const char *)d, (size_t)l) == 0)
+                found++;
         }
         GENERAL_NAMES_free(gens);
     }
@@ -179,7 +192,8 @@ static const struct ticket_keys *keys_for(long period)
 {
     static struct ticket_keys cache[2] = {{.period = -1}, {.period = -1}};
     struct ticket_keys *k = &cache[period & 1];
-    if (k->period != period) derive(period, k);
+    if (k->period != period)
+        derive(period, k);
     return k;
 }
 
@@ -192,9 +206,11 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EV
     int ret = 1;
     if (enc) {
         k = keys_for(now);
-        if (RAND_bytes(iv, 16) != 1) return -1;
+        if (RAND_bytes(iv, 16) != 1)
+            return -1;
         memcpy(key_name, k->name, 16);
-        if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1) return -1;
+        if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
+            return -1;
     } else {
         for (long p = now; p >= now - 1 && !k; p--) {
             const struct ticket_keys *c = keys_for(p);
@@ -203,14 +219,17 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EV
                 ret = p == now ? 1 : 2; /* 2: valid, but issue a fresh ticket */
             }
         }
-        if (!k) return 0; /* unknown key: full handshake */
-        if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1) return -1;
+        if (!k)
+            return 0; /* unknown key: full handshake */
+        if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) != 1)
+            return -1;
     }
     OSSL_PARAM params[3];
     params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->mac, 32);
     params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"sha256", 0);
     params[2] = OSSL_PARAM_construct_end();
-    if (EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
+    if (EVP_MAC_CTX_set_params(hctx, params) != 1)
+        return -1;
     return ret;
 }
 
@@ -290,7 +309,8 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
     (void)al;
     const struct pc_tls *t = arg;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (!name) return SSL_TLSEXT_ERR_OK; /* the default certificate */
+    if (!name)
+        return SSL_TLSEXT_ERR_OK; /* the default certificate */
     size_t len = strlen(name);
     /* Exact names first, so that a dedicated certificate wins over a wildcard one. */
     for (int pass = 0; pass < 2; pass++) {
@@ -298,8 +318,10 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
             const struct pc_tls_server *s = &t->servers[i];
             for (size_t k = 0; k < s->nnames; k++) {
                 bool wild = s->names[k][0] == '*';
-                if (wild != (pass == 1) || !pc_tls_name_match(s->names[k], name, len)) continue;
-                if (SSL_get_SSL_CTX(ssl) != s->ctx) SSL_set_SSL_CTX(ssl, s->ctx);
+                if (wild != (pass == 1) || !pc_tls_name_match(s->names[k], name, len))
+                    continue;
+                if (SSL_get_SSL_CTX(ssl) != s->ctx)
+                    SSL_set_SSL_CTX(ssl, s->ctx);
                 return SSL_TLSEXT_ERR_OK;
             }
         }
@@ -309,10 +331,12 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
 
 static int set_versions(SSL_CTX *ctx, int min, const char *ciphers)
 {
-    if (!SSL_CTX_set_min_proto_version(ctx, min)) return -1;
+    if (!SSL_CTX_set_min_proto_version(ctx, min))
+        return -1;
     /* OpenSSL 3 refuses TLS < 1.2 (SHA-1 signatures) above security level 0: lower it only
      * when the configuration asks for those versions. */
-    if (min < TLS1_2_VERSION) SSL_CTX_set_security_level(ctx, 0);
+    if (min < TLS1_2_VERSION)
+        SSL_CTX_set_security_level(ctx, 0);
     const char *list = ciphers;
     char buf[1024];
     if (!list) {
@@ -326,7 +350,8 @@ static int set_versions(SSL_CTX *ctx, int min, const char *ciphers)
 static SSL_CTX *server_ctx(const struct pc_config *cfg, struct pc_tls *t)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) return NULL;
+    if (!ctx)
+        return NULL;
     if (set_versions(ctx, cfg->tls_min, cfg->ciphers) < 0) {
         SSL_CTX_free(ctx);
         return NULL;
@@ -370,20 +395,23 @@ static int load_cert(const struct pc_config *cfg, struct pc_tls *t, const struct
     struct pc_tls_server *dst = NULL;
     for (size_t i = 0; i < t->nservers && !dst; i++) {
         struct pc_tls_server *s = &t->servers[i];
-        if (s->nnames != probe.nnames) continue;
+        if (s->nnames != probe.nnames)
+            continue;
         size_t same = 0;
         for (size_t k = 0; k < probe.nnames; k++)
             same += pc_tls_covers(t, i, probe.names[k], strlen(probe.names[k])) ? 1 : 0;
         if (same == probe.nnames) {
             /* Same names: the same context may hold one certificate per key type. */
             EVP_PKEY *existing = SSL_CTX_get0_privatekey(s->ctx);
-            if (existing && EVP_PKEY_get_base_id(existing) != pkey_type) dst = s;
+            if (existing && EVP_PKEY_get_base_id(existing) != pkey_type)
+                dst = s;
         }
     }
     int rc = -1;
     if (!dst) {
         struct pc_tls_server *n = realloc(t->servers, (t->nservers + 1) * sizeof(*n));
-        if (!n) goto out;
+        if (!n)
+            goto out;
         t->servers = n;
         dst = &t->servers[t->nservers];
         *dst = probe;
@@ -444,7 +472,8 @@ static SSL_CTX *pool_ctx(const struct pc_config *cfg, const struct pc_pool *p, s
 {
     char err[256];
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx) return NULL;
+    if (!ctx)
+        return NULL;
     if (set_versions(ctx, p->tls_min, p->ciphers) < 0) {
         diag_add(diag, cfg->path, p->line, "pool %s: TLS settings: %s", p->name,
                  pc_tls_error(err, sizeof(err), "rejected"));
@@ -475,13 +504,16 @@ fail:
 struct pc_tls *pc_tls_load(const struct pc_config *cfg, struct pc_diag *diag)
 {
     struct pc_tls *t = calloc(1, sizeof(*t));
-    if (!t) return NULL;
+    if (!t)
+        return NULL;
     bool ok = true;
     for (size_t i = 0; i < cfg->ncerts; i++)
-        if (load_cert(cfg, t, &cfg->certs[i], diag) < 0) ok = false;
+        if (load_cert(cfg, t, &cfg->certs[i], diag) < 0)
+            ok = false;
     t->pool_ctx = calloc(cfg->npools + 1, sizeof(*t->pool_ctx));
     t->npools = cfg->npools;
-    if (!t->pool_ctx) ok = false;
+    if (!t->pool_ctx)
+        ok = false;
     for (size_t i = 0; ok && i < cfg->npools; i++)
         if (cfg->pools[i].https_port && !(t->pool_ctx[i] = pool_ctx(cfg, &cfg->pools[i], diag)))
             ok = false;
@@ -494,7 +526,8 @@ struct pc_tls *pc_tls_load(const struct pc_config *cfg, struct pc_diag *diag)
 
 void pc_tls_free(struct pc_tls *t)
 {
-    if (!t) return;
+    if (!t)
+        return;
     for (size_t i = 0; i < t->nservers; i++) {
         SSL_CTX_free(t->servers[i].ctx);
         for (size_t k = 0; k < t->servers[i].nnames; k++)

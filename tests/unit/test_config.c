@@ -42,7 +42,8 @@ static const char *scratch(const char *name, const char *text)
 static struct pc_config *load_text(const char *text, struct pc_diag *d, char *path_out)
 {
     const char *path = scratch("t.conf", text);
-    if (path_out) strcpy(path_out, path);
+    if (path_out)
+        strcpy(path_out, path);
     *d = (struct pc_diag){0};
     return pc_config_load(path, d);
 }
@@ -58,21 +59,24 @@ static const char *addr_str(const struct pc_addr *a, char *buf)
 
 static int addr_port(const struct pc_addr *a)
 {
-    if (a->ss.ss_family == AF_INET) return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+    if (a->ss.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
     return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
 }
 
 static const struct pc_pool *find_pool(const struct pc_config *cfg, const char *name)
 {
     for (size_t i = 0; cfg && i < cfg->npools; i++)
-        if (strcmp(cfg->pools[i].name, name) == 0) return &cfg->pools[i];
+        if (strcmp(cfg->pools[i].name, name) == 0)
+            return &cfg->pools[i];
     return NULL;
 }
 
 static const struct pc_name *find_name(const struct pc_config *cfg, const char *name)
 {
     for (size_t i = 0; cfg && i < cfg->nnames; i++)
-        if (strcmp(cfg->names[i].name, name) == 0) return &cfg->names[i];
+        if (strcmp(cfg->names[i].name, name) == 0)
+            return &cfg->names[i];
     return NULL;
 }
 
@@ -84,9 +88,11 @@ static void test_full(void)
     CHECK(cfg != NULL);
     CHECK_INT(d.nerrors, 0);
     CHECK_INT(d.nwarnings, 0);
-    if (d.text) fprintf(stderr, "%s", d.text);
+    if (d.text)
+        fprintf(stderr, "%s", d.text);
     pc_diag_free(&d);
-    if (!cfg) return;
+    if (!cfg)
+        return;
     char buf[64], abs[PATH_MAX + 64];
     CHECK_STR(cfg->path, path);
     CHECK_INT(cfg->nexternal, 2);
@@ -159,7 +165,8 @@ static void test_full(void)
             CHECK_INT(m->line, 30);
             CHECK_INT(m->http_port, 8080);
             CHECK_INT(addr_port(&m->addr), 0);
-            if (strcmp(m->host, "localhost") == 0) nlocal++;
+            if (strcmp(m->host, "localhost") == 0)
+                nlocal++;
             if (strcmp(m->host, "10.0.1.12") == 0) {
                 CHECK_STR(addr_str(&m->addr, buf), "10.0.1.12");
                 CHECK_INT(m->https_port, 4443);
@@ -284,9 +291,11 @@ static void test_roles(void)
         "publish = none.example.com\n",
         &d, NULL);
     CHECK(cfg != NULL);
-    if (d.text) fprintf(stderr, "%s", d.text);
+    if (d.text)
+        fprintf(stderr, "%s", d.text);
     pc_diag_free(&d);
-    if (!cfg) return;
+    if (!cfg)
+        return;
     static const struct {
         const char *pool;
         enum pc_role role;
@@ -297,7 +306,8 @@ static void test_roles(void)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const struct pc_pool *p = find_pool(cfg, want[i].pool);
         CHECK(p != NULL);
-        if (!p) continue;
+        if (!p)
+            continue;
         CHECK_INT(p->role, want[i].role);
         CHECK_INT(p->https_port, want[i].https);
         CHECK_INT(p->http_port, want[i].http);
@@ -351,7 +361,8 @@ static void test_http_modes(void)
     for (size_t i = 0; cfg && i < sizeof want / sizeof want[0]; i++) {
         const struct pc_name *n = find_name(cfg, want[i].name);
         CHECK(n != NULL);
-        if (n) CHECK_STR(pc_http_mode_str(n->http), pc_http_mode_str(want[i].mode));
+        if (n)
+            CHECK_STR(pc_http_mode_str(n->http), pc_http_mode_str(want[i].mode));
     }
     if (cfg) {
         CHECK_INT(find_pool(cfg, "fe")->http, PC_HTTP_AUTO);
@@ -641,7 +652,8 @@ static void test_warnings(void)
     /* a user who can read the certificate */
     cfg = load_text("[proxy]\nuser = nobody\ncertificate = c.pem\n" POOL, &d, NULL);
     CHECK(cfg != NULL && d.text == NULL);
-    if (cfg) CHECK_STR(cfg->user, "nobody");
+    if (cfg)
+        CHECK_STR(cfg->user, "nobody");
     pc_config_free(cfg);
     pc_diag_free(&d);
 
@@ -693,7 +705,8 @@ static void test_ipv6(void)
                   "publish = p.example.com\n",
                   &d, NULL);
     CHECK(cfg != NULL);
-    if (d.text) fprintf(stderr, "%s", d.text);
+    if (d.text)
+        fprintf(stderr, "%s", d.text);
     if (cfg) {
         char buf[64];
         CHECK_INT(cfg->nexternal, 4);
@@ -778,8 +791,10 @@ int main(void)
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", tmpdir, files[i]);
-        if (remove(p) < 0 && errno != ENOENT) perror(p);
+        if (remove(p) < 0 && errno != ENOENT)
+            perror(p);
     }
-    if (rmdir(tmpdir) < 0) perror(tmpdir);
+    if (rmdir(tmpdir) < 0)
+        perror(tmpdir);
     return UNIT_DONE();
 }

@@ -15,7 +15,8 @@ static int req(const char *s)
     struct pc_hscan sc = {0};
     size_t len = strlen(s);
     int r = pc_h1_scan(&sc, s, len, true);
-    if (r <= 0) return r == 0 ? -1 : r;
+    if (r <= 0)
+        return r == 0 ? -1 : r;
     return pc_h1_parse(s, (size_t)r, true, &h);
 }
 
@@ -23,7 +24,8 @@ static int resp(const char *s)
 {
     struct pc_hscan sc = {0};
     int r = pc_h1_scan(&sc, s, strlen(s), false);
-    if (r <= 0) return r == 0 ? -1 : r;
+    if (r <= 0)
+        return r == 0 ? -1 : r;
     return pc_h1_parse(s, (size_t)r, false, &h);
 }
 

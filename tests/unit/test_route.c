@@ -22,7 +22,8 @@ static const char *route_name(const char *host)
 {
     static char buf[300];
     const struct pc_name *n = pc_config_route(cfg, host, strlen(host));
-    if (!n) return "-";
+    if (!n)
+        return "-";
     snprintf(buf, sizeof buf, "%s%s", n->wildcard ? "*" : "", n->name);
     return buf;
 }
@@ -100,7 +101,8 @@ static void test_names(void)
     CHECK_INT(cfg->nnames, 9);
     for (size_t i = 0; i < cfg->nnames; i++) {
         const struct pc_name *n = &cfg->names[i];
-        if (!n->wildcard) CHECK(pc_config_route(cfg, n->name, strlen(n->name)) == n);
+        if (!n->wildcard)
+            CHECK(pc_config_route(cfg, n->name, strlen(n->name)) == n);
         CHECK(n->http != PC_HTTP_AUTO);
     }
     const struct pc_name *n = pc_config_route(cfg, "lyncdiscover.contoso.com", 24);
@@ -116,7 +118,8 @@ static void test_many(void)
     char path[] = "/tmp/portico-route-XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0);
-    if (fd < 0) return;
+    if (fd < 0)
+        return;
     FILE *f = fdopen(fd, "w");
     if (!f) {
         close(fd);
@@ -136,13 +139,15 @@ static void test_many(void)
     CHECK(big != NULL);
     CHECK(d.text == NULL);
     pc_diag_free(&d);
-    if (!big) return;
+    if (!big)
+        return;
     CHECK_INT(big->nnames, N + 2);
     int bad = 0;
     char host[64];
     for (int i = 0; i < N; i++) {
         int len = snprintf(host, sizeof host, "H%d.Example.Org:443", i);
-        if (pc_config_route(big, host, (size_t)len) != &big->names[i]) bad++;
+        if (pc_config_route(big, host, (size_t)len) != &big->names[i])
+            bad++;
     }
     CHECK_INT(bad, 0);
     const struct pc_name *n = pc_config_route(big, "h5000.example.org", 17);

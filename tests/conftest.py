@@ -3,12 +3,14 @@
   pki           session: an internal CA, the pools' certificate, the public certificate
   make_stack    factory: make_stack(**kw) -> harness.Stack started (mock + portico); every stack
                 is stopped at teardown with SIGTERM, which must exit 0 without sanitizer reports
+                and without a worker having died (crashed and restarted) during the test
   stack         make_stack() with the defaults
 Every test runs under an alarm (harness.TEST_TIMEOUT s) so a hung proxy fails the test instead
 of hanging the suite.
 """
 
 import os
+import re
 import signal
 import sys
 
@@ -17,6 +19,10 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+
+
+# the master's line when a worker exits unexpectedly (master.c): never acceptable in a test
+WORKER_DIED = re.compile(r"worker \d+ \(pid \d+\) died")
 
 
 class TestTimeout(Exception):
@@ -58,6 +64,9 @@ def _stop_all(stacks):
         rep = st.portico.sanitizer_report()
         if rep:
             problems.append("sanitizer report from portico (%s):\n%s" % (st.dir, rep[-6000:]))
+        died = [l for l in st.portico.stderr_lines if WORKER_DIED.search(l)]
+        if died:
+            problems.append("portico (%s): a worker died during the test:\n%s" % (st.dir, "\n".join(died)))
     return problems
 
 
@@ -71,6 +80,7 @@ def make_stack(tmp_path, pki):
         st.start()
         return st
 
+    make.pki = pki
     yield make
     problems = _stop_all(stacks)
     if problems:

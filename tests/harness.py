@@ -15,10 +15,13 @@ import os
 import re
 import signal
 import socket
+import ssl
+import struct
 import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import mockpool
 from mockpool import Reader, ProtocolError, split_head, get_all, get_one, tokens  # noqa: F401
@@ -129,13 +132,42 @@ class Net:
 
 
 # ---------------------------------------------------------------------------------------------
-# Test PKI (openssl CLI): an internal CA, the pools' certificate, the public certificate.
+# Test PKI (openssl CLI).
+#
+# Inside (the pools): "internal-ca" issues "pool" (fe01.contoso.local, *.contoso.local,
+# *.contoso.com, contoso.com, *.apps.contoso.com, *.fabrikam.com, localhost), which every mock
+# member serves on its TLS ports; "pool-wrongname" (internal CA, only pool.fabrikam.local);
+# "other-ca", a CA portico does not trust, issues "pool-untrusted" with the names of "pool".
+# Outside (portico's own certificates): "public-ca" (what the test clients trust) issues
+#   public      RSA    webext.contoso.com *.contoso.com contoso.com *.apps.contoso.com
+#   exact       RSA    webext, meet, dialin, lyncdiscover .contoso.com (no wildcard)
+#   wild        RSA    *.contoso.com
+#   fabrikam    RSA    lyncdiscover.fabrikam.com webext.fabrikam.com
+#   dual-rsa    RSA    \  the same SAN set: webext.contoso.com *.contoso.com contoso.com
+#   dual-ec     ECDSA  /   (P-256)
+# pki.pair(stem) -> (pem, key); pki.der(stem) -> the certificate's DER (to recognise it).
 
 class PKI:
+    PUBLIC = {
+        "public": ("rsa", "webext.contoso.com", ["webext.contoso.com", "*.contoso.com", "contoso.com",
+                                                 "*.apps.contoso.com"]),
+        "exact": ("rsa", "webext.contoso.com", ["webext.contoso.com", "meet.contoso.com",
+                                                "dialin.contoso.com", "lyncdiscover.contoso.com"]),
+        "wild": ("rsa", "*.contoso.com", ["*.contoso.com"]),
+        "fabrikam": ("rsa", "lyncdiscover.fabrikam.com", ["lyncdiscover.fabrikam.com",
+                                                          "webext.fabrikam.com"]),
+        "dual-rsa": ("rsa", "webext.contoso.com", ["webext.contoso.com", "*.contoso.com", "contoso.com"]),
+        "dual-ec": ("ec", "webext.contoso.com", ["webext.contoso.com", "*.contoso.com", "contoso.com"]),
+    }
+    POOL_NAMES = ["fe01.contoso.local", "*.contoso.local", "*.contoso.com", "contoso.com",
+                  "*.apps.contoso.com", "*.fabrikam.com", "localhost"]
+
     def __init__(self, d):
         self.dir = d
         self.ca_pem = os.path.join(d, "internal-ca.pem")
         self.ca_key = os.path.join(d, "internal-ca.key")
+        self.other_ca_pem = os.path.join(d, "other-ca.pem")
+        self.public_ca_pem = os.path.join(d, "public-ca.pem")
         self.pool_pem = os.path.join(d, "pool.pem")
         self.pool_key = os.path.join(d, "pool.key")
         self.public_pem = os.path.join(d, "public.pem")
@@ -146,30 +178,52 @@ class PKI:
         if r.returncode:
             raise RuntimeError("openssl %s failed: %s" % (" ".join(args), r.stderr))
 
-    def _leaf(self, stem, cn, sans):
+    def _ca(self, stem, cn):
+        self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", stem + ".key",
+                  "-out", stem + ".pem", "-days", "30", "-subj", "/CN=" + cn,
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def _leaf(self, stem, cn, sans, ca="internal-ca", kind="rsa"):
         ext = os.path.join(self.dir, stem + ".ext")
+        usage = "digitalSignature,keyEncipherment" if kind == "rsa" else "digitalSignature"
         with open(ext, "w") as f:
-            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-                    "extendedKeyUsage=serverAuth\nsubjectAltName=%s\n" % ",".join(sans))
-        self._run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", stem + ".key",
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,%s\n"
+                    "extendedKeyUsage=serverAuth\nsubjectAltName=%s\n"
+                    % (usage, ",".join("DNS:" + n for n in sans)))
+        newkey = ["-newkey", "rsa:2048"] if kind == "rsa" else \
+            ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        self._run("req", *newkey, "-nodes", "-keyout", stem + ".key",
                   "-out", stem + ".csr", "-subj", "/CN=" + cn)
-        self._run("x509", "-req", "-in", stem + ".csr", "-CA", "internal-ca.pem",
-                  "-CAkey", "internal-ca.key", "-CAcreateserial", "-days", "30",
+        self._run("x509", "-req", "-in", stem + ".csr", "-CA", ca + ".pem",
+                  "-CAkey", ca + ".key", "-CAcreateserial", "-days", "30",
                   "-out", stem + ".pem", "-extfile", ext)
 
     def generate(self):
         os.makedirs(self.dir, exist_ok=True)
-        self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "internal-ca.key",
-                  "-out", "internal-ca.pem", "-days", "30", "-subj", "/CN=Contoso Internal Test CA",
-                  "-addext", "basicConstraints=critical,CA:TRUE",
-                  "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        self._leaf("pool", "fe01.contoso.local",
-                   ["DNS:fe01.contoso.local", "DNS:*.contoso.local", "DNS:*.contoso.com",
-                    "DNS:contoso.com", "DNS:*.apps.contoso.com", "DNS:localhost"])
-        self._leaf("public", "webext.contoso.com",
-                   ["DNS:webext.contoso.com", "DNS:*.contoso.com", "DNS:contoso.com",
-                    "DNS:*.apps.contoso.com"])
+        self._ca("internal-ca", "Contoso Internal Test CA")
+        self._ca("other-ca", "Somebody Else's Test CA")
+        self._ca("public-ca", "Test Public CA")
+        self._leaf("pool", "fe01.contoso.local", self.POOL_NAMES)
+        self._leaf("pool-untrusted", "fe01.contoso.local", self.POOL_NAMES, ca="other-ca")
+        self._leaf("pool-wrongname", "pool.fabrikam.local", ["pool.fabrikam.local"])
+        for stem, (kind, cn, sans) in self.PUBLIC.items():
+            self._leaf(stem, cn, sans, ca="public-ca", kind=kind)
         return self
+
+    def pair(self, stem):
+        return os.path.join(self.dir, stem + ".pem"), os.path.join(self.dir, stem + ".key")
+
+    def der(self, stem):
+        with open(os.path.join(self.dir, stem + ".pem")) as f:
+            return ssl.PEM_cert_to_DER_cert(f.read())
+
+    def which(self, der):
+        """The stem of the certificate whose DER is der (None if none of ours)."""
+        for stem in list(self.PUBLIC) + ["pool", "pool-untrusted", "pool-wrongname"]:
+            if self.der(stem) == der:
+                return stem
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,13 +232,14 @@ class PKI:
 class Mock:
     """One mockpool.py process. listens: [(ip, port, tls)]."""
 
-    def __init__(self, workdir, name, listens, pki=None, extra_args=()):
+    def __init__(self, workdir, name, listens, pki=None, extra_args=(), cert=None):
         self.dir = os.path.join(workdir, "mock-" + name)
         os.makedirs(self.dir, exist_ok=True)
         self.name = name
         self.listens = listens
         self.rawlog = os.path.join(self.dir, "raw")
         self.pki = pki
+        self.cert = cert            # (pem, key) for the TLS listeners; default: the pool's
         self.extra_args = list(extra_args)
         self.proc = None
 
@@ -193,8 +248,9 @@ class Mock:
                 "--ready-file", os.path.join(self.dir, "ready")]
         for ip, port, tls in self.listens:
             args += ["--listen", "%s:%d%s" % (ip, port, ":tls" if tls else "")]
-        if self.pki and any(t for _, _, t in self.listens):
-            args += ["--cert", self.pki.pool_pem, "--key", self.pki.pool_key]
+        if any(t for _, _, t in self.listens):
+            cert = self.cert or (self.pki.pool_pem, self.pki.pool_key)
+            args += ["--cert", cert[0], "--key", cert[1]]
         args += self.extra_args
         self.stderr_path = os.path.join(self.dir, "stderr.txt")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, preexec_fn=_die_with_parent,
@@ -224,6 +280,23 @@ class Mock:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def kill(self):
+        """SIGKILL: the member dies without a word (its connections are reset by the kernel)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def wait_event(self, pred, timeout=5.0):
+        """The first event for which pred(event) is true, waiting up to timeout; else None."""
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            for e in self.events():
+                if pred(e):
+                    return e
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
 
     # -- what the pool received
 
@@ -320,13 +393,19 @@ def render_config(net, pools, access_log, pki=None, **proxy):
         "drain_timeout": 5,
     }
     opts.update(proxy)
-    if str(opts.get("https_port")) != "off" and pki is not None and "certificate" not in opts:
+    certs = opts.pop("certs", None)         # [(pem, key)]: several certificate/key pairs, in order
+    if str(opts.get("https_port")) != "off" and pki is not None and "certificate" not in opts \
+            and not certs:
         opts["certificate"] = pki.public_pem
         opts["key"] = pki.public_key
     lines = ["; written by tests/harness.py", "[proxy]"]
     for k, v in opts.items():
         if v is not None:
             lines.append("%s = %s" % (k, v))
+    for pem, key in certs or ():
+        lines.append("certificate = %s" % pem)
+        if key:
+            lines.append("key = %s" % key)
     return "\n".join(lines) + "\n\n" + "\n".join(p.render(pki) for p in pools)
 
 
@@ -412,6 +491,20 @@ class Portico:
 
     def stderr(self):
         return "\n".join(self.stderr_lines)
+
+    def wait_stderr(self, pattern, timeout=5.0, count=1, start=0):
+        """Waits until count stderr lines (from line index start on) match the regular
+        expression pattern; returns the matching lines (fewer if the time ran out)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout * SLOW
+        while True:
+            found = [l for l in self.stderr_lines[start:] if rx.search(l)]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
+    def worker_pids(self):
+        return proc_children(self.proc.pid)
 
     @property
     def pid(self):
@@ -521,7 +614,12 @@ def build_request(method="GET", target="/echo", host="webext.contoso.com", heade
 
 
 class Client:
-    def __init__(self, host, port=80, src=None, timeout=None):
+    """A client connection. With ctx (an ssl.SSLContext, see tls_context) it speaks TLS:
+    server_hostname is the SNI (None: no SNI), session an ssl.SSLSession to resume; then
+    .tls_version, .alpn, .peer_der, .cert (which certificate of the PKI, by stem), .reused."""
+
+    def __init__(self, host, port=80, src=None, timeout=None, ctx=None, server_hostname=None,
+                 session=None):
         self.addr = (host, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if src:
@@ -529,8 +627,25 @@ class Client:
         self.sock.settimeout(timeout or IO_TIMEOUT)
         self.sock.connect(self.addr)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.local = self.sock.getsockname()
+        self.tls = ctx is not None
+        if ctx is not None:
+            try:
+                self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname, session=session)
+            except BaseException:
+                self.sock.close()
+                raise
+            self.tls_version = self.sock.version()
+            self.alpn = self.sock.selected_alpn_protocol()
+            self.peer_der = self.sock.getpeercert(binary_form=True)
+            self.reused = self.sock.session_reused
+            self.cipher = self.sock.cipher()[0]
         self.reader = Reader(self.sock)
         self.leftover = b""
+
+    @property
+    def session(self):
+        return self.sock.session if self.tls else None
 
     def __enter__(self):
         return self
@@ -624,6 +739,8 @@ class Client:
             return True
         except socket.timeout:
             return False
+        except ssl.SSLError:
+            return True             # EOF without close_notify, or a reset under TLS
         finally:
             try:
                 self.sock.settimeout(IO_TIMEOUT)
@@ -676,10 +793,16 @@ class RssSampler(threading.Thread):
 
 class Stack:
     """mock members + portico. By default: members [127.2k.X.1] listening on 8080 (plain) and
-    4443 (TLS), one pool "fe" (role frontend, http = forward) publishing DEFAULT_NAMES."""
+    4443 (TLS), one pool "fe" (role frontend, http = forward) publishing DEFAULT_NAMES.
+    Options: split_mocks (one mock process per member IP, in .mocks[ip], so that one member
+    can be stopped or killed), mock_cert ((pem, key) the mocks serve on TLS instead of the
+    pool certificate), mock_listens ([(port, tls)] for every mock IP), extra_mocks ([(name,
+    [(ip, port, tls)])]). Proxy options (https_port=443, certs=[(pem, key)], ...) go to
+    render_config; with https_port set, .tls_client() / .tls_request() speak TLS to it."""
 
     def __init__(self, workdir, pki, net=None, members=None, mock_ips=None, pools=None,
-                 http="forward", mock_name="fe01", mock_args=(), **proxy):
+                 http="forward", mock_name="fe01", mock_args=(), split_mocks=False, mock_cert=None,
+                 mock_listens=None, extra_mocks=(), **proxy):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.pki = pki
@@ -692,29 +815,64 @@ class Stack:
         self.proxy = proxy
         self.access_log = proxy.pop("access_log", os.path.join(workdir, "access.log"))
         self.mock = None
-        if self.mock_ips:
+        self.mocks = {}             # member IP -> Mock (one per member with split_mocks)
+        # mock_listens: [(port, tls)] each mock IP listens on (default 8080 plain, 4443 TLS)
+        ports = mock_listens or [(8080, False), (4443, True)]
+        if self.mock_ips and split_mocks:
+            for i, ip in enumerate(self.mock_ips):
+                m = Mock(workdir, "%s-%d" % (mock_name, i + 1), [(ip, p, t) for p, t in ports], pki,
+                         mock_args, cert=mock_cert)
+                self.mocks[ip] = m
+            self.mock = self.mocks[self.mock_ips[0]]
+        elif self.mock_ips:
             listens = []
             for ip in self.mock_ips:
-                listens += [(ip, 8080, False), (ip, 4443, True)]
-            self.mock = Mock(workdir, mock_name, listens, pki, mock_args)
+                listens += [(ip, p, t) for p, t in ports]
+            self.mock = Mock(workdir, mock_name, listens, pki, mock_args, cert=mock_cert)
+            self.mocks = {ip: self.mock for ip in self.mock_ips}
+        # extra_mocks: [(name, [(ip, port, tls)])], e.g. an Office Web Apps server on 443
+        for name, listens in extra_mocks:
+            m = Mock(workdir, name, listens, pki)
+            for ip, _, _ in listens:
+                self.mocks.setdefault(ip, m)
         self.portico = Portico(os.path.join(workdir, "portico"),
                                render_config(n, self.pools, self.access_log, pki, **proxy))
 
+    def all_mocks(self):
+        out = []
+        for m in self.mocks.values():
+            if m not in out:
+                out.append(m)
+        return out
+
     def start(self):
-        if self.mock:
-            self.mock.start()
+        for m in self.all_mocks():
+            m.start()
         self.portico.start()
         return self
 
     def stop(self):
         rc = self.portico.stop()
-        if self.mock:
-            self.mock.stop()
+        for m in self.all_mocks():
+            m.stop()
         self.net.release()
         return rc
 
     def client(self, port=80, timeout=None, src=True):
         return Client(self.net.ext, port, self.net.client if src else None, timeout)
+
+    def tls_client(self, sni="webext.contoso.com", ctx=None, session=None, src=True, port=None,
+                   timeout=None):
+        """A TLS client connection to the HTTPS listener (SNI sni; None: no SNI). ctx: default
+        tls_context(self.pki). src: True (the test client address), an address, or None."""
+        port = port or int(self.proxy.get("https_port", 443))
+        src = self.net.client if src is True else src
+        return Client(self.net.ext, port, src, timeout, ctx or tls_context(self.pki),
+                      server_hostname=sni, session=session)
+
+    def tls_request(self, *a, sni="webext.contoso.com", **kw):
+        with self.tls_client(sni) as c:
+            return c.request(*a, **kw)
 
     def request(self, *a, **kw):
         with self.client() as c:
@@ -758,3 +916,216 @@ def unique(prefix="tok"):
         _unique_counter[0] += 1
         n = _unique_counter[0]
     return "%s-%d-%d-%d" % (prefix, os.getpid(), n, int(time.time() * 1000) % 10 ** 8)
+
+
+# ---------------------------------------------------------------------------------------------
+# TLS clients: python's ssl, and the openssl CLI.
+
+_TLS_VERSIONS = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+                 "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+
+def tls_context(pki=None, cafile=None, verify=True, min_version=None, max_version=None,
+                ciphers=None, alpn=("http/1.1",)):
+    """A client context that trusts the public test CA (or cafile) and checks the chain but not
+    the name (the tests check which certificate came, by its DER). Versions as "1.0".."1.3";
+    ciphers: an OpenSSL cipher string for TLS <= 1.2 (add :@SECLEVEL=0 for the old ones)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    if verify:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cafile or pki.public_ca_pem)
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)     # TLS 1.0/1.1: that is the point
+        if min_version:
+            if min_version in ("1.0", "1.1") and not ciphers:
+                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+            ctx.minimum_version = _TLS_VERSIONS[min_version]
+        if max_version:
+            ctx.maximum_version = _TLS_VERSIONS[max_version]
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+class SClient:
+    """One `openssl s_client` run. .out: its stdout+stderr; .reused: True ("Reused, ..."),
+    False ("New, ...") or None (no handshake); .protocol; .cert_der: the server certificate."""
+
+    SESSION_RE = re.compile(r"^(New|Reused), (TLSv[0-9.]+|SSLv3|\(NONE\)), Cipher is (\S+)", re.M)
+
+    def __init__(self, out, rc):
+        self.out = out
+        self.rc = rc
+        m = self.SESSION_RE.search(out)
+        self.reused = None if not m or m.group(2) == "(NONE)" else m.group(1) == "Reused"
+        self.cipher = m.group(3) if m and self.reused is not None else None
+        # the version negotiated (the "New, ..." line names the cipher's version instead)
+        p = re.search(r"^\s*Protocol\s*:\s*(\S+)", out, re.M)
+        self.protocol = p.group(1) if p and self.reused is not None else None
+        pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+        self.cert_der = ssl.PEM_cert_to_DER_cert(pem.group(0)) if pem else None
+
+    @property
+    def handshake_ok(self):
+        return self.reused is not None
+
+    def __repr__(self):
+        return "<SClient rc=%s reused=%s %s %s>\n%s" % (self.rc, self.reused, self.protocol,
+                                                         self.cipher, self.out[-3000:])
+
+
+def s_client_args(host, port, sni=None, args=()):
+    a = ["openssl", "s_client", "-connect", "%s:%d" % (host, port)]
+    a += ["-servername", sni] if sni else ["-noservername"]
+    return a + list(args)
+
+
+def s_client(host, port, sni=None, args=(), request=None, timeout=10.0):
+    """Runs openssl s_client to completion. request: bytes sent after the handshake (the run
+    then lasts until the server closes: end the request with Connection: close); without it
+    s_client ends after the handshake."""
+    a = s_client_args(host, port, sni, args)
+    if request is not None:
+        a.append("-ign_eof")
+    r = subprocess.run(a, input=request or b"", capture_output=True, timeout=timeout * SLOW)
+    return SClient((r.stdout + r.stderr).decode("latin-1"), r.returncode)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which worker holds a connection (from /proc/net/tcp and /proc/PID/fd), so that a test can
+# show that both workers of workers = 2 took part.
+
+def _tcp_table():
+    rows = []
+    for fn in ("/proc/net/tcp",):
+        try:
+            with open(fn) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    loc, rem, inode = parts[1], parts[2], int(parts[9])
+                    rows.append((_hexaddr(loc), _hexaddr(rem), inode))
+        except OSError:
+            pass
+    return rows
+
+
+def _hexaddr(h):
+    ip, port = h.split(":")
+    return socket.inet_ntoa(struct.pack("<I", int(ip, 16))), int(port, 16)
+
+
+def socket_inodes(pid):
+    out = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                out.add(int(link[8:-1]))
+    except OSError:
+        pass
+    return out
+
+
+def worker_of(portico, client_addr, timeout=2.0):
+    """The pid of the portico process holding the server side of the TCP connection whose
+    client end is client_addr (ip, port); None if not found within timeout."""
+    deadline = time.monotonic() + timeout
+    client_addr = tuple(client_addr)
+    while True:
+        inodes = [ino for loc, rem, ino in _tcp_table() if rem == client_addr and ino]
+        for pid in portico.worker_pids():
+            mine = socket_inodes(pid)
+            if any(i in mine for i in inodes):
+                return pid
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+
+
+def local_addr_of_pid(pid, remote):
+    """The local address of pid's TCP connection to remote (ip, port), or None."""
+    mine = socket_inodes(pid)
+    for loc, rem, ino in _tcp_table():
+        if rem == tuple(remote) and ino in mine:
+            return loc
+    return None
+
+
+class LiveSClient:
+    """openssl s_client kept running (stdin open) so that the test can look at the connection
+    while it lives: .result after close() is an SClient."""
+
+    def __init__(self, host, port, sni=None, args=(), timeout=10.0):
+        self.remote = (host, port)
+        self.proc = subprocess.Popen(s_client_args(host, port, sni, args), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
+        self.buf = b""
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        deadline = time.monotonic() + timeout * SLOW
+        while not SClient.SESSION_RE.search(self.buf.decode("latin-1")):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                break
+            self._read()
+            time.sleep(0.01)
+        self.local = local_addr_of_pid(self.proc.pid, self.remote)
+
+    def _read(self):
+        try:
+            chunk = self.proc.stdout.read()
+        except (BlockingIOError, TypeError):
+            chunk = None
+        if chunk:
+            self.buf += chunk
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(10 * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.set_blocking(self.proc.stdout.fileno(), True)
+        self.buf += self.proc.stdout.read() or b""
+        self.result = SClient(self.buf.decode("latin-1"), self.proc.returncode)
+        return self.result
+
+
+# ---------------------------------------------------------------------------------------------
+# WebSocket client helpers (the framing lives in mockpool.py).
+
+def ws_upgrade(client, target="/ws", host="webext.contoso.com", headers=()):
+    """Sends a WebSocket upgrade request; returns (response, key). The response is read with
+    read_response (a 101 has no body)."""
+    key = base64_key()
+    hs = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", key),
+          ("Sec-WebSocket-Version", "13")] + list(headers)
+    client.send(build_request("GET", target, host, hs))
+    return client.read_response(), key
+
+
+def base64_key():
+    import base64
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def ws_send(client, opcode, payload, fin=True):
+    client.send(mockpool.ws_frame(opcode, payload, mask=os.urandom(4), fin=fin))
+
+
+def ws_recv(client):
+    """(opcode, payload, masked) of the next frame."""
+    fin, opcode, masked, payload = mockpool.ws_read_frame(client.reader)
+    return opcode, payload, masked

@@ -35,9 +35,15 @@ Paths (HTTP/1.1, keep-alive; request bodies with Content-Length or chunked):
   Lync realism: /Autodiscover/AutodiscoverService.svc/root (JSON links), .../root/oauth/user
   (401 MsRtcOAuth), /WebTicket/oauthtoken, /ucwa/oauth/v1/applications, /ucwa/.../events
   (long poll, ?timeout=N, default 900 s).
-Any path: ?close=1 answers with Connection: close and closes. Expect: 100-continue gets
-"HTTP/1.1 100 Continue" before the body is read (except on /auth401). HEAD: no body.
-Every response carries X-Mock-Server, X-Mock-Conn and X-Mock-Req.
+  /ntlm, /abs/handler          connection-oriented authentication like IIS's NTLM/Negotiate
+                               (see Handler.ntlm): the state lives in the TCP connection
+  /ws[?hello=1][&refuse=1]     WebSocket echo (RFC 6455 framing, see Handler.websocket)
+Any path: ?close=1 answers with Connection: close and closes; ?drop_after=S answers normally
+(keep-alive) and closes the connection once it has been idle for S seconds. Expect:
+100-continue gets "HTTP/1.1 100 Continue" before the body is read (except on /auth401).
+HEAD: no body. Every response carries X-Mock-Server, X-Mock-Conn and X-Mock-Req.
+On TLS listeners the echo document also tells the SNI, ALPN, version and whether the TLS
+session was resumed (tls_reused).
 """
 
 import argparse
@@ -105,6 +111,97 @@ def big_header_value(n):
     """A header value of n bytes that looks like a Kerberos token (base64 of pattern bytes)."""
     raw = base64.b64encode(pattern_bytes((n * 3) // 4 + 3)).decode("ascii")
     return raw[:n]
+
+
+# ---------------------------------------------------------------------------------------------
+# Connection-oriented authentication tokens (an NTLM look-alike; Negotiate uses the same ones).
+# A token is base64("NTLMSSP\0" + type byte + payload): type 1 names the user, type 2 carries the
+# server's challenge, type 3 the user and the challenge it answers. The mock accepts a type 3
+# only on the connection that issued the challenge, as a real NTLM server does.
+
+AUTH_MAGIC = b"NTLMSSP\x00"
+
+
+def auth_token(kind, user="", challenge=""):
+    payload = {1: user, 2: challenge, 3: "%s:%s" % (user, challenge)}[kind]
+    return base64.b64encode(AUTH_MAGIC + bytes([kind]) + payload.encode()).decode("ascii")
+
+
+def parse_auth_token(tok):
+    """(kind, user, challenge); ValueError if it is not one of ours."""
+    raw = base64.b64decode(tok.strip(), validate=True)
+    if not raw.startswith(AUTH_MAGIC) or len(raw) < len(AUTH_MAGIC) + 1:
+        raise ValueError("not an NTLMSSP token")
+    kind = raw[len(AUTH_MAGIC)]
+    payload = raw[len(AUTH_MAGIC) + 1:].decode()
+    if kind == 1:
+        return 1, payload, ""
+    if kind == 2:
+        return 2, "", payload
+    if kind == 3:
+        user, _, challenge = payload.rpartition(":")
+        return 3, user, challenge
+    raise ValueError("unknown token type %d" % kind)
+
+
+def challenge_of(www_authenticate):
+    """The challenge in a 'NTLM <type 2 token>' (or Negotiate) header value, else None."""
+    scheme, _, tok = (www_authenticate or "").partition(" ")
+    if not tok.strip():
+        return None
+    kind, _, challenge = parse_auth_token(tok)
+    return challenge if kind == 2 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# WebSocket framing (RFC 6455), shared by the mock and the tests.
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_accept(key):
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode("ascii")
+
+
+def ws_frame(opcode, payload=b"", mask=None, fin=True):
+    """One frame. mask: None (server frames) or 4 bytes (client frames must be masked)."""
+    b0 = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    mbit = 0x80 if mask is not None else 0
+    if n < 126:
+        head = struct.pack("!BB", b0, mbit | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, mbit | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, mbit | 127, n)
+    if mask is None:
+        return head + payload
+    return head + mask + ws_mask(payload, mask)
+
+
+def ws_mask(payload, mask):
+    if not payload:
+        return b""
+    n = len(payload)
+    key = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+
+
+def ws_read_frame(reader, limit=64 << 20):
+    """(fin, opcode, masked, payload unmasked) from a Reader."""
+    b0, b1 = reader.read_exact_bytes(2)
+    fin, opcode, masked, n = bool(b0 & 0x80), b0 & 0x0F, bool(b1 & 0x80), b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", reader.read_exact_bytes(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", reader.read_exact_bytes(8))[0]
+    if n > limit:
+        raise ProtocolError("WebSocket frame of %d bytes" % n)
+    mask = reader.read_exact_bytes(4) if masked else None
+    payload = reader.read_exact_bytes(n) if n else b""
+    if mask:
+        payload = ws_mask(payload, mask)
+    return fin, opcode, masked, payload
 
 
 HTTP10_CHUNKS = [b"first chunk\n", b"x" * 1000 + b"\n", pattern_bytes(5000, 77), b"\nlast chunk\n"]
@@ -449,7 +546,12 @@ class Handler:
         self.sni = None
         self.alpn = None
         self.tls_version = None
+        self.tls_reused = None
         self.nreq = 0
+        # connection-oriented authentication (NTLM/Negotiate): the state of this TCP connection
+        self.auth_user = None
+        self.auth_scheme = None
+        self.auth_pending = None    # (scheme, user, challenge) after a type 1 token
         self.raw = None
         self.raw_written = 0
         self.raw_truncated = False
@@ -510,8 +612,10 @@ class Handler:
                 self.sni = getattr(self.sock, "mock_sni", None)
                 self.alpn = self.sock.selected_alpn_protocol()
                 self.tls_version = self.sock.version()
+                self.tls_reused = self.sock.session_reused
                 self.srv.event(ev="tls", conn=self.serial, sni=self.sni, alpn=self.alpn,
-                               version=self.tls_version, cipher=self.sock.cipher()[0])
+                               version=self.tls_version, cipher=self.sock.cipher()[0],
+                               reused=self.tls_reused)
             self.sock.settimeout(self.srv.args.idle_timeout)
             self.reader = Reader(self.sock, self.log_raw)
             while True:
@@ -537,6 +641,10 @@ class Handler:
                 if not self.handle(req):
                     reason = "closed by handler"
                     break
+                drop = req.q("drop_after", None, float)
+                if drop is not None:
+                    # the pool drops the connection once it has been idle that long
+                    self.sock.settimeout(drop)
         except socket.timeout:
             reason = "idle timeout"
         except (ConnectionError, ssl.SSLError, OSError, EOFError, ProtocolError) as e:
@@ -653,6 +761,7 @@ class Handler:
             "headers": [[n, v] for n, v in req.headers],
             "body_len": req.body_len, "body_sha256": req.body_sha.hexdigest(),
             "tls": self.tls, "sni": self.sni, "alpn": self.alpn, "tls_version": self.tls_version,
+            "tls_reused": self.tls_reused,
         }
         doc.update(extra)
         return doc
@@ -667,6 +776,8 @@ class Handler:
         lp = req.path.lower()
         if lp == "/auth401":
             return self.auth401(req)
+        if lp == "/ws":
+            return self.websocket(req)
         self.read_body(req, req.q("stall_after", None, int), req.q("stall", 0.0, float))
         if lp.startswith("/autodiscover/autodiscoverservice.svc/root"):
             return self.autodiscover(req, lp)
@@ -678,6 +789,8 @@ class Handler:
             return self.ucwa_applications(req)
         if lp.startswith("/status/"):
             return self.status(req, lp)
+        if lp == "/ntlm" or lp.startswith("/ntlm/") or lp.startswith("/abs/handler"):
+            return self.ntlm(req)
         fn = {
             "/longpoll": self.longpoll, "/chunked": self.chunked, "/big": self.big,
             "/stall": self.stall, "/interim": self.interim, "/close-after": self.close_after,
@@ -860,6 +973,112 @@ class Handler:
 
     def lynchdrs(self, req):
         return self.echo(req, status=401, headers=LYNC_RESPONSE_HEADERS)
+
+    # -- connection-oriented authentication (IIS Windows authentication)
+
+    def ntlm(self, req):
+        """NTLM/Negotiate as IIS does it, with the state in this TCP connection:
+          no Authorization, connection not authenticated  401, WWW-Authenticate: Negotiate, NTLM
+          Authorization: <scheme> <type 1 for USER>        401, WWW-Authenticate: <scheme> <type 2
+                                                           carrying a challenge of this connection>
+          Authorization: <scheme> <type 3 USER:challenge>  200 {"user": USER, ...} if the challenge
+                                                           was issued on THIS connection, else 401
+          no Authorization, connection authenticated      200 {"user": ...} (IIS keeps the
+                                                           connection's identity)
+        A successful Negotiate answer carries "WWW-Authenticate: Negotiate <token>" (mutual
+        authentication), as IIS's does."""
+        offer = [("WWW-Authenticate", "Negotiate"), ("WWW-Authenticate", "NTLM")]
+        authz = get_one(req.headers, "authorization")
+
+        def unauthorized(why):
+            self.srv.event(ev="auth", conn=self.serial, result="401", why=why)
+            doc = {"error": "unauthorized", "why": why, "server": self.srv.name,
+                   "listen": self.listen, "conn": self.serial}
+            return self.respond(req, 401, json.dumps(doc).encode(), offer)
+
+        if not authz:
+            if self.auth_user is None:
+                return unauthorized("no credentials on this connection")
+            return self.echo(req, user=self.auth_user, scheme=self.auth_scheme, authenticated_by="connection")
+        scheme, _, tok = authz.partition(" ")
+        if scheme.lower() not in ("ntlm", "negotiate"):
+            return unauthorized("scheme %s" % scheme)
+        try:
+            kind, user, challenge = parse_auth_token(tok)
+        except (ValueError, UnicodeDecodeError) as e:
+            return unauthorized("bad token: %s" % e)
+        if kind == 1:
+            challenge = "%s-%d-%s" % (self.srv.name, self.serial, os.urandom(6).hex())
+            self.auth_user = None          # a new handshake starts over
+            self.auth_pending = (scheme.lower(), user, challenge)
+            self.srv.event(ev="auth", conn=self.serial, result="challenge", user=user)
+            hs = [("WWW-Authenticate", "%s %s" % (scheme, auth_token(2, challenge=challenge)))]
+            doc = {"error": "unauthorized", "why": "challenge", "server": self.srv.name,
+                   "listen": self.listen, "conn": self.serial}
+            return self.respond(req, 401, json.dumps(doc).encode(), hs)
+        if kind == 3:
+            pend = self.auth_pending
+            if pend is None or pend != (scheme.lower(), user, challenge):
+                self.auth_pending = None
+                return unauthorized("type 3 without a matching challenge on this connection")
+            self.auth_pending = None
+            self.auth_user, self.auth_scheme = user, scheme
+            self.srv.event(ev="auth", conn=self.serial, result="200", user=user)
+            hs = []
+            if scheme.lower() == "negotiate":
+                hs.append(("WWW-Authenticate", "Negotiate " + auth_token(2, challenge="mutual")))
+            return self.echo(req, headers=hs, user=user, scheme=scheme, authenticated_by="handshake")
+        return unauthorized("unexpected token type %d" % kind)
+
+    # -- WebSocket
+
+    def websocket(self, req):
+        """/ws: a WebSocket echo server. Without a valid upgrade request: 426 and the echo
+        document (the connection stays HTTP); ?refuse=1: 403. Otherwise 101 (with ?hello=1 a
+        text frame "hello from NAME" leaves in the same write as the 101), then every data frame
+        from the client (which must be masked) comes back unmasked with the same opcode and
+        FIN bit; ping gets pong; close gets close (same code) and the connection ends. A text
+        frame "!close" makes the server send close 1000 and hang up first."""
+        self.read_body(req)
+        up = tokens(req.headers, "upgrade")
+        conn = tokens(req.headers, "connection")
+        key = get_one(req.headers, "sec-websocket-key")
+        self.srv.event(ev="ws_request", conn=self.serial, headers=[[n, v] for n, v in req.headers])
+        if "websocket" not in up or "upgrade" not in conn or not key or req.body_len:
+            return self.echo(req, status=426)
+        if req.q("refuse") is not None:
+            return self.echo(req, status=403)
+        hs = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
+              ("Sec-WebSocket-Accept", ws_accept(key))] + self.std_headers()
+        data = self.head_bytes(101, hs)
+        if req.q("hello") is not None:
+            data += ws_frame(0x1, ("hello from %s" % self.srv.name).encode())
+        self.send(data)
+        self.srv.event(ev="ws_open", conn=self.serial)
+        frames = 0
+        try:
+            while True:
+                fin, opcode, masked, payload = ws_read_frame(self.reader)
+                frames += 1
+                if not masked:
+                    self.send(ws_frame(0x8, struct.pack("!H", 1002) + b"unmasked client frame"))
+                    break
+                if opcode == 0x8:
+                    self.send(ws_frame(0x8, payload[:2]))
+                    break
+                if opcode == 0x9:
+                    self.send(ws_frame(0xA, payload))
+                elif opcode == 0x1 and payload == b"!close":
+                    self.send(ws_frame(0x8, struct.pack("!H", 1000)))
+                    break
+                elif opcode in (0x0, 0x1, 0x2):
+                    self.send(ws_frame(opcode, payload, fin=fin))
+        except EOFError:
+            pass
+        finally:
+            self.srv.event(ev="ws_close", conn=self.serial, frames=frames)
+        self.close_gracefully(0.2)
+        return False
 
     # -- Lync realism
 

@@ -106,10 +106,10 @@ def test_json_lines_well_formed_under_concurrency(stack):
 
 def test_combined_format(make_stack):
     st = make_stack(access_log_format="combined")
-    st.request("GET", "/abs/handler?x=1", "webext.contoso.com",
+    st.request("GET", "/GroupExpansion/service.svc?x=1", "webext.contoso.com",
                headers=[("User-Agent", "ABS/1.0"), ("Referer", "https://webext.contoso.com/x")])
     (line,) = st.access_lines(1)
-    m = re.match(r'^(\S+) \S+ \S+ \[([^\]]+)\] "GET /abs/handler\?x=1 HTTP/1\.1" 200 (\d+) "([^"]*)" "([^"]*)"',
+    m = re.match(r'^(\S+) \S+ \S+ \[([^\]]+)\] "GET /GroupExpansion/service\.svc\?x=1 HTTP/1\.1" 200 (\d+) "([^"]*)" "([^"]*)"',
                  line)
     assert m, line
     assert m.group(1) == st.net.client

@@ -4,6 +4,7 @@ fails, these tell a proxy bug from a test-harness bug."""
 import hashlib
 import json
 import socket
+import subprocess
 import time
 
 import pytest
@@ -164,3 +165,104 @@ def test_tls_listener_and_lync_paths(mock, pki):
     d = c.read_response().json()
     assert d["tls"] and d["sni"] == "webext.contoso.com" and d["alpn"] is None
     t.close()
+
+
+# ---- the pieces issue 3's tests rely on -----------------------------------------------------
+
+def ntlm_leg(c, token=None, scheme="NTLM"):
+    hs = [("Authorization", "%s %s" % (scheme, token))] if token else []
+    return c.request("GET", "/abs/handler", "webext.contoso.com", hs)
+
+
+@pytest.mark.parametrize("scheme", ["NTLM", "Negotiate"])
+def test_ntlm_state_is_per_connection(mock, scheme):
+    a, b = conn(mock), conn(mock)
+    try:
+        r = ntlm_leg(a, scheme=scheme)
+        assert r.status == 401 and set(r.header_all("WWW-Authenticate")) == {"NTLM", "Negotiate"}
+        r1 = ntlm_leg(a, mockpool.auth_token(1, "alice"), scheme)
+        assert r1.status == 401
+        ch = mockpool.challenge_of(r1.header("WWW-Authenticate"))
+        assert ch and r1.header("WWW-Authenticate").startswith(scheme + " ")
+        # the answer on another connection: refused, and it spoils nothing on a
+        assert ntlm_leg(b, mockpool.auth_token(3, "alice", ch), scheme).status == 401
+        assert ntlm_leg(a, mockpool.auth_token(3, "mallory", ch), scheme).status == 401   # wrong user
+        r1 = ntlm_leg(a, mockpool.auth_token(1, "alice"), scheme)
+        ch = mockpool.challenge_of(r1.header("WWW-Authenticate"))
+        r3 = ntlm_leg(a, mockpool.auth_token(3, "alice", ch), scheme)
+        assert r3.status == 200 and r3.json()["user"] == "alice"
+        assert (r3.header("WWW-Authenticate") or "").startswith("Negotiate ") == (scheme == "Negotiate")
+        # authenticated connection: no credentials needed; the other connection still anonymous
+        assert ntlm_leg(a).json()["user"] == "alice"
+        assert a.request("GET", "/ntlm").json()["user"] == "alice"
+        assert ntlm_leg(b).status == 401
+    finally:
+        a.close()
+        b.close()
+
+
+def test_drop_after_closes_idle_connection(mock):
+    with conn(mock) as c:
+        r = c.request("GET", "/echo?drop_after=0.3")
+        assert r.status == 200 and not r.has("Connection")
+        t0 = time.monotonic()
+        assert c.wait_closed(3)
+        assert time.monotonic() - t0 >= 0.2
+
+
+def test_websocket_echo_direct(mock):
+    with conn(mock) as c:
+        r, key = harness.ws_upgrade(c, "/ws?hello=1")
+        assert r.status == 101 and r.header("Sec-WebSocket-Accept") == mockpool.ws_accept(key)
+        assert harness.ws_recv(c) == (0x1, b"hello from fe01", False)
+        big = bytes(range(256)) * 1000
+        harness.ws_send(c, 0x2, big)
+        assert harness.ws_recv(c) == (0x2, big, False)
+        harness.ws_send(c, 0x9, b"p")
+        assert harness.ws_recv(c) == (0xA, b"p", False)
+        harness.ws_send(c, 0x8, b"\x03\xe8")
+        assert harness.ws_recv(c)[0] == 0x8
+        assert c.wait_closed(3)
+    with conn(mock) as c:
+        assert c.request("GET", "/ws").status == 426           # not an upgrade request
+        r, _ = harness.ws_upgrade(c, "/ws?refuse=1")
+        assert r.status == 403
+    # the RFC 6455 example key
+    assert mockpool.ws_accept("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_tls_listener_reports_resumption(mock, pki):
+    ctx = harness.tls_context(cafile=pki.ca_pem)
+    with Client(mock.net.member(1), 4443, ctx=ctx, server_hostname="meet.contoso.com") as c:
+        d = c.request().json()
+        sess = c.session
+    assert d["tls_reused"] is False and d["sni"] == "meet.contoso.com" and d["alpn"] == "http/1.1"
+    with Client(mock.net.member(1), 4443, ctx=ctx, server_hostname="meet.contoso.com", session=sess) as c:
+        assert c.request().json()["tls_reused"] is True
+
+
+def test_pki(pki, tmp_path):
+    import ssl
+    ok = harness.tls_context(cafile=pki.ca_pem)
+    ok.check_hostname = True
+    net = Net.alloc()
+    try:
+        for stem, host, good in [("pool", "webext.contoso.com", True), ("pool-untrusted", "webext.contoso.com", False),
+                                 ("pool-wrongname", "webext.contoso.com", False),
+                                 ("pool-wrongname", "pool.fabrikam.local", True)]:
+            m = Mock(str(tmp_path), stem, [(net.member(1), 4443, True)], pki, cert=pki.pair(stem)).start()
+            try:
+                if good:
+                    with Client(net.member(1), 4443, ctx=ok, server_hostname=host) as c:
+                        assert pki.which(c.peer_der) == stem
+                else:
+                    with pytest.raises(ssl.SSLCertVerificationError):
+                        Client(net.member(1), 4443, ctx=ok, server_hostname=host)
+            finally:
+                m.stop()
+    finally:
+        net.release()
+    assert len({pki.der(s) for s in pki.PUBLIC}) == len(pki.PUBLIC)
+    out = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", pki.pair("dual-ec")[0]],
+                         capture_output=True, text=True).stdout
+    assert "id-ecPublicKey" in out and "prime256v1" in out

@@ -203,10 +203,13 @@ static void respond(struct admin_conn *c)
     }
     int status = 200;
     const char *type = "text/plain; version=0.0.4";
-    bool get = strncmp(c->req, "GET ", 4) == 0;
+    bool get = strncmp(c->req, "GET ", 4) == 0 && pc_stats;
     const char *path = c->req + 4;
     size_t pl = get ? strcspn(path, " ?") : 0;
-    if (!get) {
+    if (!pc_stats) {
+        status = 503; /* no shared memory for metrics at start (logged then) */
+        fputs("503 metrics unavailable\n", f);
+    } else if (!get) {
         status = 405;
         fputs("405 Method Not Allowed\n", f);
     } else if (pl == 8 && strncmp(path, "/metrics", 8) == 0) {

@@ -57,7 +57,7 @@ int pc_drop_privileges(const char *user)
         pc_err("user %s: no such user", user);
         return -1;
     }
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(1, &pw->pw_gid) < 0 ||
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || initgroups(pw->pw_name, pw->pw_gid) < 0 ||
         setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
         pc_err("dropping privileges to %s: %s", user, strerror(errno));
         return -1;

@@ -5,7 +5,7 @@
 /* Sends STATE (e.g. "READY=1") to systemd when $NOTIFY_SOCKET is set; silent otherwise. */
 void pc_notify(const char *state);
 
-/* Becomes USER (its uid, gid and only its primary group) keeping CAP_NET_BIND_SERVICE alone,
+/* Becomes USER (its uid, gid and groups) keeping CAP_NET_BIND_SERVICE alone,
  * so that a reload can still bind ports below 1024. 0 on success, -1 (logged) on failure.
  * Does nothing when USER is NULL or the process is not root. */
 int pc_drop_privileges(const char *user);

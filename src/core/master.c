@@ -291,6 +291,8 @@ static struct pc_config *reload(struct pc_config *cur)
     }
     if (reconcile_sockets(next) < 0) {
         pc_err("reload refused: cannot open the new listeners; the running one stays");
+        if (pc_stats)
+            pc_stats->reload_failures_total++;
         pc_tls_free(next_tls);
         pc_config_free(next);
         return cur;

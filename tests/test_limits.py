@@ -1,0 +1,90 @@
+"""Limits and privileges: max_connections_per_client refuses cleanly and counts down again;
+`user =` leaves the master with CAP_NET_BIND_SERVICE only and the workers with nothing, and a
+reload still works (SPEC §3, issue 5)."""
+
+import os
+import signal
+import socket
+import time
+
+import harness
+
+CAP_NET_BIND_SERVICE = 1 << 10
+
+
+def status_field(pid, name):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.split()[1:]
+    return None
+
+
+def test_per_client_cap_refuses_the_extra_connection_only(make_stack):
+    st = make_stack(max_connections_per_client=2, workers=1)
+    a, b = st.client(), st.client()
+    try:
+        assert a.request().status == 200 and b.request().status == 200
+        c = socket.create_connection((st.net.ext, 80), timeout=5,
+                                     source_address=(st.net.client, 0))
+        try:
+            c.settimeout(5)
+            c.sendall(harness.build_request("GET", "/echo?over-cap"))
+            assert c.recv(100) == b"", "the third connection of one client was served"
+        finally:
+            c.close()
+        assert st.portico.wait_stderr(r"over max_connections_per_client \(2\)"), \
+            "the refusal is not logged"
+        assert not st.mock.saw("over-cap"), "the refused request reached the pool"
+        # Another client address is not affected.
+        other = "127.%d.%d.10" % (40 + st.net.k, st.net.x)
+        with harness.Client(st.net.ext, 80, src=other) as o:
+            assert o.request().status == 200
+    finally:
+        a.close()
+        b.close()
+    # Once the first two are gone, the client may connect again.
+    deadline = time.monotonic() + 5
+    while True:
+        with st.client() as c2:
+            try:
+                if c2.request().status == 200:
+                    break
+            except (EOFError, OSError):
+                pass
+        assert time.monotonic() < deadline, "the count of a closed connection never went down"
+        time.sleep(0.05)
+
+
+def open_up(path):
+    """Lets other users reach PATH (the test's own temporary files): `user = nobody` must
+    read the configuration and the trust anchors again on reload, and -t checks it can."""
+    d = path
+    while d not in ("/", "/tmp", ""):
+        os.chmod(d, os.stat(d).st_mode | (0o005 if os.path.isdir(d) else 0o004))
+        d = os.path.dirname(d)
+
+
+def test_user_keeps_only_cap_net_bind_service(make_stack, pki, tmp_path):
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("needs root to drop privileges")
+    for f in os.listdir(os.path.dirname(pki.public_pem)):
+        open_up(os.path.join(os.path.dirname(pki.public_pem), f))
+    open_up(str(tmp_path))
+    st = make_stack(user="nobody", workers=2)
+    open_up(st.portico.config_path)
+    master = st.portico.proc.pid
+    assert status_field(master, "Uid")[0] == "65534", "the master still runs as root"
+    assert int(status_field(master, "CapEff")[0], 16) == CAP_NET_BIND_SERVICE
+    workers = st.portico.worker_pids()
+    assert workers
+    for w in workers:
+        assert status_field(w, "Uid")[0] == "65534"
+        assert int(status_field(w, "CapEff")[0], 16) == 0, "a worker kept capabilities"
+    assert st.request().status == 200
+    # A reload still binds and serves: the master kept CAP_NET_BIND_SERVICE for port 80.
+    n = len(st.portico.stderr_lines)
+    st.portico.signal(signal.SIGHUP)
+    assert st.portico.wait_stderr(r"reload done", timeout=10, start=n), st.portico.stderr()
+    assert st.request().status == 200

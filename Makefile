@@ -9,7 +9,7 @@ LDLIBS  := -lev -lssl -lcrypto
 
 # Debian packages: to build, to test, to benchmark.
 PKGS_BUILD := gcc make libc6-dev libssl-dev libev-dev node-llhttp
-PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2 nftables keepalived
+PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2 nftables keepalived chromium
 PKGS_BENCH := wrk nginx-light haproxy
 
 SRCS    := $(sort $(wildcard src/*/*.c)) src/main.c

@@ -140,7 +140,11 @@ static void status_html(FILE *f)
         "th{background:#f4f4f4}.up{color:#fff;background:#2a7;padding:.1em .5em;border-radius:3px}"
         ".down{color:#fff;background:#c33;padding:.1em .5em;border-radius:3px}"
         "h1{font-size:1.3em}h2{font-size:1.1em}code{font-size:.95em}"
-        "@media(max-width:600px){td,th{padding:.3em .25em;font-size:13px}}"
+        "pre{white-space:pre-wrap;overflow-wrap:anywhere}.up,.down{white-space:nowrap}"
+        "@media(max-width:600px){td,th{padding:.3em .25em;font-size:13px}"
+        "#members td,#members th{overflow-wrap:anywhere;padding:.3em .2em}"
+        ".fw,.fw tbody,.fw tr,.fw td{display:block}.fw tr:first-child{display:none}"
+        ".fw td{border:0;padding:.15em .25em}.fw tr{border-bottom:1px solid #ddd;padding:.3em 0}}"
         "</style></head><body><h1>portico</h1>\n",
         f);
     uint64_t conns = 0;

@@ -29,8 +29,12 @@ def test_per_client_cap_refuses_the_extra_connection_only(make_stack):
                                      source_address=(st.net.client, 0))
         try:
             c.settimeout(5)
-            c.sendall(harness.build_request("GET", "/echo?over-cap"))
-            assert c.recv(100) == b"", "the third connection of one client was served"
+            try:
+                c.sendall(harness.build_request("GET", "/echo?over-cap"))
+                got = c.recv(100)
+            except ConnectionResetError:
+                got = b""  # closed with the request unread: the kernel answers with a reset
+            assert got == b"", "the third connection of one client was served"
         finally:
             c.close()
         assert st.portico.wait_stderr(r"over max_connections_per_client \(2\)"), \

@@ -44,11 +44,11 @@ build-asan/%.o: src/%.c $(wildcard src/*/*.h)
 # llhttp is compiled from Debian's node-llhttp sources, never copied into the tree.
 build/llhttp/%.o: $(LLHTTP)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -O2 -g -w -c -o $@ $<
+	$(CC) $(CPPFLAGS) -DLLHTTP_STRICT_MODE=1 -O2 -g -w -c -o $@ $<
 
 build-asan/llhttp/%.o: $(LLHTTP)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -O1 -g -w $(ASAN) -c -o $@ $<
+	$(CC) $(CPPFLAGS) -DLLHTTP_STRICT_MODE=1 -O1 -g -w $(ASAN) -c -o $@ $<
 
 build-asan/unit/%: tests/unit/%.c $(LIBOBJS_ASAN)
 	@mkdir -p $(dir $@)

@@ -58,7 +58,7 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
         PUTLIT(&w, "/");
     put(&w, h->base + h->path.off, h->path.len);
     PUTLIT(&w, " HTTP/1.1\r\n");
-    if (h->host < 0) {
+    if (h->host < 0 && (h->authority.len || s->lg_host)) {
         /* HTTP/1.0 without Host: the pool still needs one: the absolute-form authority, or
          * the name the request was routed by (SNI). */
         PUTLIT(&w, "Host: ");

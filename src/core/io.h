@@ -42,6 +42,16 @@ int pc_out_body(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t
 /* Queues the end of a body: the last chunk in PC_BODY_CHUNK mode, nothing otherwise. */
 int pc_out_body_end(struct pc_out *o, enum pc_body_mode mode);
 
+/* llhttp 8.1 ends a chunked message on a bare LF (and takes other junk) in the trailer
+ * section. When CHUNKED, a message that ended at END (inside the bytes from START) must end
+ * with CRLF; false when it does not. */
+static inline bool pc_chunked_end_ok(bool chunked, const char *start, const char *end)
+{
+    if (!chunked || !end)
+        return true;
+    return end - start >= 2 ? end[-2] == '\r' && end[-1] == '\n' : true;
+}
+
 /* Switches the events a watcher waits for, touching libev only when they change. */
 void pc_io_want(struct ev_loop *loop, ev_io *w, int events);
 

@@ -35,7 +35,8 @@ int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request)
             if (cr && cr != p + len - 1)
                 return -400;
             s->pos = (uint32_t)len;
-            if (len - s->line_start > limit)
+            /* A CR at the very end is the first half of the line's CRLF, not content. */
+            if (len - s->line_start - (p[len - 1] == '\r') > limit)
                 return s->line_start == 0 && request ? -414 : -431;
             if (len > PC_MAX_HEAD + PC_MAX_REQUEST_LINE)
                 return -431;
@@ -454,8 +455,10 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
     for (unsigned c = 0; c < conn.n; c++)
         for (unsigned k = 0; k < h->nfields; k++)
             if (h->f[k].name.len == conn.names[c].len &&
-                strncasecmp(p + h->f[k].name.off, p + conn.names[c].off, conn.names[c].len) == 0)
-                h->f[k].drop = true;
+                strncasecmp(p + h->f[k].name.off, p + conn.names[c].off, conn.names[c].len) == 0 &&
+                h->f[k].kind != PC_HK_HOST && h->f[k].kind != PC_HK_CONTENT_LENGTH)
+                h->f[k].drop = true; /* never the framing or the routing: `Connection:
+                                      * Content-Length` must not unframe a body we forward */
 
     if (!request) {
         /* A response framing header on a bodiless status is harmless; the caller decides. */

@@ -453,6 +453,9 @@ static int sess_pump_request(struct pc_session *s)
             }
             const char *at = b->data + b->start;
             enum llhttp_errno e = llhttp_execute(&s->parser, at, feed);
+            if (e == HPE_PAUSED && !pc_chunked_end_ok(s->body == PC_BODY_CHUNK, at,
+                                                     llhttp_get_error_pos(&s->parser)))
+                e = HPE_INVALID_CHUNK_SIZE; /* llhttp's lax trailer section: refuse it */
             if (e == HPE_PAUSED)
                 b->start = (size_t)(llhttp_get_error_pos(&s->parser) - b->data);
             else if (e == HPE_OK)

@@ -547,6 +547,12 @@ static int up_head(struct pc_upconn *u, size_t hl)
     return 0;
 }
 
+/* Was the response body chunked (re-chunked or de-chunked on its way)? */
+static bool head_chunked(const struct pc_upconn *u)
+{
+    return (u->parser.flags & F_CHUNKED) != 0;
+}
+
 int pc_upstream_pump(struct pc_upconn *u)
 {
     struct pc_session *s = u->s;
@@ -594,6 +600,10 @@ int pc_upstream_pump(struct pc_upconn *u)
                     feed = feed < room ? feed : room;
                 }
                 enum llhttp_errno e = llhttp_execute(&u->parser, b->data + b->start, feed);
+                if (e == HPE_PAUSED &&
+                    !pc_chunked_end_ok(head_chunked(u), b->data + b->start,
+                                       llhttp_get_error_pos(&u->parser)))
+                    e = HPE_INVALID_CHUNK_SIZE; /* llhttp's lax trailer section */
                 if (e == HPE_PAUSED) {
                     b->start = (size_t)(llhttp_get_error_pos(&u->parser) - b->data);
                     if (u->msg_done && pc_buf_len(b))

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""fuzz/make-seeds.py — writes the committed seed corpora fuzz/corpus/NAME/ (run from anywhere).
+
+The files are committed; this script documents them and rebuilds them after an edit. In the
+HTTP inputs, RUN(n, c) is the harnesses' run-length escape (FE FE HI LO C = byte C n times), so
+that a seed of a few hundred bytes carries a 60 KiB Kerberos token or an 8 KiB request line.
+"""
+
+import os
+import shutil
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def RUN(n, c):
+    assert 0 < n < 65536 and len(c) == 1
+    return b"\xfe\xfe" + bytes([n >> 8, n & 0xFF]) + c.encode()
+
+
+def chunk(data):
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+NTLM1 = b"TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw=="
+NTLM2 = (b"TlRMTVNTUAACAAAADAAMADgAAAAFgomiBTEwAHqHKa8AAAAAAAAAAH4AfgBEAAAABgGxHQAAAA9DAE8ATgBU"
+         b"AE8AUwBPAAIADABDAE8ATgBUAE8AUwBPAAEACABGAEUAMAAxAAQAFgBjAG8AbgB0AG8AcwBvAC4AbABvAGMA")
+
+REQUEST = {
+    "autodiscover-root": b"GET /Autodiscover/AutodiscoverService.svc/root HTTP/1.1\r\n"
+    b"Host: lyncdiscover.contoso.com\r\n"
+    b"Accept: application/vnd.microsoft.rtc.autodiscover+xml;v=1\r\n"
+    b"User-Agent: ACOMO\r\nX-Ms-Origin: https://lyncdiscover.contoso.com\r\n\r\n",
+    "ucwa-ntlm": b"POST /ucwa/oauth/v1/applications HTTP/1.1\r\nHost: webext.contoso.com\r\n"
+    b"Authorization: NTLM " + NTLM1 + b"\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 2\r\nCookie: MS-WSMAN=0badf00d; cwt_ucwa=AAEB\r\n\r\n{}",
+    "negotiate-60k": b"GET /abs/handler/ HTTP/1.1\r\nHost: webext.contoso.com\r\n"
+    b"Authorization: Negotiate YII" + RUN(60000, "Q") + b"==\r\n\r\n",
+    "chunked-upload": b"POST /DataCollabWeb/UploadHandler.ashx HTTP/1.1\r\nHost: meet.contoso.com\r\n"
+    b"Transfer-Encoding: chunked\r\nExpect: 100-continue\r\nContent-Type: application/octet-stream\r\n"
+    b"X-Ms-WebTicket: opaque=XYZ\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    "absolute-form": b"GET https://webext.contoso.com/CertProv/CertProvisioningService.svc/mex HTTP/1.1\r\n"
+    b"Host: WEBEXT.contoso.com:443\r\n\r\n",
+    "websocket": b"GET /ucwa/v1/applications/101/events HTTP/1.1\r\nHost: webext.contoso.com\r\n"
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n",
+    "hop-by-hop": b"GET /groupexpansion/service.svc HTTP/1.1\r\nHost: webext.contoso.com\r\n"
+    b"Connection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"
+    b"Trailer: X-Sum\r\nProxy-Connection: keep-alive\r\nX-Forwarded-For: 198.51.100.7, 10.0.0.1\r\n"
+    b"X-Forwarded-Proto: http\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n",
+    "dialin-http10-host": b"GET /dialin/ HTTP/1.0\r\nHost: dialin.contoso.com\r\nConnection: keep-alive\r\n\r\n",
+    "meet-referer": b"GET /Reach/Client/WebPages/ReachJoin.aspx?xml=PFg%2B&meet=1 HTTP/1.1\r\n"
+    b"Host: meet.contoso.com\r\nReferer: https://meet.contoso.com/alice/ABCD1234\r\n"
+    b"User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\nAccept-Language: en-US\r\n\r\n",
+    "long-request-line": b"GET /" + RUN(8000, "a") + b" HTTP/1.1\r\nHost: webext.contoso.com\r\n\r\n",
+    "pipelined": b"GET /a HTTP/1.1\r\nHost: webext.contoso.com\r\n\r\nGET /canary-1 HTTP/1.1\r\n"
+    b"Host: webext.contoso.com\r\n\r\n",
+    "bad-cl-te": b"POST /x HTTP/1.1\r\nHost: webext.contoso.com\r\nContent-Length: 5\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n",
+    "bad-obs-fold": b"GET / HTTP/1.1\r\nHost: webext.contoso.com\r\nX-Ms-WebTicket: a\r\n b\r\n\r\n",
+    "bad-bare-lf": b"GET / HTTP/1.1\nHost: webext.contoso.com\n\n",
+    "bad-connect": b"CONNECT webext.contoso.com:443 HTTP/1.1\r\nHost: webext.contoso.com:443\r\n\r\n",
+    "bad-te-list": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+}
+
+RESPONSE = {
+    "401-ntlm-negotiate": b"HTTP/1.1 401 Unauthorized\r\nContent-Type: text/html\r\n"
+    b"Server: Microsoft-IIS/8.5\r\nWWW-Authenticate: Negotiate\r\nWWW-Authenticate: NTLM\r\n"
+    b"X-Powered-By: ASP.NET\r\nContent-Length: 1293\r\n\r\n",
+    "401-ntlm-challenge": b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM " + NTLM2 + b"\r\n"
+    b"Content-Length: 0\r\n\r\n",
+    "200-chunked": b"HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"
+    b"Content-Type: application/vnd.microsoft.rtc.autodiscover+xml; v=1\r\n"
+    b"X-Content-Type-Options: nosniff\r\n\r\n",
+    "200-cookie": b"HTTP/1.1 200 OK\r\nContent-Length: 512\r\n"
+    b"Set-Cookie: cwt_ucwa=AAEB; path=/ucwa; secure; HttpOnly\r\n"
+    b"Set-Cookie: MS-WSMAN=0badf00d; Path=/\r\n\r\n",
+    "101-websocket": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+    "100-continue": b"HTTP/1.1 100 Continue\r\n\r\n",
+    "304": b"HTTP/1.1 304 Not Modified\r\nETag: \"1d2c3b4a\"\r\nContent-Length: 99\r\n\r\n",
+    "204": b"HTTP/1.1 204 No Content\r\n\r\n",
+    "http10-close-delimited": b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n",
+    "negotiate-60k": b"HTTP/1.1 200 OK\r\nWWW-Authenticate: Negotiate oYG" + RUN(60000, "B") + b"=\r\n"
+    b"Content-Length: 0\r\n\r\n",
+    "500-connection-named": b"HTTP/1.1 500 Internal Server Error\r\nConnection: close, X-Internal\r\n"
+    b"X-Internal: secret\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n",
+    "302-location": b"HTTP/1.1 302 Found\r\nLocation: https://webext.contoso.com/ucwa/v1\r\n"
+    b"Content-Length: 0\r\n\r\n",
+    "reason-obs-text": b"HTTP/1.1 200 \xc3\x89t\xc3\xa9\r\nContent-Length: 0\r\n\r\n",
+    "bad-two-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+    "bad-status": b"HTTP/1.1 2x0 OK\r\n\r\n",
+    "bad-bare-lf": b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+}
+
+CHUNKED = {
+    "hello": b"5\r\nhello\r\n0\r\n\r\n",
+    "wikipedia-trailer": b"4\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n"
+    b"Expires: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n",
+    "extensions": b"a;name=value;q=\"quoted \\\" string\"\r\n0123456789\r\n0;last\r\n\r\n",
+    "upper-hex-zeros": b"00A\r\n0123456789\r\n000\r\n\r\n",
+    "big-chunk": b"1000\r\n" + RUN(4096, "x") + b"\r\n10000\r\n" + RUN(65535, "y") + b"z\r\n0\r\n\r\n",
+    "json-events": chunk(b'{"_links":{"self":{"href":"/ucwa/v1/applications/101/events?ack=1"}},')
+    + chunk(b'"sender":[{"rel":"communication","events":[]}]}') + b"0\r\n\r\n",
+    "pipelined": b"3\r\nabc\r\n0\r\n\r\nGET /canary-1 HTTP/1.1\r\nHost: a\r\n\r\n",
+    "truncated": b"10\r\nonly-part",
+    "bad-overflow": b"ffffffffffffffffff\r\n",
+    "bad-junk-size": b"5x\r\nhello\r\n0\r\n\r\n",
+    "bad-bare-lf": b"5\nhello\n0\n\n",
+    "bad-no-crlf-after-data": b"5\r\nhelloX\r\n0\r\n\r\n",
+    "bws-extension": b"5 ; ext = \"v\"\r\nhello\r\n0\r\n\r\n",
+    "bad-leading-space": b" 5\r\nhello\r\n0\r\n\r\n",
+}
+
+FULL = b"""; SPEC section 3, with IP literals and files of the fuzzer's private directory
+[proxy]
+external      = 0.0.0.0 [::]        ; address(es) of the external interface
+internal      = 10.0.0.5            ; source of every upstream connection
+https_port    = 443
+http_port     = 80
+certificate   = public.pem          ; PEM chain
+key           = public.key
+certificate   = ecdsa.pem           # an ECDSA certificate for the same names
+key           = ecdsa.key
+tls_min       = 1.2
+ciphers       = ECDHE+AESGCM:ECDHE+CHACHA20
+ticket_key_file = tickets.key
+workers       = auto
+max_connections = 20000
+access_log    = stdout
+access_log_format = combined
+admin         = 127.0.0.1:9090
+timeout_connect   = 5
+timeout_handshake = 10
+timeout_header    = 30
+timeout_keepalive = 120
+timeout_idle  = 1860
+drain_timeout = 30
+
+[pool lync]
+role          = frontend
+servers       = 10.0.1.11 10.0.1.12 10.0.1.13:4443
+publish       = webext.contoso.com meet.contoso.com dialin.contoso.com lyncdiscover.contoso.com
+https_port    = 4443
+http_port     = 8080
+http          = auto
+ca            = internal-ca.pem
+verify_name   = pool.contoso.local
+verify        = on
+tls_min       = 1.2
+affinity      = none
+health_interval = 5
+health_rise   = 2
+health_fall   = 3
+
+[pool owa]
+role          = owa
+servers       = 10.0.2.21 [2001:db8::21]:443
+publish       = owa.contoso.com *.owa.contoso.com
+ca            = owa-ca.pem
+affinity      = source
+"""
+
+CONFIG = {
+    "full-spec": FULL,
+    "minimal": b"[proxy]\ncertificate = public.pem\n[pool fe]\nservers = 10.0.1.11\n"
+    b"publish = webext.contoso.com\n",
+    "resolved-names": b"[proxy]\ncertificate = public.pem\nkey = public.key\n"
+    b"[pool fe]\nservers = fe01.contoso.local fe02.contoso.local:5443 localhost 10.0.1.12\n"
+    b"publish = webext.contoso.com lyncdiscover.contoso.com\naffinity = cookie\n"
+    b"[pool dir]\nrole = director\nservers = dir01.contoso.local\npublish = *.dir.contoso.com\n",
+    "ipv6": b"[proxy]\nexternal = :: [::1] 192.0.2.1\ninternal = fe80::1%1\nadmin = [::1]:9090\n"
+    b"https_port = 8443\nhttp_port = off\n[pool v6]\nrole = generic\n"
+    b"servers = [2001:db8::1]:4443 2001:db8::2 [::ffff:10.0.0.1]\npublish = v6.contoso.com\n",
+    "errors": b"[proxy]\nhttps_port = 99999\ntls_min = 1.4\nbogus = 1\ndrain_timeout = 0\n"
+    b"admin = 0.0.0.0:9090\n\n[pool a]\nservers = 127.0.0.1\npublish = a.contoso.com b.contoso.com\n"
+    b"verify = off\n\n[pool b]\nservers = 127.0.0.1\npublish = B.contoso.com bad..name\n"
+    b"http = forward\nrole = owa\n\n[pool c]\nrole = generic\n\n[pool a]\nservers = 127.0.0.1\n"
+    b"publish = z.contoso.com\n\n[nonsense]\n",
+    "user-files": b"[proxy]\nuser = portico\ncertificate = public.pem\nkey = public.key\n"
+    b"ticket_key_file = tickets.key\n[pool fe]\nservers = 10.0.1.11\npublish = webext.contoso.com\n"
+    b"ca = internal-ca.pem\n",
+    "crlf-bom-comments": b"\xef\xbb\xbf# comment\r\n[proxy]   ; trailing\r\ncertificate = public.pem # c\r\n"
+    b"ciphers = HIGH:!aNULL#x\r\n\r\n[pool  fe ]\r\nservers = 10.0.1.11\t10.0.1.12 ; two\r\n"
+    b"publish = webext.contoso.com.\r\n",
+    "syntax-errors": b"key = outside\n[proxy\n[proxy] junk\n[]\n[pool a b]\n[pool]\n= value\n"
+    b"two words = x\nnovalue\n[proxy]\nhttps_port =\nworkers = 5000\n",
+    "duplicates": b"[proxy]\ncertificate = public.pem\nkey = public.key\nkey = ecdsa.key\n"
+    b"https_port = 443\nhttps_port = 444\n[pool a]\nservers = 10.0.0.1 10.0.0.1 10.0.0.1:4443\n"
+    b"publish = x.contoso.com *.contoso.com\n[pool b]\nservers = 10.0.0.2\n"
+    b"publish = X.CONTOSO.COM. *.contoso.com\n",
+    "values": b"[proxy]\ntimeout_idle = 1e3\ntimeout_header = inf\ntimeout_connect = 0.5\n"
+    b"timeout_keepalive = 31622401\nworkers = 0\nmax_connections = -1\ntls_min = 1.0\n"
+    b"ciphers = NOTHING-AT-ALL\naccess_log = logs/access.log\naccess_log_format = w3c\n"
+    b"certificate = certs\nticket_key_file = /dev/zero\n[pool p]\nrole = owa\nhttp = forward\n"
+    b"http_port = none\nhttps_port = 0\nverify_name = -bad-\nhealth_rise = 1001\n"
+    b"servers = [::1 10.0.0.1:0 10.0.0.1:65536 unknown.example.org [fe80::1%lo]:443\n"
+    b"publish = *.a *..b a*.c\n",
+    "empty": b"",
+    "long-line": b"[pool long]\npublish = " + b"a" * 70 + b".contoso.com " + b"x." * 130 + b"com\n"
+    b"servers = " + b"10.0.0.1 " * 200 + b"\n",
+}
+
+HARNESSES = {"request": REQUEST, "response": RESPONSE, "chunked": CHUNKED, "config": CONFIG}
+
+
+def main():
+    for name, seeds in HARNESSES.items():
+        d = os.path.join(HERE, "corpus", name)
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        for i, (label, data) in enumerate(seeds.items(), 1):
+            with open(os.path.join(d, "%02d-%s" % (i, label)), "wb") as f:
+                f.write(data)
+        print("%s: %d seeds" % (d, len(seeds)))
+
+
+if __name__ == "__main__":
+    main()

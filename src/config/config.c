@@ -275,18 +275,34 @@ static void key_admin(struct pc_cfg_loader *ld, void *obj, const struct keydef *
         cfg->has_admin = false;
         return;
     }
-    if (!pc_cfg_parse_addr(val, strlen(val), true, &cfg->admin)) {
-        pc_cfg_error(ld, line,
-                     "bad address '%s' for '%s' (expected off, ADDRESS:PORT or [IPv6]:PORT)", val,
+    /* "ADDRESS:PORT" or, to open it beyond loopback on purpose, "ADDRESS:PORT expose". */
+    size_t alen = strcspn(val, " \t");
+    const char *rest = val + alen + strspn(val + alen, " \t");
+    bool expose = strcmp(rest, "expose") == 0;
+    if (*rest && !expose) {
+        pc_cfg_error(ld, line, "unexpected '%s' after the address of '%s' (only 'expose')", rest,
                      k->name);
         return;
     }
+    if (!pc_cfg_parse_addr(val, alen, true, &cfg->admin)) {
+        pc_cfg_error(ld, line,
+                     "bad address '%.*s' for '%s' (expected off, ADDRESS:PORT or [IPv6]:PORT)",
+                     (int)alen, val, k->name);
+        return;
+    }
     cfg->has_admin = true;
-    if (!pc_cfg_is_loopback(&cfg->admin))
-        pc_cfg_warn(ld, line,
-                    "admin listener on '%s', not a loopback address: metrics and status are "
-                    "open to that network",
-                    val);
+    if (!pc_cfg_is_loopback(&cfg->admin)) {
+        if (!expose)
+            pc_cfg_error(ld, line,
+                         "admin listener on '%.*s' is not a loopback address: add 'expose' "
+                         "after it to open metrics and status to that network",
+                         (int)alen, val);
+        else
+            pc_cfg_warn(ld, line,
+                        "admin listener on '%.*s', not a loopback address: metrics and status "
+                        "are open to that network",
+                        (int)alen, val);
+    }
 }
 
 /* Shared by [proxy] and pools: a cipher string that selects nothing fails at run time only,

@@ -626,7 +626,7 @@ static void test_warnings(void)
     struct pc_diag d;
     char path[PATH_MAX], want[PATH_MAX + 256];
     struct pc_config *cfg = load_text(
-        "[proxy]\nadmin = 0.0.0.0:9090\n"
+        "[proxy]\nadmin = 0.0.0.0:9090 expose\n"
         "[pool p]\nservers = localhost 127.0.0.1\npublish = p.example.com\nverify = off\n",
         &d, path);
     CHECK(cfg != NULL);
@@ -733,12 +733,31 @@ static void test_ipv6(void)
     pc_diag_free(&d);
 }
 
+/* An admin listener beyond loopback is an error unless the line says `expose` (issue 7). */
+static void test_admin_needs_expose(void)
+{
+    struct pc_diag d;
+    struct pc_config *cfg = load_text("[proxy]\nadmin = 0.0.0.0:9090\n"
+                                      "[pool p]\nservers = localhost\npublish = p.example.com\n",
+                                      &d, NULL);
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(d.text, "is not a loopback address: add 'expose'");
+    pc_diag_free(&d);
+    cfg = load_text("[proxy]\nadmin = 127.0.0.1:9090 please\n"
+                    "[pool p]\nservers = localhost\npublish = p.example.com\n",
+                    &d, NULL);
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(d.text, "unexpected 'please'");
+    pc_diag_free(&d);
+}
+
 int main(void)
 {
     if (!getcwd(cwd, sizeof cwd)) {
         perror("getcwd");
         return 2;
     }
+    test_admin_needs_expose();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/portico-unit-XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");

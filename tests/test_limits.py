@@ -92,3 +92,30 @@ def test_user_keeps_only_cap_net_bind_service(make_stack, pki, tmp_path):
     st.portico.signal(signal.SIGHUP)
     assert st.portico.wait_stderr(r"reload done", timeout=10, start=n), st.portico.stderr()
     assert st.request().status == 200
+
+
+def test_bad_reload_is_refused_and_the_old_configuration_serves(make_stack):
+    st = make_stack()
+    assert st.request().status == 200
+    path = st.portico.config_path
+    with open(path) as f:
+        good = f.read()
+    with open(path, "a") as f:
+        f.write("\nbogus_key = 1\n")
+    n = len(st.portico.stderr_lines)
+    st.portico.signal(signal.SIGHUP)
+    lines = st.portico.wait_stderr(r"reload refused", timeout=10, start=n)
+    assert lines, st.portico.stderr()
+    assert st.portico.wait_stderr(r"portico\.conf:\d+: unknown key 'bogus_key'", start=n), \
+        "the error is not logged as FILE:LINE: message"
+    assert st.request().status == 200, "the old configuration stopped serving"
+    # A good configuration afterwards is taken: a newly published name answers.
+    with open(path, "w") as f:
+        f.write(good.replace("publish =", "publish = extra.contoso.com", 1))
+    n = len(st.portico.stderr_lines)
+    st.portico.signal(signal.SIGHUP)
+    assert st.portico.wait_stderr(r"reload done", timeout=10, start=n), st.portico.stderr()
+    deadline = time.monotonic() + 5
+    while st.request("GET", "/echo", "extra.contoso.com").status != 200:
+        assert time.monotonic() < deadline, "the new configuration never took effect"
+        time.sleep(0.05)

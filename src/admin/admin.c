@@ -53,8 +53,7 @@ static uint64_t sum_of(const char *fmt, const char *a, const char *b)
     return v;
 }
 
-/* Escapes S for HTML text and attribute values. */
-static void html(FILE *f, const char *s)
+void pc_admin_html(FILE *f, const char *s, bool newline_br)
 {
     for (; *s; s++) {
         switch (*s) {
@@ -70,10 +69,21 @@ static void html(FILE *f, const char *s)
         case '"':
             fputs("&quot;", f);
             break;
+        case '\n':
+            if (newline_br) {
+                fputs("<br>", f);
+                break;
+            }
+            /* fall through */
         default:
             fputc(*s, f);
         }
     }
+}
+
+static void html(FILE *f, const char *s)
+{
+    pc_admin_html(f, s, false);
 }
 
 static void status_json(FILE *f)

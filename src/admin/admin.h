@@ -2,10 +2,14 @@
 #ifndef PORTICO_ADMIN_H
 #define PORTICO_ADMIN_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 /* Accepts and serves connections on the admin listening socket LFD. */
 void pc_admin_accept(int lfd);
+
+/* Writes S escaped for HTML text and attribute values (newlines as <br> when NEWLINE_BR). */
+void pc_admin_html(FILE *f, const char *s, bool newline_br);
 
 /* Writes the seed's two firewall tables as this configuration implies them, as HTML. */
 void pc_admin_firewall_html(FILE *f);

@@ -7,24 +7,7 @@
 
 static void cell(FILE *f, const char *s)
 {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '\n':
-            fputs("<br>", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
+    pc_admin_html(f, s, true); /* cells separate paragraphs with newlines */
 }
 
 void pc_admin_firewall_html(FILE *f)

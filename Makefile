@@ -83,9 +83,9 @@ test: deps
 	$(MAKE) unit
 	tests/run-all.sh
 	$(MAKE) man-check test-notify unit-verify
-	# A few seconds of each fuzzer. fuzz_chunked is left to `make fuzz`: it still reports
-	# llhttp 8.1's lax trailer section, which portico now refuses itself (fuzz/README.md).
-	$(MAKE) fuzz-smoke FUZZ_KNOWN=h10-no-host,llhttp-trailers FUZZ_TARGETS="request response config"
+	# A few seconds of each fuzzer, looking past the two llhttp 8.1 leniencies still open
+	# (trailers, quotes in chunk extensions: fuzz/README.md); nothing of either reaches a pool.
+	$(MAKE) fuzz-smoke FUZZ_KNOWN=llhttp-trailers,llhttp-chunk-ext
 
 run: deps
 	$(MAKE) portico

@@ -400,7 +400,8 @@ def test_status_page_in_chromium_shows_a_stopped_member_down(make_stack, tmp_pat
     assert viewport and "width=device-width" in viewport[0].get("content", ""), page.metas
     assert not page.references, "the page loads other resources: %r" % page.references
     header, *rows = page.rows
-    assert header == ["Name", "Pool", "Member", "State", "Connections", "Requests"], header
+    assert header == ["Name", "Pool", "Member", "State", "Connections", "Requests", "Req/s"], header
+    assert all(float(r[6]) >= 0 for r in rows), rows
     assert [r[2] for r in rows] == [m1, m2], rows
     assert all("fe" in r[1] for r in rows), rows
     assert all(n in rows[0][0] for n in harness.DEFAULT_NAMES), rows[0]

@@ -86,6 +86,29 @@ static void html(FILE *f, const char *s)
     pc_admin_html(f, s, false);
 }
 
+/* Requests per second of member M of pool P since the previous status page or JSON (the page
+ * refreshes itself every 5 s, so that is the window). Worker 0 alone serves the admin port. */
+static double member_rate(size_t p, size_t m, uint64_t total)
+{
+    enum { MAXM = 4096 };
+    static uint64_t last[MAXM];
+    static double last_t[MAXM], rate[MAXM];
+    size_t k = 0;
+    for (size_t i = 0; i < p; i++)
+        k += pc_w.cfg->pools[i].nmembers;
+    k += m;
+    if (k >= MAXM)
+        return 0;
+    double now = ev_now(pc_w.loop);
+    if (last_t[k] > 0 && now - last_t[k] >= 1 && total >= last[k])
+        rate[k] = (double)(total - last[k]) / (now - last_t[k]);
+    if (last_t[k] == 0 || now - last_t[k] >= 1) {
+        last[k] = total;
+        last_t[k] = now;
+    }
+    return rate[k];
+}
+
 static void status_json(FILE *f)
 {
     const struct pc_config *cfg = pc_w.cfg;
@@ -101,16 +124,16 @@ static void status_json(FILE *f)
             const struct pc_member *mb = &pool->members[m];
             uint64_t up;
             const char *st = member_state(pool, mb, &up);
+            uint64_t reqs = sum_of("portico_member_requests_total{pool=\"%s\",member=\"%s\"}",
+                                   pool->name, mb->host);
             fprintf(f,
                     "%s{\"host\":\"%s\",\"https_port\":%d,\"http_port\":%d,\"state\":\"%s\","
-                    "\"connections\":%llu,\"requests\":%llu}",
+                    "\"connections\":%llu,\"requests\":%llu,\"request_rate\":%.2f}",
                     m ? "," : "", mb->host, mb->https_port, mb->http_port, st,
                     (unsigned long long)sum_of(
                         "portico_upstream_connections{pool=\"%s\",member=\"%s\"}", pool->name,
                         mb->host),
-                    (unsigned long long)sum_of(
-                        "portico_member_requests_total{pool=\"%s\",member=\"%s\"}", pool->name,
-                        mb->host));
+                    (unsigned long long)reqs, member_rate(p, m, reqs));
         }
         fprintf(f, "]}");
     }
@@ -163,7 +186,7 @@ static void status_html(FILE *f)
             (unsigned long long)conns, (unsigned long long)pc_stats->reloads_total,
             pc_stats->last_reload_ok ? "successful" : "refused");
     fputs("<h2>Published names</h2><table id=\"members\"><tr><th>Name</th><th>Pool</th>"
-          "<th>Member</th><th>State</th><th>Connections</th><th>Requests</th></tr>\n",
+          "<th>Member</th><th>State</th><th>Connections</th><th>Requests</th><th>Req/s</th></tr>\n",
           f);
     for (size_t p = 0; p < cfg->npools; p++) {
         const struct pc_pool *pool = &cfg->pools[p];
@@ -181,16 +204,16 @@ static void status_html(FILE *f)
             html(f, pool->name);
             fprintf(f, " (%s)</td><td>", pc_role_str(pool->role));
             html(f, mb->host);
+            uint64_t reqs = sum_of("portico_member_requests_total{pool=\"%s\",member=\"%s\"}",
+                                   pool->name, mb->host);
             fprintf(f,
                     "</td><td><span class=\"%s\" data-member=\"%s\">%s</span></td><td>%llu</td>"
-                    "<td>%llu</td></tr>\n",
+                    "<td>%llu</td><td>%.1f</td></tr>\n",
                     st, mb->host, st,
                     (unsigned long long)sum_of(
                         "portico_upstream_connections{pool=\"%s\",member=\"%s\"}", pool->name,
                         mb->host),
-                    (unsigned long long)sum_of(
-                        "portico_member_requests_total{pool=\"%s\",member=\"%s\"}", pool->name,
-                        mb->host));
+                    (unsigned long long)reqs, member_rate(p, m, reqs));
         }
     }
     fputs("</table>\n", f);

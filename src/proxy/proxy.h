@@ -11,7 +11,6 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
 /* Asks every session to finish its transaction and close (graceful stop); returns how many
  * sessions are still open. */
 unsigned pc_session_drain(void);
-unsigned pc_session_count(void);
 /* Called by the upstream side. */
 void pc_session_resp_progress(struct pc_session *s); /* response bytes queued */
 /* The pool side failed: answers STATUS when no response has begun, else closes. Returns -1
@@ -20,9 +19,7 @@ int pc_session_up_failed(struct pc_session *s, int status, const char *reason);
 void pc_session_resp_complete(struct pc_session *s);
 /* The idle pinned connection of S closed. */
 void pc_session_pinned_lost(struct pc_session *s);
-void pc_session_client_writable_again(struct pc_session *s);
 int pc_session_flush(struct pc_session *s); /* 1 flushed, 0 pending, -1 session closed */
-void pc_session_update(struct pc_session *s);
 
 /* upstream.c */
 void pc_upstream_init(void);

@@ -167,11 +167,6 @@ static void sess_close(struct pc_session *s)
     pc_worker_conn_closed(&s->peer);
 }
 
-unsigned pc_session_count(void)
-{
-    return nsessions;
-}
-
 unsigned pc_session_drain(void)
 {
     struct pc_session *s = all_sessions, *next;
@@ -453,8 +448,8 @@ static int sess_pump_request(struct pc_session *s)
             }
             const char *at = b->data + b->start;
             enum llhttp_errno e = llhttp_execute(&s->parser, at, feed);
-            if (e == HPE_PAUSED && !pc_chunked_end_ok(s->body == PC_BODY_CHUNK, at,
-                                                     llhttp_get_error_pos(&s->parser)))
+            if (e == HPE_PAUSED &&
+                !pc_chunked_end_ok(s->body == PC_BODY_CHUNK, at, llhttp_get_error_pos(&s->parser)))
                 e = HPE_INVALID_CHUNK_SIZE; /* llhttp's lax trailer section: refuse it */
             if (e == HPE_PAUSED)
                 b->start = (size_t)(llhttp_get_error_pos(&s->parser) - b->data);
@@ -675,11 +670,6 @@ static void sess_watch(struct pc_session *s)
         pc_upstream_update(u);
 }
 
-void pc_session_update(struct pc_session *s)
-{
-    sess_watch(s);
-}
-
 static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct pc_session *s = SESS_FROM(w, io);
@@ -713,11 +703,6 @@ void pc_session_pinned_lost(struct pc_session *s)
 void pc_session_resp_complete(struct pc_session *s)
 {
     s->resp_done = true;
-}
-
-void pc_session_client_writable_again(struct pc_session *s)
-{
-    pc_session_resp_progress(s);
 }
 
 static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -600,9 +600,8 @@ int pc_upstream_pump(struct pc_upconn *u)
                     feed = feed < room ? feed : room;
                 }
                 enum llhttp_errno e = llhttp_execute(&u->parser, b->data + b->start, feed);
-                if (e == HPE_PAUSED &&
-                    !pc_chunked_end_ok(head_chunked(u), b->data + b->start,
-                                       llhttp_get_error_pos(&u->parser)))
+                if (e == HPE_PAUSED && !pc_chunked_end_ok(head_chunked(u), b->data + b->start,
+                                                          llhttp_get_error_pos(&u->parser)))
                     e = HPE_INVALID_CHUNK_SIZE; /* llhttp's lax trailer section */
                 if (e == HPE_PAUSED) {
                     b->start = (size_t)(llhttp_get_error_pos(&u->parser) - b->data);
@@ -709,10 +708,6 @@ static int up_handshake(struct pc_upconn *u)
                  X509_verify_cert_error_string(vr));
         ERR_clear_error();
         struct pc_session *s = u->s;
-        if (!s->reqhead) {
-            s->reqhead = u->out.ob;
-            u->out.ob = NULL;
-        }
         up_log(u, why);
         pc_upstream_close(u);
         s->up = NULL;

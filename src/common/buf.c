@@ -9,7 +9,7 @@ struct freelist {
     size_t n;
 };
 
-static struct freelist small_list, std_list;
+static struct freelist small_list, std_list, bulk_list;
 
 static struct freelist *list_for(size_t cap)
 {
@@ -17,6 +17,8 @@ static struct freelist *list_for(size_t cap)
         return &std_list;
     if (cap == PC_BUF_SMALL)
         return &small_list;
+    if (cap == PC_BUF_BULK)
+        return &bulk_list;
     return NULL;
 }
 
@@ -97,4 +99,5 @@ void pc_buf_trim_freelist(size_t keep)
 {
     trim(&std_list, keep);
     trim(&small_list, keep * 4);
+    trim(&bulk_list, keep / 4);
 }

@@ -11,6 +11,9 @@
 
 #define PC_BUF_SIZE  (16 * 1024)
 #define PC_BUF_SMALL 2048
+/* Reads from a pool's plain HTTP port: a whole 16 KiB response (head and body) or a large
+ * part of a download in one recv and one send (see docs/performance.md). */
+#define PC_BUF_BULK (64 * 1024)
 
 struct pc_buf {
     struct pc_buf *next; /* free-list link */
@@ -20,8 +23,8 @@ struct pc_buf {
 };
 
 struct pc_buf *pc_buf_get(void); /* a standard buffer; NULL only when out of memory */
-/* A buffer of at least NEED bytes: small and standard sizes come from their free lists,
- * larger ones are allocated to size. */
+/* A buffer of at least NEED bytes: small, standard and bulk sizes come from their free lists,
+ * others are allocated to size. */
 struct pc_buf *pc_buf_get_cap(size_t need);
 void pc_buf_put(struct pc_buf *b); /* NULL is fine */
 /* Grows B (keeping its content) to at least CAP bytes; returns the new buffer or NULL

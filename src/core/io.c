@@ -41,18 +41,24 @@ static ssize_t idle(struct pc_buf **bp, ssize_t r)
     return r;
 }
 
-static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp);
+static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp, size_t cap);
 
 ssize_t pc_io_read(int fd, SSL *ssl, struct pc_buf **bp)
 {
-    return idle(bp, io_read(fd, ssl, bp));
+    return idle(bp, io_read(fd, ssl, bp, PC_BUF_SIZE));
 }
 
-static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp)
+ssize_t pc_io_read_bulk(int fd, SSL *ssl, struct pc_buf **bp)
+{
+    /* SSL_read returns one record (16 KiB at most) per call: a bigger buffer buys nothing. */
+    return idle(bp, io_read(fd, ssl, bp, ssl ? PC_BUF_SIZE : PC_BUF_BULK));
+}
+
+static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp, size_t cap)
 {
     struct pc_buf *b = *bp;
     if (!b) {
-        b = *bp = pc_buf_get();
+        b = *bp = pc_buf_get_cap(cap);
         if (!b) {
             errno = ENOMEM;
             return PC_IO_ERR;

@@ -18,6 +18,8 @@ enum { PC_IO_AGAIN = -1, PC_IO_ERR = -2 };
  * PC_IO_AGAIN, or PC_IO_ERR (errno set). With TLS, a read may leave decrypted bytes inside
  * OpenSSL: callers read until PC_IO_AGAIN before they wait for the socket. */
 ssize_t pc_io_read(int fd, SSL *ssl, struct pc_buf **bp);
+/* The same, taking a PC_BUF_BULK buffer for a plain socket (responses from a pool). */
+ssize_t pc_io_read_bulk(int fd, SSL *ssl, struct pc_buf **bp);
 
 /* Writes the queue O to FD (through SSL when not NULL). Returns 1 when all is written (the
  * queue's buffer has gone back to the free list), 0 when the socket is full, PC_IO_ERR on

@@ -59,6 +59,8 @@ struct pc_upconn {
     bool got_bytes;   /* any byte of the response arrived */
     bool msg_done;    /* the final response is complete */
     bool keepalive;   /* reusable once the response is complete */
+    bool rd_wait;     /* nothing to read until the socket says otherwise (saves a recv that
+                       * would fail with EAGAIN right after each request is sent) */
     unsigned nreq;
     char sni[256]; /* TLS name (SNI and verification key): idle connections are reused
                     * only for the same name */

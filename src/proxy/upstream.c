@@ -338,6 +338,7 @@ static int up_begin(struct pc_session *s, struct pc_upconn *u)
     pc_metrics_member_request(u->pool_idx, u->member_idx);
     u->in_head = true;
     u->got_bytes = u->msg_done = u->keepalive = false;
+    u->rd_wait = true; /* no response before the request: wait for the socket to say so */
     u->body = PC_BODY_NONE;
     memset(&u->scan, 0, sizeof(u->scan));
     u->nreq++;
@@ -615,14 +616,19 @@ int pc_upstream_pump(struct pc_upconn *u)
                 continue;
             }
         }
-        ssize_t n = pc_io_read(u->fd, u->ssl, &u->in);
+        if (u->rd_wait)
+            return 0;
+        ssize_t n = pc_io_read_bulk(u->fd, u->ssl, &u->in);
         if (n > 0) {
             u->got_bytes = true;
             s->last_act = ev_now(pc_w.loop);
             continue;
         }
-        if (n == PC_IO_AGAIN)
+        if (n == PC_IO_AGAIN) {
+            /* The socket is drained, unless a full buffer stopped the read before it. */
+            u->rd_wait = !u->in || pc_buf_room(u->in) > 0;
             return 0;
+        }
         /* End of stream (or reset). */
         if (s->tunnel) {
             /* The pool ended a WebSocket: an ordinary end, the client's side closes too. */
@@ -727,7 +733,8 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct pc_upconn *u = UP_FROM(w, io);
     (void)loop;
-    (void)revents;
+    if (revents & EV_READ)
+        u->rd_wait = false;
     if (!u->s) {
         /* Idle: data or end of stream means the pool is done with this connection. */
         pc_upstream_close(u);

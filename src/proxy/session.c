@@ -528,7 +528,7 @@ static int sess_try_finish(struct pc_session *s)
     }
     sess_reset(s);
     /* Nothing buffered: wait for the socket rather than try a read that would fail. */
-    if ((!s->in || !pc_buf_len(s->in)) && (!s->ssl || !SSL_pending(s->ssl)))
+    if ((!s->in || !pc_buf_len(s->in)) && (!s->ssl || !SSL_has_pending(s->ssl)))
         return 0;
     return 1;
 }

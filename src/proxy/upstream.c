@@ -411,7 +411,8 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
     struct pc_upconn *u = s->up;
     struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
     reusable = reusable && u->keepalive && u->msg_done && !pc_out_pending(&u->out) &&
-               (!u->in || pc_buf_len(u->in) == 0) && !pc_w.draining;
+               (!u->in || pc_buf_len(u->in) == 0) && (!u->ssl || !SSL_has_pending(u->ssl)) &&
+               !pc_w.draining;
     if (u->pinned) {
         if (!reusable) {
             /* The authenticated connection is gone: so is the client's (SPEC §1). */

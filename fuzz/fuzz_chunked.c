@@ -5,10 +5,10 @@
  * Input: a chunked body as it follows a fixed header block (FE FE HI LO C expands to a run of
  * C, see common.h); the input's hash picks a request or a response header and where the body
  * is split into reads. Checks:
- *   - llhttp with portico's own end check (parser A, fed the body in pieces) against a reference decoder written from
- *     RFC 9112 §7.1: a body the reference completes, llhttp completes with the same payload at
- *     the same length; a body that llhttp completes, the reference completes; llhttp does not
- *     fail on a prefix the reference still finds valid;
+ *   - llhttp with portico's own end check (parser A, fed the body in pieces) against a reference
+ * decoder written from RFC 9112 §7.1: a body the reference completes, llhttp completes with the
+ * same payload at the same length; a body that llhttp completes, the reference completes; llhttp
+ * does not fail on a prefix the reference still finds valid;
  *   - the re-encoding (PC_BODY_CHUNK) of what A delivered, decoded again by a second llhttp
  *     parser (B, in other pieces), yields the same payload bytes; complete when A completed,
  *     incomplete (never complete, never an error) when A failed or ran out of input;
@@ -160,7 +160,8 @@ static int ref_chunked(const char *p, size_t n, bool rfc, struct bytes *out, siz
                         i++;
                         continue;
                     }
-                    if (!(c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c != 0x5c && c != 0x7f)))
+                    if (!(c == '\t' || c == ' ' || c == 0x21 ||
+                          (c >= 0x23 && c != 0x5c && c != 0x7f)))
                         return ext_error(trailers);
                     i++;
                 }
@@ -276,7 +277,7 @@ enum { L_INCOMPLETE, L_COMPLETE, L_ERROR };
 
 /* Feeds P[0, N) in pieces (each a heap block of its exact size). Returns L_COMPLETE with
  * *CONSUMED (bytes of P up to the end of the message), L_ERROR or L_INCOMPLETE. */
-static int feed(llhttp_t *ll, const char *p, size_t n, struct fz_rng *rng, size_t *consumed,
+static int feed(struct pc_chunked *c, const char *p, size_t n, struct fz_rng *rng, size_t *consumed,
                 enum llhttp_errno *err, bool as_portico)
 {
     size_t cuts[34], nc = 0;
@@ -305,15 +306,21 @@ static int feed(llhttp_t *ll, const char *p, size_t n, struct fz_rng *rng, size_
             end = ci < nc ? cuts[ci++] : n;
         }
         char *piece = fz_dup(p + off, end - off);
-        enum llhttp_errno e = llhttp_execute(ll, piece, end - off);
-        /* What session.c and upstream.c add to llhttp: a chunked message must end in CRLF
-         * (checked inside the read that ends it). */
-        if (as_portico && e == HPE_PAUSED &&
-            !pc_chunked_end_ok(true, piece, llhttp_get_error_pos(ll))) {
-            e = HPE_INVALID_CHUNK_SIZE;
-            ((struct side *)ll->data)->end_refused = true;
+        /* As session.c and upstream.c do: pc_chunked_feed adds portico's checks to llhttp
+         * (the message ends in CRLF however the reads were cut; no '"' in an unquoted
+         * chunk-extension value). Parser B (as_portico false) is plain llhttp. */
+        size_t stop = 0;
+        enum llhttp_errno e;
+        if (as_portico) {
+            e = pc_chunked_feed(c, piece, end - off, &stop);
+            if (e == HPE_INVALID_CHUNK_SIZE && ((struct side *)c->ll.data)->complete)
+                ((struct side *)c->ll.data)->end_refused = true;
+            if (e == HPE_OK)
+                stop = 0;
+        } else {
+            e = llhttp_execute(&c->ll, piece, end - off);
+            stop = e == HPE_OK ? 0 : (size_t)(llhttp_get_error_pos(&c->ll) - piece);
         }
-        size_t stop = e == HPE_OK ? 0 : (size_t)(llhttp_get_error_pos(ll) - piece);
         free(piece);
         if (e == HPE_PAUSED) {
             *consumed = off + stop;
@@ -329,7 +336,7 @@ static int feed(llhttp_t *ll, const char *p, size_t n, struct fz_rng *rng, size_
     return L_INCOMPLETE;
 }
 
-static llhttp_settings_t settings;
+static llhttp_settings_t settings, plain_settings;
 
 /* llhttp.c compiled in strict mode (LLHTTP_STRICT_MODE=1), its symbols renamed (fuzz.mk). */
 int strict_llhttp__internal_init(llhttp_t *s);
@@ -342,7 +349,7 @@ static bool strict_completes(bool req, const char *p, size_t n)
     llhttp_t ll;
     strict_llhttp__internal_init(&ll);
     ll.type = req ? HTTP_REQUEST : HTTP_RESPONSE;
-    ll.settings = &settings;
+    ll.settings = &plain_settings;
     ll.data = &s;
     const char *h = req ? req_head : resp_head;
     size_t hl = req ? sizeof req_head - 1 : sizeof resp_head - 1;
@@ -354,13 +361,19 @@ static bool strict_completes(bool req, const char *p, size_t n)
     return s.complete;
 }
 
-static void start(llhttp_t *ll, struct side *s, bool req)
+/* Parser A as portico starts one (pc_chunked_begin); parser B after a real header block. */
+static void start(struct pc_chunked *c, struct side *s, bool req, bool as_portico)
 {
-    llhttp_init(ll, req ? HTTP_REQUEST : HTTP_RESPONSE, &settings);
-    ll->data = s;
+    llhttp_init(&c->ll, req ? HTTP_REQUEST : HTTP_RESPONSE,
+                as_portico ? &settings : &plain_settings);
+    c->ll.data = s;
+    if (as_portico) {
+        FZ_CHECK(pc_chunked_begin(c, req) == 0, "pc_chunked_begin failed");
+        return;
+    }
     const char *h = req ? req_head : resp_head;
     size_t hl = req ? sizeof req_head - 1 : sizeof resp_head - 1;
-    enum llhttp_errno e = llhttp_execute(ll, h, hl);
+    enum llhttp_errno e = llhttp_execute(&c->ll, h, hl);
     FZ_CHECK(e == HPE_OK, "llhttp refused the fixed header: %s", llhttp_errno_name(e));
 }
 
@@ -374,6 +387,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     llhttp_settings_init(&settings);
     settings.on_body = on_body;
     settings.on_message_complete = on_complete;
+    plain_settings = settings;
+    pc_chunked_settings(&settings);
 
     size_t n;
     char *body = fz_expand(data, size, &n);
@@ -384,8 +399,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* A: decode the client's (or pool's) body, re-encoding what it delivers. */
     struct side a = {.reencode = true};
-    llhttp_t la;
-    start(&la, &a, req);
+    struct pc_chunked la;
+    start(&la, &a, req, true);
     size_t a_used = 0;
     enum llhttp_errno a_err = HPE_OK;
     int ra = feed(&la, body, n, &rng, &a_used, &a_err, true);
@@ -417,9 +432,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * llhttp-trailers: llhttp 8.1.0, even strict, is lenient in the trailer section (which
      *   portico drops): it ends it at a bare LF ("0\r\n\n"), takes a field with an empty name
      *   (": x") and obs-fold; matched when the reference finds the error among the trailers.
- * llhttp-chunk-ext: llhttp 8.1.0, even strict, takes a '"' inside an unquoted chunk-extension
- *   value as the start of a quoted part ("a;n=x\"y\"\r\n"); matched when the reference finds
- *   the error inside a chunk extension. portico drops extensions. */
+     * llhttp-chunk-ext: llhttp 8.1.0, even strict, takes a '"' inside an unquoted chunk-extension
+     *   value as the start of a quoted part ("a;n=x\"y\"\r\n"); matched when the reference finds
+     *   the error inside a chunk extension. portico drops extensions. */
     bool tolerated = false;
     if (ra == L_COMPLETE && rr != R_COMPLETE) {
         if (!strict_completes(req, body, n))
@@ -439,8 +454,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* DECHUNK: the payload itself. */
     size_t dn = a.dechunk.ob ? a.dechunk.ob->end - a.dechunk.ob->start : 0;
-    FZ_CHECK(dn == a.payload.n &&
-                 (dn == 0 || memcmp(a.dechunk.ob->data + a.dechunk.ob->start, a.payload.p, dn) == 0),
+    FZ_CHECK(dn == a.payload.n && (dn == 0 || memcmp(a.dechunk.ob->data + a.dechunk.ob->start,
+                                                     a.payload.p, dn) == 0),
              "PC_BODY_DECHUNK output differs from the payload");
 
     /* B: decode the re-encoded body. */
@@ -454,8 +469,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     char *enc = fz_dup(a.chunk.ob ? a.chunk.ob->data + a.chunk.ob->start : "", cn);
     struct side b = {.reencode = false};
-    llhttp_t lb;
-    start(&lb, &b, req);
+    struct pc_chunked lb;
+    start(&lb, &b, req, false);
     size_t b_used = 0;
     enum llhttp_errno b_err = HPE_OK;
     int rb = cn ? feed(&lb, enc, cn, &rng, &b_used, &b_err, false) : L_INCOMPLETE;

@@ -171,3 +171,47 @@ def test_bad_request_on_kept_alive_connection(stack):
         assert r is not None and r.status == 400
         assert c.wait_closed(5)
     assert not stack.mock.saw(tok)
+
+
+# Chunked bodies that llhttp 8.1 would take but RFC 9112 §7.1 does not (portico checks what
+# llhttp lacks, src/core/io.c pc_chunked_feed): each piece is sent on its own, so that the
+# bare-LF case ends a read right between the CRLF of the last chunk and the bare LF.
+BAD_CHUNKED_ENDINGS = {
+    "trailer-bare-lf-split": [b"5\r\nhello\r\n0\r\n", b"\n"],
+    "trailer-bare-lf": [b"5\r\nhello\r\n0\r\n\n"],
+    "trailer-obs-fold": [b"5\r\nhello\r\n0\r\nX-A: 1\r\n", b" folded\r\n\r\n"],
+    "trailer-empty-name": [b"5\r\nhello\r\n0\r\n: x\r\n\r\n"],
+    "chunk-ext-quote-in-token": [b"5;a=x\"y\"\r\nhello\r\n0\r\n\r\n"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CHUNKED_ENDINGS))
+def test_bad_chunked_ending_refused(stack, name):
+    tok = unique("badend")
+    canary = unique("canary")
+    with stack.client() as c:
+        c.send(build_request("POST", "/upload?" + tok, headers=[("Transfer-Encoding", "chunked")]))
+        ev = stack.mock.wait_request(tok)
+        for piece in BAD_CHUNKED_ENDINGS[name]:
+            c.send(piece)
+            time.sleep(0.05)  # separate reads on purpose (the split is the case)
+        c.send(req(b"GET /%s HTTP/1.1" % canary.encode()))
+        r = read_bad_response(c)
+        assert r is None or r.status == 400
+        assert c.wait_closed(5)
+    if ev is not None:
+        assert stack.mock.wait_closed(ev["conn"], 5), "upstream connection not closed after a body error"
+    assert not stack.mock.saw(canary)
+
+
+@pytest.mark.parametrize("body", [b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n",
+                                  b"5;a=\"x;y\"\r\nhello\r\n0\r\n\r\n"])
+def test_legal_chunked_endings_pass(stack, body):
+    tok = unique("goodend")
+    with stack.client() as c:
+        c.send(build_request("POST", "/upload?" + tok, headers=[("Transfer-Encoding", "chunked")]))
+        c.send(body)
+        r = c.read_response()
+        assert r.status == 200
+    ev = stack.mock.wait_request(tok)
+    assert ev is not None

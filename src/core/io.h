@@ -5,6 +5,7 @@
 #define PORTICO_IO_H
 
 #include <stddef.h>
+#include <llhttp.h>
 #include <openssl/ssl.h>
 #include <sys/types.h>
 
@@ -44,15 +45,20 @@ int pc_out_body(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t
 /* Queues the end of a body: the last chunk in PC_BODY_CHUNK mode, nothing otherwise. */
 int pc_out_body_end(struct pc_out *o, enum pc_body_mode mode);
 
-/* llhttp 8.1 ends a chunked message on a bare LF (and takes other junk) in the trailer
- * section. When CHUNKED, a message that ended at END (inside the bytes from START) must end
- * with CRLF; false when it does not. */
-static inline bool pc_chunked_end_ok(bool chunked, const char *start, const char *end)
-{
-    if (!chunked || !end)
-        return true;
-    return end - start >= 2 ? end[-2] == '\r' && end[-1] == '\n' : true;
-}
+/* A chunked body being decoded. portico frames Content-Length bodies itself and uses llhttp
+ * (strict mode) for chunked ones only, with the checks llhttp 8.1 lacks: it ends a message on
+ * a bare LF in the trailer section, and it takes a '"' inside an unquoted chunk-extension
+ * value as the start of a quoted part. LL comes first: the callbacks find the rest from it. */
+
+/* Adds the chunk-extension checks to a module's llhttp settings. */
+void pc_chunked_settings(llhttp_settings_t *st);
+/* Puts C (initialised with llhttp_init and settings from pc_chunked_settings) at the start of
+ * a chunked request or response body. Returns 0, or -1 if llhttp refuses (never expected). */
+int pc_chunked_begin(struct pc_chunked *c, bool request);
+/* Feeds AT[0, LEN). HPE_OK: all consumed, more to come; HPE_PAUSED: the message is complete
+ * after *USED bytes (the module's on_message_complete paused it); anything else is an error
+ * at AT + *USED. on_body and on_message_complete run inside, as llhttp calls them. */
+enum llhttp_errno pc_chunked_feed(struct pc_chunked *c, const char *at, size_t len, size_t *used);
 
 /* Switches the events a watcher waits for, touching libev only when they change. */
 void pc_io_want(struct ev_loop *loop, ev_io *w, int events);

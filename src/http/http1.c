@@ -5,7 +5,7 @@
 #include <strings.h>
 
 /* tchar (RFC 9110 §5.6.2). */
-static const unsigned char tchar[256] = {
+const unsigned char pc_h1_tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
     ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
     ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
@@ -17,12 +17,6 @@ static const unsigned char tchar[256] = {
     ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
     ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
-
-/* field-vchar, SP, HTAB and obs-text: everything but the controls and DEL. */
-static inline bool value_char(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
 
 int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request)
 {
@@ -62,13 +56,8 @@ int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request)
     return 0;
 }
 
-bool pc_h1_eq(const struct pc_head *h, struct pc_span s, const char *lit)
-{
-    size_t n = strlen(lit);
-    return s.len == n && strncasecmp(h->base + s.off, lit, n) == 0;
-}
-
-static bool span_eq(const char *p, size_t len, const char *lit)
+/* LIT is a string literal at every call: inlined, its strlen is a constant. */
+static inline bool span_eq(const char *p, size_t len, const char *lit)
 {
     size_t n = strlen(lit);
     return len == n && strncasecmp(p, lit, n) == 0;
@@ -76,29 +65,36 @@ static bool span_eq(const char *p, size_t len, const char *lit)
 
 struct known {
     const char *name;
+    uint8_t len;
     uint8_t kind;
     bool hop; /* hop-by-hop: never forwarded as such (RFC 9110 §7.6.1) */
 };
 
+#define KNOWN(name, kind, hop)                                                                     \
+    {                                                                                              \
+        name, sizeof(name) - 1, kind, hop                                                          \
+    }
+
 static const struct known known_fields[] = {
-    {"host", PC_HK_HOST, false},
-    {"connection", PC_HK_CONNECTION, true},
-    {"content-length", PC_HK_CONTENT_LENGTH, false},
-    {"transfer-encoding", PC_HK_TRANSFER_ENCODING, true},
-    {"keep-alive", PC_HK_KEEP_ALIVE, true},
-    {"proxy-connection", PC_HK_PROXY_CONNECTION, true},
-    {"te", PC_HK_TE, true},
-    {"trailer", PC_HK_TRAILER, true},
-    {"upgrade", PC_HK_UPGRADE, true},
-    {"expect", PC_HK_EXPECT, false},
-    {"x-forwarded-for", PC_HK_XFF, true},
-    {"x-forwarded-proto", PC_HK_XFP, true},
-    {"cookie", PC_HK_COOKIE, false},
-    {"authorization", PC_HK_AUTHORIZATION, false},
-    {"www-authenticate", PC_HK_WWW_AUTHENTICATE, false},
-    {"referer", PC_HK_REFERER, false},
-    {"user-agent", PC_HK_USER_AGENT, false},
+    KNOWN("host", PC_HK_HOST, false),
+    KNOWN("connection", PC_HK_CONNECTION, true),
+    KNOWN("content-length", PC_HK_CONTENT_LENGTH, false),
+    KNOWN("transfer-encoding", PC_HK_TRANSFER_ENCODING, true),
+    KNOWN("keep-alive", PC_HK_KEEP_ALIVE, true),
+    KNOWN("proxy-connection", PC_HK_PROXY_CONNECTION, true),
+    KNOWN("te", PC_HK_TE, true),
+    KNOWN("trailer", PC_HK_TRAILER, true),
+    KNOWN("upgrade", PC_HK_UPGRADE, true),
+    KNOWN("expect", PC_HK_EXPECT, false),
+    KNOWN("x-forwarded-for", PC_HK_XFF, true),
+    KNOWN("x-forwarded-proto", PC_HK_XFP, true),
+    KNOWN("cookie", PC_HK_COOKIE, false),
+    KNOWN("authorization", PC_HK_AUTHORIZATION, false),
+    KNOWN("www-authenticate", PC_HK_WWW_AUTHENTICATE, false),
+    KNOWN("referer", PC_HK_REFERER, false),
+    KNOWN("user-agent", PC_HK_USER_AGENT, false),
 };
+#undef KNOWN
 
 static void classify(const char *name, size_t len, struct pc_field *f)
 {
@@ -108,9 +104,10 @@ static void classify(const char *name, size_t len, struct pc_field *f)
     if (len < 2 || len > 17)
         return;
     for (size_t i = 0; i < sizeof(known_fields) / sizeof(known_fields[0]); i++) {
-        if (span_eq(name, len, known_fields[i].name)) {
-            f->kind = known_fields[i].kind;
-            f->drop = known_fields[i].hop;
+        const struct known *k = &known_fields[i];
+        if (k->len == len && strncasecmp(name, k->name, len) == 0) {
+            f->kind = k->kind;
+            f->drop = k->hop;
             return;
         }
     }
@@ -164,7 +161,7 @@ static bool conn_token(void *arg, const char *p, size_t len)
 {
     struct conn_ctx *c = arg;
     for (size_t i = 0; i < len; i++)
-        if (!tchar[(unsigned char)p[i]])
+        if (!pc_h1_tchar[(unsigned char)p[i]])
             return false;
     if (span_eq(p, len, "close"))
         c->h->conn_close = true;
@@ -238,7 +235,7 @@ static int parse_start_line(const char *p, size_t eol, struct pc_head *h)
 {
     size_t i = 0;
     if (h->request) {
-        while (i < eol && tchar[(unsigned char)p[i]])
+        while (i < eol && pc_h1_tchar[(unsigned char)p[i]])
             i++;
         if (i == 0 || i >= eol || p[i] != ' ')
             return -400;
@@ -272,7 +269,7 @@ static int parse_start_line(const char *p, size_t eol, struct pc_head *h)
     if (eol > 12 && p[12] != ' ')
         return -502;
     for (i = 13; i < eol; i++)
-        if (!value_char((unsigned char)p[i]))
+        if (!pc_h1_vchar((unsigned char)p[i]))
             return -502;
     h->reason = eol > 13 ? (struct pc_span){13, (uint32_t)(eol - 13)} : (struct pc_span){12, 0};
     return 0;
@@ -375,7 +372,7 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
         size_t ll = (size_t)(cr - line);
         /* obs-fold: a line that begins with whitespace (RFC 9112 §5.2). */
         size_t n = 0;
-        while (n < ll && tchar[(unsigned char)line[n]])
+        while (n < ll && pc_h1_tchar[(unsigned char)line[n]])
             n++;
         if (n == 0 || n >= ll || line[n] != ':')
             return bad; /* empty name, obs-fold, whitespace or junk before the colon */
@@ -385,7 +382,7 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
         while (ve > v && (line[ve - 1] == ' ' || line[ve - 1] == '\t'))
             ve--;
         for (size_t k = v; k < ve; k++)
-            if (!value_char((unsigned char)line[k]))
+            if (!pc_h1_vchar((unsigned char)line[k]))
                 return bad;
         if (h->nfields == PC_MAX_FIELDS)
             return request ? -431 : -502;

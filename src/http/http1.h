@@ -5,9 +5,22 @@
 #ifndef PORTICO_HTTP1_H
 #define PORTICO_HTTP1_H
 
+#include <string.h>
+#include <strings.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http/http1-t.h"
+
+/* tchar (RFC 9110 §5.6.2): the bytes of a token, such as a field name. */
+extern const unsigned char pc_h1_tchar[256];
+
+/* A byte of a field value: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.5); no CR, LF, NUL, DEL or
+ * other control. */
+static inline bool pc_h1_vchar(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 
 /* Looks for the end of a header block in P[0, LEN), continuing from where S stopped (S must
  * be zeroed for a new block). Returns the block length (through CRLF CRLF) when complete,
@@ -21,7 +34,11 @@ int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request);
 int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h);
 
 /* Case-insensitive comparison of span S of H against the NUL-terminated lower-case LIT. */
-bool pc_h1_eq(const struct pc_head *h, struct pc_span s, const char *lit);
+static inline bool pc_h1_eq(const struct pc_head *h, struct pc_span s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.len == n && strncasecmp(h->base + s.off, lit, n) == 0;
+}
 
 /* Host of an authority (strips ":port" and brackets are kept for IPv6); returns its length. */
 size_t pc_h1_authority_host(const char *a, size_t len);

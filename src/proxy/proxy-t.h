@@ -36,6 +36,14 @@ enum pc_body_mode {
 
 struct pc_session;
 
+/* A chunked body being decoded (see pc_chunked_feed in core/io.h). */
+struct pc_chunked {
+    llhttp_t ll;          /* ll.data: the session or upstream connection (the module's callbacks) */
+    uint8_t trailer;      /* 0 while chunks go by; then where in the trailer section */
+    uint32_t trailer_len; /* bytes of trailer section so far (bounded like a field) */
+    bool in_ext_value, ext_quoted;
+};
+
 struct pc_upconn {
     int fd;
     SSL *ssl; /* SSL bridging: NULL for the pool's HTTP port */
@@ -46,9 +54,13 @@ struct pc_upconn {
     struct pc_upconn *next, *prev; /* member's idle list, or the session's pinned list */
     struct pc_buf *in;
     struct pc_out out;
-    llhttp_t parser;
+    struct pc_chunked chunk; /* chunked response bodies */
     struct pc_hscan scan;
     enum pc_body_mode body; /* how the response body goes to the client */
+    uint64_t body_left;     /* Content-Length framing: bytes of the body still to come */
+    bool chunked_in;        /* the body arrives chunked: llhttp decodes it */
+    bool until_close;       /* no length, not chunked: the body ends with the connection */
+    bool ka_hdr;            /* the response's version and Connection allow reuse */
     bool connecting;
     bool handshaking; /* TLS handshake with the member in progress */
     uint8_t hs_want;  /* events the handshake waits for */
@@ -89,9 +101,9 @@ struct pc_session {
     struct pc_addr peer;
     char peer_ip[46]; /* textual client address (X-Forwarded-For, access log) */
 
-    struct pc_buf *in; /* client bytes: header block, body, pipelined requests */
-    struct pc_out out; /* bytes for the client */
-    llhttp_t parser;   /* request framing */
+    struct pc_buf *in;       /* client bytes: header block, body, pipelined requests */
+    struct pc_out out;       /* bytes for the client */
+    struct pc_chunked chunk; /* chunked request bodies */
     struct pc_hscan scan;
 
     /* The transaction in progress. */
@@ -103,6 +115,7 @@ struct pc_session {
     int member_idx;         /* last member tried, -1 when none */
     uint64_t tried;         /* members tried for this request (bit per index, modulo 64) */
     enum pc_body_mode body; /* how the request body goes upstream */
+    uint64_t body_left;     /* PC_BODY_RAW: bytes of the body still to come */
     bool req_done, resp_done;
     bool resp_begun;  /* response bytes went to the client: no clean error any more */
     bool close_after; /* close the client connection after this response */

@@ -55,6 +55,7 @@ void pc_session_init(void)
     llhttp_settings_init(&req_settings);
     req_settings.on_body = req_on_body;
     req_settings.on_message_complete = req_on_complete;
+    pc_chunked_settings(&req_settings);
 }
 
 /* ---- lifecycle ---- */
@@ -105,8 +106,8 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
         s->state = PC_S_HANDSHAKE;
         s->hs_want = EV_READ;
     }
-    llhttp_init(&s->parser, HTTP_REQUEST, &req_settings);
-    s->parser.data = s;
+    llhttp_init(&s->chunk.ll, HTTP_REQUEST, &req_settings);
+    s->chunk.ll.data = s;
     ev_io_init(&s->io, sess_io_cb, fd, EV_READ);
     ev_init(&s->timer, sess_timer_cb);
     s->next = all_sessions;
@@ -293,11 +294,10 @@ static int sess_begin(struct pc_session *s, size_t hl)
     s->body = head.chunked                             ? PC_BODY_CHUNK
               : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
                                                        : PC_BODY_NONE;
-    s->req_done = false;
-    enum llhttp_errno e = llhttp_execute(&s->parser, p, hl);
-    if (e == HPE_PAUSED_UPGRADE)
-        s->req_done = true; /* an Upgrade request: its "body" is the tunnel, if the pool agrees */
-    else if (e != HPE_OK && !(e == HPE_PAUSED && s->req_done))
+    /* Framing: Content-Length is counted here, chunked goes through llhttp. */
+    s->req_done = s->body == PC_BODY_NONE;
+    s->body_left = head.content_length;
+    if (s->body == PC_BODY_CHUNK && pc_chunked_begin(&s->chunk, true) < 0)
         return sess_reject(s, 400);
     s->in->start += hl;
 
@@ -447,14 +447,18 @@ static int sess_pump_request(struct pc_session *s)
                 feed = feed < room ? feed : room;
             }
             const char *at = b->data + b->start;
-            enum llhttp_errno e = llhttp_execute(&s->parser, at, feed);
-            if (e == HPE_PAUSED &&
-                !pc_chunked_end_ok(s->body == PC_BODY_CHUNK, at, llhttp_get_error_pos(&s->parser)))
-                e = HPE_INVALID_CHUNK_SIZE; /* llhttp's lax trailer section: refuse it */
-            if (e == HPE_PAUSED)
-                b->start = (size_t)(llhttp_get_error_pos(&s->parser) - b->data);
-            else if (e == HPE_OK)
-                b->start += feed;
+            if (s->body == PC_BODY_RAW) {
+                size_t n = feed < s->body_left ? feed : (size_t)s->body_left;
+                pc_out_body(&u->out, PC_BODY_RAW, at, n); /* the queue was flushed above */
+                b->start += n;
+                s->body_left -= n;
+                s->req_done = s->body_left == 0;
+                continue;
+            }
+            size_t used;
+            enum llhttp_errno e = pc_chunked_feed(&s->chunk, at, feed, &used);
+            if (e == HPE_OK || e == HPE_PAUSED)
+                b->start += used;
             else {
                 /* A bad chunk or similar in a streamed body: abort the upstream request. */
                 static struct pc_ratelimit rl;
@@ -505,8 +509,6 @@ static void sess_reset(struct pc_session *s)
     pc_buf_put(s->reqhead);
     s->reqhead = NULL;
     s->auth_req = s->upgrade_req = s->has_cookie = s->set_cookie = false;
-    /* A fresh parser state for the next message (also after an Upgrade that was refused). */
-    llhttp_reset(&s->parser);
     sess_arm(s, pc_w.cfg->timeout_keepalive);
 }
 

@@ -54,39 +54,31 @@ static int up_port(const struct pc_session *s, const struct pc_member *m)
 
 /* ---- llhttp callbacks (response framing) ---- */
 
-static int resp_on_headers(llhttp_t *p)
-{
-    struct pc_upconn *u = p->data;
-    /* A response to HEAD, a 1xx, 204 or 304 has no body whatever its Content-Length says
-     * (RFC 9112 §6.3): tell llhttp, which does not know all of it. */
-    int st = p->status_code;
-    return (u->s && u->s->head_req) || st < 200 || st == 204 || st == 304 ? 1 : 0;
-}
-
 static int resp_on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct pc_upconn *u = p->data;
     return pc_out_body(&u->s->out, u->body, at, len);
 }
 
+/* The response is complete: 0, or -1 when out of memory. */
+static int resp_done(struct pc_upconn *u)
+{
+    u->msg_done = true;
+    u->keepalive = u->ka_hdr && !u->until_close;
+    return pc_out_body_end(&u->s->out, u->body);
+}
+
 static int resp_on_complete(llhttp_t *p)
 {
-    struct pc_upconn *u = p->data;
-    if (p->status_code >= 100 && p->status_code < 200)
-        return HPE_PAUSED; /* an interim response: the final one follows */
-    u->msg_done = true;
-    u->keepalive = llhttp_should_keep_alive(p);
-    if (pc_out_body_end(&u->s->out, u->body) < 0)
-        return -1;
-    return HPE_PAUSED;
+    return resp_done(p->data) < 0 ? -1 : HPE_PAUSED;
 }
 
 void pc_upstream_init(void)
 {
     llhttp_settings_init(&resp_settings);
-    resp_settings.on_headers_complete = resp_on_headers;
     resp_settings.on_body = resp_on_body;
     resp_settings.on_message_complete = resp_on_complete;
+    pc_chunked_settings(&resp_settings);
 }
 
 /* ---- lifecycle ---- */
@@ -291,8 +283,8 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
         free_upconns = u;
         return NULL;
     }
-    llhttp_init(&u->parser, HTTP_RESPONSE, &resp_settings);
-    u->parser.data = u;
+    llhttp_init(&u->chunk.ll, HTTP_RESPONSE, &resp_settings);
+    u->chunk.ll.data = u;
     ev_io_init(&u->io, up_io_cb, fd, EV_WRITE);
     ev_init(&u->timer, up_timer_cb);
 
@@ -338,6 +330,8 @@ static int up_begin(struct pc_session *s, struct pc_upconn *u)
     pc_metrics_member_request(u->pool_idx, u->member_idx);
     u->in_head = true;
     u->got_bytes = u->msg_done = u->keepalive = false;
+    u->chunked_in = u->until_close = false;
+    u->body_left = 0;
     u->rd_wait = true; /* no response before the request: wait for the socket to say so */
     u->body = PC_BODY_NONE;
     memset(&u->scan, 0, sizeof(u->scan));
@@ -423,7 +417,6 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
         pc_buf_put(u->in);
         u->in = NULL;
         u->pin_idle = true;
-        llhttp_reset(&u->parser);
         pc_io_want(pc_w.loop, &u->io, EV_READ); /* notice the pool closing it */
         return;
     }
@@ -438,8 +431,8 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
     pc_buf_put(u->in);
     u->in = NULL;
     u->s = NULL;
-    llhttp_init(&u->parser, HTTP_RESPONSE, &resp_settings);
-    u->parser.data = u;
+    llhttp_init(&u->chunk.ll, HTTP_RESPONSE, &resp_settings);
+    u->chunk.ll.data = u;
     u->prev = NULL;
     u->next = ms->idle;
     if (ms->idle)
@@ -528,11 +521,25 @@ static int up_head(struct pc_upconn *u, size_t hl)
     }
     if (!pc_rw_response(&s->out, &head, s, mode))
         return gone(up_fail(u, 502, "out of memory"));
-    enum llhttp_errno e = s->tunnel ? HPE_OK : llhttp_execute(&u->parser, p, hl);
-    if (e != HPE_OK && e != HPE_PAUSED)
-        return gone(up_fail(u, 502, llhttp_errno_name(e)));
-    if (e == HPE_PAUSED)
-        llhttp_resume(&u->parser); /* a bodyless message is complete */
+    /* Framing (RFC 9112 §6.3): Content-Length is counted here, chunked goes through llhttp,
+     * neither means the body ends with the connection. */
+    u->ka_hdr = head.version == 11 ? !head.conn_close : head.conn_keepalive;
+    if (s->tunnel || st < 200) {
+        /* a tunnel, or an interim response: the final one follows */
+    } else if (bodyless) {
+        if (resp_done(u) < 0)
+            return gone(up_fail(u, 502, "out of memory"));
+    } else if (head.chunked) {
+        u->chunked_in = true;
+        if (pc_chunked_begin(&u->chunk, false) < 0)
+            return gone(up_fail(u, 502, "chunked framing"));
+    } else if (head.has_cl) {
+        u->body_left = head.content_length;
+        if (u->body_left == 0 && resp_done(u) < 0)
+            return gone(up_fail(u, 502, "out of memory"));
+    } else {
+        u->until_close = true;
+    }
     u->in->start += hl;
     s->resp_begun = true;
     if (st >= 200 || st == 101) {
@@ -547,12 +554,6 @@ static int up_head(struct pc_upconn *u, size_t hl)
     if (u->msg_done)
         pc_session_resp_complete(s);
     return 0;
-}
-
-/* Was the response body chunked (re-chunked or de-chunked on its way)? */
-static bool head_chunked(const struct pc_upconn *u)
-{
-    return (u->parser.flags & F_CHUNKED) != 0;
 }
 
 int pc_upstream_pump(struct pc_upconn *u)
@@ -601,19 +602,28 @@ int pc_upstream_pump(struct pc_upconn *u)
                     size_t room = pc_buf_room(s->out.ob) - 32;
                     feed = feed < room ? feed : room;
                 }
-                enum llhttp_errno e = llhttp_execute(&u->parser, b->data + b->start, feed);
-                if (e == HPE_PAUSED && !pc_chunked_end_ok(head_chunked(u), b->data + b->start,
-                                                          llhttp_get_error_pos(&u->parser)))
-                    e = HPE_INVALID_CHUNK_SIZE; /* llhttp's lax trailer section */
-                if (e == HPE_PAUSED) {
-                    b->start = (size_t)(llhttp_get_error_pos(&u->parser) - b->data);
-                    if (u->msg_done && pc_buf_len(b))
-                        u->keepalive = false; /* bytes after the response: never reuse */
-                } else if (e == HPE_OK) {
-                    b->start += feed;
+                const char *at = b->data + b->start;
+                if (!u->chunked_in) {
+                    size_t n = feed;
+                    if (!u->until_close && n > u->body_left)
+                        n = (size_t)u->body_left;
+                    if (pc_out_body(&s->out, u->body, at, n) < 0)
+                        return up_fail(u, 502, "out of memory");
+                    b->start += n;
+                    if (!u->until_close) {
+                        u->body_left -= n;
+                        if (u->body_left == 0 && resp_done(u) < 0)
+                            return up_fail(u, 502, "out of memory");
+                    }
                 } else {
-                    return up_fail(u, 502, llhttp_errno_name(e));
+                    size_t used;
+                    enum llhttp_errno e = pc_chunked_feed(&u->chunk, at, feed, &used);
+                    if (e != HPE_OK && e != HPE_PAUSED)
+                        return up_fail(u, 502, llhttp_errno_name(e));
+                    b->start += used;
                 }
+                if (u->msg_done && pc_buf_len(b))
+                    u->keepalive = false; /* bytes after the response: never reuse */
                 continue;
             }
         }
@@ -639,10 +649,10 @@ int pc_upstream_pump(struct pc_upconn *u)
         }
         if (!u->got_bytes && u->reused)
             return up_stale(u) < 0 ? -1 : 0;
-        if (!u->in_head && !s->tunnel && n == 0) {
-            enum llhttp_errno fe = llhttp_finish(&u->parser);
-            if ((fe == HPE_OK || fe == HPE_PAUSED) && u->msg_done)
-                break; /* a close-delimited body ended */
+        if (!u->in_head && u->until_close && n == 0) {
+            if (resp_done(u) < 0)
+                return up_fail(u, 502, "out of memory");
+            break; /* a close-delimited body ended */
         }
         return up_fail(u, 502,
                        u->got_bytes ? "connection closed mid-response"

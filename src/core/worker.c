@@ -105,10 +105,15 @@ static void client_release(const struct pc_addr *a)
 
 #define LISTENER_FROM(w) ((struct pc_listener *)((char *)(w)-offsetof(struct pc_listener, io)))
 
+/* Pauses or resumes accepting clients. The admin listener stays open while paused: a
+ * saturated worker is exactly when /metrics and /status are wanted (its connections are not
+ * clients and do not count); draining closes it with the rest. */
 static void listeners_set(bool on)
 {
     for (size_t i = 0; i < pc_w.nlisteners; i++) {
         if (pc_w.listeners[i].fd < 0)
+            continue;
+        if (!on && pc_w.listeners[i].kind == PC_LISTEN_ADMIN && !pc_w.draining)
             continue;
         if (on)
             ev_io_start(pc_w.loop, &pc_w.listeners[i].io);

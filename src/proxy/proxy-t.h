@@ -119,6 +119,7 @@ struct pc_session {
     bool req_done, resp_done;
     bool resp_begun;  /* response bytes went to the client: no clean error any more */
     bool close_after; /* close the client connection after this response */
+    bool served;      /* a request completed on this connection (keep-alive) */
     bool expect_continue;
     bool head_req;  /* HEAD: the response has no body */
     bool client_10; /* HTTP/1.0 client */

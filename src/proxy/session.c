@@ -374,7 +374,11 @@ static int sess_read_head(struct pc_session *s)
             if (s->state == PC_S_IDLE) {
                 s->state = PC_S_HEAD;
                 s->t_start = ev_now(pc_w.loop);
-                sess_arm(s, pc_w.cfg->timeout_header);
+                /* timeout_header counts from the accept (or the handshake) for a connection's
+                 * first request, whose timer already runs: a late first byte must not buy a
+                 * slow client a second period. Later requests count from their first byte. */
+                if (s->served)
+                    sess_arm(s, pc_w.cfg->timeout_header);
             }
             struct pc_buf *b = s->in;
             int r = pc_h1_scan(&s->scan, b->data + b->start, pc_buf_len(b), true);
@@ -509,6 +513,7 @@ static void sess_reset(struct pc_session *s)
     pc_buf_put(s->reqhead);
     s->reqhead = NULL;
     s->auth_req = s->upgrade_req = s->has_cookie = s->set_cookie = false;
+    s->served = true;
     sess_arm(s, pc_w.cfg->timeout_keepalive);
 }
 

@@ -215,3 +215,22 @@ def test_legal_chunked_endings_pass(stack, body):
         assert r.status == 200
     ev = stack.mock.wait_request(tok)
     assert ev is not None
+
+
+def test_lingering_close_after_an_error(stack):
+    """After an error response, portico sends FIN and keeps reading (and discarding) what the
+    client still sends for a moment, as nginx's lingering_close does: a client still sending
+    its body gets no reset that could destroy the response before it is read."""
+    tok = unique("linger")
+    with stack.client() as c:
+        c.send(req(b"POST /%s HTTP/1.1" % tok.encode(), b"Content-Length: 1",
+                   b"Content-Length: 2") + b"x" * 20000)
+        r = read_bad_response(c)
+        assert r is not None and r.status == 400
+        assert c.wait_closed(5)  # FIN: nothing more from portico
+        # Still sending after the FIN: an immediate close() would have answered the unread
+        # bytes with a RST (then EPIPE/ECONNRESET here).
+        for _ in range(8):
+            c.sock.sendall(b"y" * 8192)
+            time.sleep(0.02)
+    assert not stack.mock.saw(tok)

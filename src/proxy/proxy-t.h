@@ -84,6 +84,9 @@ enum pc_sess_state {
     PC_S_HEAD,      /* receiving a request header block */
     PC_S_ACTIVE,    /* a transaction is in progress */
     PC_S_CLOSING,   /* flushing a last response, then close */
+    PC_S_LINGER,    /* response sent and our side shut: discarding what the client still
+                     * sends, briefly, so that unread bytes do not turn the close into a RST
+                     * that could destroy the response before the client reads it */
 };
 
 enum pc_listener_kind { PC_LISTEN_HTTP, PC_LISTEN_HTTPS, PC_LISTEN_ADMIN };

@@ -599,6 +599,50 @@ static int sess_handshake(struct pc_session *s)
     return -1;
 }
 
+/* Lingering close (as nginx's lingering_close): the last response is out; log it, give back
+ * everything but the socket, send FIN (and close_notify), then read and discard for at most
+ * PC_LINGER seconds or until the client closes. */
+#define PC_LINGER 2.0
+
+static void sess_linger(struct pc_session *s)
+{
+    sess_log(s);
+    if (s->up) {
+        pc_upstream_close(s->up);
+        s->up = NULL;
+    }
+    while (s->pinned)
+        pc_upstream_close(s->pinned);
+    if (s->ssl) {
+        SSL_shutdown(s->ssl); /* best effort close_notify; never waits */
+        SSL_free(s->ssl);
+        s->ssl = NULL; /* what follows is discarded unread: no TLS needed */
+        ERR_clear_error();
+    }
+    pc_buf_put(s->in);
+    s->in = NULL;
+    pc_out_reset(&s->out);
+    shutdown(s->fd, SHUT_WR);
+    s->state = PC_S_LINGER;
+    sess_arm(s, PC_LINGER);
+}
+
+/* Reads and drops what the client still sends. Returns -1 once the session is closed. */
+static int sess_discard(struct pc_session *s)
+{
+    char scratch[4096];
+    for (int i = 0; i < 16; i++) { /* bounded per event; level-triggered brings us back */
+        ssize_t n = recv(s->fd, scratch, sizeof(scratch), 0);
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return 0;
+        sess_close(s); /* the client closed (or reset): done */
+        return -1;
+    }
+    return 0;
+}
+
 static int sess_drive(struct pc_session *s)
 {
     for (;;) {
@@ -620,15 +664,12 @@ static int sess_drive(struct pc_session *s)
             int r = pc_session_flush(s);
             if (r < 0)
                 return -1;
-            if (r > 0) {
-                /* Lingering close: let the client read the answer before the RST that
-                 * unread request bytes would cause. */
-                shutdown(s->fd, SHUT_WR);
-                sess_close(s);
-                return -1;
-            }
+            if (r > 0)
+                sess_linger(s);
             return 0;
         }
+        case PC_S_LINGER:
+            return sess_discard(s);
         case PC_S_ACTIVE:
             if (pc_session_flush(s) < 0)
                 return -1;
@@ -664,6 +705,9 @@ static void sess_watch(struct pc_session *s)
         break;
     case PC_S_CLOSING:
         ev = EV_WRITE;
+        break;
+    case PC_S_LINGER:
+        ev = EV_READ;
         break;
     case PC_S_ACTIVE:
         if (pc_out_pending(&s->out))
@@ -735,6 +779,7 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     case PC_S_IDLE:
     case PC_S_CLOSING:
+    case PC_S_LINGER:
         sess_close(s);
         return;
     case PC_S_HEAD:

@@ -102,7 +102,12 @@ bool pc_rw_response(struct pc_out *o, const struct pc_head *h, struct pc_session
         return false;
     struct wr w = {base, base};
     /* We speak HTTP/1.1 whatever the pool's version (RFC 9110 §6.2). */
-    w.p += sprintf(w.p, "HTTP/1.1 %03d ", h->status);
+    PUTLIT(&w, "HTTP/1.1 ");
+    /* The parser took exactly three digits: no printf on the hot path. */
+    *w.p++ = (char)('0' + h->status / 100);
+    *w.p++ = (char)('0' + h->status / 10 % 10);
+    *w.p++ = (char)('0' + h->status % 10);
+    *w.p++ = ' ';
     put(&w, h->base + h->reason.off, h->reason.len);
     PUTLIT(&w, "\r\n");
     put_fields(&w, h);

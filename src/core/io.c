@@ -265,25 +265,35 @@ int pc_out_body_end(struct pc_out *o, enum pc_body_mode mode)
 
 enum { TR_LINE = 1, TR_NAME, TR_VALUE, TR_VALUE_CR, TR_END_CR };
 
+/* Chunk extensions (RFC 9112 §7.1.1), which portico drops: a name is a token, a value a
+ * token or a quoted-string. llhttp 8.1 takes an empty name (";;"), an empty value ("a=") and
+ * a '"' inside an unquoted value; these callbacks refuse them. Spans may come in pieces. */
+static int ext_name(llhttp_t *p, const char *at, size_t len)
+{
+    (void)at;
+    ((struct pc_chunked *)p)->ext_len += (uint32_t)len;
+    return 0;
+}
+
 static int ext_value(llhttp_t *p, const char *at, size_t len)
 {
     struct pc_chunked *c = (struct pc_chunked *)p;
     if (len == 0)
         return 0;
-    if (!c->in_ext_value) {
-        /* The value's first byte says whether it is a quoted-string (RFC 9112 §7.1.1). */
-        c->in_ext_value = true;
+    if (c->ext_len == 0) /* the value's first byte says whether it is a quoted-string */
         c->ext_quoted = at[0] == '"';
-        at++;
-        len--;
-    }
-    return !c->ext_quoted && memchr(at, '"', len) ? -1 : 0;
+    c->ext_len += (uint32_t)len;
+    if (!c->ext_quoted && memchr(at, '"', len))
+        return -1;
+    return 0;
 }
 
-static int ext_value_done(llhttp_t *p)
+static int ext_done(llhttp_t *p)
 {
-    ((struct pc_chunked *)p)->in_ext_value = false;
-    return 0;
+    struct pc_chunked *c = (struct pc_chunked *)p;
+    bool empty = c->ext_len == 0;
+    c->ext_len = 0;
+    return empty ? -1 : 0;
 }
 
 /* The last chunk: llhttp pauses here and the trailer section is portico's to check. */
@@ -298,8 +308,10 @@ static int chunk_header(llhttp_t *p)
 
 void pc_chunked_settings(llhttp_settings_t *st)
 {
+    st->on_chunk_extension_name = ext_name;
+    st->on_chunk_extension_name_complete = ext_done;
     st->on_chunk_extension_value = ext_value;
-    st->on_chunk_extension_value_complete = ext_value_done;
+    st->on_chunk_extension_value_complete = ext_done;
     st->on_chunk_header = chunk_header;
 }
 
@@ -312,7 +324,8 @@ int pc_chunked_begin(struct pc_chunked *c, bool request)
     llhttp_reset(&c->ll);
     c->trailer = 0;
     c->trailer_len = 0;
-    c->in_ext_value = c->ext_quoted = false;
+    c->ext_len = 0;
+    c->ext_quoted = false;
     enum llhttp_errno e = request ? llhttp_execute(&c->ll, req, sizeof(req) - 1)
                                   : llhttp_execute(&c->ll, resp, sizeof(resp) - 1);
     return e == HPE_OK ? 0 : -1;

@@ -10,7 +10,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,7 @@ struct wproc {
     unsigned gen;
     time_t started;
     int stats_slot;
+    int accepting; /* read end of its pipe: EOF once it no longer accepts; -1 once seen */
 };
 
 static struct msock *socks;
@@ -201,16 +204,35 @@ static void close_unused(void)
     nsocks = k;
 }
 
-static pid_t spawn(const struct pc_config *cfg, int slot, int stats_slot)
+/* Forks the worker of SLOT; *ACCEPTING gets the read end of the pipe whose write end only the
+ * worker holds, closed when it stops accepting (a reload's SIGQUIT) or exits. */
+static pid_t spawn(const struct pc_config *cfg, int slot, int stats_slot, int *accepting)
 {
+    int p[2];
+    *accepting = -1;
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        pc_err("pipe: %s", strerror(errno));
+        pc_stats_release(stats_slot);
+        return -1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         pc_err("fork: %s", strerror(errno));
         pc_stats_release(stats_slot);
+        close(p[0]);
+        close(p[1]);
         return -1;
     }
-    if (pid > 0)
+    if (pid > 0) {
+        close(p[1]);
+        *accepting = p[0];
         return pid;
+    }
+    close(p[0]);
+    for (size_t i = 0; i < nprocs; i++)
+        if (procs[i].accepting >= 0)
+            close(procs[i].accepting);
+    pc_worker_accept_fd = p[1];
     pc_stats_attach(stats_slot, getpid());
     /* Child: keep this slot's sockets, close the rest. */
     struct pc_listener *ls = calloc(nsocks + 1, sizeof(*ls));
@@ -229,12 +251,14 @@ static int start_workers(const struct pc_config *cfg)
 {
     generation++;
     for (int slot = 0; slot < cfg->workers; slot++) {
-        int ss = pc_stats_reserve();
-        pid_t pid = spawn(cfg, slot, ss);
+        int ss = pc_stats_reserve(), acc;
+        pid_t pid = spawn(cfg, slot, ss, &acc);
         if (pid < 0)
             return -1;
         if (nprocs < sizeof(procs) / sizeof(procs[0]))
-            procs[nprocs++] = (struct wproc){pid, slot, generation, time(NULL), ss};
+            procs[nprocs++] = (struct wproc){pid, slot, generation, time(NULL), ss, acc};
+        else
+            close(acc);
     }
     return 0;
 }
@@ -244,6 +268,45 @@ static void signal_old(unsigned gen_below, int sig)
     for (size_t i = 0; i < nprocs; i++)
         if (procs[i].gen < gen_below)
             kill(procs[i].pid, sig);
+}
+
+/* Waits until every worker of a generation below GEN_BELOW has stopped accepting (closed its
+ * listeners after SIGQUIT, or exited), for up to LIMIT seconds: only then is a connection that
+ * arrives sure to reach a worker of the new generation. */
+static void wait_stopped_accepting(unsigned gen_below, double limit)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct pollfd pf[sizeof(procs) / sizeof(procs[0])];
+        nfds_t n = 0;
+        for (size_t i = 0; i < nprocs; i++)
+            if (procs[i].gen < gen_below && procs[i].accepting >= 0)
+                pf[n++] = (struct pollfd){.fd = procs[i].accepting, .events = POLLIN};
+        if (n == 0)
+            return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double left = limit - ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9);
+        if (left <= 0) {
+            pc_warn("reload: %u old worker(s) still accepting after %.0f s", (unsigned)n, limit);
+            return;
+        }
+        int r = poll(pf, n, (int)(left * 1000) + 1);
+        if (r < 0 && errno != EINTR) {
+            pc_warn("reload: poll: %s", strerror(errno));
+            return;
+        }
+        for (nfds_t k = 0; r > 0 && k < n; k++) {
+            if (!pf[k].revents)
+                continue;
+            for (size_t i = 0; i < nprocs; i++) {
+                if (procs[i].accepting == pf[k].fd) {
+                    close(procs[i].accepting);
+                    procs[i].accepting = -1;
+                }
+            }
+        }
+    }
 }
 
 static void raise_nofile(void)
@@ -306,6 +369,8 @@ static struct pc_config *reload(struct pc_config *cur)
         pc_err("reload: cannot start new workers");
     }
     signal_old(old_gen + 1, SIGQUIT);
+    /* Confirmed (log line, READY=1) only once no old worker can take a new connection. */
+    wait_stopped_accepting(old_gen + 1, 5.0);
     close_unused();
     pc_info("reload done: %d worker(s) on the new configuration", next->workers);
     if (pc_stats)
@@ -367,6 +432,8 @@ int pc_master_run(struct pc_config *cfg)
                     if (procs[i].pid != pid)
                         continue;
                     struct wproc w = procs[i];
+                    if (w.accepting >= 0)
+                        close(w.accepting);
                     procs[i] = procs[--nprocs];
                     pc_stats_release(w.stats_slot);
                     bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -377,11 +444,11 @@ int pc_master_run(struct pc_config *cfg)
                         /* A worker that dies at once would die again: pace the restarts. */
                         if (time(NULL) - w.started < 1)
                             sleep(1);
-                        int ss = pc_stats_reserve();
-                        pid_t np = spawn(cfg, w.slot, ss);
+                        int ss = pc_stats_reserve(), acc;
+                        pid_t np = spawn(cfg, w.slot, ss, &acc);
                         if (np > 0)
                             procs[nprocs++] =
-                                (struct wproc){np, w.slot, generation, time(NULL), ss};
+                                (struct wproc){np, w.slot, generation, time(NULL), ss, acc};
                     } else if (!clean) {
                         pc_warn("worker pid %d ended abnormally", (int)pid);
                     }

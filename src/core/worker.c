@@ -24,6 +24,7 @@
 #include "proxy/proxy.h"
 
 struct pc_worker pc_w;
+int pc_worker_accept_fd = -1;
 
 static ev_timer drain_timer, retry_accept_timer, housekeeping_timer;
 static ev_signal sig_term, sig_int, sig_quit, sig_usr1, sig_hup;
@@ -237,9 +238,18 @@ static void worker_drain(double timeout)
     pc_w.draining = true;
     listeners_set(false);
     for (size_t i = 0; i < pc_w.nlisteners; i++) {
+        struct pc_listener *l = &pc_w.listeners[i];
+        /* Take what waits in this socket's queue first (SO_REUSEPORT: closing a listener
+         * resets the connections queued on it); they are answered with Connection: close. */
+        for (int k = 0; k < 16 && l->fd >= 0 && l->kind != PC_LISTEN_ADMIN; k++)
+            accept_cb(pc_w.loop, &l->io, EV_READ);
         if (pc_w.listeners[i].fd >= 0)
             close(pc_w.listeners[i].fd);
         pc_w.listeners[i].fd = -1;
+    }
+    if (pc_worker_accept_fd >= 0) {
+        close(pc_worker_accept_fd); /* the master may now confirm the reload */
+        pc_worker_accept_fd = -1;
     }
     pc_upstream_close_idle_all();
     pc_health_stop();
@@ -291,9 +301,8 @@ static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct pc_listener *ls,
                   size_t nls, int id)
 {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Signals stay blocked (as in the master) until the loop's watchers are set: a reload's
+     * SIGQUIT that comes while this worker starts must drain it, not kill it. */
     signal(SIGPIPE, SIG_IGN);
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
         pc_warn("PR_SET_PDEATHSIG: %s", strerror(errno));
@@ -352,6 +361,9 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
         ev_signal_init(sigs[i], signal_cb, nums[i]);
         ev_signal_start(pc_w.loop, sigs[i]);
     }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
 
     ev_run(pc_w.loop, 0);
 

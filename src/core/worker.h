@@ -52,6 +52,10 @@ struct pc_worker {
 
 extern struct pc_worker pc_w;
 
+/* Write end of the pipe through which the master learns that this worker stopped accepting:
+ * closed as soon as a reload's SIGQUIT has closed the listeners (or at exit). -1: none. */
+extern int pc_worker_accept_fd;
+
 /* Runs worker ID until it is told to stop; returns the process exit status. */
 int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct pc_listener *ls,
                   size_t nls, int id);

@@ -41,7 +41,8 @@ struct pc_chunked {
     llhttp_t ll;          /* ll.data: the session or upstream connection (the module's callbacks) */
     uint8_t trailer;      /* 0 while chunks go by; then where in the trailer section */
     uint32_t trailer_len; /* bytes of trailer section so far (bounded like a field) */
-    bool in_ext_value, ext_quoted;
+    uint32_t ext_len;     /* bytes of the chunk-extension name or value so far */
+    bool ext_quoted;      /* that value is a quoted-string */
 };
 
 struct pc_upconn {

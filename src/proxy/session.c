@@ -168,12 +168,26 @@ static void sess_close(struct pc_session *s)
     pc_worker_conn_closed(&s->peer);
 }
 
+/* Whether request bytes wait: read into the buffer, inside OpenSSL, or in the kernel. */
+static bool sess_has_input(struct pc_session *s)
+{
+    char c;
+    if (s->in && pc_buf_len(s->in))
+        return true;
+    if (s->ssl && SSL_has_pending(s->ssl)) /* records read ahead count too */
+        return true;
+    return recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 unsigned pc_session_drain(void)
 {
     struct pc_session *s = all_sessions, *next;
     for (; s; s = next) {
         next = s->next;
-        if (s->state == PC_S_IDLE)
+        /* Only a keep-alive connection with nothing sent is idle: a new connection (its first
+         * request may be on its way, or already in the kernel) gets its answer, with
+         * Connection: close, within timeout_header. */
+        if (s->state == PC_S_IDLE && s->served && !sess_has_input(s))
             sess_close(s);
         else
             s->close_after = true;

@@ -63,10 +63,15 @@ void pc_session_init(void)
 static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 
+/* Sets the session's deadline to TIMEOUT seconds from now. Lazily: a timer that fires no later
+ * than that is left running (its callback moves it on to last_act + timeout), so that a busy
+ * keep-alive connection costs no timer-heap operation per request. */
 static void sess_arm(struct pc_session *s, double timeout)
 {
     s->timeout = timeout;
     s->last_act = ev_now(pc_w.loop);
+    if (ev_is_active(&s->timer) && ev_timer_remaining(pc_w.loop, &s->timer) <= timeout)
+        return;
     ev_timer_stop(pc_w.loop, &s->timer);
     ev_timer_set(&s->timer, timeout, 0.);
     ev_timer_start(pc_w.loop, &s->timer);

@@ -1,6 +1,7 @@
 /* http1.c — strict parsing of HTTP/1.x header blocks. */
 #include "http/http1.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -96,21 +97,52 @@ static const struct known known_fields[] = {
 };
 #undef KNOWN
 
+/* A small hash of a lower-cased name, collision-free over known_fields (checked when the
+ * table is built): one comparison per field instead of a walk through the table. */
+static unsigned name_hash(const char *name, size_t len)
+{
+    return (unsigned)(len + (unsigned char)(name[0] | 0x20) +
+                      3u * (unsigned char)(name[len - 1] | 0x20)) &
+           63;
+}
+
+static int8_t known_by_hash[64]; /* index + 1 into known_fields, 0: none */
+
+static void build_known_index(void)
+{
+    for (size_t i = 0; i < sizeof(known_fields) / sizeof(known_fields[0]); i++) {
+        unsigned h = name_hash(known_fields[i].name, known_fields[i].len);
+        if (known_by_hash[h]) /* a new known field broke the hash: fail loudly, at once */
+            abort();
+        known_by_hash[h] = (int8_t)(i + 1);
+    }
+}
+
 static void classify(const char *name, size_t len, struct pc_field *f)
 {
+    static bool ready;
+    if (!ready) {
+        build_known_index();
+        ready = true;
+    }
     f->kind = PC_HK_OTHER;
     f->drop = false;
     /* Cheap filter: every known name is 2..17 bytes long. */
     if (len < 2 || len > 17)
         return;
-    for (size_t i = 0; i < sizeof(known_fields) / sizeof(known_fields[0]); i++) {
-        const struct known *k = &known_fields[i];
-        if (k->len == len && strncasecmp(name, k->name, len) == 0) {
-            f->kind = k->kind;
-            f->drop = k->hop;
+    int idx = known_by_hash[name_hash(name, len)];
+    if (!idx)
+        return;
+    const struct known *k = &known_fields[idx - 1];
+    if (k->len != len)
+        return;
+    /* NAME is a token (checked): OR-ing 0x20 lower-cases its letters and changes nothing else
+     * that could match a known name's letters and '-'. */
+    for (size_t i = 0; i < len; i++)
+        if ((name[i] | 0x20) != k->name[i])
             return;
-        }
-    }
+    f->kind = k->kind;
+    f->drop = k->hop;
 }
 
 /* Parses a decimal Content-Length value: digits only, no sign, no list, no overflow. */
@@ -339,6 +371,29 @@ static bool valid_authority(const char *p, size_t len)
     return true;
 }
 
+/* Whether P[0, N) are all field-value bytes (pc_h1_vchar). Eight bytes at a time: a word
+ * without a byte below 0x20 or equal to 0x7f needs no closer look (HTAB, the one control
+ * allowed, sends its word to the bytewise check). Values are most of a header block. */
+static bool value_ok(const char *p, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, p + i, 8);
+        y = x ^ (ones * 0x7f);
+        if ((((x - ones * 0x20) & ~x) | ((y - ones) & ~y)) & highs) {
+            for (size_t k = i; k < i + 8; k++)
+                if (!pc_h1_vchar((unsigned char)p[k]))
+                    return false;
+        }
+    }
+    for (; i < n; i++)
+        if (!pc_h1_vchar((unsigned char)p[i]))
+            return false;
+    return true;
+}
+
 int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
 {
     int bad = request ? -400 : -502;
@@ -381,9 +436,8 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
             v++;
         while (ve > v && (line[ve - 1] == ' ' || line[ve - 1] == '\t'))
             ve--;
-        for (size_t k = v; k < ve; k++)
-            if (!pc_h1_vchar((unsigned char)line[k]))
-                return bad;
+        if (!value_ok(line + v, ve - v))
+            return bad;
         if (h->nfields == PC_MAX_FIELDS)
             return request ? -431 : -502;
         struct pc_field *f = &h->f[h->nfields];

@@ -278,6 +278,7 @@ static int ext_name(llhttp_t *p, const char *at, size_t len)
 static int ext_value(llhttp_t *p, const char *at, size_t len)
 {
     struct pc_chunked *c = (struct pc_chunked *)p;
+    c->ext_end = at + len;
     if (len == 0)
         return 0;
     if (c->ext_len == 0) /* the value's first byte says whether it is a quoted-string */
@@ -296,6 +297,18 @@ static int ext_done(llhttp_t *p)
     return empty ? -1 : 0;
 }
 
+/* llhttp 8.1 swallows the ';' that ends an unquoted value and then wants another ';' or the
+ * CRLF: "a=b;c" (valid) fails there, while "a=b;;c" and "a=b;\r\n" (an empty name) pass.
+ * Refuse such a value outright: the valid case was refused anyway. The terminator is inside
+ * the buffer being parsed when llhttp ends an unquoted value's span on it. */
+static int ext_value_done(llhttp_t *p)
+{
+    struct pc_chunked *c = (struct pc_chunked *)p;
+    if (c->ext_len && !c->ext_quoted && *c->ext_end == ';')
+        return -1;
+    return ext_done(p);
+}
+
 /* The last chunk: llhttp pauses here and the trailer section is portico's to check. */
 static int chunk_header(llhttp_t *p)
 {
@@ -311,7 +324,7 @@ void pc_chunked_settings(llhttp_settings_t *st)
     st->on_chunk_extension_name = ext_name;
     st->on_chunk_extension_name_complete = ext_done;
     st->on_chunk_extension_value = ext_value;
-    st->on_chunk_extension_value_complete = ext_done;
+    st->on_chunk_extension_value_complete = ext_value_done;
     st->on_chunk_header = chunk_header;
 }
 

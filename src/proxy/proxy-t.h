@@ -43,6 +43,7 @@ struct pc_chunked {
     uint32_t trailer_len; /* bytes of trailer section so far (bounded like a field) */
     uint32_t ext_len;     /* bytes of the chunk-extension name or value so far */
     bool ext_quoted;      /* that value is a quoted-string */
+    const char *ext_end;  /* where the value's last piece ended (its terminator) */
 };
 
 struct pc_upconn {

@@ -65,9 +65,16 @@ static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp, size_t cap)
             return PC_IO_ERR;
         }
     }
-    if (b->start == b->end)
+    if (b->start == b->end) {
         b->start = b->end = 0;
-    else if (pc_buf_room(b) == 0)
+        if (b->cap < cap) { /* a body follows a header block: switch to the bigger size */
+            struct pc_buf *nb = pc_buf_get_cap(cap);
+            if (nb) {
+                pc_buf_put(b);
+                b = *bp = nb;
+            }
+        }
+    } else if (pc_buf_room(b) == 0)
         pc_buf_compact(b);
     size_t room = pc_buf_room(b);
     if (room == 0)

@@ -19,7 +19,8 @@ enum { PC_IO_AGAIN = -1, PC_IO_ERR = -2 };
  * PC_IO_AGAIN, or PC_IO_ERR (errno set). With TLS, a read may leave decrypted bytes inside
  * OpenSSL: callers read until PC_IO_AGAIN before they wait for the socket. */
 ssize_t pc_io_read(int fd, SSL *ssl, struct pc_buf **bp);
-/* The same, taking a PC_BUF_BULK buffer for a plain socket (responses from a pool). */
+/* The same with a PC_BUF_BULK buffer on a plain socket (bodies, responses from a pool); an
+ * empty standard buffer is swapped for one. */
 ssize_t pc_io_read_bulk(int fd, SSL *ssl, struct pc_buf **bp);
 
 /* Writes the queue O to FD (through SSL when not NULL). Returns 1 when all is written (the
@@ -45,10 +46,11 @@ int pc_out_body(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t
 /* Queues the end of a body: the last chunk in PC_BODY_CHUNK mode, nothing otherwise. */
 int pc_out_body_end(struct pc_out *o, enum pc_body_mode mode);
 
-/* A chunked body being decoded. portico frames Content-Length bodies itself and uses llhttp
- * (strict mode) for chunked ones only, with the checks llhttp 8.1 lacks: it ends a message on
- * a bare LF in the trailer section, and it takes a '"' inside an unquoted chunk-extension
- * value as the start of a quoted part. LL comes first: the callbacks find the rest from it. */
+/* Chunked bodies (struct pc_chunked, proxy-t.h). portico frames Content-Length bodies itself
+ * and uses llhttp (strict mode) for chunked ones only, with the checks llhttp 8.1 lacks: it
+ * checks the trailer section itself (llhttp ends it on a bare LF, takes an empty name or a
+ * fold) and refuses malformed chunk extensions llhttp takes (a '"' inside an unquoted value,
+ * an empty name or value, a ';' right after an unquoted value). See fuzz/README.md. */
 
 /* Adds the chunk-extension checks to a module's llhttp settings. */
 void pc_chunked_settings(llhttp_settings_t *st);

@@ -499,7 +499,7 @@ static int sess_pump_request(struct pc_session *s)
             }
             continue;
         }
-        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
+        ssize_t n = pc_io_read_bulk(s->fd, s->ssl, &s->in); /* a body: big reads */
         if (n > 0) {
             s->bytes_in += (uint64_t)n;
             s->last_act = ev_now(pc_w.loop);

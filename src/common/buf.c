@@ -75,6 +75,20 @@ struct pc_buf *pc_buf_grow(struct pc_buf *b, size_t cap)
     return nb;
 }
 
+struct pc_buf *pc_buf_clone_exact(const struct pc_buf *b)
+{
+    size_t len = pc_buf_len(b);
+    struct pc_buf *nb = malloc(sizeof(*nb) + len);
+    if (!nb)
+        return NULL;
+    nb->next = NULL;
+    nb->cap = len;
+    nb->start = 0;
+    nb->end = len;
+    memcpy(nb->data, b->data + b->start, len);
+    return nb;
+}
+
 void pc_buf_compact(struct pc_buf *b)
 {
     if (b->start == 0)

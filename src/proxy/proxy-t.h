@@ -76,8 +76,9 @@ struct pc_upconn {
     bool rd_wait;     /* nothing to read until the socket says otherwise (saves a recv that
                        * would fail with EAGAIN right after each request is sent) */
     unsigned nreq;
-    char sni[256]; /* TLS name (SNI and verification key): idle connections are reused
-                    * only for the same name */
+    char *sni; /* TLS name (SNI and verification key), "" for plain HTTP: idle connections are
+                * reused only for the same name. Allocated to size: a pending long poll holds
+                * its upconn for minutes */
 };
 
 enum pc_sess_state {

@@ -736,6 +736,14 @@ static void sess_watch(struct pc_session *s)
         break;
     }
     pc_io_want(pc_w.loop, &s->io, ev);
+    /* Nothing moves before the next event: an input buffer that was emptied (the request
+     * head and body consumed) goes back now rather than at the next read, which for a
+     * pending long poll or a keep-alive connection may be minutes away (16 KiB each). Not
+     * while a raw piece of the upstream queue still points into it. */
+    if (s->in && pc_buf_len(s->in) == 0 && !(u && u->out.rawlen)) {
+        pc_buf_put(s->in);
+        s->in = NULL;
+    }
     if (u)
         pc_upstream_update(u);
 }

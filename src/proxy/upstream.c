@@ -123,6 +123,15 @@ static void pin_link(struct pc_session *s, struct pc_upconn *u)
     s->pinned = u;
 }
 
+/* Back to the free list: only the fixed part is recycled. */
+static void up_recycle(struct pc_upconn *u)
+{
+    free(u->sni);
+    u->sni = NULL;
+    u->next = free_upconns;
+    free_upconns = u;
+}
+
 void pc_upstream_close(struct pc_upconn *u)
 {
     pc_metrics_upstream(u->pool_idx, u->member_idx, -1);
@@ -146,8 +155,7 @@ void pc_upstream_close(struct pc_upconn *u)
     close(u->fd);
     pc_buf_put(u->in);
     pc_out_reset(&u->out);
-    u->next = free_upconns;
-    free_upconns = u;
+    up_recycle(u);
 }
 
 void pc_upstream_close_idle_all(void)
@@ -272,15 +280,20 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
     u->pool_idx = s->pool_idx;
     u->member_idx = member_idx;
     u->s = s;
-    request_sni(s, u->sni, sizeof(u->sni));
+    char sni[256];
+    request_sni(s, sni, sizeof(sni));
+    if (!(u->sni = strdup(sni))) {
+        close(fd);
+        up_recycle(u);
+        return NULL;
+    }
     if (s->kind == PC_LISTEN_HTTPS && up_tls_setup(u) < 0) {
         char why[200];
         pc_err("pool %s: TLS setup: %s", cfg->pools[s->pool_idx].name,
                pc_tls_error(why, sizeof(why), "failed"));
         SSL_free(u->ssl);
         close(fd);
-        u->next = free_upconns;
-        free_upconns = u;
+        up_recycle(u);
         return NULL;
     }
     llhttp_init(&u->chunk.ll, HTTP_RESPONSE, &resp_settings);
@@ -297,8 +310,7 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
         SSL_free(u->ssl);
         u->ssl = NULL;
         close(fd);
-        u->next = free_upconns;
-        free_upconns = u;
+        up_recycle(u);
         return NULL;
     }
     u->connecting = true;
@@ -314,7 +326,16 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
 static int up_take_request(struct pc_session *s, struct pc_upconn *u)
 {
     s->resend_ok = u->reused && s->body == PC_BODY_NONE;
-    if (s->resend_ok) {
+    if (s->resend_ok && !u->out.ob) {
+        /* The copy is kept until the response begins, minutes for a long poll: it gets a
+         * block of its own size, and the free-list buffer (2 or 16 KiB) the head was
+         * written into goes to the pool and back to the free list once sent. */
+        struct pc_buf *copy = pc_buf_clone_exact(s->reqhead);
+        if (!copy)
+            return -1;
+        u->out.ob = s->reqhead;
+        s->reqhead = copy;
+    } else if (s->resend_ok) {
         if (!pc_out_append(&u->out, s->reqhead->data, pc_buf_len(s->reqhead)))
             return -1;
     } else {

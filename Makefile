@@ -82,7 +82,7 @@ test: deps
 	$(MAKE) portico portico-asan $(UNITS)
 	$(MAKE) unit
 	tests/run-all.sh
-	$(MAKE) man-check test-notify unit-verify
+	$(MAKE) man-check test-notify unit-verify valgrind-check tls-scan
 	# A few seconds of each fuzzer; every saved finding (fuzz/crashes/) is fixed.
 	$(MAKE) fuzz-smoke
 

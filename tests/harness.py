@@ -5,6 +5,12 @@ Environment:
   PORTICO_BIN        the binary (default ./portico, relative to the cwd: the repository root)
   PORTICO_WORKERS    workers = N in every configuration written (default 1)
   PORTICO_SANITIZED  1 when the binary is an ASan/UBSan build: generous timeouts, no RSS asserts
+  PORTICO_WRAPPER    a command put before the binary in Portico.start (split like a shell
+                     would), e.g. "valgrind --leak-check=full --error-exitcode=99". With
+                     valgrind: each portico gets --log-file=ITS_DIR/valgrind.%p.log unless one
+                     is given, the logs' errors and definite/indirect leaks fail the test like
+                     a sanitizer report (sanitizer_report), and SANITIZED's timeouts apply
+                     (times 2); make valgrind-check (tests/hardening.mk) runs it
 """
 
 import fcntl
@@ -13,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import ssl
@@ -33,8 +40,11 @@ PYTHON = sys.executable or "/usr/bin/python3"
 PORTICO_BIN = os.path.abspath(os.environ.get("PORTICO_BIN", "./portico"))
 WORKERS = int(os.environ.get("PORTICO_WORKERS", "1"))
 SANITIZED = os.environ.get("PORTICO_SANITIZED", "0") not in ("", "0")
+WRAPPER = shlex.split(os.environ.get("PORTICO_WRAPPER", ""))
+VALGRIND = bool(WRAPPER) and os.path.basename(WRAPPER[0]) == "valgrind"
+SANITIZED = SANITIZED or VALGRIND           # valgrind: slow too, and RSS means nothing there
 
-SLOW = 3.0 if SANITIZED else 1.0           # multiplier for bounds that depend on speed
+SLOW = (6.0 if VALGRIND else 3.0) if SANITIZED else 1.0     # multiplier for bounds that depend on speed
 READY_TIMEOUT = 10.0 * SLOW                # portico: ready
 IO_TIMEOUT = 10.0 * SLOW                   # default socket timeout for test clients
 STOP_TIMEOUT = 20.0 * SLOW                 # SIGTERM to exit
@@ -44,6 +54,28 @@ DEFAULT_NAMES = ["webext.contoso.com", "lyncdiscover.contoso.com", "meet.contoso
                  "dialin.contoso.com"]
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "SUMMARY: UndefinedBehaviorSanitizer", "SUMMARY: AddressSanitizer")
+
+
+def valgrind_problems(logdir):
+    """The valgrind logs (valgrind.PID.log) in logdir that report errors or definite/indirect
+    leaks, or that have no ERROR SUMMARY (the process was killed): [(path, why, text)]."""
+    out = []
+    for fn in sorted(glob.glob(os.path.join(logdir, "valgrind.*.log"))):
+        with open(fn, errors="replace") as f:
+            text = f.read()
+        why = []
+        m = re.search(r"ERROR SUMMARY: ([0-9,]+) errors", text)
+        if not m:
+            why.append("no ERROR SUMMARY (the process did not exit normally)")
+        elif m.group(1) != "0":
+            why.append("ERROR SUMMARY: %s errors" % m.group(1))
+        for kind in ("definitely", "indirectly"):
+            k = re.search(r"%s lost: ([0-9,]+) bytes" % kind, text)
+            if k and k.group(1) != "0":
+                why.append("%s lost: %s bytes" % (kind, k.group(1)))
+        if why:
+            out.append((fn, "; ".join(why), text))
+    return out
 
 
 try:
@@ -386,7 +418,7 @@ def render_config(net, pools, access_log, pki=None, **proxy):
         "workers": WORKERS,
         "access_log": access_log,
         "access_log_format": "json",
-        "timeout_connect": 2,
+        "timeout_connect": 10 if VALGRIND else 2,      # includes the TLS handshake to the pool
         "timeout_header": 10,
         "timeout_keepalive": 30,
         "timeout_idle": 30,
@@ -451,6 +483,7 @@ class Portico:
         with open(self.config_path, "w") as f:
             f.write(config_text)
         self.args = args
+        self.wrapper = None         # a list put before the binary; None: PORTICO_WRAPPER's
         self.proc = None
         self.stderr_lines = []
         self.ready = threading.Event()
@@ -459,7 +492,12 @@ class Portico:
     def start(self, wait=True):
         if not os.path.exists(PORTICO_BIN):
             raise RuntimeError("portico binary not found: %s (run make, or set PORTICO_BIN)" % PORTICO_BIN)
-        args = [PORTICO_BIN] + (self.args or ["-c", self.config_path])
+        wrapper = list(WRAPPER if self.wrapper is None else self.wrapper)
+        if wrapper and os.path.basename(wrapper[0]) == "valgrind" and \
+                not any(a.startswith("--log-file=") for a in wrapper):
+            wrapper.insert(1, "--log-file=" + os.path.join(self.dir, "valgrind.%p.log"))
+            os.chmod(self.dir, 0o1777)      # for the workers' logs after `user =` too
+        args = wrapper + [PORTICO_BIN] + (self.args or ["-c", self.config_path])
         self.proc = subprocess.Popen(args, cwd=self.dir, stdin=subprocess.DEVNULL,
                                      stdout=open(os.path.join(self.dir, "stdout.txt"), "wb"),
                                      stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
@@ -546,7 +584,10 @@ class Portico:
 
     def sanitizer_report(self):
         text = self.stderr()
-        return text if any(m in text for m in SANITIZER_MARKERS) else None
+        report = text if any(m in text for m in SANITIZER_MARKERS) else ""
+        for fn, why, log in valgrind_problems(self.dir):
+            report += "\n%s: %s\n%s" % (fn, why, log[-5000:])
+        return report or None
 
 
 def run_portico(args, timeout=30):
@@ -797,7 +838,8 @@ class Stack:
     Options: split_mocks (one mock process per member IP, in .mocks[ip], so that one member
     can be stopped or killed), mock_cert ((pem, key) the mocks serve on TLS instead of the
     pool certificate), mock_listens ([(port, tls)] for every mock IP), extra_mocks ([(name,
-    [(ip, port, tls)])]). Proxy options (https_port=443, certs=[(pem, key)], ...) go to
+    [(ip, port, tls)])]), wrapper (a command list put before the binary, e.g. setpriv ...;
+    default: PORTICO_WRAPPER's). Proxy options (https_port=443, certs=[(pem, key)], ...) go to
     render_config; with https_port set, .tls_client() / .tls_request() speak TLS to it."""
 
     def __init__(self, workdir, pki, net=None, members=None, mock_ips=None, pools=None,
@@ -835,8 +877,10 @@ class Stack:
             m = Mock(workdir, name, listens, pki)
             for ip, _, _ in listens:
                 self.mocks.setdefault(ip, m)
+        wrapper = proxy.pop("wrapper", None)    # Portico.wrapper (None: PORTICO_WRAPPER's)
         self.portico = Portico(os.path.join(workdir, "portico"),
                                render_config(n, self.pools, self.access_log, pki, **proxy))
+        self.portico.wrapper = wrapper
 
     def all_mocks(self):
         out = []

@@ -5,6 +5,7 @@
 #   3. PORTICO_WORKERS=1 with ./portico-asan (ASan + UBSan; no RSS asserts, longer timeouts)
 # Every run goes to the end (no -x); a summary follows; the exit status is nonzero if any run
 # failed. Extra arguments go to pytest (e.g. tests/run-all.sh -k routing).
+# A subset under valgrind (leaks, memory errors) is `make valgrind-check` (tests/hardening.mk).
 # Needs Debian's python3 + python3-pytest (stdlib only), curl, openssl; runs as root (ports 80/443).
 
 cd "$(dirname "$0")/.." || exit 2

@@ -42,15 +42,7 @@ DEB_DIR         := build/deb
 
 .PHONY: man man-check install uninstall test-notify unit-verify deb-stage deb deb-test deps-packaging
 
-ifndef apt_install
-define apt_install
-	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
-endef
-endif
+# apt_install: the Makefile's (this file is included by it).
 
 deps-packaging:
 	$(call apt_install,$(PKGS_PACKAGING))

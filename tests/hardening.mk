@@ -48,15 +48,7 @@ VALGRIND_CMD := valgrind --leak-check=full --errors-for-leak-kinds=definite,indi
 
 .PHONY: deps-hardening valgrind-check tls-scan
 
-ifndef apt_install
-define apt_install
-	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
-endef
-endif
+# apt_install: the Makefile's (this file is included by it).
 
 deps-hardening:
 	$(call apt_install,$(PKGS_HARDENING))

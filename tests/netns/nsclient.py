@@ -105,9 +105,23 @@ def _outcome(e):
     return "error: %s: %s" % (type(e).__name__, e)
 
 
-def mode_http(specs):
+def _each_at_once(specs, one):
+    """Runs ONE(i, spec) for every spec, each in its own thread, all at once; the results in
+    spec order."""
     results = [None] * len(specs)
 
+    def run(i, s):
+        results[i] = one(i, s)
+
+    threads = [threading.Thread(target=run, args=(i, s)) for i, s in enumerate(specs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def mode_http(specs):
     def one(i, s):
         t0 = time.monotonic()
         r = {"id": s.get("id", i), "ok": False}
@@ -118,19 +132,12 @@ def mode_http(specs):
         except Exception as e:
             r["error"] = _outcome(e)
         r["secs"] = round(time.monotonic() - t0, 3)
-        results[i] = r
+        return r
 
-    threads = [threading.Thread(target=one, args=(i, s)) for i, s in enumerate(specs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+    return _each_at_once(specs, one)
 
 
 def mode_connect(specs):
-    results = [None] * len(specs)
-
     def one(i, s):
         t0 = time.monotonic()
         try:
@@ -138,15 +145,9 @@ def mode_connect(specs):
             outcome = "connected"
         except Exception as e:
             outcome = _outcome(e)
-        results[i] = {"id": s.get("id", i), "outcome": outcome,
-                      "secs": round(time.monotonic() - t0, 3)}
+        return {"id": s.get("id", i), "outcome": outcome, "secs": round(time.monotonic() - t0, 3)}
 
-    threads = [threading.Thread(target=one, args=(i, s)) for i, s in enumerate(specs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+    return _each_at_once(specs, one)
 
 
 def loop(args):

@@ -81,9 +81,11 @@ $(FUZZ_DIR)/fuzz_request $(FUZZ_DIR)/fuzz_response: $(FUZZ_DIR)/fuzz_%: fuzz/fuz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< $(FUZZ_H1OBJS) $(FUZZ_LIBS)
 
 $(FUZZ_DIR)/fuzz_chunked: fuzz/fuzz_chunked.c fuzz/common.h $(FUZZ_DIR)/obj/core/io.o $(FUZZ_BUF) \
-		$(FUZZ_DIR)/obj/http/http1.o $(FUZZ_LLOBJS) $(FUZZ_DIR)/obj/llhttp/llhttp-strict.o
+		$(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/http/chunked.o $(FUZZ_LLOBJS) \
+		$(FUZZ_DIR)/obj/llhttp/llhttp-strict.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< \
-		$(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/http/http1.o $(FUZZ_BUF) $(FUZZ_LLOBJS) $(FUZZ_DIR)/obj/llhttp/llhttp-strict.o \
+		$(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/http/chunked.o \
+		$(FUZZ_BUF) $(FUZZ_LLOBJS) $(FUZZ_DIR)/obj/llhttp/llhttp-strict.o \
 		$(FUZZ_LIBS)
 
 $(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c fuzz/common.h $(FUZZ_CFGOBJS)

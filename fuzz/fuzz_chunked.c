@@ -17,6 +17,7 @@
 
 #include "common.h"
 #include "core/io.h"
+#include "http/chunked.h"
 #include "http/http1-t.h"
 
 static const char req_head[] = "POST /meet/upload HTTP/1.1\r\nHost: meet.contoso.com\r\n"

@@ -75,15 +75,17 @@ struct pc_buf *pc_buf_grow(struct pc_buf *b, size_t cap)
     return nb;
 }
 
-struct pc_buf *pc_buf_clone_exact(const struct pc_buf *b)
+struct pc_buf *pc_buf_clone_kept(const struct pc_buf *b)
 {
     size_t len = pc_buf_len(b);
-    struct pc_buf *nb = malloc(sizeof(*nb) + len);
+    struct pc_buf *nb = len <= PC_BUF_SMALL ? pc_buf_get_cap(len) : malloc(sizeof(*nb) + len);
     if (!nb)
         return NULL;
-    nb->next = NULL;
-    nb->cap = len;
-    nb->start = 0;
+    if (len > PC_BUF_SMALL) {
+        nb->next = NULL;
+        nb->cap = len;
+        nb->start = 0;
+    }
     nb->end = len;
     memcpy(nb->data, b->data + b->start, len);
     return nb;

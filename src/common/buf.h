@@ -30,10 +30,11 @@ void pc_buf_put(struct pc_buf *b); /* NULL is fine */
 /* Grows B (keeping its content) to at least CAP bytes; returns the new buffer or NULL
  * (B untouched) when out of memory. */
 struct pc_buf *pc_buf_grow(struct pc_buf *b, size_t cap);
-/* A copy of B's bytes in a block of exactly their size, for bytes kept a long time (a request
- * head kept for a replay while a long poll waits): put back, it is freed, not recycled (or
- * recycled when its size happens to be a standard one, which it then is). */
-struct pc_buf *pc_buf_clone_exact(const struct pc_buf *b);
+/* A copy of B's bytes to be kept a long time (a request head kept for a replay while a long
+ * poll waits): in a small free-list buffer when they fit one (no allocation per request),
+ * otherwise in a block of exactly their size rather than a 16 KiB one (freed when put back,
+ * unless its size happens to be a standard one). */
+struct pc_buf *pc_buf_clone_kept(const struct pc_buf *b);
 /* Moves data[start, end) to the front so that free space is contiguous at the end. */
 void pc_buf_compact(struct pc_buf *b);
 void pc_buf_trim_freelist(size_t keep);

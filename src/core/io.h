@@ -5,7 +5,6 @@
 #define PORTICO_IO_H
 
 #include <stddef.h>
-#include <llhttp.h>
 #include <openssl/ssl.h>
 #include <sys/types.h>
 
@@ -45,22 +44,6 @@ void pc_out_reset(struct pc_out *o);
 int pc_out_body(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t len);
 /* Queues the end of a body: the last chunk in PC_BODY_CHUNK mode, nothing otherwise. */
 int pc_out_body_end(struct pc_out *o, enum pc_body_mode mode);
-
-/* Chunked bodies (struct pc_chunked, proxy-t.h). portico frames Content-Length bodies itself
- * and uses llhttp (strict mode) for chunked ones only, with the checks llhttp 8.1 lacks: it
- * checks the trailer section itself (llhttp ends it on a bare LF, takes an empty name or a
- * fold) and refuses malformed chunk extensions llhttp takes (a '"' inside an unquoted value,
- * an empty name or value, a ';' right after an unquoted value). See fuzz/README.md. */
-
-/* Adds the chunk-extension checks to a module's llhttp settings. */
-void pc_chunked_settings(llhttp_settings_t *st);
-/* Puts C (initialised with llhttp_init and settings from pc_chunked_settings) at the start of
- * a chunked request or response body. Returns 0, or -1 if llhttp refuses (never expected). */
-int pc_chunked_begin(struct pc_chunked *c, bool request);
-/* Feeds AT[0, LEN). HPE_OK: all consumed, more to come; HPE_PAUSED: the message is complete
- * after *USED bytes (the module's on_message_complete paused it); anything else is an error
- * at AT + *USED. on_body and on_message_complete run inside, as llhttp calls them. */
-enum llhttp_errno pc_chunked_feed(struct pc_chunked *c, const char *at, size_t len, size_t *used);
 
 /* Switches the events a watcher waits for, touching libev only when they change. */
 void pc_io_want(struct ev_loop *loop, ev_io *w, int events);

@@ -16,6 +16,7 @@
 
 #include "common/buf.h"
 #include "config/config-t.h"
+#include "http/chunked-t.h"
 #include "http/http1-t.h"
 
 /* Bytes waiting to be written to one peer, in order: ob[start, end) then raw[0, rawlen).
@@ -35,16 +36,6 @@ enum pc_body_mode {
 };
 
 struct pc_session;
-
-/* A chunked body being decoded (see pc_chunked_feed in core/io.h). */
-struct pc_chunked {
-    llhttp_t ll;          /* ll.data: the session or upstream connection (the module's callbacks) */
-    uint8_t trailer;      /* 0 while chunks go by; then where in the trailer section */
-    uint32_t trailer_len; /* bytes of trailer section so far (bounded like a field) */
-    uint32_t ext_len;     /* bytes of the chunk-extension name or value so far */
-    bool ext_quoted;      /* that value is a quoted-string */
-    const char *ext_end;  /* where the value's last piece ended (its terminator) */
-};
 
 struct pc_upconn {
     int fd;

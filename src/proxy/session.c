@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "core/io.h"
 #include "core/worker.h"
+#include "http/chunked.h"
 #include "http/http1.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
@@ -138,29 +139,38 @@ static void sess_log(struct pc_session *s)
     s->logged = true;
 }
 
-static void sess_close(struct pc_session *s)
+/* Gives back everything a session holds but its socket and watchers: upstream connections,
+ * TLS (after a best-effort close_notify), buffers. */
+static void sess_release(struct pc_session *s)
 {
-    if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING)
-        sess_log(s);
     if (s->up) {
         pc_upstream_close(s->up);
         s->up = NULL;
     }
     while (s->pinned)
         pc_upstream_close(s->pinned); /* unlinks itself */
-    ev_io_stop(pc_w.loop, &s->io);
-    ev_timer_stop(pc_w.loop, &s->timer);
     if (s->ssl) {
         if (s->state != PC_S_HANDSHAKE)
-            SSL_shutdown(s->ssl); /* best effort close_notify; never waits */
+            SSL_shutdown(s->ssl); /* never waits */
         SSL_free(s->ssl);
         s->ssl = NULL;
         ERR_clear_error();
     }
-    close(s->fd);
     pc_buf_put(s->in);
+    s->in = NULL;
     pc_buf_put(s->reqhead);
+    s->reqhead = NULL;
     pc_out_reset(&s->out);
+}
+
+static void sess_close(struct pc_session *s)
+{
+    if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING)
+        sess_log(s);
+    sess_release(s);
+    ev_io_stop(pc_w.loop, &s->io);
+    ev_timer_stop(pc_w.loop, &s->timer);
+    close(s->fd);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -626,21 +636,7 @@ static int sess_handshake(struct pc_session *s)
 static void sess_linger(struct pc_session *s)
 {
     sess_log(s);
-    if (s->up) {
-        pc_upstream_close(s->up);
-        s->up = NULL;
-    }
-    while (s->pinned)
-        pc_upstream_close(s->pinned);
-    if (s->ssl) {
-        SSL_shutdown(s->ssl); /* best effort close_notify; never waits */
-        SSL_free(s->ssl);
-        s->ssl = NULL; /* what follows is discarded unread: no TLS needed */
-        ERR_clear_error();
-    }
-    pc_buf_put(s->in);
-    s->in = NULL;
-    pc_out_reset(&s->out);
+    sess_release(s); /* what follows is discarded unread: no TLS needed */
     shutdown(s->fd, SHUT_WR);
     s->state = PC_S_LINGER;
     sess_arm(s, PC_LINGER);

@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "core/io.h"
 #include "core/worker.h"
+#include "http/chunked.h"
 #include "http/http1.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
@@ -327,18 +328,9 @@ static int up_take_request(struct pc_session *s, struct pc_upconn *u)
 {
     s->resend_ok = u->reused && s->body == PC_BODY_NONE;
     if (s->resend_ok && !u->out.ob) {
-        /* The copy is kept until the response begins, minutes for a long poll. A usual head
-         * fits a small free-list buffer (2 KiB; no allocation per request); a bigger one gets
-         * a block of its own size rather than 16 KiB. The buffer the head was written into
-         * goes to the pool and back to the free list once sent. */
-        size_t len = pc_buf_len(s->reqhead);
-        struct pc_buf *copy = len <= PC_BUF_SMALL ? pc_buf_get_cap(len) : NULL;
-        if (copy) {
-            memcpy(copy->data, s->reqhead->data + s->reqhead->start, len);
-            copy->end = len;
-        } else {
-            copy = pc_buf_clone_exact(s->reqhead);
-        }
+        /* The copy is kept until the response begins, minutes for a long poll; the buffer the
+         * head was written into goes to the pool and back to the free list once sent. */
+        struct pc_buf *copy = pc_buf_clone_kept(s->reqhead);
         if (!copy)
             return -1;
         u->out.ob = s->reqhead;
@@ -460,8 +452,6 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
     pc_buf_put(u->in);
     u->in = NULL;
     u->s = NULL;
-    llhttp_init(&u->chunk.ll, HTTP_RESPONSE, &resp_settings);
-    u->chunk.ll.data = u;
     u->prev = NULL;
     u->next = ms->idle;
     if (ms->idle)

@@ -34,6 +34,7 @@ enum pc_hk {
     PC_HK_COOKIE,
     PC_HK_AUTHORIZATION,
     PC_HK_WWW_AUTHENTICATE,
+    PC_HK_PERSISTENT_AUTH,
     PC_HK_REFERER,
     PC_HK_USER_AGENT,
 };
@@ -77,8 +78,8 @@ struct pc_head {
     bool conn_close, conn_keepalive, conn_upgrade;
     bool expect_continue;
     bool has_xff;
-    bool conn_auth;       /* Authorization / WWW-Authenticate with NTLM or Negotiate: the
-                           * scheme binds the authentication to the connection */
+    bool has_auth;        /* an Authorization, WWW-Authenticate or Persistent-Auth field:
+                           * whether it binds the connection is proxy/auth.c's call */
     int upgrade;          /* index of Upgrade or -1 */
     struct pc_span wsman; /* value of the MS-WSMAN cookie (cookie affinity), len 0 if none */
 };

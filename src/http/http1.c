@@ -92,6 +92,7 @@ static const struct known known_fields[] = {
     KNOWN("cookie", PC_HK_COOKIE, false),
     KNOWN("authorization", PC_HK_AUTHORIZATION, false),
     KNOWN("www-authenticate", PC_HK_WWW_AUTHENTICATE, false),
+    KNOWN("persistent-auth", PC_HK_PERSISTENT_AUTH, false),
     KNOWN("referer", PC_HK_REFERER, false),
     KNOWN("user-agent", PC_HK_USER_AGENT, false),
 };
@@ -101,8 +102,8 @@ static const struct known known_fields[] = {
  * table is built): one comparison per field instead of a walk through the table. */
 static unsigned name_hash(const char *name, size_t len)
 {
-    return (unsigned)(len + (unsigned char)(name[0] | 0x20) +
-                      3u * (unsigned char)(name[len - 1] | 0x20)) &
+    return (unsigned)(len + 5u * (unsigned char)(name[0] | 0x20) +
+                      2u * (unsigned char)(name[len - 1] | 0x20)) &
            63;
 }
 
@@ -226,19 +227,6 @@ static bool te_token(void *arg, const char *p, size_t len)
     if (!t->last_chunked || t->n > 1)
         t->bad = true;
     return true;
-}
-
-/* NTLM and Negotiate (Kerberos or NTLM inside SPNEGO) authenticate the connection, not the
- * request (RFC 4559 §6 notes it; Lync relies on it). */
-static bool conn_scheme(const char *v, size_t n)
-{
-    static const char *const schemes[] = {"ntlm", "negotiate"};
-    for (int i = 0; i < 2; i++) {
-        size_t l = strlen(schemes[i]);
-        if (n >= l && strncasecmp(v, schemes[i], l) == 0 && (n == l || v[l] == ' ' || v[l] == ','))
-            return true;
-    }
-    return false;
 }
 
 /* Finds "MS-WSMAN=value" among the cookie-pairs of a Cookie value. */
@@ -405,7 +393,7 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
     h->has_cl = h->chunked = false;
     h->content_length = 0;
     h->conn_close = h->conn_keepalive = h->conn_upgrade = false;
-    h->expect_continue = h->has_xff = h->conn_auth = false;
+    h->expect_continue = h->has_xff = h->has_auth = false;
     h->upgrade = -1;
     h->wsman = (struct pc_span){0, 0};
     h->status = 0;
@@ -481,8 +469,8 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
             break;
         case PC_HK_AUTHORIZATION:
         case PC_HK_WWW_AUTHENTICATE:
-            if (conn_scheme(val, vl))
-                h->conn_auth = true;
+        case PC_HK_PERSISTENT_AUTH:
+            h->has_auth = true;
             break;
         case PC_HK_UPGRADE:
             h->upgrade = (int)h->nfields;

@@ -19,6 +19,7 @@
 #include "core/worker.h"
 #include "http/chunked.h"
 #include "http/http1.h"
+#include "proxy/auth.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
 
@@ -342,7 +343,7 @@ static int sess_begin(struct pc_session *s, size_t hl)
     lg_copy(s, &head, host ? host : "-", host ? hostlen : 1);
     s->client_10 = head.version == 10;
     s->head_req = pc_h1_eq(&head, head.method, "head");
-    s->auth_req = head.conn_auth;
+    s->auth_req = pc_auth_binds(&head);
     /* Only WebSocket may upgrade: HTTP/2 (h2c) is not ours to offer. */
     s->upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s->body == PC_BODY_NONE &&
                      head.f[head.upgrade].value.len >= 9 &&

@@ -23,6 +23,7 @@
 #include "core/worker.h"
 #include "http/chunked.h"
 #include "http/http1.h"
+#include "proxy/auth.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
 
@@ -512,7 +513,7 @@ static int up_head(struct pc_upconn *u, size_t hl)
     int st = head.status;
     if (st == 101 && !s->upgrade_req)
         return gone(up_fail(u, 502, "unexpected 101 (upgrade was not requested)"));
-    if (st >= 200 && (s->auth_req || head.conn_auth) && !u->pinned) {
+    if (st >= 200 && (s->auth_req || pc_auth_binds(&head)) && !u->pinned) {
         /* NTLM/Negotiate from either side: this connection now belongs to this client. */
         u->pinned = true;
         pc_metrics_pinned(+1);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "http/http1.h"
+#include "proxy/auth.h"
 #include "tls/tls.h"
 #include "unit.h"
 
@@ -51,7 +52,7 @@ static void test_accepts(void)
     memset(tok + n, 'A', big);
     strcpy(tok + n + big, "\r\n\r\n");
     CHECK_INT(req(tok), 0);
-    CHECK(h.conn_auth);
+    CHECK(h.has_auth && pc_auth_binds(&h));
     free(tok);
 }
 
@@ -146,9 +147,9 @@ static void test_responses(void)
     CHECK_INT(resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), 0);
     CHECK_INT(h.status, 200);
     CHECK_INT(resp("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM\r\n\r\n"), 0);
-    CHECK(h.conn_auth);
+    CHECK(pc_auth_binds(&h));
     CHECK_INT(resp("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: MsRtcOAuth href=x\r\n\r\n"), 0);
-    CHECK(!h.conn_auth);
+    CHECK(!pc_auth_binds(&h));
     CHECK_INT(resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), -502);
     CHECK_INT(resp("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
               -502);
@@ -175,5 +176,5 @@ int main(void)
     test_connection_tokens();
     test_responses();
     test_cert_names();
-    UNIT_DONE();
+    return UNIT_DONE();
 }

@@ -1,7 +1,8 @@
 # fuzz/fuzz.mk — libFuzzer harnesses (clang + ASan + UBSan); included by the Makefile.
 #
 #   make fuzz              build every harness, run each for FUZZ_SECONDS (default 300)
-#   make fuzz-smoke        run each for FUZZ_SMOKE_SECONDS (default 5); fails on any finding
+#   make fuzz-smoke        run each for FUZZ_SMOKE_SECONDS (default 5) from the seeds and the
+#                          saved findings (fuzz/crashes/NAME/); fails on any finding
 #   make fuzz-repro        replay the saved findings in fuzz/crashes/NAME/ (fails while any
 #                          of them still crashes)
 #   make fuzz-build        build only;  make fuzz-clean  removes objects and binaries
@@ -93,11 +94,12 @@ $(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c fuzz/common.h $(FUZZ_CFGOBJS)
 		$(FUZZ_CFGOBJS) $(FUZZ_LIBS)
 
 # Runs the harness named in the shell variable t on corpus directory $(1) (new entries) plus
-# the seeds, for $(2) seconds, logging to $(3). libFuzzer exits non-zero on a crash, a leak, a
-# timeout or a violated invariant.
+# the seeds and the saved findings of fuzz/crashes/NAME/ (each replayed first, so that a
+# finding that comes back fails at once), for $(2) seconds, logging to $(3). libFuzzer exits
+# non-zero on a crash, a leak, a timeout or a violated invariant.
 fuzz_run = mkdir -p $(1) $(FUZZ_DIR)/artifacts/$$t $(FUZZ_DIR)/logs && \
-	$(FUZZ_DIR)/fuzz_$$t $(1) fuzz/corpus/$$t $(fuzz_opts) -max_total_time=$(2) \
-		-print_final_stats=1 >$(3) 2>&1
+	$(FUZZ_DIR)/fuzz_$$t $(1) fuzz/corpus/$$t $$([ -d fuzz/crashes/$$t ] && echo fuzz/crashes/$$t) \
+		$(fuzz_opts) -max_total_time=$(2) -print_final_stats=1 >$(3) 2>&1
 
 fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -110,8 +112,8 @@ fuzz: fuzz-build
 	  fi; \
 	done
 
-# Each harness from the seeds alone (a scratch corpus), so that the result does not depend on
-# what earlier runs collected.
+# Each harness from the seeds and the saved findings alone (a scratch corpus), so that the
+# result does not depend on what earlier runs collected.
 fuzz-smoke: fuzz-build
 	@fail=""; for t in $(FUZZ_TARGETS); do \
 	  log=$(FUZZ_DIR)/logs/smoke-$$t.log; rm -rf $(FUZZ_DIR)/smoke/$$t; \

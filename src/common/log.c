@@ -51,7 +51,6 @@ void pc_log(enum pc_log_level level, const char *fmt, ...)
 
 void pc_log_limited(struct pc_ratelimit *rl, enum pc_log_level level, const char *fmt, ...)
 {
-    enum { BURST = 10 };
     struct timespec ts;
     va_list ap;
 
@@ -59,14 +58,15 @@ void pc_log_limited(struct pc_ratelimit *rl, enum pc_log_level level, const char
         return;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-    if (now - rl->window_start >= 1.0) {
+    unsigned burst = rl->burst ? rl->burst : 10;
+    if (now - rl->window_start >= (rl->period > 0 ? rl->period : 1.0)) {
         if (rl->dropped)
             pc_log(level, "(%u similar messages suppressed)", rl->dropped);
         rl->window_start = now;
         rl->count = 0;
         rl->dropped = 0;
     }
-    if (++rl->count > BURST) {
+    if (++rl->count > burst) {
         rl->dropped++;
         return;
     }

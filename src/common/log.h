@@ -14,12 +14,22 @@ extern void (*pc_log_hook)(const char *line);
 
 void pc_log(enum pc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Like pc_log but drops lines beyond BURST per second for the call site owning STATE, and
- * reports how many were dropped on the next line that passes. */
+/* Like pc_log but drops lines beyond BURST per PERIOD seconds (10 per second when both are 0)
+ * for the call site owning STATE, and reports how many were dropped on the next line that
+ * passes. */
 struct pc_ratelimit {
     double window_start;
     unsigned count, dropped;
+    unsigned burst; /* 0: 10 */
+    double period;  /* 0: 1 s */
 };
+/* For a line that every request can cause while a pool is down ("no member available",
+ * "request aborted"): a few per ten seconds and per worker, so that it cannot push the other
+ * errors off the status page's list. */
+#define PC_RATELIMIT_PER_REQUEST                                                                   \
+    {                                                                                              \
+        .burst = 3, .period = 10.0                                                                 \
+    }
 void pc_log_limited(struct pc_ratelimit *rl, enum pc_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

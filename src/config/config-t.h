@@ -96,6 +96,8 @@ struct pc_config {
     int max_connections;
     int max_connections_per_client; /* per client address and worker; 0 = no cap (corporate
                                      * NAT puts many Lync users behind one address) */
+    int max_pinned_per_client;      /* member connections bound by NTLM/Negotiate to one client
+                                     * connection (docs/configuration.md) */
     char *access_log;               /* absolute path, "stdout", or NULL for off */
     enum pc_log_format access_log_format;
     bool has_admin;

@@ -54,7 +54,12 @@ struct pc_field {
 struct pc_hscan {
     uint32_t pos;        /* bytes examined */
     uint32_t line_start; /* offset of the current line */
+    uint32_t lead;       /* bytes of empty lines skipped before a request line */
 };
+
+/* Empty lines ignored before a request line (RFC 9112 §2.2: a server SHOULD ignore at least
+ * one; old clients send a CRLF after a POST body). More is a bad request. */
+#define PC_MAX_LEAD_LINES 4
 
 struct pc_head {
     const char *base; /* the header block; valid only while it is being processed */

@@ -23,7 +23,8 @@ int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request)
 {
     while (s->pos < len) {
         const char *lf = memchr(p + s->pos, '\n', len - s->pos);
-        size_t limit = s->line_start == 0 ? PC_MAX_REQUEST_LINE : PC_MAX_FIELD;
+        bool first = s->line_start == s->lead; /* the start line */
+        size_t limit = first ? PC_MAX_REQUEST_LINE : PC_MAX_FIELD;
         if (!lf) {
             /* A CR must be followed by LF: a CR that is not the last byte is a bare CR. */
             const char *cr = memchr(p + s->pos, '\r', len - s->pos);
@@ -32,7 +33,7 @@ int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request)
             s->pos = (uint32_t)len;
             /* A CR at the very end is the first half of the line's CRLF, not content. */
             if (len - s->line_start - (p[len - 1] == '\r') > limit)
-                return s->line_start == 0 && request ? -414 : -431;
+                return first && request ? -414 : -431;
             if (len > PC_MAX_HEAD + PC_MAX_REQUEST_LINE)
                 return -431;
             return 0;
@@ -43,16 +44,20 @@ int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request)
         if (memchr(p + s->line_start, '\r', at - 1 - s->line_start))
             return -400; /* bare CR inside the line */
         if (at + 1 - s->line_start > limit + 2)
-            return s->line_start == 0 && request ? -414 : -431;
+            return first && request ? -414 : -431;
         if (at + 1 > PC_MAX_HEAD + PC_MAX_REQUEST_LINE)
             return -431;
         bool empty = at - 1 == s->line_start;
         s->pos = s->line_start = (uint32_t)(at + 1);
-        if (empty) {
-            if (at == 1)
-                return -400; /* a header block cannot start with an empty line here */
-            return (int)(at + 1);
+        if (empty && first) {
+            /* An empty line where the start line belongs (RFC 9112 §2.2). */
+            if (!request || s->lead / 2 >= PC_MAX_LEAD_LINES)
+                return -400;
+            s->lead = s->line_start;
+            continue;
         }
+        if (empty)
+            return (int)(at + 1);
     }
     return 0;
 }
@@ -333,8 +338,7 @@ size_t pc_h1_authority_host(const char *a, size_t len)
     return colon ? (size_t)(colon - a) : len;
 }
 
-/* A Host value: reg-name or IP literal, optional port; no whitespace, no userinfo. */
-static bool valid_authority(const char *p, size_t len)
+bool pc_h1_valid_authority(const char *p, size_t len)
 {
     if (len == 0 || len > 261)
         return false;
@@ -436,7 +440,7 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
         size_t vl = ve - v;
         switch (f->kind) {
         case PC_HK_HOST:
-            if (h->host >= 0 || !valid_authority(val, vl))
+            if (h->host >= 0 || !pc_h1_valid_authority(val, vl))
                 return bad;
             h->host = (int)h->nfields;
             break;
@@ -518,7 +522,7 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
         if (al != hl || strncasecmp(a, hv, al) != 0)
             return -400;
     }
-    if (h->authority.len && !valid_authority(p + h->authority.off, h->authority.len))
+    if (h->authority.len && !pc_h1_valid_authority(p + h->authority.off, h->authority.len))
         return -400;
     return 0;
 }

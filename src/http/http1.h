@@ -23,9 +23,11 @@ static inline bool pc_h1_vchar(unsigned char c)
 }
 
 /* Looks for the end of a header block in P[0, LEN), continuing from where S stopped (S must
- * be zeroed for a new block). Returns the block length (through CRLF CRLF) when complete,
- * 0 when more bytes are needed, or a negative HTTP status: -400 (bare LF or CR), -414
- * (request line too long), -431 (field or block too large). */
+ * be zeroed for a new block). For a request, up to PC_MAX_LEAD_LINES empty lines before the
+ * request line are skipped: the block then starts at S->lead. Returns the offset of the
+ * block's end in P (through CRLF CRLF, so the block is S->lead .. the result) when complete,
+ * 0 when more bytes are needed, or a negative HTTP status: -400 (bare LF or CR, or too many
+ * empty lines first), -414 (request line too long), -431 (field or block too large). */
 int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request);
 
 /* Parses the complete header block P[0, LEN) into H. Returns 0, or a negative status:
@@ -39,6 +41,12 @@ static inline bool pc_h1_eq(const struct pc_head *h, struct pc_span s, const cha
     size_t n = strlen(lit);
     return s.len == n && strncasecmp(h->base + s.off, lit, n) == 0;
 }
+
+/* Whether P[0, LEN) is an authority portico accepts from the wire (a Host value, an
+ * absolute-form authority, a TLS server name): a reg-name of letters, digits, '-', '.', '_',
+ * or a bracketed IP literal, then an optional :port; no whitespace, control or userinfo.
+ * Every name taken from the wire passes it before routing, rewriting, SNI or the log. */
+bool pc_h1_valid_authority(const char *p, size_t len);
 
 /* Host of an authority (strips ":port" and brackets are kept for IPv6); returns its length. */
 size_t pc_h1_authority_host(const char *a, size_t len);

@@ -125,6 +125,7 @@ struct pc_session {
     bool auth_req;    /* the request carries NTLM/Negotiate credentials */
     bool upgrade_req; /* Upgrade: websocket requested */
     bool tunnel;      /* after a 101: bytes flow both ways untouched */
+    bool discard_in;  /* the pool stopped taking the request body: drop what still comes */
     bool has_cookie;  /* the request named a member in MS-WSMAN */
     bool set_cookie;  /* the response must (re)set MS-WSMAN */
     uint32_t cookie_id;

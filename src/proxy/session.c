@@ -34,6 +34,7 @@ static unsigned nsessions;
 
 static int sess_drive(struct pc_session *s);
 static void sess_watch(struct pc_session *s);
+static void sess_linger(struct pc_session *s);
 
 /* ---- llhttp callbacks (request framing) ---- */
 
@@ -368,6 +369,10 @@ static int sess_begin(struct pc_session *s, size_t hl)
     if (!host && s->ssl) {
         host = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
         hostlen = host ? strlen(host) : 0;
+        /* The handshake refused a bad name already (tls.c); this is the same check, kept
+         * where the name is used, so that no other path can bring one here. */
+        if (host && (!pc_h1_valid_authority(host, hostlen) || memchr(host, ':', hostlen)))
+            return sess_local(s, 400, NULL, 0, true);
         if (host)
             lg_copy(s, &head, host, hostlen);
     }
@@ -414,8 +419,10 @@ static int sess_read_head(struct pc_session *s)
             int r = pc_h1_scan(&s->scan, b->data + b->start, pc_buf_len(b), true);
             if (r < 0)
                 return sess_reject(s, -r);
-            if (r > 0)
-                return sess_begin(s, (size_t)r);
+            if (r > 0) {
+                b->start += s->scan.lead; /* empty lines before the request line */
+                return sess_begin(s, (size_t)r - s->scan.lead);
+            }
             if (pc_buf_room(b) == 0) {
                 if (b->start > 0) {
                     pc_buf_compact(b);
@@ -441,6 +448,21 @@ static int sess_read_head(struct pc_session *s)
 
 /* ---- the request body ---- */
 
+/* The member sent its whole response and stopped taking the request body (a 413 or 401 to
+ * an upload, then close): the rest of the body goes nowhere. The response still goes out, and
+ * then the connection closes with a lingering close, so that the upload the client is still
+ * sending neither spins the worker on a dead socket nor resets the response away. */
+static void sess_abandon_body(struct pc_session *s)
+{
+    pc_out_reset(&s->up->out);
+    s->up->keepalive = false;
+    s->req_done = true;
+    s->close_after = true;
+    s->discard_in = true;
+    if (s->in)
+        s->in->start = s->in->end;
+}
+
 /* Moves request bytes to the pool until the request is complete or a side is full. */
 static int sess_pump_request(struct pc_session *s)
 {
@@ -451,6 +473,10 @@ static int sess_pump_request(struct pc_session *s)
         bool more = s->in && pc_buf_len(s->in) && !(s->req_done && !s->tunnel);
         if (pc_out_pending(&u->out) && (u->out.rawlen || !more)) {
             int r = pc_io_flush(u->fd, u->ssl, &u->out, NULL);
+            if (r < 0 && u->msg_done) {
+                sess_abandon_body(s);
+                return 0;
+            }
             if (r < 0) {
                 /* The pool's side broke; the response side sees it too and decides. */
                 return pc_upstream_pump(u);
@@ -559,6 +585,10 @@ static int sess_try_finish(struct pc_session *s)
         pc_upstream_release(s, true);
         s->up = NULL;
     }
+    if (s->close_after && s->discard_in) {
+        sess_linger(s); /* the client may still be sending what nobody reads */
+        return 0;
+    }
     if (s->close_after) {
         sess_close(s);
         return -1;
@@ -593,6 +623,8 @@ static int sess_peek_client(struct pc_session *s)
     ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
     if (n > 0) {
         s->bytes_in += (uint64_t)n;
+        if (s->discard_in)
+            s->in->start = s->in->end; /* the rest of an abandoned body */
         return 0;
     }
     if (n == PC_IO_AGAIN)
@@ -728,8 +760,12 @@ static void sess_watch(struct pc_session *s)
     case PC_S_ACTIVE:
         if (pc_out_pending(&s->out))
             ev |= EV_WRITE;
-        if (u && !u->connecting && !u->handshaking && !pc_out_pending(&u->out))
-            ev |= EV_READ; /* body bytes, or an early close while waiting */
+        /* Body bytes, or an early close while waiting; never while the input buffer is full
+         * (a pipelined request behind a long poll): level-triggered epoll would wake us for
+         * bytes we will not read. */
+        if (u && !u->connecting && !u->handshaking && !pc_out_pending(&u->out) &&
+            (!s->in || pc_buf_len(s->in) < s->in->cap))
+            ev |= EV_READ;
         break;
     }
     pc_io_want(pc_w.loop, &s->io, ev);
@@ -814,10 +850,13 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     case PC_S_ACTIVE: {
         struct pc_upconn *u = s->up;
         bool pool_silent = u && (s->req_done || pc_out_pending(&u->out));
-        if (u)
-            pc_log(PC_LOG_WARN, "pool %s: member %s: no data for %.0f s, request aborted",
-                   pc_w.cfg->pools[u->pool_idx].name,
-                   pc_w.cfg->pools[u->pool_idx].members[u->member_idx].host, s->timeout);
+        if (u) {
+            static struct pc_ratelimit rl = PC_RATELIMIT_PER_REQUEST;
+            pc_log_limited(&rl, PC_LOG_WARN,
+                           "pool %s: member %s: no data for %.0f s, request aborted",
+                           pc_w.cfg->pools[u->pool_idx].name,
+                           pc_w.cfg->pools[u->pool_idx].members[u->member_idx].host, s->timeout);
+        }
         if (s->resp_begun || !u) {
             sess_close(s);
             return;

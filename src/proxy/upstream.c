@@ -125,6 +125,31 @@ static void pin_link(struct pc_session *s, struct pc_upconn *u)
     s->pinned = u;
 }
 
+/* Makes room for one more pinned connection of S (max_pinned_per_client): closes the oldest
+ * one that is between requests, never EXCEPT. Returns false when every pin is in use. */
+static bool pin_make_room(struct pc_session *s, const struct pc_upconn *except)
+{
+    unsigned n = 0;
+    struct pc_upconn *oldest = NULL;
+    for (struct pc_upconn *p = s->pinned; p; p = p->next) {
+        n++;
+        if (p != except && p->pin_idle)
+            oldest = p; /* the list is newest first */
+    }
+    if (n < (unsigned)pc_w.cfg->max_pinned_per_client)
+        return true;
+    static struct pc_ratelimit rl;
+    pc_log_limited(&rl, PC_LOG_INFO,
+                   "client %s: %u authenticated member connections "
+                   "(max_pinned_per_client %d): %s",
+                   s->peer_ip, n, pc_w.cfg->max_pinned_per_client,
+                   oldest ? "closing its oldest idle one" : "all busy");
+    if (!oldest)
+        return false;
+    pc_upstream_close(oldest); /* unlinks itself */
+    return true;
+}
+
 /* Back to the free list: only the fixed part is recycled. */
 static void up_recycle(struct pc_upconn *u)
 {
@@ -389,8 +414,9 @@ static int attach(struct pc_session *s, bool fresh_only)
     for (;;) {
         int mi = pc_balance_pick(s);
         if (mi < 0) {
-            pc_log(PC_LOG_WARN, "pool %s: no member available for %.*s", pool->name,
-                   (int)s->lg_host, s->lg + s->lg_method);
+            static struct pc_ratelimit rl = PC_RATELIMIT_PER_REQUEST;
+            pc_log_limited(&rl, PC_LOG_WARN, "pool %s: no member available for %.*s", pool->name,
+                           (int)s->lg_host, s->lg + s->lg_method);
             return -1;
         }
         s->tried |= 1ull << (mi % 64);
@@ -513,11 +539,19 @@ static int up_head(struct pc_upconn *u, size_t hl)
     int st = head.status;
     if (st == 101 && !s->upgrade_req)
         return gone(up_fail(u, 502, "unexpected 101 (upgrade was not requested)"));
+    bool unshareable = false;
     if (st >= 200 && (s->auth_req || pc_auth_binds(&head)) && !u->pinned) {
-        /* NTLM/Negotiate from either side: this connection now belongs to this client. */
-        u->pinned = true;
-        pc_metrics_pinned(+1);
-        pin_link(s, u);
+        /* Connection-bound authentication from either side (proxy/auth.c): this connection
+         * now belongs to this client. Past max_pinned_per_client with every pin busy it is
+         * used for this response only, then closed: never shared. (An HTTP/1.1 client
+         * connection has one request at a time, so its other pins are all idle.) */
+        if (pin_make_room(s, u)) {
+            u->pinned = true;
+            pc_metrics_pinned(+1);
+            pin_link(s, u);
+        } else {
+            unshareable = true;
+        }
     }
     enum pc_body_mode mode;
     bool bodyless = (st < 200 && st != 101) || s->head_req || st == 204 || st == 304;
@@ -539,11 +573,14 @@ static int up_head(struct pc_upconn *u, size_t hl)
         u->body = mode;
         s->up_status = s->status = st;
     }
-    if (!pc_rw_response(&s->out, &head, s, mode))
+    /* An interim response never goes to an HTTP/1.0 client (RFC 9110 §15.2): it would take
+     * `103 Early Hints` for the answer. */
+    bool dropped = st < 200 && st != 101 && s->client_10;
+    if (!dropped && !pc_rw_response(&s->out, &head, s, mode))
         return gone(up_fail(u, 502, "out of memory"));
     /* Framing (RFC 9112 §6.3): Content-Length is counted here, chunked goes through llhttp,
      * neither means the body ends with the connection. */
-    u->ka_hdr = head.version == 11 ? !head.conn_close : head.conn_keepalive;
+    u->ka_hdr = (head.version == 11 ? !head.conn_close : head.conn_keepalive) && !unshareable;
     if (s->tunnel || st < 200) {
         /* a tunnel, or an interim response: the final one follows */
     } else if (bodyless) {
@@ -561,7 +598,7 @@ static int up_head(struct pc_upconn *u, size_t hl)
         u->until_close = true;
     }
     u->in->start += hl;
-    s->resp_begun = true;
+    s->resp_begun |= !dropped;
     if (st >= 200 || st == 101) {
         u->in_head = false;
         /* The request can no longer be replayed: give back the copy. */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "http/http1.h"
 
 /* Forward secrecy and AEAD only, ECDSA and RSA certificates (Mozilla "intermediate"). */
 #define CIPHERS_MODERN                                                                             \
@@ -306,12 +307,18 @@ static int hello_cb(SSL *ssl, int *al, void *arg)
 
 static int sni_cb(SSL *ssl, int *al, void *arg)
 {
-    (void)al;
     const struct pc_tls *t = arg;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     if (!name)
         return SSL_TLSEXT_ERR_OK; /* the default certificate */
     size_t len = strlen(name);
+    /* OpenSSL takes any bytes but NUL as a server name; the name may become the Host line
+     * and the SNI of the request to the pool (HTTP/1.0 without Host), so it passes the check
+     * a Host value passes, and a host name has no port (RFC 6066 §3). */
+    if (!pc_h1_valid_authority(name, len) || memchr(name, ':', len)) {
+        *al = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
     /* Exact names first, so that a dedicated certificate wins over a wildcard one. */
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < t->nservers; i++) {

@@ -18,7 +18,7 @@ static int req(const char *s)
     int r = pc_h1_scan(&sc, s, len, true);
     if (r <= 0)
         return r == 0 ? -1 : r;
-    return pc_h1_parse(s, (size_t)r, true, &h);
+    return pc_h1_parse(s + sc.lead, (size_t)r - sc.lead, true, &h);
 }
 
 static int resp(const char *s)
@@ -158,6 +158,26 @@ static void test_responses(void)
     CHECK_INT(resp("ICY 200 OK\r\n\r\n"), -502);
 }
 
+/* RFC 9112 §2.2: empty lines before a request line are ignored, up to PC_MAX_LEAD_LINES. */
+static void test_leading_empty_lines(void)
+{
+    CHECK_INT(req("\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+    CHECK(pc_h1_eq(&h, h.path, "/a"));
+    CHECK_INT(req("\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+    CHECK_INT(req("\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+    CHECK_INT(req("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+    CHECK_INT(req("\r\n \r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
+    CHECK_INT(resp("\r\nHTTP/1.1 200 OK\r\n\r\n"), -400);
+    /* In pieces: CR and LF of the empty line in separate reads. */
+    const char *r = "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    struct pc_hscan sc = {0};
+    int got = 0;
+    for (size_t i = 1; i <= strlen(r) && got == 0; i++)
+        got = pc_h1_scan(&sc, r, i, true);
+    CHECK_INT(got, (int)strlen(r));
+    CHECK_INT(sc.lead, 4);
+}
+
 static void test_cert_names(void)
 {
     CHECK(pc_tls_name_match("webext.contoso.com", "WEBEXT.contoso.com", 18));
@@ -175,6 +195,7 @@ int main(void)
     test_limits();
     test_connection_tokens();
     test_responses();
+    test_leading_empty_lines();
     test_cert_names();
     return UNIT_DONE();
 }

@@ -458,30 +458,38 @@ static bool ll_parse(const char *p, size_t len, bool req, struct ll_view *v)
     return v->headers_done && (e == HPE_OK || e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE);
 }
 
-/* Known llhttp 8.1 difference, tolerated without a switch (not portico's): after the token
- * "chunked" llhttp takes only SP as whitespace, so a Transfer-Encoding line whose trailing
- * whitespace holds an HTAB ("chunked\t\r\n") is a coding other than chunked to it (strict and
- * loose mode alike). RFC 9110 §5.5: a field value does not include leading or trailing
- * whitespace, SP or HTAB alike (OWS, §5.6.3), so the value is "chunked" and pc_h1_parse's
- * chunked=1 is right. The data path is not affected: up_head() and sess_begin() frame by
- * pc_h1_parse, and llhttp only decodes the chunks behind a header block of its own
- * (pc_chunked_begin). Returns a copy of the block in which the HTABs of exactly that trailing
- * whitespace (between the end of the value, as pc_h1_parse found it, and the CR) are SP, or
- * NULL if it has none; llhttp must then frame the copy as pc_h1_parse framed the block, so
- * that any other disagreement still fails. Whitespace inside the list ("chunked\t,") is not
- * trailing whitespace and is not changed. */
-static char *te_trailing_htab_as_sp(const struct pc_head *h, const char *p, size_t len)
+/* Known llhttp 8.1 differences, tolerated without a switch (not portico's): llhttp 8.1 (strict
+ * and loose mode alike) reads a Transfer-Encoding list more narrowly than RFC 9110 does, and
+ * then frames the body as a coding other than chunked (chunked=0):
+ *  - after the token "chunked" it takes only SP as whitespace, so "chunked\t" (an HTAB in the
+ *    trailing whitespace, reproducer llhttp-te-trailing-htab) or "chunked\t," is not chunked
+ *    to it. RFC 9110 §5.5: a field value does not include leading or trailing whitespace, SP
+ *    or HTAB alike, and OWS (§5.6.3) around a list's commas is SP or HTAB too;
+ *  - an empty list element after the token ("chunked,", "chunked, ", reproducer
+ *    llhttp-te-empty-element) is another coding to it. RFC 9110 §5.6.1: a recipient ignores
+ *    empty list elements.
+ * So the value is "chunked" and pc_h1_parse's chunked=1 is right (check_head has already
+ * checked the value against its own reading of the list: one element, "chunked"). The data
+ * path never asks llhttp: up_head() (proxy/upstream.c) and sess_begin() (proxy/session.c) frame
+ * by pc_h1_parse, and llhttp only decodes the chunks behind a header block of its own
+ * (pc_chunked_begin). Returns a copy of the block in which exactly those bytes of the
+ * Transfer-Encoding line, between its colon and its CR, are SP: each HTAB (whitespace) and each
+ * ',' (the list has one non-empty element, so every comma delimits an empty one); the token
+ * itself is left as it is. NULL if there is none of them. llhttp must then frame the copy as
+ * pc_h1_parse framed the block, so that any other disagreement still fails. */
+static char *te_list_as_sp(const struct pc_head *h, const char *p, size_t len)
 {
     int i = find_named(h, "transfer-encoding");
     if (i < 0)
         return NULL;
-    size_t a = (size_t)h->f[i].value.off + h->f[i].value.len;
+    size_t a = (size_t)h->f[i].name.off + h->f[i].name.len + 1;
     const char *cr = memchr(p + a, '\r', len - a);
-    if (!cr || !memchr(p + a, '\t', (size_t)(cr - p) - a))
+    size_t e = cr ? (size_t)(cr - p) : a;
+    if (!memchr(p + a, '\t', e - a) && !memchr(p + a, ',', e - a))
         return NULL;
     char *q = fz_dup(p, len);
-    for (size_t k = a; k < (size_t)(cr - p); k++)
-        if (q[k] == '\t')
+    for (size_t k = a; k < e; k++)
+        if (q[k] == '\t' || q[k] == ',')
             q[k] = ' ';
     return q;
 }
@@ -495,11 +503,11 @@ static void check_llhttp(const struct pc_head *h, const char *p, size_t len, boo
         return; /* llhttp refuses it: the proxy answers 400/502, nothing is forwarded */
     bool ll_chunked = v.flags & F_CHUNKED, ll_cl = v.flags & F_CONTENT_LENGTH;
     if (h->chunked && !ll_chunked) {
-        char *q = te_trailing_htab_as_sp(h, p, len);
+        char *q = te_list_as_sp(h, p, len);
         if (q) {
             bool ok = ll_parse(q, len, req, &v);
             free(q);
-            FZ_CHECK(ok, "llhttp takes the block, but refuses it with the trailing HTAB of "
+            FZ_CHECK(ok, "llhttp takes the block, but refuses it with the HTABs and commas of "
                          "Transfer-Encoding as SP");
             ll_chunked = v.flags & F_CHUNKED;
             ll_cl = v.flags & F_CONTENT_LENGTH;

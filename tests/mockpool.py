@@ -31,6 +31,9 @@ Paths (HTTP/1.1, keep-alive; request bodies with Content-Length or chunked):
   /http10-chunked              a chunked answer with a fixed body (HTTP10_BODY)
   /close-delimited?bytes=N     N pattern bytes without Content-Length or chunked, then close
   /bighdr?bytes=N              a response header X-Big of N bytes (big_header_value(N))
+  /early413                    413 and Connection: close before reading the body, then close
+  /bind-first[?persist=1][&challenge=V]  binds the connection to the first Authorization (or
+                               X-Who) it sees; answers {"bound": ...} (see Handler.bind_first)
   /lynchdrs                    401 with two Set-Cookie and two WWW-Authenticate (LYNC_RESPONSE_HEADERS)
   Lync realism: /Autodiscover/AutodiscoverService.svc/root (JSON links), .../root/oauth/user
   (401 MsRtcOAuth), /WebTicket/oauthtoken, /ucwa/oauth/v1/applications, /ucwa/.../events
@@ -778,6 +781,8 @@ class Handler:
             return self.auth401(req)
         if lp == "/ws":
             return self.websocket(req)
+        if lp == "/early413":
+            return self.early413(req)
         self.read_body(req, req.q("stall_after", None, int), req.q("stall", 0.0, float))
         if lp.startswith("/autodiscover/autodiscoverservice.svc/root"):
             return self.autodiscover(req, lp)
@@ -798,6 +803,7 @@ class Handler:
             "/bad-response": self.bad_response, "/connhdr": self.connhdr,
             "/http10-chunked": self.http10_chunked, "/bighdr": self.bighdr,
             "/lynchdrs": self.lynchdrs, "/close-delimited": self.close_delimited,
+            "/bind-first": self.bind_first,
         }.get(lp)
         if fn:
             return fn(req)
@@ -817,6 +823,32 @@ class Handler:
             self.close_gracefully(2.0)
             return False
         return self.respond(req, 401, body, hs)
+
+    def early413(self, req):
+        """413 before reading any of the body, then close at once (what IIS does with an upload
+        over its limit): the unread body makes the kernel reset the connection."""
+        body = b'{"error": "request entity too large"}'
+        self.send(self.head_bytes(413, [("Content-Type", "application/json"),
+                                        ("Content-Length", str(len(body)))]
+                                  + self.std_headers() + [("Connection", "close")]) + body)
+        self.srv.event(ev="early413", conn=self.serial)
+        return False
+
+    def bind_first(self, req):
+        """A member that binds its TCP connection to the first identity it sees (the
+        Authorization value, else X-Who), as http.sys does with Kerberos: every later request on
+        the connection is answered as that identity. ?persist=1 adds Persistent-Auth: true,
+        ?challenge=V a WWW-Authenticate: V."""
+        who = get_one(req.headers, "authorization") or get_one(req.headers, "x-who")
+        if getattr(self, "bound", None) is None and who:
+            self.bound = who
+            self.srv.event(ev="bound", conn=self.serial, who=who)
+        hs = []
+        if req.q("persist"):
+            hs.append(("Persistent-Auth", "true"))
+        if req.q("challenge"):
+            hs.append(("WWW-Authenticate", req.q("challenge")))
+        return self.echo(req, headers=hs, bound=getattr(self, "bound", None))
 
     def longpoll(self, req):
         secs = req.q("secs", 1.0, float)

@@ -1,9 +1,11 @@
 /* h1check.h — invariants of src/http/http1.c, shared by fuzz_request.c and fuzz_response.c.
  *
  * - pc_h1_scan: the one-shot result equals a reference scanner written from SPEC §4 (request
- *   line <= 8 KiB, field line <= 64 KiB, block <= 128 KiB + the request line, CRLF only), and
- *   the same bytes fed in pieces (byte by byte, at random, and cut right before and after every
- *   CR) give the same answer: a block accepted in one read is accepted at the same length
+ *   line <= 8 KiB, field line <= 64 KiB, block <= 128 KiB + the request line, CRLF only) and
+ *   RFC 9112 §2.2 (up to PC_MAX_LEAD_LINES empty lines before a request line are skipped, the
+ *   block then starts after them; none before a status line), and the same bytes fed in pieces
+ *   (byte by byte, at random, and cut right before and after every CR) give the same answer: a
+ *   block accepted in one read is accepted at the same length, after the same empty lines,
  *   whatever the reads, and nothing accepted or still pending in one read is refused in pieces.
  * - pc_h1_parse: every span inside the block; names are tokens followed by ':'; values hold no
  *   CR, LF, NUL or other control and no surrounding whitespace; at most one Host (exactly one
@@ -33,13 +35,19 @@ struct pc_worker pc_w;
 #define FZ_MAX_BLOCK (PC_MAX_HEAD + PC_MAX_REQUEST_LINE)
 
 /* The end of a header block in P[0, LEN) as SPEC §4 has it, in one pass over the lines. An
- * unfinished last line ending in CR is a line end in waiting, not part of the line's length. */
-static int ref_scan(const char *p, size_t len, bool req)
+ * unfinished last line ending in CR is a line end in waiting, not part of the line's length.
+ * RFC 9112 §2.2 (pc_h1_scan in http1.h): before a request line, up to PC_MAX_LEAD_LINES empty
+ * lines (CRLF) are skipped and the block starts after them (*LEAD); one more, or an empty line
+ * before a status line, is a bad message. The skipped lines are bytes read like the others:
+ * offsets, and so the 128 KiB + 8 KiB limit, count from P. */
+static int ref_scan(const char *p, size_t len, bool req, size_t *lead)
 {
-    size_t ls = 0;
+    size_t ls = 0, nlead = 0;
+    *lead = 0;
     for (;;) {
-        size_t limit = ls == 0 ? PC_MAX_REQUEST_LINE : PC_MAX_FIELD;
-        int toolong = ls == 0 && req ? -414 : -431;
+        bool first = ls == *lead; /* where the start line belongs */
+        size_t limit = first ? PC_MAX_REQUEST_LINE : PC_MAX_FIELD;
+        int toolong = first && req ? -414 : -431;
         const char *lf = ls < len ? memchr(p + ls, '\n', len - ls) : NULL;
         if (!lf) {
             size_t n = len - ls;
@@ -62,17 +70,24 @@ static int ref_scan(const char *p, size_t len, bool req)
             return toolong;
         if (at + 1 > FZ_MAX_BLOCK)
             return -431;
+        if (at - 1 == ls && first) {
+            if (!req || nlead == PC_MAX_LEAD_LINES)
+                return -400;
+            nlead++;
+            *lead = ls = at + 1;
+            continue;
+        }
         if (at - 1 == ls)
-            return at == 1 ? -400 : (int)(at + 1);
+            return (int)(at + 1);
         ls = at + 1;
     }
 }
 
 /* Feeds P[0, LEN) to pc_h1_scan as a buffer that grows to each cut in turn (each prefix in a
  * heap block of its exact size, as a read into a fresh buffer would be); stops at the first
- * answer that is not "more". */
+ * answer that is not "more". *LEAD: where the scanner has the block start then. */
 static int scan_pieces(const char *p, size_t len, bool req, size_t *cuts, size_t ncuts,
-                       size_t *stopped)
+                       size_t *stopped, size_t *lead)
 {
     struct pc_hscan s = {0};
     size_t last = 0;
@@ -84,7 +99,9 @@ static int scan_pieces(const char *p, size_t len, bool req, size_t *cuts, size_t
         char *c = fz_dup(p, k);
         int r = pc_h1_scan(&s, c, k, req);
         free(c);
-        FZ_CHECK(s.pos <= k && s.line_start <= s.pos, "scan state out of range");
+        FZ_CHECK(s.pos <= k && s.line_start <= s.pos && s.lead <= s.line_start,
+                 "scan state out of range");
+        *lead = s.lead;
         if (r != 0) {
             *stopped = k;
             return r;
@@ -109,19 +126,19 @@ static bool split_limit_known(const char *p, size_t at, int r)
            fz_known("scan-split-limit");
 }
 
-static void check_pieces(const char *p, size_t len, bool req, int whole, size_t *cuts,
-                         size_t ncuts, const char *how)
+static void check_pieces(const char *p, size_t len, bool req, int whole, size_t whole_lead,
+                         size_t *cuts, size_t ncuts, const char *how)
 {
     qsort(cuts, ncuts, sizeof *cuts, cmp_size);
-    size_t at;
-    int r = scan_pieces(p, len, req, cuts, ncuts, &at);
+    size_t at, lead = 0;
+    int r = scan_pieces(p, len, req, cuts, ncuts, &at, &lead);
     if (whole >= 0 && split_limit_known(p, at, r))
         return;
     if (whole > 0)
-        FZ_CHECK(r == whole,
-                 "pc_h1_scan: block of %d bytes found in one read, but %d after a read of %zu "
-                 "bytes when fed %s",
-                 whole, r, at, how);
+        FZ_CHECK(r == whole && lead == whole_lead,
+                 "pc_h1_scan: block of %d bytes (from %zu) found in one read, but %d (from %zu) "
+                 "after a read of %zu bytes when fed %s",
+                 whole, whole_lead, r, lead, at, how);
     else if (whole == 0)
         FZ_CHECK(r == 0, "pc_h1_scan: %zu bytes need more in one read, but %d after a read of %zu "
                          "bytes when fed %s", len, r, at, how);
@@ -132,15 +149,21 @@ static void check_pieces(const char *p, size_t len, bool req, int whole, size_t 
                  "pc_h1_scan: %d in one read, but %d when fed %s", whole, r, how);
 }
 
-/* pc_h1_scan on P[0, LEN), one shot and in pieces; returns the one-shot answer. */
-static int check_scan(const char *p, size_t len, bool req, struct fz_rng *rng)
+/* pc_h1_scan on P[0, LEN), one shot and in pieces; returns the one-shot answer, and in *LEAD
+ * where the block starts (after the empty lines skipped before a request line). */
+static int check_scan(const char *p, size_t len, bool req, struct fz_rng *rng, size_t *lead)
 {
     struct pc_hscan s = {0};
     int whole = pc_h1_scan(&s, p, len, req);
-    int ref = ref_scan(p, len, req);
-    FZ_CHECK(whole == ref || (ref == 0 && split_limit_known(p, len, whole)), "pc_h1_scan returned %d for %zu bytes, SPEC §4 says %d", whole, len,
-             ref);
+    size_t ref_lead;
+    int ref = ref_scan(p, len, req, &ref_lead);
+    FZ_CHECK(whole == ref || (ref == 0 && split_limit_known(p, len, whole)),
+             "pc_h1_scan returned %d for %zu bytes, SPEC §4 says %d", whole, len, ref);
     FZ_CHECK(whole <= 0 || (size_t)whole <= len, "pc_h1_scan: block longer than the input");
+    if (whole > 0)
+        FZ_CHECK(s.lead == ref_lead && (req || s.lead == 0),
+                 "pc_h1_scan: block starts at %u, RFC 9112 §2.2 says %zu", s.lead, ref_lead);
+    *lead = whole > 0 ? s.lead : 0;
 
     enum { MAXCUTS = 96 };
     size_t cuts[MAXCUTS + 1], n = 0;
@@ -157,8 +180,10 @@ static int check_scan(const char *p, size_t len, bool req, struct fz_rng *rng)
         if (whole >= 0 && split_limit_known(p, k - 1, r))
             r = whole;
         if (whole > 0)
-            FZ_CHECK(r == whole, "pc_h1_scan: block of %d bytes in one read, %d byte by byte",
-                     whole, r);
+            FZ_CHECK(r == whole && s1.lead == s.lead,
+                     "pc_h1_scan: block of %d bytes (from %u) in one read, %d (from %u) byte by "
+                     "byte",
+                     whole, s.lead, r, s1.lead);
         else if (whole == 0)
             FZ_CHECK(r == 0, "pc_h1_scan: more needed in one read, %d byte by byte", r);
         else
@@ -169,7 +194,7 @@ static int check_scan(const char *p, size_t len, bool req, struct fz_rng *rng)
     n = 1 + fz_below(rng, 12);
     for (size_t i = 0; i < n; i++)
         cuts[i] = 1 + fz_below(rng, len);
-    check_pieces(p, len, req, whole, cuts, n, "at random");
+    check_pieces(p, len, req, whole, *lead, cuts, n, "at random");
     /* Right before and right after CRs: where a CRLF is split between two reads. */
     n = 0;
     size_t ncr = 0;
@@ -187,7 +212,7 @@ static int check_scan(const char *p, size_t len, bool req, struct fz_rng *rng)
         cuts[n++] = i + 1;
     }
     if (n)
-        check_pieces(p, len, req, whole, cuts, n, "split around CRs");
+        check_pieces(p, len, req, whole, *lead, cuts, n, "split around CRs");
     return whole;
 }
 

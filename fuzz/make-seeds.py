@@ -60,6 +60,10 @@ REQUEST = {
     "bad-bare-lf": b"GET / HTTP/1.1\nHost: webext.contoso.com\n\n",
     "bad-connect": b"CONNECT webext.contoso.com:443 HTTP/1.1\r\nHost: webext.contoso.com:443\r\n\r\n",
     "bad-te-list": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    # RFC 9112 §2.2: empty lines before a request line are skipped, up to PC_MAX_LEAD_LINES (4)
+    "empty-lines-first": b"\r\n\r\nPOST /ucwa/v1/applications HTTP/1.1\r\nHost: webext.contoso.com\r\n"
+    b"Content-Length: 0\r\n\r\n",
+    "bad-five-empty-lines": b"\r\n" * 5 + b"GET / HTTP/1.1\r\nHost: webext.contoso.com\r\n\r\n",
 }
 
 RESPONSE = {

@@ -417,8 +417,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(rr != R_OUTSIDE, "reference");
     /* portico bounds the trailer section it drops like a field (PC_MAX_FIELD, io.c): a
      * longer one is refused, not a leniency of either side. */
-    bool long_trailers = s_trailers < SIZE_MAX - 1 &&
-                         (rs == R_COMPLETE ? s_used : n) - s_trailers > PC_MAX_FIELD;
+    bool long_trailers =
+        s_trailers < SIZE_MAX - 1 && (rs == R_COMPLETE ? s_used : n) - s_trailers > PC_MAX_FIELD;
     if (long_trailers && ra == L_ERROR) {
         /* refused as too long: fine */
     } else if (rs == R_COMPLETE) {

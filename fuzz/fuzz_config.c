@@ -91,7 +91,8 @@ int __wrap_getaddrinfo(const char *node, const char *service, const struct addri
         } else {
             struct sockaddr_in *s4 = (void *)ss;
             s4->sin_family = AF_INET;
-            s4->sin_addr.s_addr = local ? htonl(0x7f000001) : htonl(0x0a000000 | (uint32_t)(h >> 40));
+            s4->sin_addr.s_addr =
+                local ? htonl(0x7f000001) : htonl(0x0a000000 | (uint32_t)(h >> 40));
             ai->ai_family = AF_INET;
             ai->ai_addrlen = sizeof *s4;
         }
@@ -119,9 +120,13 @@ struct passwd *__wrap_getpwnam(const char *name)
     for (size_t i = 0; i < sizeof users / sizeof users[0]; i++) {
         if (strcmp(name, users[i]) == 0) {
             snprintf(namebuf, sizeof namebuf, "%s", name);
-            pw = (struct passwd){.pw_name = namebuf, .pw_passwd = "x",
-                                 .pw_uid = i ? 999 : 0, .pw_gid = i ? 999 : 0,
-                                 .pw_gecos = "", .pw_dir = "/", .pw_shell = "/bin/false"};
+            pw = (struct passwd){.pw_name = namebuf,
+                                 .pw_passwd = "x",
+                                 .pw_uid = i ? 999 : 0,
+                                 .pw_gid = i ? 999 : 0,
+                                 .pw_gecos = "",
+                                 .pw_dir = "/",
+                                 .pw_shell = "/bin/false"};
             return &pw;
         }
     }
@@ -154,7 +159,7 @@ static void put_file(const char *name, const char *text, mode_t mode)
     }
 }
 
-static const char *const files[] = {"public.pem", "public.key", "ecdsa.pem", "ecdsa.key",
+static const char *const files[] = {"public.pem",      "public.key", "ecdsa.pem",  "ecdsa.key",
                                     "internal-ca.pem", "owa-ca.pem", "tickets.key"};
 
 static void cleanup(void)
@@ -181,8 +186,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         exit(2);
     }
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        put_file(files[i], "-----BEGIN NOTHING-----\n-----END NOTHING-----\n",
-                 i % 2 ? 0600 : 0644);
+        put_file(files[i], "-----BEGIN NOTHING-----\n-----END NOTHING-----\n", i % 2 ? 0600 : 0644);
     char p[400];
     snprintf(p, sizeof p, "%s/certs", dir);
     mkdir(p, 0755);
@@ -220,8 +224,8 @@ static void check_diag(const struct pc_diag *d, size_t file_lines)
             FZ_CHECK(line >= 1 && (size_t)line <= file_lines, "diag: line %ld of a %zu-line file",
                      line, file_lines);
         }
-        FZ_CHECK(*m == ' ' && m + 1 < nl && m[1] != ' ',
-                 "diag line without \": message\": %.*s", (int)(nl - l), l);
+        FZ_CHECK(*m == ' ' && m + 1 < nl && m[1] != ' ', "diag line without \": message\": %.*s",
+                 (int)(nl - l), l);
         FZ_CHECK(line >= last, "diag lines not sorted by line");
         last = line;
         if (strncmp(m + 1, "warning: ", 9) == 0)
@@ -243,8 +247,8 @@ static void check_config(const struct pc_config *c)
     FZ_CHECK(c->https_port >= 0 && c->https_port <= 65535 && c->http_port >= 0 &&
                  c->http_port <= 65535,
              "listener ports");
-    double t[] = {c->timeout_connect, c->timeout_handshake, c->timeout_header,
-                  c->timeout_keepalive, c->timeout_idle, c->drain_timeout};
+    double t[] = {c->timeout_connect,   c->timeout_handshake, c->timeout_header,
+                  c->timeout_keepalive, c->timeout_idle,      c->drain_timeout};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         FZ_CHECK(t[i] > 0 && t[i] <= 366 * 86400.0, "timeout %zu = %g", i, t[i]);
     for (size_t i = 0; i < c->ncerts; i++)
@@ -275,14 +279,16 @@ static void check_config(const struct pc_config *c)
         FZ_CHECK(nm->pool >= c->pools && nm->pool < c->pools + c->npools, "name's pool");
         size_t l = strlen(nm->name);
         if (nm->wildcard) {
-            FZ_CHECK(l >= 2 && nm->name[0] == '.', "wildcard '%s' not stored as a suffix", nm->name);
+            FZ_CHECK(l >= 2 && nm->name[0] == '.', "wildcard '%s' not stored as a suffix",
+                     nm->name);
             char host[300];
             snprintf(host, sizeof host, "zz%s", nm->name);
             const struct pc_name *r = pc_config_route(c, host, strlen(host));
             FZ_CHECK(r, "'%s' under wildcard '*%s' does not route", host, nm->name);
             size_t rl = strlen(r->name);
-            FZ_CHECK(r->wildcard ? rl <= strlen(host) && strcmp(host + strlen(host) - rl, r->name) == 0
-                                 : strcmp(r->name, host) == 0,
+            FZ_CHECK(r->wildcard
+                         ? rl <= strlen(host) && strcmp(host + strlen(host) - rl, r->name) == 0
+                         : strcmp(r->name, host) == 0,
                      "'%s' routes to '%s'", host, r->name);
         } else {
             FZ_CHECK(l >= 1 && nm->name[0] != '.', "exact name '%s'", nm->name);

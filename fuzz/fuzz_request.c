@@ -84,7 +84,8 @@ static void check_rewrite(const char *p, uint64_t r)
     bool h10_no_host = nhost == 0 && head.version == 10 && head.host < 0 &&
                        head.authority.len == 0 && fz_known("h10-no-host");
     if (h10_no_host) {
-        char *v = q + head.method.len + 1 + head.path.len + (head.path.len == 0 || p[head.path.off] != '/');
+        char *v = q + head.method.len + 1 + head.path.len +
+                  (head.path.len == 0 || p[head.path.off] != '/');
         FZ_CHECK(memcmp(v, " HTTP/1.1\r\n", 11) == 0, "request line of the rewrite");
         v[8] = '0';
     }
@@ -124,8 +125,8 @@ static void check_rewrite(const char *p, uint64_t r)
     if (h10_no_host) {
         /* (see above) */
     } else if (head.host < 0 && !head.authority.len) {
-        FZ_CHECK(hf->value.len == strlen(SNI_NAME) && memcmp(q + hf->value.off, SNI_NAME,
-                                                              hf->value.len) == 0,
+        FZ_CHECK(hf->value.len == strlen(SNI_NAME) &&
+                     memcmp(q + hf->value.off, SNI_NAME, hf->value.len) == 0,
                  "Host of an HTTP/1.0 request is not the name it was routed by");
     } else if (head.host >= 0) {
         const struct pc_field *ih = &head.f[head.host];
@@ -140,8 +141,8 @@ static void check_rewrite(const char *p, uint64_t r)
 
     /* What the proxy adds, exactly once each. */
     FZ_CHECK(count_value(&head2, "x-forwarded-for", NULL) == 1, "X-Forwarded-For count");
-    FZ_CHECK(count_value(&head2, "x-forwarded-proto", s.kind == PC_LISTEN_HTTPS ? "https" : "http") ==
-                     1 &&
+    FZ_CHECK(count_value(&head2, "x-forwarded-proto",
+                         s.kind == PC_LISTEN_HTTPS ? "https" : "http") == 1 &&
                  count_value(&head2, "x-forwarded-proto", NULL) == 1,
              "X-Forwarded-Proto");
     static char want[FZ_MAX_BLOCK + 64];
@@ -178,8 +179,8 @@ static void check_request(const char *all, size_t n, struct fz_rng *rng)
 {
     char *p = fz_dup(all, n);
     int rc = pc_h1_parse(p, n, true, &head);
-    FZ_CHECK(rc == 0 || rc == -400 || rc == -405 || rc == -431,
-             "pc_h1_parse(request) returned %d", rc);
+    FZ_CHECK(rc == 0 || rc == -400 || rc == -405 || rc == -431, "pc_h1_parse(request) returned %d",
+             rc);
     if (rc == -431) {
         size_t lines = 0;
         for (size_t i = 0; i < n; i++)

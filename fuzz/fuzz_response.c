@@ -57,7 +57,8 @@ static void check_rewrite(const char *p, uint64_t r)
     size_t olen;
     char *q = out_block(&o, &olen);
     pc_out_reset(&o);
-    FZ_CHECK(olen <= head.len + 160 + 4 * head.nfields, "pc_rw_response wrote more than it reserved");
+    FZ_CHECK(olen <= head.len + 160 + 4 * head.nfields,
+             "pc_rw_response wrote more than it reserved");
 
     size_t lines = check_crlf_block(q, olen, "rewritten response");
     /* Known finding connection-names-cl-host (see fuzz_request.c): here the client loses the
@@ -84,8 +85,8 @@ static void check_rewrite(const char *p, uint64_t r)
         switch (mode) {
         case PC_BODY_CHUNK:
             FZ_CHECK(head2.chunked && !head2.has_cl,
-                     "body re-chunked but the client is told chunked=%d has_cl=%d",
-                     head2.chunked, head2.has_cl);
+                     "body re-chunked but the client is told chunked=%d has_cl=%d", head2.chunked,
+                     head2.has_cl);
             break;
         case PC_BODY_RAW:
             if (head.has_cl) {
@@ -111,8 +112,7 @@ static void check_rewrite(const char *p, uint64_t r)
 
     /* What the proxy adds, exactly once each. */
     int want_te = st >= 200 && mode == PC_BODY_CHUNK;
-    FZ_CHECK(count_value(&head2, "transfer-encoding", NULL) == want_te,
-             "Transfer-Encoding count");
+    FZ_CHECK(count_value(&head2, "transfer-encoding", NULL) == want_te, "Transfer-Encoding count");
     int want_up = st == 101 && head.upgrade >= 0;
     FZ_CHECK(count_value(&head2, "upgrade", NULL) == want_up, "Upgrade count");
     int want_close = st >= 200 && s.close_after;

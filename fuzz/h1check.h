@@ -122,8 +122,7 @@ static int cmp_size(const void *a, const void *b)
  * pc_h1_scan counts that CR into the line while it waits for the LF. Tolerated if listed. */
 static bool split_limit_known(const char *p, size_t at, int r)
 {
-    return (r == -414 || r == -431) && at > 0 && p[at - 1] == '\r' &&
-           fz_known("scan-split-limit");
+    return (r == -414 || r == -431) && at > 0 && p[at - 1] == '\r' && fz_known("scan-split-limit");
 }
 
 static void check_pieces(const char *p, size_t len, bool req, int whole, size_t whole_lead,
@@ -140,8 +139,10 @@ static void check_pieces(const char *p, size_t len, bool req, int whole, size_t 
                  "after a read of %zu bytes when fed %s",
                  whole, whole_lead, r, lead, at, how);
     else if (whole == 0)
-        FZ_CHECK(r == 0, "pc_h1_scan: %zu bytes need more in one read, but %d after a read of %zu "
-                         "bytes when fed %s", len, r, at, how);
+        FZ_CHECK(r == 0,
+                 "pc_h1_scan: %zu bytes need more in one read, but %d after a read of %zu "
+                 "bytes when fed %s",
+                 len, r, at, how);
     else
         /* The same error, or any error; a bare CR that ended an earlier read is only found
          * once its line ends (the next read), which may be later. */
@@ -230,8 +231,10 @@ static bool is_vchar_or_ws(unsigned char c)
 }
 
 #define SPAN_IN(h, sp, what)                                                                       \
-    FZ_CHECK((uint64_t)(sp).off + (sp).len <= (h)->len, "%s span [%u,+%u) outside the block of %u " \
-             "bytes", what, (sp).off, (sp).len, (h)->len)
+    FZ_CHECK((uint64_t)(sp).off + (sp).len <= (h)->len,                                            \
+             "%s span [%u,+%u) outside the block of %u "                                           \
+             "bytes",                                                                              \
+             what, (sp).off, (sp).len, (h)->len)
 
 static int count_named(const struct pc_head *h, const char *lit)
 {
@@ -275,7 +278,8 @@ static void check_head(const struct pc_head *h, const char *p, size_t len, bool 
         SPAN_IN(h, h->path, "path");
         FZ_CHECK(h->method.off == 0 && h->method.len > 0, "head: method span");
         for (uint32_t i = 0; i < h->method.len; i++)
-            FZ_CHECK(is_tchar((unsigned char)p[i]), "head: method byte 0x%02x", (unsigned char)p[i]);
+            FZ_CHECK(is_tchar((unsigned char)p[i]), "head: method byte 0x%02x",
+                     (unsigned char)p[i]);
         FZ_CHECK(h->target.len > 0 && h->target.off + h->target.len < first, "head: target span");
         for (uint32_t i = 0; i < h->target.len; i++) {
             unsigned char c = (unsigned char)p[h->target.off + i];
@@ -290,9 +294,11 @@ static void check_head(const struct pc_head *h, const char *p, size_t len, bool 
                  "head: path is not the end of the target");
         if (h->authority.len) {
             SPAN_IN(h, h->authority, "authority");
-            FZ_CHECK(h->authority.off > h->target.off && h->authority.off + h->authority.len <=
-                     h->path.off, "head: authority outside the target");
-            FZ_CHECK(!memchr(p + h->authority.off, '@', h->authority.len), "head: userinfo accepted");
+            FZ_CHECK(h->authority.off > h->target.off &&
+                         h->authority.off + h->authority.len <= h->path.off,
+                     "head: authority outside the target");
+            FZ_CHECK(!memchr(p + h->authority.off, '@', h->authority.len),
+                     "head: userinfo accepted");
             const char *t = p + h->target.off;
             FZ_CHECK((h->target.len > 7 && fz_ieq(t, 7, "http://")) ||
                          (h->target.len > 8 && fz_ieq(t, 8, "https://")),
@@ -418,14 +424,22 @@ static void check_head(const struct pc_head *h, const char *p, size_t len, bool 
         if (f->kind == PC_HK_OTHER)
             continue;
         static const char *const names[] = {
-            [PC_HK_HOST] = "host", [PC_HK_CONNECTION] = "connection",
+            [PC_HK_HOST] = "host",
+            [PC_HK_CONNECTION] = "connection",
             [PC_HK_CONTENT_LENGTH] = "content-length",
-            [PC_HK_TRANSFER_ENCODING] = "transfer-encoding", [PC_HK_KEEP_ALIVE] = "keep-alive",
-            [PC_HK_PROXY_CONNECTION] = "proxy-connection", [PC_HK_TE] = "te",
-            [PC_HK_TRAILER] = "trailer", [PC_HK_UPGRADE] = "upgrade", [PC_HK_EXPECT] = "expect",
-            [PC_HK_XFF] = "x-forwarded-for", [PC_HK_XFP] = "x-forwarded-proto",
-            [PC_HK_COOKIE] = "cookie", [PC_HK_AUTHORIZATION] = "authorization",
-            [PC_HK_WWW_AUTHENTICATE] = "www-authenticate", [PC_HK_REFERER] = "referer",
+            [PC_HK_TRANSFER_ENCODING] = "transfer-encoding",
+            [PC_HK_KEEP_ALIVE] = "keep-alive",
+            [PC_HK_PROXY_CONNECTION] = "proxy-connection",
+            [PC_HK_TE] = "te",
+            [PC_HK_TRAILER] = "trailer",
+            [PC_HK_UPGRADE] = "upgrade",
+            [PC_HK_EXPECT] = "expect",
+            [PC_HK_XFF] = "x-forwarded-for",
+            [PC_HK_XFP] = "x-forwarded-proto",
+            [PC_HK_COOKIE] = "cookie",
+            [PC_HK_AUTHORIZATION] = "authorization",
+            [PC_HK_WWW_AUTHENTICATE] = "www-authenticate",
+            [PC_HK_REFERER] = "referer",
             [PC_HK_USER_AGENT] = "user-agent",
         };
         FZ_CHECK(f->kind < sizeof names / sizeof names[0] &&
@@ -564,9 +578,9 @@ static void check_llhttp(const struct pc_head *h, const char *p, size_t len, boo
  * itself: never passed through. */
 static bool hop_name(const char *n, size_t l)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                      "trailer", "transfer-encoding", "upgrade",
-                                      "x-forwarded-for", "x-forwarded-proto"};
+    static const char *const hop[] = {"connection", "keep-alive",      "proxy-connection",
+                                      "te",         "trailer",         "transfer-encoding",
+                                      "upgrade",    "x-forwarded-for", "x-forwarded-proto"};
     for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
         if (fz_ieq(n, l, hop[i]))
             return true;
@@ -638,8 +652,10 @@ static void check_passthrough(const struct pc_head *in, const struct pc_head *ou
     }
     for (; j < out->nfields; j++) {
         const struct pc_field *g = &out->f[j];
-        FZ_CHECK(is_added(out, j, added), "rewrite passed a hop-by-hop or Connection-named field "
-                 "'%.*s'", (int)g->name.len, out->base + g->name.off);
+        FZ_CHECK(is_added(out, j, added),
+                 "rewrite passed a hop-by-hop or Connection-named field "
+                 "'%.*s'",
+                 (int)g->name.len, out->base + g->name.off);
     }
 }
 

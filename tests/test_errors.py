@@ -2,6 +2,7 @@
 nothing of it reaches the pool. Every bad request is followed, in the same send, by a pipelined
 GET /canary-...: neither may appear in any byte the pool ever received."""
 
+import re
 import socket
 import time
 
@@ -11,6 +12,11 @@ import harness
 from harness import build_request, read_bad_response, unique
 
 H = b"Host: webext.contoso.com\r\n"
+
+# src/http/http1-t.h: a request line of at most 8 KiB, a header block (request line included,
+# through the empty line) of at most 128 KiB + 8 KiB, at most 256 fields; over either: 431.
+MAX_BLOCK = 128 * 1024 + 8 * 1024
+MAX_FIELDS = 256
 
 
 def req(line, *fields, body=b"", host=True):
@@ -83,8 +89,11 @@ CASES = {
     "field-70k": (req(b"GET /{tok} HTTP/1.1", b"X-Big: " + b"b" * (70 * 1024)), {431}),
     "block-150k": (req(b"GET /{tok} HTTP/1.1", *[b"X-Big-%d: " % i + b"c" * (50 * 1024) for i in range(3)]),
                    {431}),
-    "block-many-fields": (req(b"GET /{tok} HTTP/1.1", *[b"X-F%05d: %s" % (i, b"d" * 40) for i in range(3500)]),
-                          {431}),
+    # the field-count limit alone (PC_MAX_FIELDS = 256): Host and 256 small fields, a block of
+    # under 3 KiB, far under the byte limit (the byte limit alone: block-150k above, and the
+    # boundary tests below)
+    "fields-257": (req(b"GET /{tok} HTTP/1.1", *[b"X-F%03d: d" % i for i in range(MAX_FIELDS)]),
+                   {431}),
     # methods
     "connect": (b"CONNECT webext.contoso.com:443 HTTP/1.1\r\nHost: webext.contoso.com:443\r\nX-Tok: {tok}\r\n\r\n",
                 {405}),
@@ -134,19 +143,110 @@ def test_large_but_legal_heads_accepted(module_stack, size):
     assert harness.get_all(harness.hdrs_of(d), "x-big") == ["b" * (size - 10)]
 
 
+def sized_block(tok, nfields, total):
+    """A GET for /TOK whose header block (through the empty line) is exactly TOTAL bytes, with
+    Host and NFIELDS - 1 more fields sharing the padding (each under the 64 KiB field limit)."""
+    line = b"GET /%s HTTP/1.1\r\n" % tok.encode()
+    names = [b"X-Pad-%d: " % i for i in range(nfields - 1)]
+    fixed = len(line) + len(H) + sum(len(n) + 2 for n in names) + 2
+    pad = total - fixed
+    assert pad >= nfields - 1
+    sizes = [pad // len(names)] * len(names)
+    sizes[-1] += pad - sum(sizes)
+    assert max(sizes) + len(names[-1]) <= 64 * 1024
+    out = line + H + b"".join(n + b"p" * k + b"\r\n" for n, k in zip(names, sizes)) + b"\r\n"
+    assert len(out) == total
+    return out
+
+
+@pytest.mark.parametrize("over", [0, 1], ids=["at-limit", "one-over"])
+def test_head_byte_limit(module_stack, over):
+    """The byte limit alone, with four fields (far from the field-count limit): a block of
+    exactly MAX_BLOCK bytes is forwarded, one byte more is a 431 and nothing reaches the pool."""
+    st = module_stack
+    tok = unique("bytes-%d" % over)
+    block = sized_block(tok, 4, MAX_BLOCK + over)
+    with st.client() as c:
+        if not over:
+            c.send(block)
+            r = c.read_response()
+            assert r.status == 200, "a block of exactly %d bytes must be forwarded" % MAX_BLOCK
+            d = r.json()
+            assert len([n for n, _ in d["headers"] if n.lower().startswith("x-pad-")]) == 3
+            assert st.mock.saw(tok)
+            return
+        canary = unique("canary")
+        send_quietly(c, block + build_request("GET", "/" + canary))
+        r = read_bad_response(c)
+        assert r is not None, "no response, connection just closed (expected 431)"
+        assert r.status == 431, "expected 431, got %s %s" % (r.status, r.reason)
+        assert c.wait_closed(5), "connection must close after a 431"
+    assert not st.mock.saw(tok), "a block over the byte limit reached the pool"
+    assert not st.mock.saw(canary), "the pipelined request after a 431 reached the pool"
+
+
+@pytest.mark.parametrize("nfields", [MAX_FIELDS, MAX_FIELDS + 1])
+def test_field_count_limit(module_stack, nfields):
+    """The field-count limit alone, in a small block: Host and 255 more fields are forwarded,
+    each of them; one field more is a 431 and nothing reaches the pool."""
+    st = module_stack
+    tok = unique("fields-%d" % nfields)
+    fields = [b"X-F%03d: %d" % (i, i) for i in range(nfields - 1)]
+    block = req(b"GET /%s HTTP/1.1" % tok.encode(), *fields)
+    assert len(block) < 8 * 1024, "the field-count case must stay far under the byte limit"
+    with st.client() as c:
+        if nfields <= MAX_FIELDS:
+            c.send(block)
+            r = c.read_response()
+            assert r.status == 200, "%d fields must be forwarded" % nfields
+            got = [(n, v) for n, v in r.json()["headers"] if re.fullmatch("X-F[0-9]{3}", n)]
+            assert got == [("X-F%03d" % i, "%d" % i) for i in range(nfields - 1)]
+            return
+        canary = unique("canary")
+        send_quietly(c, block + build_request("GET", "/" + canary))
+        r = read_bad_response(c)
+        assert r is not None, "no response, connection just closed (expected 431)"
+        assert r.status == 431, "expected 431, got %s %s" % (r.status, r.reason)
+        assert c.wait_closed(5), "connection must close after a 431"
+    assert not st.mock.saw(tok), "a request with %d fields reached the pool" % nfields
+    assert not st.mock.saw(canary), "the pipelined request after a 431 reached the pool"
+
+
+def wait_raw(mock, conn, needle, timeout=5.0):
+    """Waits until the pool's connection CONN has received NEEDLE; returns whether it did."""
+    deadline = time.monotonic() + timeout * harness.SLOW
+    while needle not in mock.raw_of(conn):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def body_seen_by_pool(mock, conn):
+    """What the pool's connection CONN received after the request head."""
+    raw = mock.raw_of(conn)
+    return raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+
+
 def test_bad_chunk_size_aborts_upstream(stack):
+    """A bad chunk size after the head and a first chunk have gone to the pool: the client gets
+    400 (the pool has not answered yet) and its connection closes; the upstream connection is
+    closed without a last chunk, so the pool sees an aborted upload, never a complete one."""
     tok = unique("badchunk")
     with stack.client() as c:
         c.send(build_request("POST", "/upload?" + tok, headers=[("Transfer-Encoding", "chunked")])
                + b"5\r\nhello\r\n")
         ev = stack.mock.wait_request(tok)
-        time.sleep(0.2)
+        assert ev is not None, "the request head must be streamed to the pool before the body ends"
+        assert wait_raw(stack.mock, ev["conn"], b"5\r\nhello\r\n"), "the first chunk did not reach the pool"
         c.send(b"zz\r\nnot a chunk\r\n0\r\n\r\n")
         r = read_bad_response(c)
-        assert r is None or r.status == 400
-        assert c.wait_closed(5)
-    if ev is not None:   # the head was already forwarded: that upstream connection must go
-        assert stack.mock.wait_closed(ev["conn"], 5), "upstream connection not closed after a body error"
+        assert r is not None, "no response, connection just closed (expected 400)"
+        assert r.status == 400, "expected 400, got %s %s" % (r.status, r.reason)
+        assert c.wait_closed(5), "client connection not closed after a bad chunk"
+    assert stack.mock.wait_closed(ev["conn"], 5), "upstream connection not closed after a body error"
+    assert body_seen_by_pool(stack.mock, ev["conn"]) == b"5\r\nhello\r\n", \
+        "the pool got more of the body than its good first chunk"
     assert not stack.mock.saw(b"not a chunk")
 
 
@@ -187,20 +287,32 @@ BAD_CHUNKED_ENDINGS = {
 
 @pytest.mark.parametrize("name", sorted(BAD_CHUNKED_ENDINGS))
 def test_bad_chunked_ending_refused(stack, name):
+    """The head reaches the pool first (streamed); the bad ending is then refused with 400 (the
+    pool, still reading the body, has not answered), the client connection closes, and the
+    upstream connection is closed without the last chunk: the pool never sees the body end."""
     tok = unique("badend")
     canary = unique("canary")
+    pieces = BAD_CHUNKED_ENDINGS[name]
     with stack.client() as c:
         c.send(build_request("POST", "/upload?" + tok, headers=[("Transfer-Encoding", "chunked")]))
         ev = stack.mock.wait_request(tok)
-        for piece in BAD_CHUNKED_ENDINGS[name]:
+        assert ev is not None, "the request head must be streamed to the pool before the body"
+        for i, piece in enumerate(pieces):
             c.send(piece)
-            time.sleep(0.05)  # separate reads on purpose (the split is the case)
-        c.send(req(b"GET /%s HTTP/1.1" % canary.encode()))
+            if i + 1 < len(pieces):
+                # Separate reads on purpose (the split is the case): the next piece goes only
+                # once portico has read this one and forwarded its data chunk to the pool.
+                assert b"5\r\nhello\r\n" in piece
+                assert wait_raw(stack.mock, ev["conn"], b"5\r\nhello\r\n"), \
+                    "the first chunk did not reach the pool"
+        send_quietly(c, req(b"GET /%s HTTP/1.1" % canary.encode()))
         r = read_bad_response(c)
-        assert r is None or r.status == 400
-        assert c.wait_closed(5)
-    if ev is not None:
-        assert stack.mock.wait_closed(ev["conn"], 5), "upstream connection not closed after a body error"
+        assert r is not None, "no response, connection just closed (expected 400)"
+        assert r.status == 400, "expected 400, got %s %s" % (r.status, r.reason)
+        assert c.wait_closed(5), "client connection not closed after a bad chunked body"
+    assert stack.mock.wait_closed(ev["conn"], 5), "upstream connection not closed after a body error"
+    assert b"0\r\n\r\n" not in body_seen_by_pool(stack.mock, ev["conn"]), \
+        "the pool got a complete chunked body"
     assert not stack.mock.saw(canary)
 
 

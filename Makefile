@@ -23,7 +23,7 @@ UNITS   := $(UNIT_SRCS:tests/unit/%.c=build-asan/unit/%)
 LIBOBJS_ASAN := $(filter-out build-asan/main.o,$(AOBJS))
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps deps-test deps-bench test unit run bench clean format check-format asan
+.PHONY: all deps deps-test deps-bench test unit check run bench clean format check-format asan
 
 all: portico
 
@@ -85,6 +85,15 @@ test: deps
 	$(MAKE) man-check test-notify unit-verify valgrind-check tls-scan
 	# A few seconds of each fuzzer; every saved finding (fuzz/crashes/) is fixed.
 	$(MAKE) fuzz-smoke
+
+# The quick loop for developers (no apt, no network namespaces): build, the unit tests, one
+# black-box pass with workers = 1. The black-box tests bind ports 80 and 443 on loopback
+# addresses: run it as root, or once `sysctl net.ipv4.ip_unprivileged_port_start=80`.
+check:
+	$(MAKE) portico $(UNITS)
+	$(MAKE) unit
+	mkdir -p tests/.tmp; ulimit -n "$$(ulimit -Hn)"; PORTICO_WORKERS=1 PORTICO_BIN=./portico /usr/bin/python3 -m pytest \
+	  -q -p no:cacheprovider -rfE --basetemp=tests/.tmp/check --ignore=tests/test_netns.py tests
 
 run: deps
 	$(MAKE) portico

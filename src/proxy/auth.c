@@ -1,4 +1,5 @@
-/* auth.c — the fail-closed pinning rule for connection-bound authentication (docs/ntlm.md). */
+/* auth.c — the fail-closed pinning rule for connection-bound authentication
+ * (docs/lync-publishing.md, "NTLM and Negotiate"). */
 #include "proxy/auth.h"
 
 #include <string.h>

@@ -1,4 +1,5 @@
-/* auth.h — which authentication binds an upstream connection to one client (docs/ntlm.md).
+/* auth.h — which authentication binds an upstream connection to one client
+ * (docs/lync-publishing.md, "NTLM and Negotiate").
  *
  * NTLM, Negotiate and Kerberos authenticate the TCP connection, not the request (RFC 4559 §6;
  * http.sys keeps the identity per connection), so a member connection that carried them must

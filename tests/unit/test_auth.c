@@ -1,5 +1,6 @@
-/* test_auth.c — the fail-closed pinning rule (src/proxy/auth.c, docs/ntlm.md): which
- * Authorization, WWW-Authenticate and Persistent-Auth fields bind a member connection. */
+/* test_auth.c — the fail-closed pinning rule (src/proxy/auth.c, docs/lync-publishing.md, "NTLM and
+ * Negotiate"): which Authorization, WWW-Authenticate and Persistent-Auth fields bind a member
+ * connection. */
 #include <string.h>
 
 #include "http/http1.h"

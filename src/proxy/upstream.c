@@ -573,6 +573,10 @@ static int up_head(struct pc_upconn *u, size_t hl)
         u->body = mode;
         s->up_status = s->status = st;
     }
+    /* A final answer while the request body is still coming, from a member that closes after
+     * it: the rest of the body has nowhere to go, so this client connection ends too. */
+    if (st >= 200 && !s->req_done && (head.version == 11 ? head.conn_close : !head.conn_keepalive))
+        s->close_after = true;
     /* An interim response never goes to an HTTP/1.0 client (RFC 9110 §15.2): it would take
      * `103 Early Hints` for the answer. */
     bool dropped = st < 200 && st != 101 && s->client_10;

@@ -13,6 +13,7 @@
 
 #include "admin/stats.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "config/config.h"
 #include "core/worker.h"
 
@@ -279,7 +280,7 @@ static void respond(struct admin_conn *c)
 
 static void admin_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct admin_conn *c = (struct admin_conn *)((char *)w - offsetof(struct admin_conn, io));
+    struct admin_conn *c = PC_CONTAINER_OF(w, struct admin_conn, io);
     (void)revents;
     if (!c->out) {
         ssize_t n = recv(c->fd, c->req + c->len, sizeof(c->req) - 1 - c->len, 0);
@@ -316,7 +317,7 @@ static void admin_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    admin_close((struct admin_conn *)((char *)w - offsetof(struct admin_conn, timer)));
+    admin_close(PC_CONTAINER_OF(w, struct admin_conn, timer));
 }
 
 void pc_admin_accept(int lfd)

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 struct pc_stats *pc_stats;
 struct pc_stats_slot *pc_myslot;
@@ -40,10 +41,7 @@ int pc_stats_reserve(void)
 
 static uint32_t hash(const char *k)
 {
-    uint32_t h = 2166136261u;
-    for (; *k; k++)
-        h = (h ^ (uint8_t)*k) * 16777619u;
-    return h;
+    return pc_fnv1a(PC_FNV_INIT, k, strlen(k));
 }
 
 /* Finds KEY in SLOT, inserting it when INSERT; NULL when absent (or the slot is full). */

@@ -33,15 +33,6 @@ const char *pc_cli_role_label(enum pc_role role)
     return "Generic pool";
 }
 
-void pc_cli_addr_text(const struct pc_addr *a, char *buf, size_t size)
-{
-    const void *bin = a->ss.ss_family == AF_INET
-                          ? (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr
-                          : (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
-    if (!inet_ntop(a->ss.ss_family, bin, buf, (socklen_t)size))
-        snprintf(buf, size, "?");
-}
-
 bool pc_cli_addr_any(const struct pc_addr *a)
 {
     if (a->ss.ss_family == AF_INET)
@@ -58,7 +49,7 @@ bool pc_cli_member_named(const struct pc_member *m)
 void pc_cli_member_text(const struct pc_member *m, char *buf, size_t size)
 {
     char a[INET6_ADDRSTRLEN];
-    pc_cli_addr_text(&m->addr, a, sizeof(a));
+    pc_net_addr_text(&m->addr, a, sizeof(a));
     if (pc_cli_member_named(m))
         snprintf(buf, size, "%s (%s)", a, m->host);
     else

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/net.h"
 #include "config/config-t.h"
 
 struct pc_flow {
@@ -38,8 +39,6 @@ bool pc_cli_pool_forwards_http(const struct pc_config *cfg, size_t pool);
 /* "Front End pool", "Director pool", "Office Web Apps pool", "Generic pool". */
 const char *pc_cli_role_label(enum pc_role role);
 
-/* An address without port or brackets ("10.0.0.5", "2001:db8::5"). */
-void pc_cli_addr_text(const struct pc_addr *a, char *buf, size_t size);
 /* Is A the wildcard address (0.0.0.0 or ::)? */
 bool pc_cli_addr_any(const struct pc_addr *a);
 /* Was member M written as a host name (as opposed to an address literal)? */

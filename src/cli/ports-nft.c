@@ -62,7 +62,7 @@ static void listener_rules(const struct pc_config *cfg, int family, FILE *out)
         if (a->ss.ss_family != family)
             continue;
         char text[INET6_ADDRSTRLEN];
-        pc_cli_addr_text(a, text, sizeof(text));
+        pc_net_addr_text(a, text, sizeof(text));
         pc_sb_printf(&set, "%s%s", n++ ? ", " : "", text);
         any |= pc_cli_addr_any(a);
     }
@@ -89,7 +89,7 @@ static void listener_rules(const struct pc_config *cfg, int family, FILE *out)
     pc_sb_free(&set);
     if (cfg->has_admin && cfg->admin.ss.ss_family == family) {
         char a[INET6_ADDRSTRLEN];
-        pc_cli_addr_text(&cfg->admin, a, sizeof(a));
+        pc_net_addr_text(&cfg->admin, a, sizeof(a));
         int port =
             ntohs(family == AF_INET ? ((const struct sockaddr_in *)&cfg->admin.ss)->sin_port
                                     : ((const struct sockaddr_in6 *)&cfg->admin.ss)->sin6_port);
@@ -115,7 +115,7 @@ static void flow_rule(const struct pc_config *cfg, const struct pc_flow *f, int 
             continue;
         named |= pc_cli_member_named(m);
         char a[INET6_ADDRSTRLEN];
-        pc_cli_addr_text(&m->addr, a, sizeof(a));
+        pc_net_addr_text(&m->addr, a, sizeof(a));
         pc_sb_printf(&set, "%s%s", n ? ", " : "", a);
         char mt[600];
         pc_cli_member_text(m, mt, sizeof(mt));
@@ -133,7 +133,7 @@ static void flow_rule(const struct pc_config *cfg, const struct pc_flow *f, int 
         fputs("\t\t", out);
         if (cfg->has_internal && cfg->internal.ss.ss_family == family) {
             char a[INET6_ADDRSTRLEN];
-            pc_cli_addr_text(&cfg->internal, a, sizeof(a));
+            pc_net_addr_text(&cfg->internal, a, sizeof(a));
             fprintf(out, "%s saddr %s ", fam_kw(family), a);
         }
         fprintf(out, "%s daddr %s%s%s tcp dport %d accept", fam_kw(family), n > 1 ? "{ " : "",

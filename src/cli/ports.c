@@ -99,7 +99,7 @@ static void listeners_text(const struct pc_config *cfg, struct pc_sb *sb)
     pc_sb_printf(sb, "Reverse proxy listener: ");
     for (size_t i = 0; i < cfg->nexternal; i++) {
         char a[INET6_ADDRSTRLEN];
-        pc_cli_addr_text(&cfg->external[i], a, sizeof(a));
+        pc_net_addr_text(&cfg->external[i], a, sizeof(a));
         pc_sb_printf(sb, "%s%s", i ? ", " : "", a);
         if (pc_cli_addr_any(&cfg->external[i]))
             pc_sb_printf(sb, " (every %s address of the host)",
@@ -185,7 +185,7 @@ static void source_text(const struct pc_config *cfg, const struct pc_flow *f, st
                 pool->members[f->members[k]].addr.ss.ss_family == cfg->internal.ss.ss_family;
     char a[INET6_ADDRSTRLEN];
     if (cfg->has_internal)
-        pc_cli_addr_text(&cfg->internal, a, sizeof(a));
+        pc_net_addr_text(&cfg->internal, a, sizeof(a));
     if (!cfg->has_internal)
         pc_sb_printf(sb, "Internal reverse proxy interface (kernel-chosen)");
     else if (same == f->nmembers)
@@ -272,7 +272,7 @@ static int internal_table(const struct pc_config *cfg, const struct pc_flows *fl
 static char *admin_note(const struct pc_config *cfg)
 {
     char a[INET6_ADDRSTRLEN];
-    pc_cli_addr_text(&cfg->admin, a, sizeof(a));
+    pc_net_addr_text(&cfg->admin, a, sizeof(a));
     bool v6 = cfg->admin.ss.ss_family == AF_INET6;
     int port = ntohs(v6 ? ((const struct sockaddr_in6 *)&cfg->admin.ss)->sin6_port
                         : ((const struct sockaddr_in *)&cfg->admin.ss)->sin_port);

@@ -112,50 +112,34 @@ static int wait_fd(int fd, short events, double deadline)
     }
 }
 
-static void set_port(struct pc_addr *a, int port)
-{
-    if (a->ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
-}
-
 /* The connect check. Returns a connected non-blocking socket, or -1 after a FAIL row. */
 static int check_connect(struct probe *pr, const struct target *t)
 {
     const struct pc_config *cfg = pr->cfg;
     struct pc_addr to = t->m->addr;
-    set_port(&to, t->port);
-    int fd = socket(to.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        add_row(pr, t, "connect", false, "socket: %s", strerror(errno));
+    pc_net_set_port(&to, t->port);
+    char in[INET6_ADDRSTRLEN];
+    /* As upstream.c: from the internal address, the port left to connect(). */
+    const char *step = NULL;
+    int fd = pc_net_connect(&to, cfg->has_internal ? &cfg->internal : NULL, &step);
+    int err = fd < 0 ? errno : 0;
+    if (fd < 0 && strcmp(step, "socket") == 0) {
+        add_row(pr, t, "connect", false, "socket: %s", strerror(err));
         return -1;
     }
-    char in[INET6_ADDRSTRLEN];
-    if (cfg->has_internal && cfg->internal.ss.ss_family == to.ss.ss_family) {
-        /* As upstream.c: from the internal address, the port left to connect(). */
-        int one = 1;
-        if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) < 0)
-            fprintf(stderr, "portico probe: IP_BIND_ADDRESS_NO_PORT: %s\n", strerror(errno));
-        if (bind(fd, (const struct sockaddr *)&cfg->internal.ss, cfg->internal.len) < 0) {
-            pc_cli_addr_text(&cfg->internal, in, sizeof(in));
-            add_row(pr, t, "connect", false, "cannot bind to the internal address %s: %s", in,
-                    strerror(errno));
-            close(fd);
-            return -1;
-        }
+    if (fd < 0 && strcmp(step, "bind") == 0) {
+        pc_net_addr_text(&cfg->internal, in, sizeof(in));
+        add_row(pr, t, "connect", false, "cannot bind to the internal address %s: %s", in,
+                strerror(err));
+        return -1;
     }
-    int err = 0;
-    if (connect(fd, (const struct sockaddr *)&to.ss, to.len) < 0) {
-        err = errno;
-        if (err == EINPROGRESS) {
-            int w = wait_fd(fd, POLLOUT, now() + cfg->timeout_connect);
-            socklen_t len = sizeof(err);
-            if (w == 0)
-                err = ETIMEDOUT;
-            else if (w < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                err = errno;
-        }
+    if (fd >= 0) {
+        int w = wait_fd(fd, POLLOUT, now() + cfg->timeout_connect);
+        socklen_t len = sizeof(err);
+        if (w == 0)
+            err = ETIMEDOUT;
+        else if (w < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
     }
     if (err) {
         if (err == ECONNREFUSED)
@@ -165,14 +149,15 @@ static int check_connect(struct probe *pr, const struct target *t)
                     cfg->timeout_connect);
         else
             add_row(pr, t, "connect", false, "%s", strerror(err));
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     struct pc_addr local = {.len = sizeof(local.ss)};
     if (getsockname(fd, (struct sockaddr *)&local.ss, &local.len) < 0)
         snprintf(in, sizeof(in), "?");
     else
-        pc_cli_addr_text(&local, in, sizeof(in));
+        pc_net_addr_text(&local, in, sizeof(in));
     add_row(pr, t, "connect", true, "connected from %s", in);
     return fd;
 }

@@ -1,10 +1,14 @@
-/* config-int.h — shared by the files of src/config only (not a public interface).
+/* config-int.h — shared by the files of src/config only (not a public
+ * interface).
  *
- * config.c drives loading (sections, keys, checks across keys), config-value.c parses single
- * values (numbers, addresses, names, paths), route.c holds the index of published names. */
+ * config.c drives loading (sections, keys, checks across keys), config-value.c
+ * parses single values (numbers, addresses, names, paths), route.c holds the
+ * index of published names. */
 #ifndef PORTICO_CONFIG_INT_H
 #define PORTICO_CONFIG_INT_H
 
+#include "common/net.h"
+#include "common/util.h"
 #include "config/config.h"
 
 #include <stdarg.h>
@@ -13,22 +17,25 @@
 /* Loading state; defined in config.c. */
 struct pc_cfg_loader;
 
-/* Diagnostics, collected and sorted by line when loading ends. LINE 0 = the file as a whole. */
+/* Diagnostics, collected and sorted by line when loading ends. LINE 0 = the
+ * file as a whole. */
 struct pc_cfg_msg {
-    int line;
-    int seq; /* keeps the messages of one line in the order they were found */
-    bool warning;
-    char *text;
+  int line;
+  int seq; /* keeps the messages of one line in the order they were found */
+  bool warning;
+  char *text;
 };
 struct pc_cfg_msgs {
-    struct pc_cfg_msg *v;
-    size_t n, cap;
+  struct pc_cfg_msg *v;
+  size_t n, cap;
 };
-void pc_cfg_msgs_add(struct pc_cfg_msgs *ms, int line, bool warning, const char *fmt, va_list ap)
+void pc_cfg_msgs_add(struct pc_cfg_msgs *ms, int line, bool warning,
+                     const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
-/* Appends the messages to DIAG (may be NULL) sorted by line, frees them, returns the number of
- * errors among them. */
-int pc_cfg_msgs_flush(struct pc_cfg_msgs *ms, const char *path, struct pc_diag *diag);
+/* Appends the messages to DIAG (may be NULL) sorted by line, frees them,
+ * returns the number of errors among them. */
+int pc_cfg_msgs_flush(struct pc_cfg_msgs *ms, const char *path,
+                      struct pc_diag *diag);
 
 /* The loader's own: they add to its messages. */
 void pc_cfg_error(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
@@ -36,8 +43,9 @@ void pc_cfg_error(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
 void pc_cfg_warn(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Allocation. A configuration is loaded at start and on reload, where running out of memory
- * leaves nothing sensible to do: these abort with a message instead of returning NULL. */
+/* Allocation. A configuration is loaded at start and on reload, where running
+ * out of memory leaves nothing sensible to do: these abort with a message
+ * instead of returning NULL. */
 void *pc_cfg_calloc(size_t n, size_t size);
 void *pc_cfg_reallocarray(void *p, size_t n, size_t size);
 char *pc_cfg_strdup(const char *s);
@@ -45,90 +53,99 @@ char *pc_cfg_strndup(const char *s, size_t n);
 char *pc_cfg_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Grows ARR (of *CAP elements) so that one more element fits after N. */
-#define PC_CFG_RESERVE(arr, n, cap)                                                                \
-    do {                                                                                           \
-        if ((n) == (cap)) {                                                                        \
-            (cap) = (cap) ? 2 * (cap) : 4;                                                         \
-            (arr) = pc_cfg_reallocarray((arr), (cap), sizeof *(arr));                              \
-        }                                                                                          \
-    } while (0)
+#define PC_CFG_RESERVE(arr, n, cap)                                            \
+  do {                                                                         \
+    if ((n) == (cap)) {                                                        \
+      (cap) = (cap) ? 2 * (cap) : 4;                                           \
+      (arr) = pc_cfg_reallocarray((arr), (cap), sizeof *(arr));                \
+    }                                                                          \
+  } while (0)
 
-/* Whitespace-separated items of a value: returns the next one (length in *LEN) and advances
- * *P, or NULL when none is left. */
+/* Whitespace-separated items of a value: returns the next one (length in *LEN)
+ * and advances *P, or NULL when none is left. */
 const char *pc_cfg_next_item(const char **p, size_t *len);
 
 /* A decimal number from MIN to MAX (digits only); no error reporting. */
 bool pc_cfg_parse_int(const char *val, int min, int max, int *out);
 
-/* Single values. Each reports its own error (naming KEY and the value) and returns false. */
-bool pc_cfg_int(struct pc_cfg_loader *ld, int line, const char *key, const char *val, int min,
-                int max, int *out);
-bool pc_cfg_seconds(struct pc_cfg_loader *ld, int line, const char *key, const char *val,
-                    double *out);
-bool pc_cfg_onoff(struct pc_cfg_loader *ld, int line, const char *key, const char *val, bool *out);
+/* Single values. Each reports its own error (naming KEY and the value) and
+ * returns false. */
+bool pc_cfg_int(struct pc_cfg_loader *ld, int line, const char *key,
+                const char *val, int min, int max, int *out);
+bool pc_cfg_seconds(struct pc_cfg_loader *ld, int line, const char *key,
+                    const char *val, double *out);
+bool pc_cfg_onoff(struct pc_cfg_loader *ld, int line, const char *key,
+                  const char *val, bool *out);
 /* WORDS is NULL-terminated; *OUT gets the index of the match. */
-bool pc_cfg_word(struct pc_cfg_loader *ld, int line, const char *key, const char *val,
-                 const char *const *words, int *out);
-bool pc_cfg_tls_version(struct pc_cfg_loader *ld, int line, const char *key, const char *val,
-                        pc_tls_version *out);
+bool pc_cfg_word(struct pc_cfg_loader *ld, int line, const char *key,
+                 const char *val, const char *const *words, int *out);
+bool pc_cfg_tls_version(struct pc_cfg_loader *ld, int line, const char *key,
+                        const char *val, pc_tls_version *out);
 
-/* An IPv4 or IPv6 literal. WANT_PORT: "1.2.3.4:80" or "[::1]:80" (the port is stored in the
- * address). Otherwise: "1.2.3.4", "::1" or "[::1]" with port 0. No error reporting. */
-bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port, struct pc_addr *out);
+/* An IPv4 or IPv6 literal. WANT_PORT: "1.2.3.4:80" or "[::1]:80" (the port is
+ * stored in the address). Otherwise: "1.2.3.4", "::1" or "[::1]" with port 0.
+ * No error reporting. */
+bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port,
+                       struct pc_addr *out);
 bool pc_cfg_is_loopback(const struct pc_addr *a);
 bool pc_cfg_same_addr(const struct pc_addr *a, const struct pc_addr *b);
-/* The address as text, without port or brackets ("10.0.0.1", "::1"). */
-void pc_cfg_addr_str(const struct pc_addr *a, char *buf, size_t size);
 
-/* A host name: labels of letters, digits and '-', 1..63 bytes each, 253 at most in all. */
+/* A host name: labels of letters, digits and '-', 1..63 bytes each, 253 at most
+ * in all. */
 bool pc_cfg_valid_hostname(const char *s, size_t len);
 
 /* A servers= entry, its addresses resolved. */
 struct pc_cfg_server {
-    char *host; /* without port and brackets */
-    int port;   /* the entry's :port, 0 = the pool's https_port */
-    struct pc_addr *addrs;
-    size_t naddrs;
+  char *host; /* without port and brackets */
+  int port;   /* the entry's :port, 0 = the pool's https_port */
+  struct pc_addr *addrs;
+  size_t naddrs;
 };
-bool pc_cfg_server(struct pc_cfg_loader *ld, int line, const char *text, size_t len,
-                   struct pc_cfg_server *out);
+bool pc_cfg_server(struct pc_cfg_loader *ld, int line, const char *text,
+                   size_t len, struct pc_cfg_server *out);
 void pc_cfg_server_free(struct pc_cfg_server *s);
 
-/* A publish= item, checked and lower-cased, one trailing dot removed; NULL after an error. */
-char *pc_cfg_publish_name(struct pc_cfg_loader *ld, int line, const char *text, size_t len);
+/* A publish= item, checked and lower-cased, one trailing dot removed; NULL
+ * after an error. */
+char *pc_cfg_publish_name(struct pc_cfg_loader *ld, int line, const char *text,
+                          size_t len);
 
-/* The absolute directory of the configuration file PATH: relative paths start there. */
+/* The absolute directory of the configuration file PATH: relative paths start
+ * there. */
 char *pc_cfg_config_dir(const char *path);
 /* VAL made absolute against DIR (the configuration file's directory). */
 char *pc_cfg_abspath(const char *dir, const char *val);
-/* Checks that PATH is a readable file; reports "KEY 'PATH': reason" otherwise. */
-bool pc_cfg_check_file(struct pc_cfg_loader *ld, int line, const char *key, const char *path);
+/* Checks that PATH is a readable file; reports "KEY 'PATH': reason" otherwise.
+ */
+bool pc_cfg_check_file(struct pc_cfg_loader *ld, int line, const char *key,
+                       const char *path);
 
 /* The user of `user =` (not root), and the groups it belongs to. */
 struct pc_cfg_user {
-    char name[64];
-    uid_t uid;
-    gid_t groups[256];
-    int ngroups;
+  char name[64];
+  uid_t uid;
+  gid_t groups[256];
+  int ngroups;
 };
-/* Looks the user NAME up; false (an unknown user reported, or root) when there is nothing to
- * check. */
+/* Looks the user NAME up; false (an unknown user reported, or root) when there
+ * is nothing to check. */
 bool pc_cfg_user_lookup(struct pc_cfg_loader *ld, int line, const char *name,
                         struct pc_cfg_user *u);
-/* Reports PATH (when it exists; NULL is fine) if U may not read it or reach it. */
-void pc_cfg_check_user_file(struct pc_cfg_loader *ld, const struct pc_cfg_user *u, int line,
+/* Reports PATH (when it exists; NULL is fine) if U may not read it or reach it.
+ */
+void pc_cfg_check_user_file(struct pc_cfg_loader *ld,
+                            const struct pc_cfg_user *u, int line,
                             const char *key, const char *path);
 
-/* 32-bit FNV-1a, continued from H (start with PC_FNV_INIT). */
-#define PC_FNV_INIT 2166136261u
-uint32_t pc_cfg_fnv1a(uint32_t h, const void *data, size_t len);
-
-/* The route index: an open-addressing hash table of cfg->names (exact names and wildcard
- * suffixes such as ".contoso.com" side by side; an exact name never starts with '.'). */
+/* The route index: an open-addressing hash table of cfg->names (exact names and
+ * wildcard suffixes such as ".contoso.com" side by side; an exact name never
+ * starts with '.'). */
 struct pc_route_index;
 struct pc_route_index *pc_route_index_new(size_t nnames);
-/* Adds NAMES[I]. Returns -1, or the index of an equal name already in (nothing is added). */
-long pc_route_index_add(struct pc_route_index *ix, const struct pc_name *names, size_t i);
+/* Adds NAMES[I]. Returns -1, or the index of an equal name already in (nothing
+ * is added). */
+long pc_route_index_add(struct pc_route_index *ix, const struct pc_name *names,
+                        size_t i);
 void pc_route_index_free(struct pc_route_index *ix);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/net-t.h"
+
 enum pc_role { PC_ROLE_FRONTEND, PC_ROLE_DIRECTOR, PC_ROLE_OWA, PC_ROLE_GENERIC };
 
 /* What the external HTTP listener does for a published name. AUTO never survives loading:
@@ -24,10 +26,17 @@ enum pc_log_format { PC_LOG_COMBINED, PC_LOG_JSON, PC_LOG_W3C };
 /* TLS protocol versions as OpenSSL numbers them (TLS1_VERSION ...). */
 typedef int pc_tls_version;
 
-struct pc_addr {
-    struct sockaddr_storage ss;
-    socklen_t len;
+/* An address prefix of trusted_proxies. IPv4 is kept as IPv4-mapped IPv6 (::ffff:a.b.c.d, its
+ * prefix length plus 96), so that one comparison serves both families and an IPv4-mapped peer
+ * of a dual-stack socket matches an IPv4 prefix. */
+struct pc_cidr {
+    uint8_t addr[16]; /* bits past the prefix are zero */
+    uint8_t bits;     /* 0..128 */
 };
+
+/* Which external listeners expect a PROXY protocol header from trusted_proxies (a bit per
+ * listener kind, in the order of the words of proxy_protocol: off, http, https, on). */
+enum pc_proxy_protocol { PC_PP_OFF = 0, PC_PP_HTTP = 1, PC_PP_HTTPS = 2, PC_PP_ON = 3 };
 
 struct pc_member {
     char *host;          /* as written in servers= (name or literal), without port */
@@ -104,6 +113,12 @@ struct pc_config {
     struct pc_addr admin; /* with port */
     double timeout_connect, timeout_handshake, timeout_header, timeout_keepalive, timeout_idle;
     double drain_timeout;
+    /* Behind a load balancer (docs/configuration.md): the balancers' addresses, and what is
+     * believed from them. */
+    struct pc_cidr *trusted;
+    size_t ntrusted;
+    int proxy_protocol; /* enum pc_proxy_protocol */
+    bool trust_forwarded_for;
 
     struct pc_pool *pools;
     size_t npools;

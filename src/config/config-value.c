@@ -59,16 +59,6 @@ char *pc_cfg_printf(const char *fmt, ...)
     return s;
 }
 
-uint32_t pc_cfg_fnv1a(uint32_t h, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static bool is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -249,14 +239,6 @@ static bool parse_ip4(const char *s, struct pc_addr *out)
     return true;
 }
 
-static void set_port(struct pc_addr *a, int port)
-{
-    if (a->ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
-}
-
 bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port, struct pc_addr *out)
 {
     char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
@@ -295,7 +277,7 @@ bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port, struct pc_a
     else
         ok = parse_ip4(host, out) || parse_ip6(host, out);
     if (ok)
-        set_port(out, (int)port);
+        pc_net_set_port(out, (int)port);
     return ok;
 }
 
@@ -324,17 +306,6 @@ bool pc_cfg_same_addr(const struct pc_addr *a, const struct pc_addr *b)
     const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)&b->ss;
     return memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0 &&
            x->sin6_scope_id == y->sin6_scope_id && x->sin6_port == y->sin6_port;
-}
-
-void pc_cfg_addr_str(const struct pc_addr *a, char *buf, size_t size)
-{
-    const void *src;
-    if (a->ss.ss_family == AF_INET)
-        src = &((const struct sockaddr_in *)&a->ss)->sin_addr;
-    else
-        src = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
-    if (!inet_ntop(a->ss.ss_family, src, buf, (socklen_t)size))
-        snprintf(buf, size, "?");
 }
 
 bool pc_cfg_valid_hostname(const char *s, size_t len)
@@ -452,7 +423,7 @@ bool pc_cfg_server(struct pc_cfg_loader *ld, int line, const char *text, size_t 
         memset(&a, 0, sizeof a);
         memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
         a.len = ai->ai_addrlen;
-        set_port(&a, 0);
+        pc_net_set_port(&a, 0);
         server_add(out, &cap, &a);
     }
     freeaddrinfo(res);

@@ -396,11 +396,11 @@ static void role_ports(enum pc_role role, int *https, int *http)
 static uint32_t member_id(const struct pc_member *m)
 {
     char addr[64], port[16];
-    pc_cfg_addr_str(&m->addr, addr, sizeof addr);
+    pc_net_addr_text(&m->addr, addr, sizeof addr);
     snprintf(port, sizeof port, "%d", m->https_port);
-    uint32_t h = pc_cfg_fnv1a(PC_FNV_INIT, m->host, strlen(m->host) + 1);
-    h = pc_cfg_fnv1a(h, addr, strlen(addr) + 1);
-    return pc_cfg_fnv1a(h, port, strlen(port));
+    uint32_t h = pc_fnv1a(PC_FNV_INIT, m->host, strlen(m->host) + 1);
+    h = pc_fnv1a(h, addr, strlen(addr) + 1);
+    return pc_fnv1a(h, port, strlen(port));
 }
 
 static void finish_pool(struct pc_cfg_loader *ld)
@@ -438,7 +438,7 @@ static void finish_pool(struct pc_cfg_loader *ld)
                     dup = &pool->members[q];
             if (dup) {
                 char a[64];
-                pc_cfg_addr_str(&m.addr, a, sizeof a);
+                pc_net_addr_text(&m.addr, a, sizeof a);
                 pc_cfg_warn(ld, m.line,
                             "server '%s' is %s port %d, already a member as '%s'; counted once",
                             s->host, a, port, dup->host);

@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FNV_PRIME 16777619u
-#define MAX_NAME  253
+#define MAX_NAME 253
 
 struct slot {
     uint32_t hash;
@@ -30,7 +29,7 @@ static uint32_t hash_reverse(const char *s, size_t n)
     uint32_t h = PC_FNV_INIT;
     while (n > 0) {
         h ^= (unsigned char)s[--n];
-        h *= FNV_PRIME;
+        h *= PC_FNV_PRIME;
     }
     return h;
 }
@@ -136,7 +135,7 @@ const struct pc_name *pc_config_route(const struct pc_config *cfg, const char *h
             c = (unsigned char)(c - 'A' + 'a');
         buf[i] = (char)c;
         h ^= c;
-        h *= FNV_PRIME;
+        h *= PC_FNV_PRIME;
         if (c == '.') {
             dotpos[ndots] = (uint16_t)i;
             dothash[ndots++] = h;

@@ -5,10 +5,7 @@
  * worker slot, and forks the workers. A reload loads the new configuration first; if it has
  * errors they are logged and nothing changes. Otherwise new workers start on the same sockets
  * (matching ones are kept open, so no queued connection is lost) and the old workers stop
- * accepting and finish what they carry; if the new workers cannot all be started (fork
- * failing with EAGAIN on a full process table), the reload is refused instead and the old
- * generation keeps serving. Every child forked is tracked in procs[] from the moment fork()
- * returns, until it is reaped. */
+ * accepting and finish what they carry. */
 #include "core/master.h"
 
 #include <arpa/inet.h>
@@ -34,8 +31,6 @@
 #include "tls/tls.h"
 
 #define MAX_WORKERS 256
-#define MAX_PROCS (MAX_WORKERS * 4) /* the generations that may run at once, draining ones too */
-#define GEN_RETIRED 0u /* a worker of a generation that never took over: stopping */
 
 struct msock {
     struct pc_addr addr; /* with port */
@@ -56,10 +51,9 @@ struct wproc {
 
 static struct msock *socks;
 static size_t nsocks;
-static struct wproc procs[MAX_PROCS];
+static struct wproc procs[MAX_WORKERS * 4];
 static size_t nprocs;
-static unsigned generation;       /* the generation serving: 1 at start, one more per reload */
-static time_t respawn_at[MAX_WORKERS]; /* slots of the serving generation to restart; 0: none */
+static unsigned generation;
 static struct pc_tls *tls; /* contexts of the current configuration */
 
 static bool addr_eq(const struct pc_addr *a, const struct pc_addr *b)

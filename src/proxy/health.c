@@ -17,6 +17,8 @@
 
 #include "admin/metrics.h"
 #include "common/log.h"
+#include "common/net.h"
+#include "common/util.h"
 #include "core/worker.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
@@ -99,20 +101,9 @@ static int hc_connect(struct hc *c, int port)
 {
     const struct pc_config *cfg = pc_w.cfg;
     struct pc_addr to = hc_member(c)->addr;
-    if (to.ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&to.ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)&to.ss)->sin6_port = htons((uint16_t)port);
-    c->fd = socket(to.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    pc_net_set_port(&to, port);
+    c->fd = pc_net_connect(&to, cfg->has_internal ? &cfg->internal : NULL, NULL);
     if (c->fd < 0)
-        return -1;
-    if (cfg->has_internal && cfg->internal.ss.ss_family == to.ss.ss_family) {
-        int one = 1;
-        setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-        if (bind(c->fd, (const struct sockaddr *)&cfg->internal.ss, cfg->internal.len) < 0)
-            return -1;
-    }
-    if (connect(c->fd, (const struct sockaddr *)&to.ss, to.len) < 0 && errno != EINPROGRESS)
         return -1;
     ev_io_set(&c->io, c->fd, EV_WRITE);
     ev_io_start(pc_w.loop, &c->io);
@@ -188,7 +179,7 @@ static void hc_next(struct hc *c)
 
 static void hc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
-    struct hc *c = (struct hc *)((char *)w - offsetof(struct hc, io));
+    struct hc *c = PC_CONTAINER_OF(w, struct hc, io);
     (void)loop;
     (void)revents;
     if (c->stage == HC_TLS_HANDSHAKE) {
@@ -224,7 +215,7 @@ static void hc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 static void hc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct hc *c = (struct hc *)((char *)w - offsetof(struct hc, timer));
+    struct hc *c = PC_CONTAINER_OF(w, struct hc, timer);
     (void)revents;
     if (c->stage != HC_IDLE) {
         hc_result(c, false, "timed out");

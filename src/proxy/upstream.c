@@ -18,6 +18,8 @@
 
 #include "admin/metrics.h"
 #include "common/log.h"
+#include "common/net.h"
+#include "common/util.h"
 #include "config/config.h"
 #include "core/io.h"
 #include "core/worker.h"
@@ -37,7 +39,7 @@ static llhttp_settings_t resp_settings;
 static struct pc_head head; /* scratch for response header blocks */
 static struct pc_upconn *free_upconns;
 
-#define UP_FROM(w, field) ((struct pc_upconn *)((char *)(w)-offsetof(struct pc_upconn, field)))
+#define UP_FROM(w, field) PC_CONTAINER_OF(w, struct pc_upconn, field)
 
 static const struct pc_pool *up_pool(const struct pc_upconn *u)
 {
@@ -198,12 +200,8 @@ static void up_log(const struct pc_upconn *u, const char *what)
 {
     static struct pc_ratelimit rl;
     const struct pc_member *m = up_member(u);
-    char ip[INET6_ADDRSTRLEN] = "?";
-    const struct sockaddr *sa = (const struct sockaddr *)&m->addr.ss;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
+    char ip[INET6_ADDRSTRLEN];
+    pc_net_addr_text(&m->addr, ip, sizeof(ip));
     pc_log_limited(&rl, PC_LOG_WARN, "pool %s: member %s (%s port %d): %s", up_pool(u)->name,
                    m->host, ip, u->s ? up_port(u->s, m) : 0, what);
 }
@@ -271,42 +269,34 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
     const struct pc_config *cfg = pc_w.cfg;
     const struct pc_member *m = &cfg->pools[s->pool_idx].members[member_idx];
     struct pc_addr to = m->addr;
-    int port = up_port(s, m);
-    if (to.ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&to.ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)&to.ss)->sin6_port = htons((uint16_t)port);
-
-    int fd = socket(to.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        pc_err("socket: %s", strerror(errno));
-        return NULL;
-    }
-    int one = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-        pc_warn("TCP_NODELAY: %s", strerror(errno));
-    if (cfg->has_internal && cfg->internal.ss.ss_family == to.ss.ss_family) {
-        /* Let connect() pick the port, so that binding does not reserve one per address. */
-        if (setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one)) < 0)
-            pc_warn("IP_BIND_ADDRESS_NO_PORT: %s", strerror(errno));
-        if (bind(fd, (const struct sockaddr *)&cfg->internal.ss, cfg->internal.len) < 0) {
-            pc_err("bind to the internal address: %s", strerror(errno));
-            close(fd);
-            return NULL;
-        }
-    }
+    pc_net_set_port(&to, up_port(s, m));
     struct pc_upconn *u = free_upconns;
     if (u)
         free_upconns = u->next;
-    else if (!(u = malloc(sizeof(*u)))) {
-        close(fd);
+    else if (!(u = malloc(sizeof(*u))))
         return NULL;
-    }
     memset(u, 0, sizeof(*u));
-    u->fd = fd;
     u->pool_idx = s->pool_idx;
     u->member_idx = member_idx;
     u->s = s;
+    const char *step = NULL;
+    int fd = pc_net_connect(&to, cfg->has_internal ? &cfg->internal : NULL, &step);
+    if (fd < 0 && strcmp(step, "connect") == 0) {
+        /* Refused or unreachable at once: the member's fault. */
+        int err = errno;
+        up_log(u, strerror(err));
+        pc_metrics_connect_failure(u->pool_idx, member_idx);
+        pc_balance_mark_down(u->pool_idx, member_idx, strerror(err));
+        up_recycle(u);
+        return NULL;
+    }
+    if (fd < 0) {
+        pc_err("%s%s: %s", step, strcmp(step, "bind") == 0 ? " to the internal address" : "",
+               strerror(errno));
+        up_recycle(u);
+        return NULL;
+    }
+    u->fd = fd;
     char sni[256];
     request_sni(s, sni, sizeof(sni));
     if (!(u->sni = strdup(sni))) {
@@ -327,19 +317,6 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
     u->chunk.ll.data = u;
     ev_io_init(&u->io, up_io_cb, fd, EV_WRITE);
     ev_init(&u->timer, up_timer_cb);
-
-    if (connect(fd, (const struct sockaddr *)&to.ss, to.len) < 0 && errno != EINPROGRESS) {
-        int err = errno;
-        up_log(u, strerror(err));
-        pc_metrics_connect_failure(u->pool_idx, member_idx);
-        pc_balance_mark_down(u->pool_idx, member_idx, strerror(err));
-        u->s = NULL;
-        SSL_free(u->ssl);
-        u->ssl = NULL;
-        close(fd);
-        up_recycle(u);
-        return NULL;
-    }
     u->connecting = true;
     u->handshaking = u->ssl != NULL;
     pc_metrics_upstream(u->pool_idx, member_idx, +1);

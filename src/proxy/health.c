@@ -138,18 +138,18 @@ static bool forwards_http(const struct pc_pool *pool)
 
 static void hc_step_tls(struct hc *c)
 {
-    ERR_clear_error();
-    int r = SSL_do_handshake(c->ssl);
+    uint8_t want;
+    int err;
+    int r = pc_tls_step(c->ssl, &want, &err);
     if (r == 1) {
         hc_cleanup(c);
         c->stage = HC_HTTP_CONNECT;
         hc_next(c);
         return;
     }
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    if (r == 0) {
         ev_io_stop(pc_w.loop, &c->io);
-        ev_io_set(&c->io, c->fd, e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE);
+        ev_io_set(&c->io, c->fd, want);
         ev_io_start(pc_w.loop, &c->io);
         return;
     }

@@ -741,18 +741,15 @@ static int up_connect_failed(struct pc_upconn *u, const char *why)
  * the session was closed or answered. */
 static int up_handshake(struct pc_upconn *u)
 {
-    ERR_clear_error();
-    int r = SSL_do_handshake(u->ssl);
+    int e;
+    int r = pc_tls_step(u->ssl, &u->hs_want, &e);
     if (r == 1) {
         u->handshaking = false;
         ev_timer_stop(pc_w.loop, &u->timer);
         return 0;
     }
-    int e = SSL_get_error(u->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        u->hs_want = e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE;
+    if (r == 0)
         return 0;
-    }
     long vr = SSL_get_verify_result(u->ssl);
     char why[300];
     if (vr != X509_V_OK) {

@@ -76,6 +76,21 @@ const char *pc_tls_error(char *buf, size_t len, const char *fallback)
 
 /* ---- names ---- */
 
+int pc_tls_step(SSL *ssl, uint8_t *want, int *err)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl);
+    if (r == 1)
+        return 1;
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        *want = e == SSL_ERROR_WANT_READ ? PC_TLS_WANT_READ : PC_TLS_WANT_WRITE;
+        return 0;
+    }
+    *err = e;
+    return -1;
+}
+
 bool pc_tls_name_match(const char *pat, const char *host, size_t len)
 {
     if (len && host[len - 1] == '.')

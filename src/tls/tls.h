@@ -48,4 +48,14 @@ size_t pc_tls_server_index(const struct pc_tls *t, SSL *ssl);
 /* The last OpenSSL error as text (for logs), or FALLBACK. */
 const char *pc_tls_error(char *buf, size_t len, const char *fallback);
 
+/* What a non-blocking TLS step waits for: the values of libev's EV_READ and EV_WRITE, so that
+ * a caller can hand them to its watcher as they are. */
+enum { PC_TLS_WANT_READ = 0x01, PC_TLS_WANT_WRITE = 0x02 };
+
+/* One step of a non-blocking TLS handshake (client or server side, as SSL was set up).
+ * Returns 1 when the handshake is done; 0 when it waits, with *WANT set to PC_TLS_WANT_READ or
+ * PC_TLS_WANT_WRITE; -1 when it failed, with *ERR set to SSL_get_error's code and OpenSSL's
+ * error queue holding the reason (pc_tls_error reads it). */
+int pc_tls_step(SSL *ssl, uint8_t *want, int *err);
+
 #endif

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -57,22 +56,19 @@ bool pc_cfg_user_lookup(struct pc_cfg_loader *ld, int line, const char *name, st
         return false; /* root reads everything: nothing to check */
     /* Only what the checks need: the passwd entry is overwritten by the next lookup. */
     u->uid = pw->pw_uid;
-    u->ngroups = (int)(sizeof u->groups / sizeof u->groups[0]);
+    u->gid = pw->pw_gid; /* not its supplementary groups: the running portico drops them */
     snprintf(u->name, sizeof u->name, "%s", pw->pw_name);
-    if (getgrouplist(pw->pw_name, pw->pw_gid, u->groups, &u->ngroups) < 0)
-        u->ngroups = (int)(sizeof u->groups / sizeof u->groups[0]); /* check the first ones */
     return true;
 }
 
-/* Whether the user U (not root) has the permission BITS (read 4, search 1) on ST, from its
- * owner, group and mode; ACLs are not looked at. */
+/* Whether the user U (not root), with its primary group alone, has the permission BITS (read
+ * 4, search 1) on ST, from its owner, group and mode; ACLs are not looked at. */
 static bool allowed(const struct stat *st, const struct pc_cfg_user *u, mode_t bits)
 {
     if (st->st_uid == u->uid)
         return st->st_mode & (bits << 6);
-    for (int i = 0; i < u->ngroups; i++)
-        if (u->groups[i] == st->st_gid)
-            return st->st_mode & (bits << 3);
+    if (st->st_gid == u->gid)
+        return st->st_mode & (bits << 3);
     return st->st_mode & bits;
 }
 

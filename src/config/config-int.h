@@ -120,12 +120,12 @@ char *pc_cfg_abspath(const char *dir, const char *val);
 bool pc_cfg_check_file(struct pc_cfg_loader *ld, int line, const char *key,
                        const char *path);
 
-/* The user of `user =` (not root), and the groups it belongs to. */
+/* The user of `user =` (not root) and its primary group, the only group portico
+ * keeps (pc_drop_privileges): the files are checked as they will be read. */
 struct pc_cfg_user {
   char name[64];
   uid_t uid;
-  gid_t groups[256];
-  int ngroups;
+  gid_t gid;
 };
 /* Looks the user NAME up; false (an unknown user reported, or root) when there
  * is nothing to check. */

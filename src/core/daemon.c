@@ -88,6 +88,39 @@ int pc_harden(void)
     return 0;
 }
 
+/* Takes UID and GID with GID as the only group, keeping the capabilities across setuid() for
+ * set_caps(); then checks that no real, effective or saved id and no supplementary group is
+ * left of root's or of USER's other groups. NULL, or the step that failed (errno set). */
+static const char *become(uid_t uid, gid_t gid)
+{
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+        return "prctl(PR_SET_KEEPCAPS, 1)";
+    /* Not initgroups(): a supplementary group (ssl-cert, adm, a group of the keys of another
+     * service) would let every worker read what that group may, and `portico -t` checks the
+     * files with the primary group alone. setgroups() comes first: it needs root. */
+    if (setgroups(1, &gid) < 0)
+        return "setgroups";
+    if (setgid(gid) < 0)
+        return "setgid";
+    if (setuid(uid) < 0)
+        return "setuid";
+    uid_t ru, eu, su;
+    gid_t rg, eg, sg, groups[2];
+    if (getresuid(&ru, &eu, &su) < 0)
+        return "getresuid";
+    if (getresgid(&rg, &eg, &sg) < 0)
+        return "getresgid";
+    int n = getgroups(2, groups);
+    if (n < 0)
+        return "getgroups";
+    if (ru != uid || eu != uid || su != uid || rg != gid || eg != gid || sg != gid || n != 1 ||
+        groups[0] != gid) {
+        errno = EPERM;
+        return "the ids after the change";
+    }
+    return NULL;
+}
+
 int pc_drop_privileges(const char *user)
 {
     /* The master comes here after binding, whether or not it changes user. */
@@ -95,14 +128,17 @@ int pc_drop_privileges(const char *user)
         return -1;
     if (!user || geteuid() != 0)
         return 0;
+    errno = 0;
     struct passwd *pw = getpwnam(user);
     if (!pw) {
-        pc_err("user %s: no such user", user);
+        pc_err("user %s: no such user%s%s", user, errno ? ": " : "", errno ? strerror(errno) : "");
         return -1;
     }
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || initgroups(pw->pw_name, pw->pw_gid) < 0 ||
-        setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-        pc_err("dropping privileges to %s: %s", user, strerror(errno));
+    uid_t uid = pw->pw_uid;
+    gid_t gid = pw->pw_gid;
+    const char *what = become(uid, gid);
+    if (what) {
+        pc_err("dropping privileges to %s: %s: %s", user, what, strerror(errno));
         return -1;
     }
     if (set_caps(1u << CAP_NET_BIND_SERVICE) < 0) {
@@ -114,7 +150,8 @@ int pc_drop_privileges(const char *user)
     /* setuid() reset the dumpable flag to fs.suid_dumpable (2 would dump our memory as root). */
     if (pc_harden() < 0)
         return -1;
-    pc_info("running as %s (uid %d) with CAP_NET_BIND_SERVICE only", user, (int)pw->pw_uid);
+    pc_info("running as %s (uid %d, gid %d, no supplementary group) with CAP_NET_BIND_SERVICE only",
+            user, (int)uid, (int)gid);
     return 0;
 }
 

@@ -11,9 +11,10 @@ void pc_notify(const char *state);
  * pc_drop_all_caps). 0 on success, -1 (logged) on failure. See docs/security.md. */
 int pc_harden(void);
 
-/* Hardens (pc_harden) then becomes USER (its uid, gid and groups) keeping CAP_NET_BIND_SERVICE
- * alone, so that a reload can still bind ports below 1024. 0 on success, -1 (logged) on failure.
- * Does nothing when USER is NULL or the process is not root. */
+/* Hardens (pc_harden) then becomes USER (its uid, and its primary group as the only group:
+ * supplementary groups are dropped) keeping CAP_NET_BIND_SERVICE alone, so that a reload can
+ * still bind ports below 1024. 0 on success, -1 (logged) on failure. Does nothing when USER is
+ * NULL or the process is not root. */
 int pc_drop_privileges(const char *user);
 
 /* Hardens again (pc_harden; a failure is logged only) and drops every capability (workers

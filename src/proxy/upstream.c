@@ -26,13 +26,13 @@
 #include "http/chunked.h"
 #include "http/http1.h"
 #include "proxy/auth.h"
+#include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
-#define UP_IDLE_MAX     256 /* idle connections kept per member and worker */
 #define UP_IDLE_TIMEOUT 55. /* below IIS's 120 s connection timeout: we close first */
 
 static llhttp_settings_t resp_settings;
@@ -90,68 +90,6 @@ void pc_upstream_init(void)
 static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void up_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
-static void idle_unlink(struct pc_upconn *u)
-{
-    struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
-    if (u->prev)
-        u->prev->next = u->next;
-    else
-        ms->idle = u->next;
-    if (u->next)
-        u->next->prev = u->prev;
-    else
-        ms->idle_tail = u->prev;
-    u->next = u->prev = NULL;
-    ms->nidle--;
-}
-
-/* A session's pinned connections (one per pool and TLS name it authenticated to) form a list
- * through next/prev, which pinned connections never use for an idle list. */
-static void pin_unlink(struct pc_upconn *u)
-{
-    if (u->prev)
-        u->prev->next = u->next;
-    else if (u->s->pinned == u)
-        u->s->pinned = u->next;
-    if (u->next)
-        u->next->prev = u->prev;
-    u->next = u->prev = NULL;
-}
-
-static void pin_link(struct pc_session *s, struct pc_upconn *u)
-{
-    u->prev = NULL;
-    u->next = s->pinned;
-    if (s->pinned)
-        s->pinned->prev = u;
-    s->pinned = u;
-}
-
-/* Makes room for one more pinned connection of S (max_pinned_per_client): closes the oldest
- * one that is between requests, never EXCEPT. Returns false when every pin is in use. */
-static bool pin_make_room(struct pc_session *s, const struct pc_upconn *except)
-{
-    unsigned n = 0;
-    struct pc_upconn *oldest = NULL;
-    for (struct pc_upconn *p = s->pinned; p; p = p->next) {
-        n++;
-        if (p != except && p->pin_idle)
-            oldest = p; /* the list is newest first */
-    }
-    if (n < (unsigned)pc_w.cfg->max_pinned_per_client)
-        return true;
-    static struct pc_ratelimit rl;
-    pc_log_limited(&rl, PC_LOG_INFO,
-                   "client %s: %u authenticated member connections "
-                   "(max_pinned_per_client %d): %s",
-                   s->peer_ip, n, pc_w.cfg->max_pinned_per_client,
-                   oldest ? "closing its oldest idle one" : "all busy");
-    if (!oldest)
-        return false;
-    pc_upstream_close(oldest); /* unlinks itself */
-    return true;
-}
-
 /* Back to the free list: only the fixed part is recycled. */
 static void up_recycle(struct pc_upconn *u)
 {
@@ -167,9 +105,9 @@ void pc_upstream_close(struct pc_upconn *u)
     if (u->pinned)
         pc_metrics_pinned(-1);
     if (!u->s)
-        idle_unlink(u);
+        pc_pool_idle_unlink(u);
     else if (u->pinned)
-        pin_unlink(u);
+        pc_pool_pin_unlink(u);
     ev_io_stop(pc_w.loop, &u->io);
     ev_timer_stop(pc_w.loop, &u->timer);
     if (u->ssl) {
@@ -189,11 +127,8 @@ void pc_upstream_close(struct pc_upconn *u)
 
 void pc_upstream_close_idle_all(void)
 {
-    const struct pc_config *cfg = pc_w.cfg;
-    for (size_t p = 0; p < cfg->npools; p++)
-        for (size_t m = 0; m < cfg->pools[p].nmembers; m++)
-            while (pc_w.pools[p].m[m].idle)
-                pc_upstream_close(pc_w.pools[p].m[m].idle);
+    for (struct pc_upconn *u; (u = pc_pool_idle_any());)
+        pc_upstream_close(u);
 }
 
 static void up_log(const struct pc_upconn *u, const char *what)
@@ -229,12 +164,8 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
     struct pc_upconn *u = SSL_get_app_data(ssl);
     if (!u)
         return 0;
-    struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
-    if (ms->tls_sess)
-        SSL_SESSION_free(ms->tls_sess);
-    ms->tls_sess = sess;
-    snprintf(ms->tls_sess_name, sizeof(ms->tls_sess_name), "%s", u->sni);
-    return 1; /* we keep the reference */
+    pc_pool_tls_session_put(u, sess);
+    return 1; /* the pool keeps the reference */
 }
 
 static int up_tls_setup(struct pc_upconn *u)
@@ -257,9 +188,7 @@ static int up_tls_setup(struct pc_upconn *u)
         if (SSL_set1_host(u->ssl, name) != 1)
             return -1;
     }
-    struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
-    if (ms->tls_sess && strcmp(ms->tls_sess_name, u->sni) == 0)
-        SSL_set_session(u->ssl, ms->tls_sess);
+    pc_pool_tls_session_offer(u, u->ssl);
     return 0;
 }
 
@@ -373,20 +302,18 @@ static int attach(struct pc_session *s, bool fresh_only)
 {
     const struct pc_pool *pool = &pc_w.cfg->pools[s->pool_idx];
     char sni[256];
-    if (s->pinned)
-        request_sni(s, sni, sizeof(sni));
-    for (struct pc_upconn *pin = s->pinned; pin; pin = pin->next) {
-        if (pin->pool_idx == s->pool_idx && strcmp(pin->sni, sni) == 0 &&
-            (pin->ssl != NULL) == (s->kind == PC_LISTEN_HTTPS)) {
-            /* NTLM/Negotiate: this client's authenticated connection, whatever the balancer
-             * would say; never retried elsewhere. */
-            pin->pin_idle = false;
-            ev_timer_stop(pc_w.loop, &pin->timer);
-            s->member_idx = (int)pin->member_idx;
-            int r = up_begin(s, pin);
-            s->resend_ok = false;
-            return r;
-        }
+    request_sni(s, sni, sizeof(sni));
+    bool tls = s->kind == PC_LISTEN_HTTPS;
+    struct pc_upconn *pin = s->pinned ? pc_pool_pin_find(s, s->pool_idx, tls, sni) : NULL;
+    if (pin) {
+        /* Connection-bound authentication: this client's authenticated connection, whatever
+         * the balancer would say; never retried elsewhere. */
+        pin->pin_idle = false;
+        ev_timer_stop(pc_w.loop, &pin->timer);
+        s->member_idx = (int)pin->member_idx;
+        int r = up_begin(s, pin);
+        s->resend_ok = false;
+        return r;
     }
     for (;;) {
         int mi = pc_balance_pick(s);
@@ -398,18 +325,9 @@ static int attach(struct pc_session *s, bool fresh_only)
         }
         s->tried |= 1ull << (mi % 64);
         s->member_idx = mi;
-        struct pc_member_state *ms = &pc_w.pools[s->pool_idx].m[mi];
-        struct pc_upconn *u = NULL;
-        if (!fresh_only && ms->idle) {
-            char sni[256];
-            request_sni(s, sni, sizeof(sni));
-            bool tls = s->kind == PC_LISTEN_HTTPS;
-            for (u = ms->idle; u; u = u->next)
-                if ((u->ssl != NULL) == tls && strcmp(u->sni, sni) == 0)
-                    break;
-        }
+        struct pc_upconn *u =
+            fresh_only ? NULL : pc_pool_idle_take(s->pool_idx, (unsigned)mi, tls, sni);
         if (u) {
-            idle_unlink(u);
             ev_timer_stop(pc_w.loop, &u->timer);
             u->s = s;
             u->reused = true;
@@ -428,7 +346,6 @@ int pc_upstream_attach(struct pc_session *s)
 void pc_upstream_release(struct pc_session *s, bool reusable)
 {
     struct pc_upconn *u = s->up;
-    struct pc_member_state *ms = &pc_w.pools[u->pool_idx].m[u->member_idx];
     reusable = reusable && u->keepalive && u->msg_done && !pc_out_pending(&u->out) &&
                (!u->in || pc_buf_len(u->in) == 0) && (!u->ssl || !SSL_has_pending(u->ssl)) &&
                !pc_w.draining;
@@ -449,21 +366,12 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
         pc_upstream_close(u);
         return;
     }
-    /* A full list gives up its oldest connection, not the newest: plain and TLS connections
-     * of every name share it, and the newest is the likeliest to be wanted again. */
-    if (ms->nidle >= UP_IDLE_MAX && ms->idle_tail)
-        pc_upstream_close(ms->idle_tail);
     pc_buf_put(u->in);
     u->in = NULL;
     u->s = NULL;
-    u->prev = NULL;
-    u->next = ms->idle;
-    if (ms->idle)
-        ms->idle->prev = u;
-    else
-        ms->idle_tail = u;
-    ms->idle = u;
-    ms->nidle++;
+    struct pc_upconn *evict = pc_pool_idle_put(u); /* the oldest, past the cap */
+    if (evict)
+        pc_upstream_close(evict);
     pc_io_want(pc_w.loop, &u->io, EV_READ); /* a readable idle connection has been closed */
     ev_timer_stop(pc_w.loop, &u->timer);
     ev_timer_set(&u->timer, UP_IDLE_TIMEOUT, 0.);
@@ -522,10 +430,13 @@ static int up_head(struct pc_upconn *u, size_t hl)
          * now belongs to this client. Past max_pinned_per_client with every pin busy it is
          * used for this response only, then closed: never shared. (An HTTP/1.1 client
          * connection has one request at a time, so its other pins are all idle.) */
-        if (pin_make_room(s, u)) {
+        struct pc_upconn *evict;
+        if (pc_pool_pin_room(s, u, &evict)) {
+            if (evict)
+                pc_upstream_close(evict); /* unlinks itself */
             u->pinned = true;
             pc_metrics_pinned(+1);
-            pin_link(s, u);
+            pc_pool_pin_link(u);
         } else {
             unshareable = true;
         }

@@ -1,5 +1,5 @@
 /* fuzz_chunked.c — libFuzzer harness: chunked bodies, decoded by llhttp and re-encoded by
- * portico (pc_out_body / pc_out_body_end in src/core/io.c), as session.c does for an upload and
+ * portico (pc_body_put / pc_body_end in src/http/body.c), as session.c does for an upload and
  * upstream.c for a response.
  *
  * Input: a chunked body as it follows a fixed header block (FE FE HI LO C expands to a run of
@@ -17,6 +17,7 @@
 
 #include "common.h"
 #include "core/io.h"
+#include "http/body.h"
 #include "http/chunked.h"
 #include "http/http1-t.h"
 
@@ -256,9 +257,9 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     struct side *s = p->data;
     bytes_add(&s->payload, at, len);
     if (s->reencode) {
-        FZ_CHECK(pc_out_body(&s->chunk, PC_BODY_CHUNK, at, len) == 0, "pc_out_body(CHUNK) failed");
-        FZ_CHECK(pc_out_body(&s->dechunk, PC_BODY_DECHUNK, at, len) == 0,
-                 "pc_out_body(DECHUNK) failed");
+        FZ_CHECK(pc_body_put(&s->chunk, PC_BODY_CHUNK, at, len) == 0, "pc_body_put(CHUNK) failed");
+        FZ_CHECK(pc_body_put(&s->dechunk, PC_BODY_DECHUNK, at, len) == 0,
+                 "pc_body_put(DECHUNK) failed");
     }
     return 0;
 }
@@ -269,8 +270,8 @@ static int on_complete(llhttp_t *p)
     FZ_CHECK(!s->complete, "two messages");
     s->complete = true;
     if (s->reencode) {
-        FZ_CHECK(pc_out_body_end(&s->chunk, PC_BODY_CHUNK) == 0, "pc_out_body_end failed");
-        FZ_CHECK(pc_out_body_end(&s->dechunk, PC_BODY_DECHUNK) == 0, "pc_out_body_end failed");
+        FZ_CHECK(pc_body_end(&s->chunk, PC_BODY_CHUNK) == 0, "pc_body_end failed");
+        FZ_CHECK(pc_body_end(&s->dechunk, PC_BODY_DECHUNK) == 0, "pc_body_end failed");
     }
     return HPE_PAUSED; /* as session.c / upstream.c: the message is done */
 }

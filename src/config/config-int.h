@@ -20,22 +20,20 @@ struct pc_cfg_loader;
 /* Diagnostics, collected and sorted by line when loading ends. LINE 0 = the
  * file as a whole. */
 struct pc_cfg_msg {
-  int line;
-  int seq; /* keeps the messages of one line in the order they were found */
-  bool warning;
-  char *text;
+    int line;
+    int seq; /* keeps the messages of one line in the order they were found */
+    bool warning;
+    char *text;
 };
 struct pc_cfg_msgs {
-  struct pc_cfg_msg *v;
-  size_t n, cap;
+    struct pc_cfg_msg *v;
+    size_t n, cap;
 };
-void pc_cfg_msgs_add(struct pc_cfg_msgs *ms, int line, bool warning,
-                     const char *fmt, va_list ap)
+void pc_cfg_msgs_add(struct pc_cfg_msgs *ms, int line, bool warning, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 /* Appends the messages to DIAG (may be NULL) sorted by line, frees them,
  * returns the number of errors among them. */
-int pc_cfg_msgs_flush(struct pc_cfg_msgs *ms, const char *path,
-                      struct pc_diag *diag);
+int pc_cfg_msgs_flush(struct pc_cfg_msgs *ms, const char *path, struct pc_diag *diag);
 
 /* The loader's own: they add to its messages. */
 void pc_cfg_error(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
@@ -53,13 +51,13 @@ char *pc_cfg_strndup(const char *s, size_t n);
 char *pc_cfg_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Grows ARR (of *CAP elements) so that one more element fits after N. */
-#define PC_CFG_RESERVE(arr, n, cap)                                            \
-  do {                                                                         \
-    if ((n) == (cap)) {                                                        \
-      (cap) = (cap) ? 2 * (cap) : 4;                                           \
-      (arr) = pc_cfg_reallocarray((arr), (cap), sizeof *(arr));                \
-    }                                                                          \
-  } while (0)
+#define PC_CFG_RESERVE(arr, n, cap)                                                                \
+    do {                                                                                           \
+        if ((n) == (cap)) {                                                                        \
+            (cap) = (cap) ? 2 * (cap) : 4;                                                         \
+            (arr) = pc_cfg_reallocarray((arr), (cap), sizeof *(arr));                              \
+        }                                                                                          \
+    } while (0)
 
 /* Whitespace-separated items of a value: returns the next one (length in *LEN)
  * and advances *P, or NULL when none is left. */
@@ -70,23 +68,21 @@ bool pc_cfg_parse_int(const char *val, int min, int max, int *out);
 
 /* Single values. Each reports its own error (naming KEY and the value) and
  * returns false. */
-bool pc_cfg_int(struct pc_cfg_loader *ld, int line, const char *key,
-                const char *val, int min, int max, int *out);
-bool pc_cfg_seconds(struct pc_cfg_loader *ld, int line, const char *key,
-                    const char *val, double *out);
-bool pc_cfg_onoff(struct pc_cfg_loader *ld, int line, const char *key,
-                  const char *val, bool *out);
+bool pc_cfg_int(struct pc_cfg_loader *ld, int line, const char *key, const char *val, int min,
+                int max, int *out);
+bool pc_cfg_seconds(struct pc_cfg_loader *ld, int line, const char *key, const char *val,
+                    double *out);
+bool pc_cfg_onoff(struct pc_cfg_loader *ld, int line, const char *key, const char *val, bool *out);
 /* WORDS is NULL-terminated; *OUT gets the index of the match. */
-bool pc_cfg_word(struct pc_cfg_loader *ld, int line, const char *key,
-                 const char *val, const char *const *words, int *out);
-bool pc_cfg_tls_version(struct pc_cfg_loader *ld, int line, const char *key,
-                        const char *val, pc_tls_version *out);
+bool pc_cfg_word(struct pc_cfg_loader *ld, int line, const char *key, const char *val,
+                 const char *const *words, int *out);
+bool pc_cfg_tls_version(struct pc_cfg_loader *ld, int line, const char *key, const char *val,
+                        pc_tls_version *out);
 
 /* An IPv4 or IPv6 literal. WANT_PORT: "1.2.3.4:80" or "[::1]:80" (the port is
  * stored in the address). Otherwise: "1.2.3.4", "::1" or "[::1]" with port 0.
  * No error reporting. */
-bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port,
-                       struct pc_addr *out);
+bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port, struct pc_addr *out);
 bool pc_cfg_is_loopback(const struct pc_addr *a);
 bool pc_cfg_same_addr(const struct pc_addr *a, const struct pc_addr *b);
 
@@ -96,19 +92,18 @@ bool pc_cfg_valid_hostname(const char *s, size_t len);
 
 /* A servers= entry, its addresses resolved. */
 struct pc_cfg_server {
-  char *host; /* without port and brackets */
-  int port;   /* the entry's :port, 0 = the pool's https_port */
-  struct pc_addr *addrs;
-  size_t naddrs;
+    char *host; /* without port and brackets */
+    int port;   /* the entry's :port, 0 = the pool's https_port */
+    struct pc_addr *addrs;
+    size_t naddrs;
 };
-bool pc_cfg_server(struct pc_cfg_loader *ld, int line, const char *text,
-                   size_t len, struct pc_cfg_server *out);
+bool pc_cfg_server(struct pc_cfg_loader *ld, int line, const char *text, size_t len,
+                   struct pc_cfg_server *out);
 void pc_cfg_server_free(struct pc_cfg_server *s);
 
 /* A publish= item, checked and lower-cased, one trailing dot removed; NULL
  * after an error. */
-char *pc_cfg_publish_name(struct pc_cfg_loader *ld, int line, const char *text,
-                          size_t len);
+char *pc_cfg_publish_name(struct pc_cfg_loader *ld, int line, const char *text, size_t len);
 
 /* The absolute directory of the configuration file PATH: relative paths start
  * there. */
@@ -117,15 +112,14 @@ char *pc_cfg_config_dir(const char *path);
 char *pc_cfg_abspath(const char *dir, const char *val);
 /* Checks that PATH is a readable file; reports "KEY 'PATH': reason" otherwise.
  */
-bool pc_cfg_check_file(struct pc_cfg_loader *ld, int line, const char *key,
-                       const char *path);
+bool pc_cfg_check_file(struct pc_cfg_loader *ld, int line, const char *key, const char *path);
 
 /* The user of `user =` (not root) and its primary group, the only group portico
  * keeps (pc_drop_privileges): the files are checked as they will be read. */
 struct pc_cfg_user {
-  char name[64];
-  uid_t uid;
-  gid_t gid;
+    char name[64];
+    uid_t uid;
+    gid_t gid;
 };
 /* Looks the user NAME up; false (an unknown user reported, or root) when there
  * is nothing to check. */
@@ -133,8 +127,7 @@ bool pc_cfg_user_lookup(struct pc_cfg_loader *ld, int line, const char *name,
                         struct pc_cfg_user *u);
 /* Reports PATH (when it exists; NULL is fine) if U may not read it or reach it.
  */
-void pc_cfg_check_user_file(struct pc_cfg_loader *ld,
-                            const struct pc_cfg_user *u, int line,
+void pc_cfg_check_user_file(struct pc_cfg_loader *ld, const struct pc_cfg_user *u, int line,
                             const char *key, const char *path);
 
 /* The route index: an open-addressing hash table of cfg->names (exact names and
@@ -144,8 +137,7 @@ struct pc_route_index;
 struct pc_route_index *pc_route_index_new(size_t nnames);
 /* Adds NAMES[I]. Returns -1, or the index of an equal name already in (nothing
  * is added). */
-long pc_route_index_add(struct pc_route_index *ix, const struct pc_name *names,
-                        size_t i);
+long pc_route_index_add(struct pc_route_index *ix, const struct pc_name *names, size_t i);
 void pc_route_index_free(struct pc_route_index *ix);
 
 #endif

@@ -8,7 +8,11 @@
 #include <openssl/ssl.h>
 #include <sys/types.h>
 
-#include "proxy/proxy-t.h"
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/io-t.h"
 
 enum { PC_IO_AGAIN = -1, PC_IO_ERR = -2 };
 
@@ -38,12 +42,6 @@ char *pc_out_reserve(struct pc_out *o, size_t need);
 /* Appends LEN bytes; returns false when out of memory. */
 bool pc_out_append(struct pc_out *o, const void *p, size_t len);
 void pc_out_reset(struct pc_out *o);
-
-/* Queues a piece of body in MODE (see enum pc_body_mode); 0 or -1 (out of memory, or a second
- * raw piece while one is pending, which the callers' flow control rules out). */
-int pc_out_body(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t len);
-/* Queues the end of a body: the last chunk in PC_BODY_CHUNK mode, nothing otherwise. */
-int pc_out_body_end(struct pc_out *o, enum pc_body_mode mode);
 
 /* Switches the events a watcher waits for, touching libev only when they change. */
 void pc_io_want(struct ev_loop *loop, ev_io *w, int events);

@@ -11,7 +11,9 @@
 #include <stdbool.h>
 
 #include "config/config-t.h"
-#include "proxy/proxy-t.h"
+#include "core/listener-t.h"
+
+struct pc_upconn;
 
 struct pc_member_state {
     struct pc_upconn *idle;      /* most recently parked first */

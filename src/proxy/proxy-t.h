@@ -16,24 +16,11 @@
 
 #include "common/buf.h"
 #include "config/config-t.h"
+#include "core/io-t.h"
+#include "core/listener-t.h"
+#include "http/body-t.h"
 #include "http/chunked-t.h"
 #include "http/http1-t.h"
-
-/* Bytes waiting to be written to one peer, in order: ob[start, end) then raw[0, rawlen).
- * RAW points into the other side's input buffer (a Content-Length body forwarded without a
- * copy); that side reads nothing more until the queue is empty, so RAW stays valid. */
-struct pc_out {
-    struct pc_buf *ob;
-    const char *raw;
-    size_t rawlen;
-};
-
-enum pc_body_mode {
-    PC_BODY_NONE,
-    PC_BODY_RAW,     /* forward body bytes as they are (Content-Length, or close-delimited) */
-    PC_BODY_CHUNK,   /* re-encode each piece as a chunk (chunked or close-delimited source) */
-    PC_BODY_DECHUNK, /* copy the payload without framing (chunked source, HTTP/1.0 client) */
-};
 
 struct pc_session;
 
@@ -82,8 +69,6 @@ enum pc_sess_state {
                      * sends, briefly, so that unread bytes do not turn the close into a RST
                      * that could destroy the response before the client reads it */
 };
-
-enum pc_listener_kind { PC_LISTEN_HTTP, PC_LISTEN_HTTPS, PC_LISTEN_ADMIN };
 
 struct pc_session {
     int fd;

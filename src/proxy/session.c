@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "core/io.h"
+#include "http/body.h"
 #include "core/worker.h"
 #include "http/chunked.h"
 #include "http/http1.h"
@@ -41,14 +42,14 @@ static void sess_linger(struct pc_session *s);
 static int req_on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct pc_session *s = p->data;
-    return pc_out_body(&s->up->out, s->body, at, len);
+    return pc_body_put(&s->up->out, s->body, at, len);
 }
 
 static int req_on_complete(llhttp_t *p)
 {
     struct pc_session *s = p->data;
     s->req_done = true;
-    if (s->up && pc_out_body_end(&s->up->out, s->body) < 0)
+    if (s->up && pc_body_end(&s->up->out, s->body) < 0)
         return -1;
     return HPE_PAUSED;
 }
@@ -490,7 +491,7 @@ static int sess_pump_request(struct pc_session *s)
         struct pc_buf *b = s->in;
         if (b && pc_buf_len(b) && s->tunnel) {
             /* WebSocket after the 101: bytes go through untouched. */
-            pc_out_body(&u->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
+            pc_body_put(&u->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
             b->start = b->end;
             continue;
         }
@@ -509,7 +510,7 @@ static int sess_pump_request(struct pc_session *s)
             const char *at = b->data + b->start;
             if (s->body == PC_BODY_RAW) {
                 size_t n = feed < s->body_left ? feed : (size_t)s->body_left;
-                pc_out_body(&u->out, PC_BODY_RAW, at, n); /* the queue was flushed above */
+                pc_body_put(&u->out, PC_BODY_RAW, at, n); /* the queue was flushed above */
                 b->start += n;
                 s->body_left -= n;
                 s->req_done = s->body_left == 0;

@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "config/config.h"
 #include "core/io.h"
+#include "http/body.h"
 #include "core/worker.h"
 #include "http/chunked.h"
 #include "http/http1.h"
@@ -61,7 +62,7 @@ static int up_port(const struct pc_session *s, const struct pc_member *m)
 static int resp_on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct pc_upconn *u = p->data;
-    return pc_out_body(&u->s->out, u->body, at, len);
+    return pc_body_put(&u->s->out, u->body, at, len);
 }
 
 /* The response is complete: 0, or -1 when out of memory. */
@@ -69,7 +70,7 @@ static int resp_done(struct pc_upconn *u)
 {
     u->msg_done = true;
     u->keepalive = u->ka_hdr && !u->until_close;
-    return pc_out_body_end(&u->s->out, u->body);
+    return pc_body_end(&u->s->out, u->body);
 }
 
 static int resp_on_complete(llhttp_t *p)
@@ -540,7 +541,7 @@ int pc_upstream_pump(struct pc_upconn *u)
                     u->in = nb;
                 }
             } else if (s->tunnel) {
-                pc_out_body(&s->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
+                pc_body_put(&s->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
                 b->start = b->end;
                 continue; /* the raw piece goes out before anything is read over it */
             } else {
@@ -556,7 +557,7 @@ int pc_upstream_pump(struct pc_upconn *u)
                     size_t n = feed;
                     if (!u->until_close && n > u->body_left)
                         n = (size_t)u->body_left;
-                    if (pc_out_body(&s->out, u->body, at, n) < 0)
+                    if (pc_body_put(&s->out, u->body, at, n) < 0)
                         return up_fail(u, 502, "out of memory");
                     b->start += n;
                     if (!u->until_close) {

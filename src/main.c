@@ -1,4 +1,4 @@
-/* main.c — the command line (SPEC §2). */
+/* main.c — the command line (README.md, `portico -h`). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,8 @@ void pc_admin_accept(int lfd);
 /* Writes S escaped for HTML text and attribute values (newlines as <br> when NEWLINE_BR). */
 void pc_admin_html(FILE *f, const char *s, bool newline_br);
 
-/* Writes the seed's two firewall tables as this configuration implies them, as HTML. */
+/* Writes the two firewall tables of Microsoft's port summary (docs/firewall.md) as this
+ * configuration implies them, as HTML. */
 void pc_admin_firewall_html(FILE *f);
 
 #endif

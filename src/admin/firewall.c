@@ -1,5 +1,5 @@
-/* firewall.c — the seed's two firewall tables on the status page, as this configuration
- * implies them (the same data `portico ports` prints). */
+/* firewall.c — the two firewall tables of Microsoft's port summary (docs/firewall.md) on the status
+ * page, as this configuration implies them (the same data `portico ports` prints). */
 #include "admin/admin.h"
 
 #include "cli/ports.h"

@@ -1,4 +1,4 @@
-/* cli.h — the subcommands of SPEC §2 beside running the proxy. */
+/* cli.h — the subcommands (README.md, "Command line") beside running the proxy. */
 #ifndef PORTICO_CLI_H
 #define PORTICO_CLI_H
 
@@ -14,8 +14,8 @@ struct pc_ports_opts {
     bool allow_vrrp;                      /* nft: keepalived adverts (high availability) */
 };
 
-/* portico ports: prints the firewall requirements CFG implies (the seed's two tables, or an
- * nftables ruleset) on stdout; returns the exit status. */
+/* portico ports: prints the firewall requirements CFG implies (the two tables of Microsoft's port
+ * summary, docs/firewall.md, or an nftables ruleset) on stdout; returns the exit status. */
 int pc_cmd_ports(const struct pc_config *cfg, const struct pc_ports_opts *opts);
 
 /* portico probe: checks every pool member from the internal address and prints a table of

@@ -1,6 +1,6 @@
-/* flows.h — the network flows a configuration implies (the seed's port summary), shared by
- * `portico ports` (Markdown tables, nftables ruleset) and `portico probe` (which checks the
- * same flows, so that the firewall it proposes and the checks it runs never disagree).
+/* flows.h — the network flows a configuration implies (Microsoft's port summary, docs/firewall.md),
+ * shared by `portico ports` (Markdown tables, nftables ruleset) and `portico probe` (which checks
+ * the same flows, so that the firewall it proposes and the checks it runs never disagree).
  *
  * Inside, a flow is one pool and one port: portico connects from its internal address to the
  * HTTPS port of every member (4443 for Front End and Director pools, 443 for Office Web Apps)
@@ -25,7 +25,8 @@ struct pc_flow {
 };
 
 struct pc_flows {
-    struct pc_flow *v; /* HTTP flows first, then HTTPS (the seed's order), pools in file order */
+    struct pc_flow
+        *v; /* HTTP flows first, then HTTPS (the port summary's order), pools in file order */
     size_t n;
 };
 

@@ -1,6 +1,7 @@
-/* ports.c — portico ports: the seed's two firewall tables ("Firewall Details for Reverse Proxy
- * Server: External Interface" and "... Internal Interface"), filled in from the configuration
- * with the real addresses, ports and names; or, with --format nft, a ruleset (ports-nft.c).
+/* ports.c — portico ports: the two firewall tables of Microsoft's port summary (docs/firewall.md)
+ * ("Firewall Details for Reverse Proxy Server: External Interface" and "... Internal Interface"),
+ * filled in from the configuration with the real addresses, ports and names; or, with --format nft,
+ * a ruleset (ports-nft.c).
  *
  * The output depends on nothing but the configuration (no time, no path), so that it can be
  * kept under version control next to the configuration and compared in golden tests. */
@@ -19,7 +20,7 @@
 const char *const pc_ports_columns[PC_PORTS_NCOLS] = {
     "Protocol/TCP or UDP/Port", "Source IP Address", "Destination IP Address", "Notes"};
 
-/* The seed's wording for what the HTTPS listener carries, per role. */
+/* The port summary's wording for what the HTTPS listener carries, per role. */
 static const char *role_services(enum pc_role role)
 {
     switch (role) {

@@ -1,5 +1,5 @@
-/* ports.h — the seed's firewall tables as data, for whoever renders them: `portico ports`
- * (Markdown, ports.c) and, if it wants them, the admin status page (HTML). */
+/* ports.h — the port summary's firewall tables (docs/firewall.md) as data, for whoever renders
+ * them: `portico ports` (Markdown, ports.c) and, if it wants them, the admin status page (HTML). */
 #ifndef PORTICO_CLI_PORTS_H
 #define PORTICO_CLI_PORTS_H
 
@@ -9,7 +9,7 @@
 
 enum { PC_PORTS_PROTO, PC_PORTS_SOURCE, PC_PORTS_DEST, PC_PORTS_NOTES, PC_PORTS_NCOLS };
 
-/* The seed's column titles. */
+/* The port summary's column titles. */
 extern const char *const pc_ports_columns[PC_PORTS_NCOLS];
 
 /* Cells are plain text (no markup: renderers escape), paragraphs separated by '\n'. */

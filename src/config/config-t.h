@@ -1,4 +1,4 @@
-/* config-t.h — types of a loaded configuration (SPEC §3).
+/* config-t.h — types of a loaded configuration (docs/configuration.md).
  *
  * A struct pc_config is immutable once loaded: workers read it without locks and a reload
  * builds a whole new one. Every string and array it points to is owned by it and freed by

@@ -1,7 +1,7 @@
-/* ini.h — a small INI reader for the configuration syntax of SPEC §3.
+/* ini.h — a small INI reader for the configuration syntax of docs/configuration.md.
  *
  * Not libinih: Debian builds it with 200-byte lines, ';'-only inline comments and multiline
- * continuation, none of which fits SPEC §3. This reader has no line-length limit (getline),
+ * continuation, none of which fits that syntax. This reader has no line-length limit (getline),
  * takes ';' and '#' comments at the start of a line and after a value (when preceded by
  * whitespace), "[type]" and "[type name]" headers, "key = value" pairs, CRLF line ends and a
  * leading UTF-8 BOM. It does not interpret values: a value is the text after '=', with comments

@@ -1,4 +1,5 @@
-/* route.c — finding the published name for a Host (SPEC §4), on the path of every request.
+/* route.c — finding the published name for a Host (docs/configuration.md, "Routing"), on the path
+ * of every request.
  *
  * Exact names and wildcard suffixes (".contoso.com") share one open-addressing table, at most
  * half full. The hash is FNV-1a run from the LAST byte to the first: the hash of every suffix

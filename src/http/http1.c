@@ -226,7 +226,8 @@ struct te_ctx {
 static bool te_token(void *arg, const char *p, size_t len)
 {
     struct te_ctx *t = arg;
-    /* Only a single, final "chunked" is accepted (SPEC §4): anything else is ambiguous. */
+    /* Only a single, final "chunked" is accepted (RFC 9112 §6.1; docs/architecture.md): anything
+     * else is ambiguous. */
     t->n++;
     t->last_chunked = span_eq(p, len, "chunked");
     if (!t->last_chunked || t->n > 1)

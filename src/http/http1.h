@@ -1,4 +1,5 @@
-/* http1.h — strict HTTP/1.x header blocks (RFC 9112 §2-§7, SPEC §4).
+/* http1.h — strict HTTP/1.x header blocks (RFC 9112 §2-§7; docs/architecture.md, "Request header
+ * blocks").
  *
  * llhttp frames bodies; this module decides whether a header block is acceptable at all, and
  * it is stricter than llhttp 8.1 (obs-fold, bare CR/LF, versions, absolute-form, controls). */
@@ -32,7 +33,8 @@ int pc_h1_scan(struct pc_hscan *s, const char *p, size_t len, bool request);
 
 /* Parses the complete header block P[0, LEN) into H. Returns 0, or a negative status:
  * -400 malformed or ambiguous, -405 CONNECT/TRACE/OPTIONS *, -431 too many fields,
- * -505 never (unknown versions are -400 per SPEC §4). For a response, -502 means malformed. */
+ * -505 never (unknown versions are -400, as docs/architecture.md says). For a response, -502 means
+ * malformed. */
 int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h);
 
 /* Case-insensitive comparison of span S of H against the NUL-terminated lower-case LIT. */

@@ -352,7 +352,8 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
                !pc_w.draining;
     if (u->pinned) {
         if (!reusable) {
-            /* The authenticated connection is gone: so is the client's (SPEC §1). */
+            /* The authenticated connection is gone: so is the client's (docs/lync-publishing.md).
+             */
             s->close_after = true;
             pc_upstream_close(u);
             return;

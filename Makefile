@@ -11,7 +11,7 @@ LLHTTP_FLAGS := -DLLHTTP_STRICT_MODE=1
 
 # Debian packages: to build, to test, to benchmark.
 PKGS_BUILD := gcc make libc6-dev libssl-dev libev-dev node-llhttp
-PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2 nftables keepalived chromium
+PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2 nftables keepalived chromium haproxy
 PKGS_BENCH := wrk nginx-light haproxy
 
 SRCS    := $(sort $(wildcard src/*/*.c)) src/main.c

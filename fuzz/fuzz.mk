@@ -16,7 +16,7 @@
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
-FUZZ_TARGETS       ?= request response chunked config
+FUZZ_TARGETS       ?= request response chunked config proxyproto
 FUZZ_FLAGS         ?=
 # Known findings the harnesses should look past (comma-separated names, or "all"; see
 # fuzz/README.md). Empty: every finding fails.
@@ -47,6 +47,7 @@ FUZZ_CFGWRAP := -Wl,--wrap=getaddrinfo,--wrap=freeaddrinfo,--wrap=getpwnam,--wra
 # and input size (FE FE HI LO C in the HTTP inputs expands to a run of C, so that small inputs
 # reach the 8/64/128 KiB limits).
 fuzz_opts = $$(case $$t in config) echo -max_len=8192;; chunked) echo -max_len=4096;; \
+		proxyproto) echo -max_len=2048;; \
 		*) echo -max_len=6144;; esac) $$([ -f fuzz/$$t.dict ] && echo -dict=fuzz/$$t.dict) \
 	-timeout=20 -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS)
 
@@ -95,6 +96,11 @@ $(FUZZ_DIR)/fuzz_chunked: fuzz/fuzz_chunked.c fuzz/common.h $(FUZZ_DIR)/obj/core
 $(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c fuzz/common.h $(FUZZ_CFGOBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer $(FUZZ_CFGWRAP) -o $@ $< \
 		$(FUZZ_CFGOBJS) $(FUZZ_LIBS)
+
+# The PROXY protocol header parser alone (pure: no buffers, no llhttp).
+$(FUZZ_DIR)/fuzz_proxyproto: fuzz/fuzz_proxyproto.c fuzz/common.h $(FUZZ_DIR)/obj/proxy/proxyproto.o
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< \
+		$(FUZZ_DIR)/obj/proxy/proxyproto.o
 
 # Runs the harness named in the shell variable t on corpus directory $(1) (new entries) plus
 # the seeds and the saved findings of fuzz/crashes/NAME/ (each replayed first, so that a

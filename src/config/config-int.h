@@ -140,4 +140,7 @@ struct pc_route_index *pc_route_index_new(size_t nnames);
 long pc_route_index_add(struct pc_route_index *ix, const struct pc_name *names, size_t i);
 void pc_route_index_free(struct pc_route_index *ix);
 
+/* trusted_proxies = ADDRESS[/BITS] ... (trust.c): appends to cfg->trusted, reports bad items. */
+void pc_cfg_key_trusted(struct pc_cfg_loader *ld, struct pc_config *cfg, int line, const char *val);
+
 #endif

@@ -42,7 +42,7 @@ struct keydef {
 };
 
 static key_fn key_external, key_internal, key_certificate, key_key, key_workers, key_access_log,
-    key_admin, key_ciphers, key_servers, key_publish, key_verify, key_verify_name;
+    key_admin, key_ciphers, key_servers, key_publish, key_verify, key_verify_name, key_trusted;
 
 static const char *const w_off[] = {"off", NULL};
 static const char *const w_off_none[] = {"off", "none", NULL};
@@ -50,6 +50,7 @@ static const char *const w_log_format[] = {"combined", "json", "w3c", NULL};
 static const char *const w_role[] = {"frontend", "director", "owa", "generic", NULL};
 static const char *const w_http[] = {"auto", "forward", "redirect", "off", NULL};
 static const char *const w_affinity[] = {"none", "source", "cookie", NULL};
+static const char *const w_proxy_protocol[] = {"off", "http", "https", "on", NULL};
 
 #define C(f) offsetof(struct pc_config, f)
 #define P(f) offsetof(struct pc_pool, f)
@@ -79,10 +80,19 @@ static const struct keydef proxy_keys[] = {
     {"timeout_keepalive", K_SECONDS, C(timeout_keepalive), 0, 0, NULL, NULL, false},
     {"timeout_idle", K_SECONDS, C(timeout_idle), 0, 0, NULL, NULL, false},
     {"drain_timeout", K_SECONDS, C(drain_timeout), 0, 0, NULL, NULL, false},
+    {"trusted_proxies", K_FN, 0, 0, 0, NULL, key_trusted, false},
+    {"proxy_protocol", K_WORD, C(proxy_protocol), 0, 0, w_proxy_protocol, NULL, false},
+    {"trust_forwarded_for", K_ONOFF, C(trust_forwarded_for), 0, 0, NULL, NULL, false},
 };
 
 /* Indices of the keys whose lines are needed after parsing (checked by keys_in_step()). */
-enum { PK_TICKET = 8, PK_USER = 10, NPROXYKEYS = sizeof proxy_keys / sizeof proxy_keys[0] };
+enum {
+    PK_TICKET = 8,
+    PK_USER = 10,
+    PK_PROXY_PROTOCOL = 24,
+    PK_TRUST_XFF = 25,
+    NPROXYKEYS = sizeof proxy_keys / sizeof proxy_keys[0]
+};
 
 static const struct keydef pool_keys[] = {
     {"role", K_WORD, P(role), 0, 0, w_role, NULL, false},
@@ -119,6 +129,8 @@ static bool keys_in_step(void)
 {
     return strcmp(proxy_keys[PK_TICKET].name, "ticket_key_file") == 0 &&
            strcmp(proxy_keys[PK_USER].name, "user") == 0 &&
+           strcmp(proxy_keys[PK_PROXY_PROTOCOL].name, "proxy_protocol") == 0 &&
+           strcmp(proxy_keys[PK_TRUST_XFF].name, "trust_forwarded_for") == 0 &&
            strcmp(pool_keys[QK_SERVERS].name, "servers") == 0 &&
            strcmp(pool_keys[QK_PUBLISH].name, "publish") == 0 &&
            strcmp(pool_keys[QK_HTTPS_PORT].name, "https_port") == 0 &&
@@ -304,6 +316,13 @@ static void key_admin(struct pc_cfg_loader *ld, void *obj, const struct keydef *
                         "are open to that network",
                         (int)alen, val);
     }
+}
+
+static void key_trusted(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                        const char *val)
+{
+    (void)k;
+    pc_cfg_key_trusted(ld, obj, line, val);
 }
 
 /* Shared by [proxy] and pools: a cipher string that selects nothing fails at run time only,
@@ -709,6 +728,13 @@ static void finish_proxy(struct pc_cfg_loader *ld)
     }
     check_user(ld);
     check_ticket(ld);
+    /* Believing a header from everyone would let any client choose its address. */
+    if (cfg->proxy_protocol != PC_PP_OFF && cfg->ntrusted == 0)
+        pc_cfg_error(ld, ld->proxy_seen[PK_PROXY_PROTOCOL],
+                     "'proxy_protocol' needs 'trusted_proxies' (the balancers it comes from)");
+    if (cfg->trust_forwarded_for && cfg->ntrusted == 0)
+        pc_cfg_error(ld, ld->proxy_seen[PK_TRUST_XFF],
+                     "'trust_forwarded_for' needs 'trusted_proxies' (the balancers it comes from)");
 }
 
 /* ---- public API ------------------------------------------------------------------------- */
@@ -792,6 +818,7 @@ void pc_config_free(struct pc_config *cfg)
     }
     free(cfg->certs);
     free(cfg->external);
+    free(cfg->trusted);
     free(cfg->ciphers);
     free(cfg->ticket_key_file);
     free(cfg->user);

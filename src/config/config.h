@@ -16,6 +16,12 @@ void pc_diag_free(struct pc_diag *diag);
 const struct pc_name *pc_config_route(const struct pc_config *cfg, const char *host,
                                       size_t hostlen);
 
+/* Whether A (any port; IPv4-mapped IPv6 as IPv4) is in trusted_proxies. */
+bool pc_config_trusted(const struct pc_config *cfg, const struct pc_addr *a);
+/* An IP address as written in X-Forwarded-For ("192.0.2.1", "2001:db8::1", "[2001:db8::1]"),
+ * without port; false for anything else. */
+bool pc_config_parse_ip(const char *text, size_t len, struct pc_addr *out);
+
 const char *pc_role_str(enum pc_role role);
 const char *pc_http_mode_str(enum pc_http_mode mode);
 

@@ -20,6 +20,7 @@
 #include "admin/metrics.h"
 #include "admin/stats.h"
 #include "common/log.h"
+#include "config/config.h"
 #include "core/daemon.h"
 #include "proxy/proxy.h"
 
@@ -175,7 +176,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
             }
             return;
         }
-        if (!client_admit(&peer)) {
+        /* A trusted balancer's connections count under the client its header will name
+         * (pc_worker_client_admit), not under the balancer, which carries everyone. */
+        if (!pc_worker_lb_peer(&peer, l->kind) && !client_admit(&peer)) {
             static struct pc_ratelimit rl;
             char ip[64];
             pc_addr_text(&peer, ip, sizeof(ip));
@@ -199,9 +202,32 @@ void pc_addr_text(const struct pc_addr *a, char *out, size_t len)
     addr_text(&a->ss, out, len);
 }
 
+bool pc_worker_lb_peer(const struct pc_addr *peer, enum pc_listener_kind kind)
+{
+    const struct pc_config *cfg = pc_w.cfg;
+    unsigned bit = kind == PC_LISTEN_HTTPS ? PC_PP_HTTPS : kind == PC_LISTEN_HTTP ? PC_PP_HTTP : 0;
+    if (!bit || !cfg->ntrusted ||
+        (!((unsigned)cfg->proxy_protocol & bit) && !cfg->trust_forwarded_for))
+        return false;
+    return pc_config_trusted(cfg, peer);
+}
+
+bool pc_worker_client_admit(const struct pc_addr *a)
+{
+    if (client_admit(a))
+        return true;
+    static struct pc_ratelimit rl;
+    char ip[64];
+    pc_addr_text(a, ip, sizeof(ip));
+    pc_log_limited(&rl, PC_LOG_WARN, "client %s: over max_connections_per_client (%d)", ip,
+                   pc_w.cfg->max_connections_per_client);
+    return false;
+}
+
 void pc_worker_conn_closed(const struct pc_addr *peer)
 {
-    client_release(peer);
+    if (peer)
+        client_release(peer);
     pc_w.nconns--;
     pc_metrics_client_conns(pc_w.nconns);
     if (pc_w.draining) {

@@ -65,8 +65,18 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
 /* The address of A as text, without port (IPv4-mapped IPv6 shown as IPv4). */
 void pc_addr_text(const struct pc_addr *a, char *out, size_t len);
 
-/* A client connection from PEER closed: lets the accept loop resume if it had paused at the
- * limit, and counts the client's connections down. */
+/* A client connection closed: lets the accept loop resume if it had paused at the limit, and
+ * counts the connections of PEER down (NULL: the connection was not counted under a client,
+ * see pc_worker_lb_peer). */
 void pc_worker_conn_closed(const struct pc_addr *peer);
+
+/* Whether PEER, on a listener of KIND, is a trusted balancer whose PROXY header or
+ * X-Forwarded-For names the client (docs/configuration.md, "Behind a load balancer"): its
+ * connections are not counted under its own address. */
+bool pc_worker_lb_peer(const struct pc_addr *peer, enum pc_listener_kind kind);
+
+/* Counts one more connection of the client A (named by a balancer); false, logged, when A is at
+ * max_connections_per_client already. */
+bool pc_worker_client_admit(const struct pc_addr *a);
 
 #endif

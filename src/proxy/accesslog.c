@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "core/worker.h"
+#include "proxy/clientaddr.h"
 #include "proxy/proxy.h"
 
 #define ALOG_BUF  32768
@@ -40,7 +41,7 @@ static void w3c_header(int fd)
     static const char hdr[] =
         "#Software: portico\n#Version: 1.0\n"
         "#Fields: date time c-ip cs-host cs-method cs-uri-stem cs-uri-query sc-status "
-        "sc-bytes time-taken s-pool s-member sc-upstream-status\n";
+        "sc-bytes time-taken s-pool s-member sc-upstream-status x-lb-ip\n";
     if (alog_format != PC_LOG_W3C || flock(fd, LOCK_EX) < 0)
         return;
     if (lseek(fd, 0, SEEK_END) == 0 && write(fd, hdr, sizeof(hdr) - 1) < 0)
@@ -182,11 +183,14 @@ void pc_alog_request(const struct pc_session *s)
     char up[8] = "-";
     if (s->up_status)
         snprintf(up, sizeof(up), "%d", s->up_status);
+    /* The balancer the client came through (PROXY header or trusted X-Forwarded-For). */
+    const char *lb = pc_client_lb(s);
 
     switch (alog_format) {
     case PC_LOG_JSON:
         o += strftime(o, (size_t)(end - o), "{\"time\":\"%Y-%m-%dT%H:%M:%SZ\",\"client\":\"", &tm);
-        o += snprintf(o, (size_t)(end - o), "%s\",\"host\":\"", s->peer_ip);
+        o += snprintf(o, (size_t)(end - o), "%s\",\"lb\":%s%s%s,\"host\":\"", s->peer_ip,
+                      lb ? "\"" : "", lb ? lb : "null", lb ? "\"" : "");
         o += esc(o, (size_t)(end - o) - 400, h, hl, ESC_JSON);
         o += snprintf(o, (size_t)(end - o), "\",\"method\":\"");
         o += esc(o, (size_t)(end - o) - 380, m, ml, ESC_JSON);
@@ -213,9 +217,9 @@ void pc_alog_request(const struct pc_session *s)
             o += esc(o, (size_t)(end - o) - 200, q + 1, pl - stem - 1, ESC_TOKEN);
         else
             *o++ = '-';
-        o += snprintf(o, (size_t)(end - o), " %d %llu %llu %s %s %s\n", s->status,
+        o += snprintf(o, (size_t)(end - o), " %d %llu %llu %s %s %s %s\n", s->status,
                       (unsigned long long)s->bytes_out, (unsigned long long)(dur * 1000), pool,
-                      member, up);
+                      member, up, lb ? lb : "-");
         break;
     }
     default:
@@ -237,8 +241,9 @@ void pc_alog_request(const struct pc_session *s)
             *o++ = '-';
         o += snprintf(o, (size_t)(end - o), "\" host=");
         o += esc(o, (size_t)(end - o) - 200, h, hl, ESC_TOKEN);
-        o += snprintf(o, (size_t)(end - o), " pool=%s member=%s upstream_status=%s duration=%.3f\n",
-                      pool, member, up, dur);
+        o += snprintf(o, (size_t)(end - o),
+                      " pool=%s member=%s upstream_status=%s duration=%.3f lb=%s\n", pool, member,
+                      up, dur, lb ? lb : "-");
         break;
     }
     alog_len = (size_t)(o - alog_buf);

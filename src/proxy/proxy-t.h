@@ -68,6 +68,9 @@ enum pc_sess_state {
     PC_S_LINGER,    /* response sent and our side shut: discarding what the client still
                      * sends, briefly, so that unread bytes do not turn the close into a RST
                      * that could destroy the response before the client reads it */
+    PC_S_PROXYHDR,  /* before anything else: reading the PROXY protocol header of a trusted
+                     * balancer, or looking at the first byte of an untrusted peer for one
+                     * (src/proxy/clientaddr.c) */
 };
 
 struct pc_session {
@@ -128,6 +131,22 @@ struct pc_session {
     /* What the access log needs, copied because the header block is not kept. */
     uint16_t lg_method, lg_host, lg_path, lg_referer, lg_ua; /* lengths within lg, in order */
     char lg[640];
+
+    /* Behind a load balancer (src/proxy/clientaddr.c, docs/configuration.md). Not cleared
+     * with the fields before lg: pc_session_start sets each. peer and peer_ip above are the
+     * real client once a PROXY header named it; peer_ip is this request's client when a
+     * trusted X-Forwarded-For named another. */
+    char tcp_ip[46];    /* the TCP peer as text (the balancer, when there is one) */
+    char conn_ip[46];   /* the connection's client as text (peer_ip between requests) */
+    bool counted;       /* peer counts in max_connections_per_client */
+    bool pp_expect;     /* a trusted balancer: its PROXY header must come first */
+    bool pp_sniff;      /* an untrusted peer on a PROXY listener over TLS: refuse a header */
+    bool pp_used;       /* a PROXY header named the client */
+    bool pp_ssl;        /* ... and said the balancer terminated the client's TLS */
+    bool xff_trust;     /* the peer is a trusted balancer whose X-Forwarded-For is believed */
+    bool xff_used;      /* this request's client came from X-Forwarded-For */
+    uint16_t xff_field; /* ... from this field of the header block */
+    uint32_t xff_cut;   /* ... whose item starting at this offset of the value is the client */
 };
 
 #endif

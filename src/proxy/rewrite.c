@@ -74,11 +74,20 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
         const struct pc_field *f = &h->f[i];
         if (f->kind != PC_HK_XFF || f->value.len == 0)
             continue;
+        if (s->xff_used && i >= s->xff_field) {
+            /* A trusted balancer's list: what is left of the client it names, then the client
+             * (peer_ip), so that the pool's right-most entry is the real client and not the
+             * balancers in between (clientaddr.c). */
+            if (i == s->xff_field)
+                put(&w, h->base + f->value.off, s->xff_cut);
+            break;
+        }
         put(&w, h->base + f->value.off, f->value.len);
         PUTLIT(&w, ", ");
     }
     put(&w, s->peer_ip, strlen(s->peer_ip));
-    if (s->kind == PC_LISTEN_HTTPS)
+    /* The PROXY header's SSL TLV: the balancer terminated the client's TLS. */
+    if (s->kind == PC_LISTEN_HTTPS || s->pp_ssl)
         PUTLIT(&w, "\r\nX-Forwarded-Proto: https\r\n");
     else
         PUTLIT(&w, "\r\nX-Forwarded-Proto: http\r\n");

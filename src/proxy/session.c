@@ -21,6 +21,7 @@
 #include "http/chunked.h"
 #include "http/http1.h"
 #include "proxy/auth.h"
+#include "proxy/clientaddr.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
 
@@ -89,7 +90,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     else if (!(s = malloc(sizeof(*s)))) {
         pc_err("out of memory for a session");
         close(fd);
-        pc_worker_conn_closed(peer);
+        pc_worker_conn_closed(pc_worker_lb_peer(peer, kind) ? NULL : peer);
         return;
     }
     memset(s, 0, offsetof(struct pc_session, lg));
@@ -98,6 +99,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     s->kind = (uint8_t)kind;
     s->peer = *peer;
     pc_addr_text(peer, s->peer_ip, sizeof(s->peer_ip));
+    bool pp = pc_client_start(s);
     s->state = PC_S_IDLE;
     if (kind == PC_LISTEN_HTTPS) {
         s->ssl = SSL_new(pc_w.tls->servers[0].ctx);
@@ -107,7 +109,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
             s->next = free_sessions;
             free_sessions = s;
             close(fd);
-            pc_worker_conn_closed(&s->peer);
+            pc_worker_conn_closed(s->counted ? &s->peer : NULL);
             return;
         }
         SSL_set_accept_state(s->ssl);
@@ -115,6 +117,8 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
         s->state = PC_S_HANDSHAKE;
         s->hs_want = EV_READ;
     }
+    if (pp)
+        s->state = PC_S_PROXYHDR;
     llhttp_init(&s->chunk.ll, HTTP_REQUEST, &req_settings);
     s->chunk.ll.data = s;
     ev_io_init(&s->io, sess_io_cb, fd, EV_READ);
@@ -126,7 +130,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     nsessions++;
     /* The first request gets timeout_header from the accept on (a connection that sends
      * nothing is a slowloris, not a keep-alive); a TLS client first has timeout_handshake. */
-    sess_arm(s, s->ssl ? pc_w.cfg->timeout_handshake : pc_w.cfg->timeout_header);
+    sess_arm(s, s->ssl && !s->pp_expect ? pc_w.cfg->timeout_handshake : pc_w.cfg->timeout_header);
     ev_io_start(pc_w.loop, &s->io);
 }
 
@@ -153,7 +157,7 @@ static void sess_release(struct pc_session *s)
     while (s->pinned)
         pc_upstream_close(s->pinned); /* unlinks itself */
     if (s->ssl) {
-        if (s->state != PC_S_HANDSHAKE)
+        if (s->state != PC_S_HANDSHAKE && s->state != PC_S_PROXYHDR)
             SSL_shutdown(s->ssl); /* never waits */
         SSL_free(s->ssl);
         s->ssl = NULL;
@@ -183,7 +187,7 @@ static void sess_close(struct pc_session *s)
     nsessions--;
     s->next = free_sessions;
     free_sessions = s;
-    pc_worker_conn_closed(&s->peer);
+    pc_worker_conn_closed(s->counted ? &s->peer : NULL);
 }
 
 /* Whether request bytes wait: read into the buffer, inside OpenSSL, or in the kernel. */
@@ -320,6 +324,8 @@ static int sess_begin(struct pc_session *s, size_t hl)
     const struct pc_config *cfg = pc_w.cfg;
     const char *p = s->in->data + s->in->start;
     int rc = pc_h1_parse(p, hl, true, &head);
+    if (s->xff_trust && rc == 0)
+        pc_client_from_xff(s, &head); /* first: every answer below is this client's */
     if (rc)
         return sess_reject(s, -rc);
 
@@ -417,6 +423,10 @@ static int sess_read_head(struct pc_session *s)
                     sess_arm(s, pc_w.cfg->timeout_header);
             }
             struct pc_buf *b = s->in;
+            if (pc_client_sniff_plain(s, b->data + b->start, pc_buf_len(b))) {
+                sess_close(s); /* a protocol error, not a request: no answer */
+                return -1;
+            }
             int r = pc_h1_scan(&s->scan, b->data + b->start, pc_buf_len(b), true);
             if (r < 0)
                 return sess_reject(s, -r);
@@ -570,6 +580,7 @@ static void sess_reset(struct pc_session *s)
     pc_buf_put(s->reqhead);
     s->reqhead = NULL;
     s->auth_req = s->upgrade_req = s->has_cookie = s->set_cookie = false;
+    pc_client_reset(s);
     s->served = true;
     sess_arm(s, pc_w.cfg->timeout_keepalive);
 }
@@ -696,6 +707,18 @@ static int sess_drive(struct pc_session *s)
 {
     for (;;) {
         switch (s->state) {
+        case PC_S_PROXYHDR: {
+            int r = pc_client_proxy(s);
+            if (r < 0) {
+                sess_close(s);
+                return -1;
+            }
+            if (r == 0)
+                return 0;
+            if (s->state == PC_S_HANDSHAKE && s->pp_expect)
+                sess_arm(s, pc_w.cfg->timeout_handshake); /* from the header on */
+            continue;
+        }
         case PC_S_HANDSHAKE:
             if (sess_handshake(s) < 0)
                 return -1;
@@ -745,6 +768,9 @@ static void sess_watch(struct pc_session *s)
     int ev = 0;
     struct pc_upconn *u = s->up;
     switch (s->state) {
+    case PC_S_PROXYHDR:
+        ev = EV_READ;
+        break;
     case PC_S_HANDSHAKE:
         ev = s->hs_want;
         break;
@@ -829,6 +855,10 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     switch (s->state) {
+    case PC_S_PROXYHDR:
+        pc_client_timeout(s);
+        sess_close(s);
+        return;
     case PC_S_HANDSHAKE: {
         static struct pc_ratelimit rl;
         const char *sni = s->hello_sni[0] ? s->hello_sni : NULL;

@@ -387,6 +387,143 @@ static bool value_ok(const char *p, size_t n)
     return true;
 }
 
+/* Per-block state of the field loop: the Connection tokens and the Transfer-Encoding seen. */
+struct fields_ctx {
+    struct conn_ctx conn;
+    struct te_ctx te;
+    bool te_seen;
+};
+
+/* What the proxy derives from one field F whose value is VAL[0, VL): 0, or BAD. */
+static int field_facts(struct pc_head *h, struct pc_field *f, const char *val, size_t vl,
+                       struct fields_ctx *fc, int bad)
+{
+    switch (f->kind) {
+    case PC_HK_HOST:
+        if (h->host >= 0 || !pc_h1_valid_authority(val, vl))
+            return bad;
+        h->host = (int)h->nfields;
+        break;
+    case PC_HK_CONTENT_LENGTH: {
+        uint64_t cl;
+        if (h->has_cl || !parse_length(val, vl, &cl))
+            return bad;
+        h->has_cl = true;
+        h->content_length = cl;
+        break;
+    }
+    case PC_HK_TRANSFER_ENCODING:
+        if (fc->te_seen)
+            return bad; /* two Transfer-Encoding fields */
+        fc->te_seen = true;
+        if (!for_each_token(val, vl, te_token, &fc->te) || fc->te.n == 0 || fc->te.bad)
+            return bad;
+        h->chunked = true;
+        break;
+    case PC_HK_CONNECTION:
+        if (!for_each_token(val, vl, conn_token, &fc->conn) || fc->conn.overflow)
+            return bad;
+        break;
+    case PC_HK_EXPECT:
+        if (span_eq(val, vl, "100-continue"))
+            h->expect_continue = true;
+        break;
+    case PC_HK_XFF:
+        h->has_xff = true;
+        break;
+    case PC_HK_AUTHORIZATION:
+    case PC_HK_WWW_AUTHENTICATE:
+    case PC_HK_PERSISTENT_AUTH:
+        h->has_auth = true;
+        break;
+    case PC_HK_UPGRADE:
+        h->upgrade = (int)h->nfields;
+        break;
+    case PC_HK_COOKIE:
+        find_wsman(h, val, vl);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* Parses the field lines from offset *AT to the empty line (*AT then points at it). Returns 0 or a
+ * negative status. */
+static int parse_fields(const char *p, size_t len, size_t *at, struct pc_head *h,
+                        struct fields_ctx *fc, int bad)
+{
+    size_t i = *at;
+    while (i + 2 <= len && !(p[i] == '\r' && p[i + 1] == '\n')) {
+        const char *line = p + i;
+        const char *cr = memchr(line, '\r', len - i);
+        size_t ll = (size_t)(cr - line);
+        /* obs-fold: a line that begins with whitespace (RFC 9112 §5.2). */
+        size_t n = 0;
+        while (n < ll && pc_h1_tchar[(unsigned char)line[n]])
+            n++;
+        if (n == 0 || n >= ll || line[n] != ':')
+            return bad; /* empty name, obs-fold, whitespace or junk before the colon */
+        size_t v = n + 1, ve = ll;
+        while (v < ve && (line[v] == ' ' || line[v] == '\t'))
+            v++;
+        while (ve > v && (line[ve - 1] == ' ' || line[ve - 1] == '\t'))
+            ve--;
+        if (!value_ok(line + v, ve - v))
+            return bad;
+        if (h->nfields == PC_MAX_FIELDS)
+            return h->request ? -431 : -502;
+        struct pc_field *f = &h->f[h->nfields];
+        f->name = (struct pc_span){(uint32_t)i, (uint32_t)n};
+        f->value = (struct pc_span){(uint32_t)(i + v), (uint32_t)(ve - v)};
+        classify(line, n, f);
+        if (field_facts(h, f, line + v, ve - v, fc, bad))
+            return bad;
+        h->nfields++;
+        i += ll + 2;
+    }
+    *at = i;
+    return 0;
+}
+
+/* Fields named in Connection are hop-by-hop too; never the framing or the routing:
+ * `Connection: Content-Length` must not unframe a body we forward. */
+static void drop_connection_names(struct pc_head *h, const struct conn_ctx *conn)
+{
+    const char *p = h->base;
+    for (unsigned c = 0; c < conn->n; c++)
+        for (unsigned k = 0; k < h->nfields; k++)
+            if (h->f[k].name.len == conn->names[c].len &&
+                strncasecmp(p + h->f[k].name.off, p + conn->names[c].off, conn->names[c].len) ==
+                    0 &&
+                h->f[k].kind != PC_HK_HOST && h->f[k].kind != PC_HK_CONTENT_LENGTH)
+                h->f[k].drop = true;
+}
+
+/* The checks only a request has: methods we never forward, the target's form, Host. */
+static int check_request(struct pc_head *h)
+{
+    const char *p = h->base;
+    if (pc_h1_eq(h, h->method, "connect") || pc_h1_eq(h, h->method, "trace"))
+        return -405;
+    if (h->target.len == 1 && p[h->target.off] == '*')
+        return pc_h1_eq(h, h->method, "options") ? -405 : -400;
+    if (!split_target(h))
+        return -400;
+    if (h->version == 11 && h->host < 0)
+        return -400;
+    if (h->authority.len && h->host >= 0) {
+        const char *a = p + h->authority.off, *hv = p + h->f[h->host].value.off;
+        size_t al = pc_h1_authority_host(a, h->authority.len);
+        size_t hl = pc_h1_authority_host(hv, h->f[h->host].value.len);
+        if (al != hl || strncasecmp(a, hv, al) != 0)
+            return -400;
+    }
+    if (h->authority.len && !pc_h1_valid_authority(p + h->authority.off, h->authority.len))
+        return -400;
+    return 0;
+}
+
 int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
 {
     int bad = request ? -400 : -502;
@@ -410,120 +547,16 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
     if (rc)
         return rc;
     size_t i = (size_t)(eol - p) + 2;
-
-    struct conn_ctx conn = {.h = h};
-    struct te_ctx te = {0};
-    bool te_seen = false;
-    while (i + 2 <= len && !(p[i] == '\r' && p[i + 1] == '\n')) {
-        const char *line = p + i;
-        const char *cr = memchr(line, '\r', len - i);
-        size_t ll = (size_t)(cr - line);
-        /* obs-fold: a line that begins with whitespace (RFC 9112 §5.2). */
-        size_t n = 0;
-        while (n < ll && pc_h1_tchar[(unsigned char)line[n]])
-            n++;
-        if (n == 0 || n >= ll || line[n] != ':')
-            return bad; /* empty name, obs-fold, whitespace or junk before the colon */
-        size_t v = n + 1, ve = ll;
-        while (v < ve && (line[v] == ' ' || line[v] == '\t'))
-            v++;
-        while (ve > v && (line[ve - 1] == ' ' || line[ve - 1] == '\t'))
-            ve--;
-        if (!value_ok(line + v, ve - v))
-            return bad;
-        if (h->nfields == PC_MAX_FIELDS)
-            return request ? -431 : -502;
-        struct pc_field *f = &h->f[h->nfields];
-        f->name = (struct pc_span){(uint32_t)i, (uint32_t)n};
-        f->value = (struct pc_span){(uint32_t)(i + v), (uint32_t)(ve - v)};
-        classify(line, n, f);
-        const char *val = line + v;
-        size_t vl = ve - v;
-        switch (f->kind) {
-        case PC_HK_HOST:
-            if (h->host >= 0 || !pc_h1_valid_authority(val, vl))
-                return bad;
-            h->host = (int)h->nfields;
-            break;
-        case PC_HK_CONTENT_LENGTH: {
-            uint64_t cl;
-            if (h->has_cl || !parse_length(val, vl, &cl))
-                return bad;
-            h->has_cl = true;
-            h->content_length = cl;
-            break;
-        }
-        case PC_HK_TRANSFER_ENCODING:
-            if (te_seen)
-                return bad; /* two Transfer-Encoding fields */
-            te_seen = true;
-            if (!for_each_token(val, vl, te_token, &te) || te.n == 0 || te.bad)
-                return bad;
-            h->chunked = true;
-            break;
-        case PC_HK_CONNECTION:
-            if (!for_each_token(val, vl, conn_token, &conn) || conn.overflow)
-                return bad;
-            break;
-        case PC_HK_EXPECT:
-            if (span_eq(val, vl, "100-continue"))
-                h->expect_continue = true;
-            break;
-        case PC_HK_XFF:
-            h->has_xff = true;
-            break;
-        case PC_HK_AUTHORIZATION:
-        case PC_HK_WWW_AUTHENTICATE:
-        case PC_HK_PERSISTENT_AUTH:
-            h->has_auth = true;
-            break;
-        case PC_HK_UPGRADE:
-            h->upgrade = (int)h->nfields;
-            break;
-        case PC_HK_COOKIE:
-            find_wsman(h, val, vl);
-            break;
-        default:
-            break;
-        }
-        h->nfields++;
-        i += ll + 2;
-    }
+    struct fields_ctx fc = {.conn = {.h = h}};
+    rc = parse_fields(p, len, &i, h, &fc, bad);
+    if (rc)
+        return rc;
     if (i + 2 != len)
         return bad;
-
     /* Framing ambiguities (RFC 9112 §6.1, §6.3). */
-    if (te_seen && (h->has_cl || h->version == 10))
+    if (fc.te_seen && (h->has_cl || h->version == 10))
         return bad;
-    /* Fields named in Connection are hop-by-hop too. */
-    for (unsigned c = 0; c < conn.n; c++)
-        for (unsigned k = 0; k < h->nfields; k++)
-            if (h->f[k].name.len == conn.names[c].len &&
-                strncasecmp(p + h->f[k].name.off, p + conn.names[c].off, conn.names[c].len) == 0 &&
-                h->f[k].kind != PC_HK_HOST && h->f[k].kind != PC_HK_CONTENT_LENGTH)
-                h->f[k].drop = true; /* never the framing or the routing: `Connection:
-                                      * Content-Length` must not unframe a body we forward */
-
-    if (!request) {
-        /* A response framing header on a bodiless status is harmless; the caller decides. */
-        return 0;
-    }
-    if (pc_h1_eq(h, h->method, "connect") || pc_h1_eq(h, h->method, "trace"))
-        return -405;
-    if (h->target.len == 1 && p[h->target.off] == '*')
-        return pc_h1_eq(h, h->method, "options") ? -405 : -400;
-    if (!split_target(h))
-        return -400;
-    if (h->version == 11 && h->host < 0)
-        return -400;
-    if (h->authority.len && h->host >= 0) {
-        const char *a = p + h->authority.off, *hv = p + h->f[h->host].value.off;
-        size_t al = pc_h1_authority_host(a, h->authority.len);
-        size_t hl = pc_h1_authority_host(hv, h->f[h->host].value.len);
-        if (al != hl || strncasecmp(a, hv, al) != 0)
-            return -400;
-    }
-    if (h->authority.len && !pc_h1_valid_authority(p + h->authority.off, h->authority.len))
-        return -400;
-    return 0;
+    drop_connection_names(h, &fc.conn);
+    /* A response framing header on a bodiless status is harmless; the caller decides. */
+    return request ? check_request(h) : 0;
 }

@@ -507,6 +507,104 @@ static int up_head(struct pc_upconn *u, size_t hl)
     return 0;
 }
 
+/* The steps of pc_upstream_pump return what the pump does next: go round again, read from
+ * the member, or (the response having ended with the connection) finish; or the pump's own
+ * result, 0 (the session lives on) or -1 (it closed). */
+enum { UP_AGAIN = 1, UP_READ = 2, UP_ENDED = 3 };
+
+/* Buffered bytes of a response header block. */
+static int up_feed_head(struct pc_upconn *u, struct pc_buf *b)
+{
+    int hl = pc_h1_scan(&u->scan, b->data + b->start, pc_buf_len(b), false);
+    if (hl < 0)
+        return up_fail(u, 502, "malformed response header");
+    if (hl > 0) {
+        int r = up_head(u, (size_t)hl);
+        return r ? (r < 0 ? -1 : 0) : UP_AGAIN;
+    }
+    if (pc_buf_room(b) == 0) {
+        struct pc_buf *nb = b->start ? (pc_buf_compact(b), b) : pc_buf_grow(b, b->cap * 2);
+        if (!nb)
+            return up_fail(u, 502, "out of memory");
+        u->in = nb;
+    }
+    return UP_READ;
+}
+
+/* Buffered bytes of a response body, framed for the client (raw pieces go out before
+ * anything is read over them). */
+static int up_feed_body(struct pc_upconn *u, struct pc_buf *b)
+{
+    struct pc_session *s = u->s;
+    size_t feed = pc_buf_len(b);
+    if (u->body != PC_BODY_RAW) {
+        /* Re-chunking adds at most a chunk header per piece: keep it in one buffer. */
+        if (!pc_out_reserve(&s->out, PC_BUF_SIZE / 2))
+            return up_fail(u, 502, "out of memory");
+        size_t room = pc_buf_room(s->out.ob) - 32;
+        feed = feed < room ? feed : room;
+    }
+    const char *at = b->data + b->start;
+    if (!u->chunked_in) {
+        size_t n = feed;
+        if (!u->until_close && n > u->body_left)
+            n = (size_t)u->body_left;
+        if (pc_body_put(&s->out, u->body, at, n) < 0)
+            return up_fail(u, 502, "out of memory");
+        b->start += n;
+        if (!u->until_close) {
+            u->body_left -= n;
+            if (u->body_left == 0 && resp_done(u) < 0)
+                return up_fail(u, 502, "out of memory");
+        }
+    } else {
+        size_t used;
+        enum llhttp_errno e = pc_chunked_feed(&u->chunk, at, feed, &used);
+        if (e != HPE_OK && e != HPE_PAUSED)
+            return up_fail(u, 502, llhttp_errno_name(e));
+        b->start += used;
+    }
+    if (u->msg_done && pc_buf_len(b))
+        u->keepalive = false; /* bytes after the response: never reuse */
+    return UP_AGAIN;
+}
+
+/* Reads from the member; at the end of the stream decides what that end means. */
+static int up_read(struct pc_upconn *u)
+{
+    struct pc_session *s = u->s;
+    if (u->rd_wait)
+        return 0;
+    ssize_t n = pc_io_read_bulk(u->fd, u->ssl, &u->in);
+    if (n > 0) {
+        u->got_bytes = true;
+        s->last_act = ev_now(pc_w.loop);
+        return UP_AGAIN;
+    }
+    if (n == PC_IO_AGAIN) {
+        /* The socket is drained, unless a full buffer stopped the read before it. */
+        u->rd_wait = !u->in || pc_buf_room(u->in) > 0;
+        return 0;
+    }
+    /* End of stream (or reset). */
+    if (s->tunnel) {
+        /* The pool ended a WebSocket: an ordinary end, the client's side closes too. */
+        pc_upstream_close(u);
+        s->up = NULL;
+        return pc_session_up_failed(s, 502, "tunnel closed");
+    }
+    if (!u->got_bytes && u->reused)
+        return up_stale(u) < 0 ? -1 : 0;
+    if (!u->in_head && u->until_close && n == 0) {
+        if (resp_done(u) < 0)
+            return up_fail(u, 502, "out of memory");
+        return UP_ENDED; /* a close-delimited body ended */
+    }
+    return up_fail(u, 502,
+                   u->got_bytes ? "connection closed mid-response"
+                                : "connection closed before a response");
+}
+
 int pc_upstream_pump(struct pc_upconn *u)
 {
     struct pc_session *s = u->s;
@@ -518,96 +616,25 @@ int pc_upstream_pump(struct pc_upconn *u)
          * it leave in one write; a pending raw piece must go first. */
         if (s->out.rawlen || !b || !pc_buf_len(b)) {
             int r = pc_session_flush(s);
-            if (r < 0)
-                return -1;
-            if (r == 0)
-                return 0; /* the client is not reading: neither do we */
+            if (r <= 0)
+                return r; /* closed, or the client is not reading: neither do we */
         }
-        if (b && pc_buf_len(b)) {
-            if (u->in_head) {
-                int hl = pc_h1_scan(&u->scan, b->data + b->start, pc_buf_len(b), false);
-                if (hl < 0)
-                    return up_fail(u, 502, "malformed response header");
-                if (hl > 0) {
-                    int r = up_head(u, (size_t)hl);
-                    if (r)
-                        return r < 0 ? -1 : 0;
-                    continue;
-                }
-                if (pc_buf_room(b) == 0) {
-                    struct pc_buf *nb =
-                        b->start ? (pc_buf_compact(b), b) : pc_buf_grow(b, b->cap * 2);
-                    if (!nb)
-                        return up_fail(u, 502, "out of memory");
-                    u->in = nb;
-                }
-            } else if (s->tunnel) {
-                pc_body_put(&s->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
-                b->start = b->end;
-                continue; /* the raw piece goes out before anything is read over it */
-            } else {
-                size_t feed = pc_buf_len(b);
-                if (u->body != PC_BODY_RAW) {
-                    if (!pc_out_reserve(&s->out, PC_BUF_SIZE / 2))
-                        return up_fail(u, 502, "out of memory");
-                    size_t room = pc_buf_room(s->out.ob) - 32;
-                    feed = feed < room ? feed : room;
-                }
-                const char *at = b->data + b->start;
-                if (!u->chunked_in) {
-                    size_t n = feed;
-                    if (!u->until_close && n > u->body_left)
-                        n = (size_t)u->body_left;
-                    if (pc_body_put(&s->out, u->body, at, n) < 0)
-                        return up_fail(u, 502, "out of memory");
-                    b->start += n;
-                    if (!u->until_close) {
-                        u->body_left -= n;
-                        if (u->body_left == 0 && resp_done(u) < 0)
-                            return up_fail(u, 502, "out of memory");
-                    }
-                } else {
-                    size_t used;
-                    enum llhttp_errno e = pc_chunked_feed(&u->chunk, at, feed, &used);
-                    if (e != HPE_OK && e != HPE_PAUSED)
-                        return up_fail(u, 502, llhttp_errno_name(e));
-                    b->start += used;
-                }
-                if (u->msg_done && pc_buf_len(b))
-                    u->keepalive = false; /* bytes after the response: never reuse */
-                continue;
-            }
+        int r = UP_READ;
+        if (b && pc_buf_len(b) && u->in_head) {
+            r = up_feed_head(u, b);
+        } else if (b && pc_buf_len(b) && s->tunnel) {
+            pc_body_put(&s->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
+            b->start = b->end;
+            r = UP_AGAIN;
+        } else if (b && pc_buf_len(b)) {
+            r = up_feed_body(u, b);
         }
-        if (u->rd_wait)
-            return 0;
-        ssize_t n = pc_io_read_bulk(u->fd, u->ssl, &u->in);
-        if (n > 0) {
-            u->got_bytes = true;
-            s->last_act = ev_now(pc_w.loop);
-            continue;
-        }
-        if (n == PC_IO_AGAIN) {
-            /* The socket is drained, unless a full buffer stopped the read before it. */
-            u->rd_wait = !u->in || pc_buf_room(u->in) > 0;
-            return 0;
-        }
-        /* End of stream (or reset). */
-        if (s->tunnel) {
-            /* The pool ended a WebSocket: an ordinary end, the client's side closes too. */
-            pc_upstream_close(u);
-            s->up = NULL;
-            return pc_session_up_failed(s, 502, "tunnel closed");
-        }
-        if (!u->got_bytes && u->reused)
-            return up_stale(u) < 0 ? -1 : 0;
-        if (!u->in_head && u->until_close && n == 0) {
-            if (resp_done(u) < 0)
-                return up_fail(u, 502, "out of memory");
-            break; /* a close-delimited body ended */
-        }
-        return up_fail(u, 502,
-                       u->got_bytes ? "connection closed mid-response"
-                                    : "connection closed before a response");
+        if (r == UP_READ)
+            r = up_read(u);
+        if (r == UP_ENDED)
+            break;
+        if (r != UP_AGAIN)
+            return r;
     }
     pc_session_resp_complete(s);
     return pc_session_flush(s) < 0 ? -1 : 0;

@@ -196,6 +196,40 @@ def test_request_in_the_same_segment_as_the_header(make_stack):
         assert r.status == 200 and xff_of(r) == ["203.0.113.11"]
 
 
+def free_port_v6():
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.bind(("::1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.mark.parametrize("ver", [1, 2])
+def test_balancer_over_ipv6(make_stack, ver):
+    """The balancer reaches portico over IPv6 (trusted as ::1/128) and names an IPv4 client."""
+    port = free_port_v6()
+    net = harness.Net.alloc()
+    st = make_stack(net=net, external="%s ::1" % net.ext, http_port=port, https_port="off",
+                    proxy_protocol="http", trusted_proxies="::1/128")
+    hdr = v1("203.0.113.61", "198.51.100.1") if ver == 1 else v2("203.0.113.61", "198.51.100.1")
+    sock = socket.create_connection(("::1", port), timeout=harness.IO_TIMEOUT)
+    sock.sendall(hdr + harness.build_request("GET", "/echo?v6=%d" % ver,
+                                             headers=[("Connection", "close")]))
+    c = harness.Client.__new__(harness.Client)
+    c.sock, c.tls, c.leftover = sock, False, b""
+    c.reader = harness.Reader(sock)
+    r = c.read_response()
+    sock.close()
+    assert r.status == 200 and xff_of(r) == ["203.0.113.61"]
+    e = last_entry(st)
+    assert e["client"] == "203.0.113.61" and e["lb"] == "::1"
+    # From the IPv4 side, not trusted: a header is refused.
+    c4 = harness.Client(net.ext, port, net.client)
+    c4.send(hdr)
+    assert closed_without_answer(c4)
+    c4.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # Refused.
 
@@ -511,7 +545,7 @@ def test_haproxy_send_proxy_v2(make_stack, tmp_path, tls):
         "global\n  log stderr format raw local0\n\n"
         "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\n"
         "frontend fe\n  bind %s:%d\n  default_backend be\n\n"
-        "backend be\n  server portico %s:%d send-proxy-v2 source %s\n"
+        "backend be\n  server portico %s:%d send-proxy-v2 check inter 200ms source %s\n"
         % (lb_front, port, net.ext, port, lb_src))
     chk = subprocess.run([HAPROXY, "-c", "-f", str(cfg)], capture_output=True, text=True)
     assert chk.returncode == 0, chk.stdout + chk.stderr
@@ -536,6 +570,12 @@ def test_haproxy_send_proxy_v2(make_stack, tmp_path, tls):
         assert proto_of(r) == ["https" if tls else "http"]
         e = [x for x in st.access_entries(1) if "via=haproxy" in x["path"]][-1]
         assert e["client"] == net.client and e["lb"] == lb_src
+        if tls:
+            # Its health checks carry a PROXY header too (LOCAL): taken, served as the
+            # balancer, which then closes before a TLS handshake.
+            assert st.portico.wait_stderr(r"TLS handshake failed: client %s sni -: connection "
+                                          r"closed" % lb_src.replace(".", r"\."), timeout=5)
+        assert not st.portico.wait_stderr(r"bad PROXY protocol header", timeout=0.5)
     finally:
         hp.terminate()
         try:

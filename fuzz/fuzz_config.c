@@ -1,4 +1,4 @@
-/* fuzz_config.c — libFuzzer harness: the configuration loader (src/config, SPEC §3).
+/* fuzz_config.c — libFuzzer harness: the configuration loader (src/config, docs/configuration.md).
  *
  * Input: the text of a configuration file. It is written to portico.conf in a private
  * directory (made once per process, with the files a configuration names: public.pem,

@@ -2,8 +2,8 @@
  * block the pool receives.
  *
  * Input: the bytes a client sends (FE FE HI LO C expands to a run of C, see common.h). Steps:
- *   1. pc_h1_scan, one shot and in pieces, against the reference of SPEC §4 and RFC 9112 §2.2
- *      (empty lines before the request line, h1check.h);
+ *   1. pc_h1_scan, one shot and in pieces, against the reference of docs/architecture.md and
+ *      RFC 9112 §2.2 (empty lines before the request line, h1check.h);
  *   2. pc_h1_parse on the block it found (after those empty lines), with the invariants of
  *      check_head();
  *   3. llhttp on the same block must frame it the same way;
@@ -102,7 +102,7 @@ static void check_rewrite(const char *p, uint64_t r)
     FZ_CHECK(rc == 0, "rewritten request does not re-parse: pc_h1_parse = %d", rc);
     check_head(&head2, q, olen, true);
 
-    /* Framing: the pool must delimit the body exactly as the proxy does (SPEC §4). */
+    /* Framing: the pool must delimit the body exactly as the proxy does (docs/architecture.md). */
     uint64_t in_len = head.has_cl ? head.content_length : 0;
     uint64_t out_len = head2.has_cl ? head2.content_length : 0;
     FZ_CHECK(head2.chunked == head.chunked && (head.chunked || out_len == in_len),

@@ -2,7 +2,8 @@
  * first byte read to the block the client receives.
  *
  * Input: the bytes the pool sends (FE FE HI LO C expands to a run of C, see common.h). Steps:
- *   1. pc_h1_scan (response mode), one shot and in pieces, against the reference of SPEC §4;
+ *   1. pc_h1_scan (response mode), one shot and in pieces, against the reference of
+ *      docs/architecture.md;
  *   2. pc_h1_parse on the block it found (a malformed one is -502, never relayed);
  *   3. llhttp on the same block must frame it the same way;
  *   4. pc_rw_response with session flags drawn from the input's hash (HTTP/1.0 client, HEAD,

@@ -1,12 +1,13 @@
 /* h1check.h — invariants of src/http/http1.c, shared by fuzz_request.c and fuzz_response.c.
  *
- * - pc_h1_scan: the one-shot result equals a reference scanner written from SPEC §4 (request
- *   line <= 8 KiB, field line <= 64 KiB, block <= 128 KiB + the request line, CRLF only) and
- *   RFC 9112 §2.2 (up to PC_MAX_LEAD_LINES empty lines before a request line are skipped, the
- *   block then starts after them; none before a status line), and the same bytes fed in pieces
- *   (byte by byte, at random, and cut right before and after every CR) give the same answer: a
- *   block accepted in one read is accepted at the same length, after the same empty lines,
- *   whatever the reads, and nothing accepted or still pending in one read is refused in pieces.
+ * - pc_h1_scan: the one-shot result equals a reference scanner written from
+ *   docs/architecture.md, "Request header blocks" (request line <= 8 KiB, field line <= 64 KiB,
+ *   block <= 128 KiB + the request line, CRLF only) and RFC 9112 §2.2 (up to PC_MAX_LEAD_LINES
+ *   empty lines before a request line are skipped, the block then starts after them; none
+ *   before a status line), and the same bytes fed in pieces (byte by byte, at random, and cut
+ *   right before and after every CR) give the same answer: a block accepted in one read is
+ *   accepted at the same length, after the same empty lines, whatever the reads, and nothing
+ *   accepted or still pending in one read is refused in pieces.
  * - pc_h1_parse: every span inside the block; names are tokens followed by ':'; values hold no
  *   CR, LF, NUL or other control and no surrounding whitespace; at most one Host (exactly one
  *   for an HTTP/1.1 request), Content-Length and Transfer-Encoding; never both framings; the
@@ -34,11 +35,11 @@ struct pc_worker pc_w;
 
 #define FZ_MAX_BLOCK (PC_MAX_HEAD + PC_MAX_REQUEST_LINE)
 
-/* The end of a header block in P[0, LEN) as SPEC §4 has it, in one pass over the lines. An
- * unfinished last line ending in CR is a line end in waiting, not part of the line's length.
- * RFC 9112 §2.2 (pc_h1_scan in http1.h): before a request line, up to PC_MAX_LEAD_LINES empty
- * lines (CRLF) are skipped and the block starts after them (*LEAD); one more, or an empty line
- * before a status line, is a bad message. The skipped lines are bytes read like the others:
+/* The end of a header block in P[0, LEN) as docs/architecture.md has it, in one pass over the
+ * lines. An unfinished last line ending in CR is a line end in waiting, not part of the line's
+ * length. RFC 9112 §2.2 (pc_h1_scan in http1.h): before a request line, up to PC_MAX_LEAD_LINES
+ * empty lines (CRLF) are skipped and the block starts after them (*LEAD); one more, or an empty
+ * line before a status line, is a bad message. The skipped lines are bytes read like the others:
  * offsets, and so the 128 KiB + 8 KiB limit, count from P. */
 static int ref_scan(const char *p, size_t len, bool req, size_t *lead)
 {
@@ -159,7 +160,7 @@ static int check_scan(const char *p, size_t len, bool req, struct fz_rng *rng, s
     size_t ref_lead;
     int ref = ref_scan(p, len, req, &ref_lead);
     FZ_CHECK(whole == ref || (ref == 0 && split_limit_known(p, len, whole)),
-             "pc_h1_scan returned %d for %zu bytes, SPEC §4 says %d", whole, len, ref);
+             "pc_h1_scan returned %d for %zu bytes, the reference says %d", whole, len, ref);
     FZ_CHECK(whole <= 0 || (size_t)whole <= len, "pc_h1_scan: block longer than the input");
     if (whole > 0)
         FZ_CHECK(s.lead == ref_lead && (req || s.lead == 0),
@@ -578,8 +579,8 @@ static void check_llhttp(const struct pc_head *h, const char *p, size_t len, boo
 
 /* ---- the rewritten block ------------------------------------------------------------------ */
 
-/* Hop-by-hop for SPEC §4 and RFC 9110 §7.6.1, plus X-Forwarded-*, which the proxy writes
- * itself: never passed through. */
+/* Hop-by-hop for docs/architecture.md and RFC 9110 §7.6.1, plus X-Forwarded-*, which the proxy
+ * writes itself: never passed through. */
 static bool hop_name(const char *n, size_t l)
 {
     static const char *const hop[] = {"connection", "keep-alive",      "proxy-connection",

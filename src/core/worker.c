@@ -22,6 +22,8 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "core/daemon.h"
+#include "proxy/balance.h"
+#include "proxy/pool.h"
 #include "proxy/proxy.h"
 
 struct pc_worker pc_w;
@@ -354,14 +356,9 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
         pc_err("worker %d: cannot create the event loop", id);
         return 1;
     }
-    pc_w.pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*pc_w.pools));
-    if (!pc_w.pools)
+    if (pc_pool_init(cfg) < 0 || pc_balance_init(cfg, id) < 0) {
+        pc_err("worker %d: out of memory", id);
         return 1;
-    for (size_t p = 0; p < cfg->npools; p++) {
-        pc_w.pools[p].m = calloc(cfg->pools[p].nmembers + 1, sizeof(struct pc_member_state));
-        if (!pc_w.pools[p].m)
-            return 1;
-        pc_w.pools[p].rr = (unsigned)id; /* workers start at different members */
     }
     if (pc_alog_open(cfg) < 0)
         pc_err("worker %d: serving without an access log", id); /* traffic matters more */

@@ -1,8 +1,9 @@
 /* worker.h — one event loop per worker process and the state it owns.
  *
- * Per worker (never shared): idle upstream connections, passive mark-downs, the round-robin
- * cursor, buffer free lists, the access-log buffer. Shared (read-only, inherited at fork): the
- * configuration and the listening sockets. */
+ * Per worker (never shared): the loop, the listeners, the connection counts. The member
+ * connections (proxy/pool.c), mark-downs and cursors (proxy/balance.c) and health checks
+ * (proxy/health.c) are per worker too, each owned by its module. Shared (read-only, inherited
+ * at fork): the configuration and the listening sockets. */
 #ifndef PORTICO_WORKER_H
 #define PORTICO_WORKER_H
 
@@ -14,22 +15,6 @@
 #include "core/listener-t.h"
 
 struct pc_upconn;
-
-struct pc_member_state {
-    struct pc_upconn *idle;      /* most recently parked first */
-    struct pc_upconn *idle_tail; /* the oldest: evicted first when the list is full */
-    unsigned nidle;
-    double down_until;               /* passive mark-down: skipped by the balancer until then */
-    bool health_down;                /* active health checks say down */
-    unsigned health_ok, health_fail; /* consecutive results */
-    SSL_SESSION *tls_sess;           /* newest TLS session with the member, for resumption */
-    char tls_sess_name[256];
-};
-
-struct pc_pool_state {
-    unsigned rr;
-    struct pc_member_state *m; /* parallel to pool->members */
-};
 
 struct pc_listener {
     int fd;
@@ -44,7 +29,6 @@ struct pc_worker {
     struct ev_loop *loop;
     const struct pc_config *cfg;
     const struct pc_tls *tls;
-    struct pc_pool_state *pools; /* parallel to cfg->pools */
     struct pc_listener *listeners;
     size_t nlisteners;
     unsigned nconns, max_conns;

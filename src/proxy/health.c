@@ -20,6 +20,7 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "core/worker.h"
+#include "proxy/balance.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
 
@@ -32,6 +33,8 @@ struct hc {
     SSL *ssl;
     unsigned pool, member;
     enum hc_stage stage;
+    unsigned ok, fail; /* consecutive results */
+    bool down;         /* the verdict, reported to balance.c */
 };
 
 static struct hc *checks;
@@ -72,28 +75,28 @@ static void hc_schedule(struct hc *c)
 static void hc_result(struct hc *c, bool ok, const char *why)
 {
     const struct pc_pool *pool = hc_pool(c);
-    struct pc_member_state *ms = &pc_w.pools[c->pool].m[c->member];
     hc_cleanup(c);
     if (ok) {
-        ms->health_fail = 0;
-        ms->health_ok++;
-        ms->down_until = 0; /* a passing check ends a passive mark-down too */
-        if (ms->health_down && ms->health_ok >= (unsigned)pool->health_rise) {
-            ms->health_down = false;
+        c->fail = 0;
+        c->ok++;
+        if (c->down && c->ok >= (unsigned)pool->health_rise) {
+            c->down = false;
             pc_metrics_member_up(c->pool, c->member, true);
             pc_info("pool %s: member %s is up (health check, worker %d)", pool->name,
                     hc_member(c)->host, pc_w.id);
         }
     } else {
-        ms->health_ok = 0;
-        ms->health_fail++;
-        if (!ms->health_down && ms->health_fail >= (unsigned)pool->health_fall) {
-            ms->health_down = true;
+        c->ok = 0;
+        c->fail++;
+        if (!c->down && c->fail >= (unsigned)pool->health_fall) {
+            c->down = true;
             pc_metrics_member_up(c->pool, c->member, false);
             pc_warn("pool %s: member %s is down (health check, worker %d): %s", pool->name,
                     hc_member(c)->host, pc_w.id, why);
         }
     }
+    /* A passing check ends a passive mark-down too. */
+    pc_balance_health(c->pool, c->member, ok, c->down);
     hc_schedule(c);
 }
 

@@ -4,12 +4,45 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "common/log.h"
 #include "core/worker.h"
 
-static struct pc_member_state *member_state(unsigned pool_idx, unsigned member_idx)
+struct member_state {
+    struct pc_upconn *idle;      /* most recently parked first */
+    struct pc_upconn *idle_tail; /* the oldest: evicted first when the list is full */
+    unsigned nidle;
+    SSL_SESSION *tls_sess; /* newest TLS session with the member, for resumption */
+    char tls_sess_name[256];
+};
+
+static struct member_state **members; /* [pool][member], parallel to cfg->pools */
+static size_t npools;
+
+int pc_pool_init(const struct pc_config *cfg)
 {
-    return &pc_w.pools[pool_idx].m[member_idx];
+    for (size_t p = 0; members && p < npools; p++)
+        free(members[p]);
+    free(members);
+    members = calloc(cfg->npools ? cfg->npools : 1, sizeof(*members));
+    if (!members)
+        return -1;
+    npools = cfg->npools;
+    for (size_t p = 0; p < cfg->npools; p++)
+        if (!(members[p] = calloc(cfg->pools[p].nmembers + 1, sizeof(**members))))
+            return -1;
+    return 0;
+}
+
+static struct member_state *member_state(unsigned pool_idx, unsigned member_idx)
+{
+    return &members[pool_idx][member_idx];
+}
+
+unsigned pc_pool_nidle(unsigned pool_idx, unsigned member_idx)
+{
+    return member_state(pool_idx, member_idx)->nidle;
 }
 
 struct pc_upconn *pc_pool_idle_take(unsigned pool_idx, unsigned member_idx, bool tls,
@@ -26,7 +59,7 @@ struct pc_upconn *pc_pool_idle_take(unsigned pool_idx, unsigned member_idx, bool
 
 void pc_pool_idle_unlink(struct pc_upconn *u)
 {
-    struct pc_member_state *ms = member_state(u->pool_idx, u->member_idx);
+    struct member_state *ms = member_state(u->pool_idx, u->member_idx);
     if (u->prev)
         u->prev->next = u->next;
     else
@@ -41,7 +74,7 @@ void pc_pool_idle_unlink(struct pc_upconn *u)
 
 struct pc_upconn *pc_pool_idle_put(struct pc_upconn *u)
 {
-    struct pc_member_state *ms = member_state(u->pool_idx, u->member_idx);
+    struct member_state *ms = member_state(u->pool_idx, u->member_idx);
     u->prev = NULL;
     u->next = ms->idle;
     if (ms->idle)
@@ -56,10 +89,10 @@ struct pc_upconn *pc_pool_idle_put(struct pc_upconn *u)
 struct pc_upconn *pc_pool_idle_any(void)
 {
     const struct pc_config *cfg = pc_w.cfg;
-    for (size_t p = 0; p < cfg->npools; p++)
+    for (size_t p = 0; p < npools; p++)
         for (size_t m = 0; m < cfg->pools[p].nmembers; m++)
-            if (pc_w.pools[p].m[m].idle)
-                return pc_w.pools[p].m[m].idle;
+            if (members[p][m].idle)
+                return members[p][m].idle;
     return NULL;
 }
 
@@ -120,7 +153,7 @@ bool pc_pool_pin_room(const struct pc_session *s, const struct pc_upconn *except
 
 void pc_pool_tls_session_put(const struct pc_upconn *u, SSL_SESSION *sess)
 {
-    struct pc_member_state *ms = member_state(u->pool_idx, u->member_idx);
+    struct member_state *ms = member_state(u->pool_idx, u->member_idx);
     if (ms->tls_sess)
         SSL_SESSION_free(ms->tls_sess);
     ms->tls_sess = sess;
@@ -129,7 +162,7 @@ void pc_pool_tls_session_put(const struct pc_upconn *u, SSL_SESSION *sess)
 
 void pc_pool_tls_session_offer(const struct pc_upconn *u, SSL *ssl)
 {
-    struct pc_member_state *ms = member_state(u->pool_idx, u->member_idx);
+    struct member_state *ms = member_state(u->pool_idx, u->member_idx);
     if (ms->tls_sess && strcmp(ms->tls_sess_name, u->sni) == 0)
         SSL_set_session(ssl, ms->tls_sess);
 }

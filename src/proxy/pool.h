@@ -16,6 +16,13 @@
 
 #define PC_POOL_IDLE_MAX 256 /* idle connections kept per member and worker */
 
+/* Sets up the (empty) lists for the pools of CFG (those of an earlier call must be empty).
+ * Returns 0, or -1 when out of memory. */
+int pc_pool_init(const struct pc_config *cfg);
+
+/* Idle connections of a member now. */
+unsigned pc_pool_nidle(unsigned pool_idx, unsigned member_idx);
+
 /* The idle connection of member (POOL_IDX, MEMBER_IDX) for TLS name SNI ("" for plain HTTP,
  * TLS when TLS), most recent first, taken off the list; NULL when there is none. */
 struct pc_upconn *pc_pool_idle_take(unsigned pool_idx, unsigned member_idx, bool tls,

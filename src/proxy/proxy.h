@@ -33,14 +33,6 @@ void pc_upstream_update(struct pc_upconn *u);
 int pc_upstream_pump(struct pc_upconn *u);
 void pc_upstream_close_idle_all(void);
 
-/* balance.c */
-/* Picks a member of the session's pool to try: by the pool's affinity (source address,
- * MS-WSMAN cookie) or round-robin, skipping members marked down (passively or by health
- * checks) and those already tried for this request; -1 when none is left. */
-int pc_balance_pick(struct pc_session *s);
-bool pc_balance_usable(unsigned pool_idx, unsigned member_idx);
-void pc_balance_mark_down(unsigned pool_idx, unsigned member_idx, const char *reason);
-
 /* health.c */
 void pc_health_start(void);
 void pc_health_stop(void);

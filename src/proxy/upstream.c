@@ -27,6 +27,7 @@
 #include "http/chunked.h"
 #include "http/http1.h"
 #include "proxy/auth.h"
+#include "proxy/balance.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
@@ -317,7 +318,10 @@ static int attach(struct pc_session *s, bool fresh_only)
         return r;
     }
     for (;;) {
-        int mi = pc_balance_pick(s);
+        struct pc_pick q = {s->pool_idx, s->tried, s->peer_ip, s->has_cookie, s->cookie_id};
+        bool set_cookie = false;
+        int mi = pc_balance_pick(&q, &set_cookie);
+        s->set_cookie |= set_cookie;
         if (mi < 0) {
             static struct pc_ratelimit rl = PC_RATELIMIT_PER_REQUEST;
             pc_log_limited(&rl, PC_LOG_WARN, "pool %s: no member available for %.*s", pool->name,

@@ -10,21 +10,18 @@
 static struct pc_config cfg;
 static struct pc_pool pools[2];
 static struct pc_member members[2][2];
-static struct pc_member_state ms[2][2];
-static struct pc_pool_state ps[2];
 
 static void setup(void)
 {
     for (int p = 0; p < 2; p++) {
         pools[p].members = members[p];
         pools[p].nmembers = 2;
-        ps[p].m = ms[p];
     }
     cfg.pools = pools;
     cfg.npools = 2;
     cfg.max_pinned_per_client = 3;
     pc_w.cfg = &cfg;
-    pc_w.pools = ps;
+    CHECK_INT(pc_pool_init(&cfg), 0);
 }
 
 static struct pc_upconn *conn(unsigned pool, unsigned member, const char *sni, bool tls)
@@ -53,7 +50,7 @@ static void test_idle(void)
     CHECK(pc_pool_idle_put(b) == NULL);
     CHECK(pc_pool_idle_put(c) == NULL);
     CHECK(pc_pool_idle_put(d) == NULL);
-    CHECK_INT(ms[0][1].nidle, 4);
+    CHECK_INT(pc_pool_nidle(0, 1), 4);
     /* The most recent connection of the name, over the same protocol. */
     CHECK(pc_pool_idle_take(0, 1, true, "webext.contoso.com") == b);
     CHECK(pc_pool_idle_take(0, 1, true, "webext.contoso.com") == a);
@@ -64,8 +61,7 @@ static void test_idle(void)
     CHECK(pc_pool_idle_any() == c);
     pc_pool_idle_unlink(c);
     CHECK(pc_pool_idle_any() == NULL);
-    CHECK_INT(ms[0][1].nidle, 0);
-    CHECK(ms[0][1].idle == NULL && ms[0][1].idle_tail == NULL);
+    CHECK_INT(pc_pool_nidle(0, 1), 0);
     drop(a), drop(b), drop(c), drop(d);
 }
 
@@ -78,8 +74,10 @@ static void test_idle_cap(void)
         CHECK(evict == (i == PC_POOL_IDLE_MAX ? all[0] : NULL));
     }
     pc_pool_idle_unlink(all[0]); /* what closing the evicted one does */
-    CHECK_INT(ms[1][0].nidle, PC_POOL_IDLE_MAX);
-    CHECK(ms[1][0].idle_tail == all[1] && ms[1][0].idle == all[PC_POOL_IDLE_MAX]);
+    CHECK_INT(pc_pool_nidle(1, 0), PC_POOL_IDLE_MAX);
+    /* The newest is taken first, the oldest left is the second one parked. */
+    CHECK(pc_pool_idle_take(1, 0, false, "") == all[PC_POOL_IDLE_MAX]);
+    CHECK(pc_pool_idle_put(all[PC_POOL_IDLE_MAX]) == NULL);
     for (struct pc_upconn *u; (u = pc_pool_idle_any());)
         pc_pool_idle_unlink(u);
     for (int i = 0; i <= PC_POOL_IDLE_MAX; i++)

@@ -35,7 +35,8 @@ FUZZ_LLOBJS := $(FUZZ_DIR)/obj/llhttp/llhttp.o $(FUZZ_DIR)/obj/llhttp/api.o \
                $(FUZZ_DIR)/obj/llhttp/http.o
 FUZZ_BUF    := $(FUZZ_DIR)/obj/fuzz/exactbuf.o
 FUZZ_H1OBJS := $(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/proxy/rewrite.o \
-               $(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/http/body.o $(FUZZ_BUF) \
+               $(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/http/body.o \
+               $(FUZZ_DIR)/obj/proxy/cookie.o $(FUZZ_BUF) \
                $(FUZZ_LLOBJS)
 FUZZ_CFGOBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(sort $(wildcard src/config/*.c))) \
                 $(FUZZ_DIR)/obj/common/net.o

@@ -26,7 +26,18 @@
 #include "core/io.h"
 #include "core/worker.h"
 #include "http/http1.h"
+#include "proxy/cookie.h"
 #include "proxy/proxy.h"
+
+/* Whether LIT occurs in P[0, N), ignoring ASCII case. */
+static inline bool fz_has_ci(const char *p, size_t n, const char *lit)
+{
+    size_t l = strlen(lit);
+    for (size_t i = 0; i + l <= n; i++)
+        if (fz_ieq(p + i, l, lit))
+            return true;
+    return false;
+}
 
 /* rewrite.c reads pc_w (the worker) for cookie affinity; session.c/worker.c are not linked. */
 struct pc_worker pc_w;
@@ -415,10 +426,15 @@ static void check_head(const struct pc_head *h, const char *p, size_t len, bool 
              last_upgrade);
     if (h->upgrade >= 0)
         FZ_CHECK(h->f[h->upgrade].kind == PC_HK_UPGRADE, "head: upgrade kind");
-    if (h->wsman.len) {
-        SPAN_IN(h, h->wsman, "MS-WSMAN");
-        FZ_CHECK(h->wsman.off >= 9 && memcmp(p + h->wsman.off - 9, "MS-WSMAN=", 9) == 0,
-                 "head: MS-WSMAN span");
+    uint32_t wsman;
+    if (h->request && pc_cookie_wsman(h, &wsman)) {
+        char hex[9];
+        snprintf(hex, sizeof(hex), "%08x", (unsigned)wsman);
+        bool found = false;
+        for (unsigned i = 0; i < h->nfields && !found; i++)
+            found = h->f[i].kind == PC_HK_COOKIE &&
+                    fz_has_ci(p + h->f[i].value.off, h->f[i].value.len, hex);
+        FZ_CHECK(found, "head: MS-WSMAN %s is in no Cookie field", hex);
     }
     for (unsigned i = 0; i < h->nfields; i++) {
         const struct pc_field *f = &h->f[i];

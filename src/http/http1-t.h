@@ -83,10 +83,9 @@ struct pc_head {
     bool conn_close, conn_keepalive, conn_upgrade;
     bool expect_continue;
     bool has_xff;
-    bool has_auth;        /* an Authorization, WWW-Authenticate or Persistent-Auth field:
-                           * whether it binds the connection is proxy/auth.c's call */
-    int upgrade;          /* index of Upgrade or -1 */
-    struct pc_span wsman; /* value of the MS-WSMAN cookie (cookie affinity), len 0 if none */
+    bool has_auth; /* an Authorization, WWW-Authenticate or Persistent-Auth field:
+                    * whether it binds the connection is proxy/auth.c's call */
+    int upgrade;   /* index of Upgrade or -1 */
 };
 
 #endif

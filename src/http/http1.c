@@ -235,28 +235,6 @@ static bool te_token(void *arg, const char *p, size_t len)
     return true;
 }
 
-/* Finds "MS-WSMAN=value" among the cookie-pairs of a Cookie value. */
-static void find_wsman(struct pc_head *h, const char *v, size_t n)
-{
-    static const char name[] = "MS-WSMAN=";
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && (v[i] == ' ' || v[i] == ';'))
-            i++;
-        size_t e = i;
-        while (e < n && v[e] != ';')
-            e++;
-        if (e - i >= sizeof(name) - 1 && memcmp(v + i, name, sizeof(name) - 1) == 0) {
-            size_t vs = i + sizeof(name) - 1, ve = e;
-            while (ve > vs && v[ve - 1] == ' ')
-                ve--;
-            h->wsman = (struct pc_span){(uint32_t)(v + vs - h->base), (uint32_t)(ve - vs)};
-            return;
-        }
-        i = e + 1;
-    }
-}
-
 static int parse_start_line(const char *p, size_t eol, struct pc_head *h)
 {
     size_t i = 0;
@@ -439,9 +417,6 @@ static int field_facts(struct pc_head *h, struct pc_field *f, const char *val, s
     case PC_HK_UPGRADE:
         h->upgrade = (int)h->nfields;
         break;
-    case PC_HK_COOKIE:
-        find_wsman(h, val, vl);
-        break;
     default:
         break;
     }
@@ -537,7 +512,6 @@ int pc_h1_parse(const char *p, size_t len, bool request, struct pc_head *h)
     h->conn_close = h->conn_keepalive = h->conn_upgrade = false;
     h->expect_continue = h->has_xff = h->has_auth = false;
     h->upgrade = -1;
-    h->wsman = (struct pc_span){0, 0};
     h->status = 0;
 
     const char *eol = memchr(p, '\r', len);

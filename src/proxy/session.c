@@ -21,6 +21,7 @@
 #include "http/chunked.h"
 #include "http/http1.h"
 #include "proxy/auth.h"
+#include "proxy/cookie.h"
 #include "proxy/clientaddr.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
@@ -356,16 +357,6 @@ static int sess_begin(struct pc_session *s, size_t hl)
     s->upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s->body == PC_BODY_NONE &&
                      head.f[head.upgrade].value.len >= 9 &&
                      strncasecmp(p + head.f[head.upgrade].value.off, "websocket", 9) == 0;
-    s->has_cookie = false;
-    if (head.wsman.len == 8) {
-        char hex[9];
-        memcpy(hex, p + head.wsman.off, 8);
-        hex[8] = '\0';
-        char *end;
-        unsigned long v = strtoul(hex, &end, 16);
-        s->has_cookie = *end == '\0';
-        s->cookie_id = (uint32_t)v;
-    }
     s->expect_continue = head.expect_continue;
     s->close_after = head.conn_close || (s->client_10 && !head.conn_keepalive) || pc_w.draining;
     s->state = PC_S_ACTIVE;
@@ -395,6 +386,8 @@ static int sess_begin(struct pc_session *s, size_t hl)
             return sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
     }
     s->pool_idx = (unsigned)(s->name->pool - cfg->pools);
+    s->has_cookie =
+        s->name->pool->affinity == PC_AFFINITY_COOKIE && pc_cookie_wsman(&head, &s->cookie_id);
 
     struct pc_out o = {0};
     if (!pc_rw_request(&o, &head, s)) {

@@ -5,6 +5,7 @@
 
 #include "http/http1.h"
 #include "proxy/auth.h"
+#include "proxy/cookie.h"
 #include "tls/tls.h"
 #include "unit.h"
 
@@ -135,8 +136,15 @@ static void test_connection_tokens(void)
     CHECK(h.f[1].drop && h.f[2].drop && h.f[3].drop);
     CHECK(!h.f[0].drop);
     CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nCookie: a=b; MS-WSMAN=0badf00d; c=d\r\n\r\n"), 0);
-    CHECK_INT(h.wsman.len, 8);
-    CHECK(memcmp(h.base + h.wsman.off, "0badf00d", 8) == 0);
+    uint32_t id = 0;
+    CHECK(pc_cookie_wsman(&h, &id) && id == 0x0badf00du);
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nCookie: a=b\r\nCookie: MS-WSMAN=0BADF00D\r\n\r\n"),
+              0);
+    CHECK(pc_cookie_wsman(&h, &id) && id == 0x0badf00du);
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nCookie: MS-WSMAN=0badf00\r\n\r\n"), 0);
+    CHECK(!pc_cookie_wsman(&h, &id));
+    CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nCookie: MS-WSMAN=0badf00g\r\n\r\n"), 0);
+    CHECK(!pc_cookie_wsman(&h, &id));
     CHECK_INT(req("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
               0);
     CHECK(h.conn_upgrade && h.upgrade == 1);

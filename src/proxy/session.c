@@ -1,5 +1,5 @@
-/* session.c — a client connection: request heads, routing, the request body, the end of a
- * transaction, keep-alive and timeouts.
+/* session.c — a client connection: its life, the request body, the end of a transaction,
+ * keep-alive and timeouts (request heads and routing: request.c).
  *
  * Everything a session does happens in sess_drive(), called after any event on either of its
  * sockets: it moves what can be moved, then derives which events both sockets wait for from
@@ -20,16 +20,14 @@
 #include "core/worker.h"
 #include "http/chunked.h"
 #include "http/http1.h"
-#include "proxy/auth.h"
-#include "proxy/cookie.h"
 #include "proxy/clientaddr.h"
 #include "proxy/proxy.h"
+#include "proxy/session-int.h"
 #include "tls/tls.h"
 
 #include <openssl/err.h>
 
 static llhttp_settings_t req_settings;
-static struct pc_head head; /* scratch: one header block is processed at a time */
 static struct pc_session *all_sessions, *free_sessions;
 static unsigned nsessions;
 
@@ -72,7 +70,7 @@ static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 /* Sets the session's deadline to TIMEOUT seconds from now. Lazily: a timer that fires no later
  * than that is left running (its callback moves it on to last_act + timeout), so that a busy
  * keep-alive connection costs no timer-heap operation per request. */
-static void sess_arm(struct pc_session *s, double timeout)
+void pc_sess_arm(struct pc_session *s, double timeout)
 {
     s->timeout = timeout;
     s->last_act = ev_now(pc_w.loop);
@@ -131,7 +129,8 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     nsessions++;
     /* The first request gets timeout_header from the accept on (a connection that sends
      * nothing is a slowloris, not a keep-alive); a TLS client first has timeout_handshake. */
-    sess_arm(s, s->ssl && !s->pp_expect ? pc_w.cfg->timeout_handshake : pc_w.cfg->timeout_header);
+    pc_sess_arm(s,
+                s->ssl && !s->pp_expect ? pc_w.cfg->timeout_handshake : pc_w.cfg->timeout_header);
     ev_io_start(pc_w.loop, &s->io);
 }
 
@@ -171,7 +170,7 @@ static void sess_release(struct pc_session *s)
     pc_out_reset(&s->out);
 }
 
-static void sess_close(struct pc_session *s)
+void pc_sess_close(struct pc_session *s)
 {
     if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING)
         sess_log(s);
@@ -211,7 +210,7 @@ unsigned pc_session_drain(void)
          * request may be on its way, or already in the kernel) gets its answer, with
          * Connection: close, within timeout_header. */
         if (s->state == PC_S_IDLE && s->served && !sess_has_input(s))
-            sess_close(s);
+            pc_sess_close(s);
         else
             s->close_after = true;
     }
@@ -222,7 +221,7 @@ unsigned pc_session_drain(void)
 
 /* Answers STATUS for the request in progress (nothing of it reached, or will reach, a pool)
  * and ends the transaction. Returns -1 if the session had to close at once. */
-static int sess_local(struct pc_session *s, int status, const char *loc, size_t loclen, bool close)
+int pc_sess_local(struct pc_session *s, int status, const char *loc, size_t loclen, bool close)
 {
     if (s->up) {
         pc_upstream_close(s->up);
@@ -233,7 +232,7 @@ static int sess_local(struct pc_session *s, int status, const char *loc, size_t 
     s->close_after |= close || pc_w.draining;
     pc_out_reset(&s->out);
     if (!pc_rw_local(&s->out, status, loc, loclen, s->close_after)) {
-        sess_close(s);
+        pc_sess_close(s);
         return -1;
     }
     s->status = status;
@@ -243,7 +242,7 @@ static int sess_local(struct pc_session *s, int status, const char *loc, size_t 
 }
 
 /* A request rejected before routing (malformed, too large): status, then close. */
-static int sess_reject(struct pc_session *s, int status)
+int pc_sess_reject(struct pc_session *s, int status)
 {
     if (s->lg_method == 0) {
         /* Nothing parsed: log what we can. */
@@ -252,7 +251,7 @@ static int sess_reject(struct pc_session *s, int status)
         s->lg_host = s->lg_path = s->lg_referer = s->lg_ua = 0;
     }
     s->t_start = s->t_start > 0 ? s->t_start : ev_now(pc_w.loop);
-    return sess_local(s, status, NULL, 0, true);
+    return pc_sess_local(s, status, NULL, 0, true);
 }
 
 int pc_session_up_failed(struct pc_session *s, int status, const char *reason)
@@ -261,193 +260,11 @@ int pc_session_up_failed(struct pc_session *s, int status, const char *reason)
     if (s->resp_begun) {
         /* The client has part of a response: closing is the only honest signal left. */
         s->status = s->status ? s->status : status;
-        sess_close(s);
+        pc_sess_close(s);
         return -1;
     }
     /* When the request body is not complete the connection cannot carry on. */
-    return sess_local(s, status, NULL, 0, !s->req_done);
-}
-
-/* ---- request heads ---- */
-
-/* Copies what the access log needs from the header block H (it is not kept). */
-static void lg_copy(struct pc_session *s, const struct pc_head *h, const char *host, size_t hl)
-{
-    struct pc_span ref = {0, 0}, ua = {0, 0};
-    for (unsigned i = 0; i < h->nfields; i++) {
-        if (h->f[i].kind == PC_HK_REFERER)
-            ref = h->f[i].value;
-        else if (h->f[i].kind == PC_HK_USER_AGENT)
-            ua = h->f[i].value;
-    }
-    size_t ml = h->method.len < 24 ? h->method.len : 24;
-    hl = hl < 255 ? hl : 255;
-    size_t rl = ref.len < 96 ? ref.len : 96, ul = ua.len < 96 ? ua.len : 96;
-    size_t room = sizeof(s->lg) - ml - hl - rl - ul;
-    size_t pl = h->path.len < room ? h->path.len : room;
-    char *o = s->lg;
-    memcpy(o, h->base + h->method.off, ml);
-    memcpy(o += ml, host, hl);
-    memcpy(o += hl, h->base + h->path.off, pl);
-    memcpy(o += pl, h->base + ref.off, rl);
-    memcpy(o += rl, h->base + ua.off, ul);
-    s->lg_method = (uint16_t)ml;
-    s->lg_host = (uint16_t)hl;
-    s->lg_path = (uint16_t)pl;
-    s->lg_referer = (uint16_t)rl;
-    s->lg_ua = (uint16_t)ul;
-}
-
-/* 301 to https://HOST[:port]/PATH?QUERY for names that are redirected from port 80. */
-static int sess_redirect(struct pc_session *s, const char *host, size_t hostlen)
-{
-    char loc[PC_MAX_REQUEST_LINE + 300];
-    size_t hl = pc_h1_authority_host(host, hostlen);
-    int port = pc_w.cfg->https_port;
-    int n = snprintf(loc, sizeof(loc), "https://%.*s", (int)hl, host);
-    if (port && port != 443)
-        n += snprintf(loc + n, sizeof(loc) - (size_t)n, ":%d", port);
-    size_t pl = head.path.len;
-    const char *path = head.base + head.path.off;
-    if (pl == 0 || path[0] != '/')
-        loc[n++] = '/';
-    if ((size_t)n + pl >= sizeof(loc))
-        return sess_local(s, 414, NULL, 0, true);
-    memcpy(loc + n, path, pl);
-    n += (int)pl;
-    return sess_local(s, 301, loc, (size_t)n, s->body != PC_BODY_NONE);
-}
-
-/* The header block of HL bytes at the start of s->in is complete: check, route, rewrite,
- * and start the transaction. */
-static int sess_begin(struct pc_session *s, size_t hl)
-{
-    const struct pc_config *cfg = pc_w.cfg;
-    const char *p = s->in->data + s->in->start;
-    int rc = pc_h1_parse(p, hl, true, &head);
-    if (s->xff_trust && rc == 0)
-        pc_client_from_xff(s, &head); /* first: every answer below is this client's */
-    if (rc)
-        return sess_reject(s, -rc);
-
-    s->body = head.chunked                             ? PC_BODY_CHUNK
-              : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
-                                                       : PC_BODY_NONE;
-    /* Framing: Content-Length is counted here, chunked goes through llhttp. */
-    s->req_done = s->body == PC_BODY_NONE;
-    s->body_left = head.content_length;
-    if (s->body == PC_BODY_CHUNK && pc_chunked_begin(&s->chunk, true) < 0)
-        return sess_reject(s, 400);
-    s->in->start += hl;
-
-    const char *host = NULL;
-    size_t hostlen = 0;
-    if (head.authority.len) {
-        host = p + head.authority.off;
-        hostlen = head.authority.len;
-    } else if (head.host >= 0) {
-        host = p + head.f[head.host].value.off;
-        hostlen = head.f[head.host].value.len;
-    }
-    lg_copy(s, &head, host ? host : "-", host ? hostlen : 1);
-    s->client_10 = head.version == 10;
-    s->head_req = pc_h1_eq(&head, head.method, "head");
-    s->auth_req = pc_auth_binds(&head);
-    /* Only WebSocket may upgrade: HTTP/2 (h2c) is not ours to offer. */
-    s->upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s->body == PC_BODY_NONE &&
-                     head.f[head.upgrade].value.len >= 9 &&
-                     strncasecmp(p + head.f[head.upgrade].value.off, "websocket", 9) == 0;
-    s->expect_continue = head.expect_continue;
-    s->close_after = head.conn_close || (s->client_10 && !head.conn_keepalive) || pc_w.draining;
-    s->state = PC_S_ACTIVE;
-    s->member_idx = -1;
-    sess_arm(s, pc_w.cfg->timeout_idle);
-
-    /* An HTTP/1.0 request without Host is routed by SNI; plain HTTP has none. */
-    if (!host && s->ssl) {
-        host = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
-        hostlen = host ? strlen(host) : 0;
-        /* The handshake refused a bad name already (tls.c); this is the same check, kept
-         * where the name is used, so that no other path can bring one here. */
-        if (host && (!pc_h1_valid_authority(host, hostlen) || memchr(host, ':', hostlen)))
-            return sess_local(s, 400, NULL, 0, true);
-        if (host)
-            lg_copy(s, &head, host, hostlen);
-    }
-    s->name = host ? pc_config_route(cfg, host, hostlen) : NULL;
-    if (!s->name)
-        return sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
-    if (s->ssl && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
-        return sess_local(s, 421, NULL, 0, s->body != PC_BODY_NONE);
-    if (s->kind == PC_LISTEN_HTTP) {
-        if (s->name->http == PC_HTTP_REDIRECT)
-            return sess_redirect(s, host, hostlen);
-        if (s->name->http != PC_HTTP_FORWARD)
-            return sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
-    }
-    s->pool_idx = (unsigned)(s->name->pool - cfg->pools);
-    s->has_cookie =
-        s->name->pool->affinity == PC_AFFINITY_COOKIE && pc_cookie_wsman(&head, &s->cookie_id);
-
-    struct pc_out o = {0};
-    if (!pc_rw_request(&o, &head, s)) {
-        pc_out_reset(&o);
-        return sess_local(s, 500, NULL, 0, true);
-    }
-    s->reqhead = o.ob;
-    s->tried = 0;
-    if (pc_upstream_attach(s) < 0)
-        return sess_local(s, 502, NULL, 0, s->body != PC_BODY_NONE);
-    return 0;
-}
-
-/* Reads and scans a request header block. Returns -1 if the session closed. */
-static int sess_read_head(struct pc_session *s)
-{
-    for (;;) {
-        if (s->in && pc_buf_len(s->in)) {
-            if (s->state == PC_S_IDLE) {
-                s->state = PC_S_HEAD;
-                s->t_start = ev_now(pc_w.loop);
-                /* timeout_header counts from the accept (or the handshake) for a connection's
-                 * first request, whose timer already runs: a late first byte must not buy a
-                 * slow client a second period. Later requests count from their first byte. */
-                if (s->served)
-                    sess_arm(s, pc_w.cfg->timeout_header);
-            }
-            struct pc_buf *b = s->in;
-            if (pc_client_sniff_plain(s, b->data + b->start, pc_buf_len(b))) {
-                sess_close(s); /* a protocol error, not a request: no answer */
-                return -1;
-            }
-            int r = pc_h1_scan(&s->scan, b->data + b->start, pc_buf_len(b), true);
-            if (r < 0)
-                return sess_reject(s, -r);
-            if (r > 0) {
-                b->start += s->scan.lead; /* empty lines before the request line */
-                return sess_begin(s, (size_t)r - s->scan.lead);
-            }
-            if (pc_buf_room(b) == 0) {
-                if (b->start > 0) {
-                    pc_buf_compact(b);
-                } else {
-                    struct pc_buf *nb = pc_buf_grow(b, b->cap * 2);
-                    if (!nb)
-                        return sess_reject(s, 431);
-                    s->in = nb;
-                }
-            }
-        }
-        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
-        if (n > 0) {
-            s->bytes_in += (uint64_t)n;
-            continue;
-        }
-        if (n == PC_IO_AGAIN)
-            return 0;
-        sess_close(s); /* end of stream or error between requests: nothing to answer */
-        return -1;
-    }
+    return pc_sess_local(s, status, NULL, 0, !s->req_done);
 }
 
 /* ---- the request body ---- */
@@ -504,7 +321,7 @@ static int sess_pump_request(struct pc_session *s)
                 /* Re-chunking adds at most a chunk header per piece: keep the copy inside
                  * one standard buffer. */
                 if (!pc_out_reserve(&u->out, PC_BUF_SIZE / 2)) {
-                    sess_close(s);
+                    pc_sess_close(s);
                     return -1;
                 }
                 size_t room = pc_buf_room(u->out.ob) - 32;
@@ -533,10 +350,10 @@ static int sess_pump_request(struct pc_session *s)
                     s->up = NULL;
                 }
                 if (s->resp_begun) {
-                    sess_close(s);
+                    pc_sess_close(s);
                     return -1;
                 }
-                return sess_local(s, 400, NULL, 0, true);
+                return pc_sess_local(s, 400, NULL, 0, true);
             }
             continue;
         }
@@ -550,7 +367,7 @@ static int sess_pump_request(struct pc_session *s)
             return 0;
         /* The client went away mid-body: closing the upstream connection is how the pool
          * learns that the upload was aborted. */
-        sess_close(s);
+        pc_sess_close(s);
         return -1;
     }
 }
@@ -575,7 +392,7 @@ static void sess_reset(struct pc_session *s)
     s->auth_req = s->upgrade_req = s->has_cookie = s->set_cookie = false;
     pc_client_reset(s);
     s->served = true;
-    sess_arm(s, pc_w.cfg->timeout_keepalive);
+    pc_sess_arm(s, pc_w.cfg->timeout_keepalive);
 }
 
 /* Ends the transaction once the request is sent, the response complete and flushed. */
@@ -595,7 +412,7 @@ static int sess_try_finish(struct pc_session *s)
         return 0;
     }
     if (s->close_after) {
-        sess_close(s);
+        pc_sess_close(s);
         return -1;
     }
     sess_reset(s);
@@ -611,7 +428,7 @@ int pc_session_flush(struct pc_session *s)
         return 1;
     int r = pc_io_flush(s->fd, s->ssl, &s->out, &s->bytes_out);
     if (r < 0) {
-        sess_close(s);
+        pc_sess_close(s);
         return -1;
     }
     if (r > 0)
@@ -634,7 +451,7 @@ static int sess_peek_client(struct pc_session *s)
     }
     if (n == PC_IO_AGAIN)
         return 0;
-    sess_close(s);
+    pc_sess_close(s);
     return -1;
 }
 
@@ -647,7 +464,7 @@ static int sess_handshake(struct pc_session *s)
         pc_metrics_tls_handshake(NULL);
         s->cert_idx = (uint8_t)pc_tls_server_index(pc_w.tls, s->ssl);
         s->state = PC_S_IDLE;
-        sess_arm(s, pc_w.cfg->timeout_header);
+        pc_sess_arm(s, pc_w.cfg->timeout_header);
         return 0;
     }
     int e = SSL_get_error(s->ssl, r);
@@ -662,7 +479,7 @@ static int sess_handshake(struct pc_session *s)
     pc_metrics_tls_handshake(why);
     pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: %s", s->peer_ip,
                    sni ? sni : "-", why);
-    sess_close(s);
+    pc_sess_close(s);
     return -1;
 }
 
@@ -677,7 +494,7 @@ static void sess_linger(struct pc_session *s)
     sess_release(s); /* what follows is discarded unread: no TLS needed */
     shutdown(s->fd, SHUT_WR);
     s->state = PC_S_LINGER;
-    sess_arm(s, PC_LINGER);
+    pc_sess_arm(s, PC_LINGER);
 }
 
 /* Reads and drops what the client still sends. Returns -1 once the session is closed. */
@@ -690,7 +507,7 @@ static int sess_discard(struct pc_session *s)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return 0;
-        sess_close(s); /* the client closed (or reset): done */
+        pc_sess_close(s); /* the client closed (or reset): done */
         return -1;
     }
     return 0;
@@ -703,13 +520,13 @@ static int sess_drive(struct pc_session *s)
         case PC_S_PROXYHDR: {
             int r = pc_client_proxy(s);
             if (r < 0) {
-                sess_close(s);
+                pc_sess_close(s);
                 return -1;
             }
             if (r == 0)
                 return 0;
             if (s->state == PC_S_HANDSHAKE && s->pp_expect)
-                sess_arm(s, pc_w.cfg->timeout_handshake); /* from the header on */
+                pc_sess_arm(s, pc_w.cfg->timeout_handshake); /* from the header on */
             continue;
         }
         case PC_S_HANDSHAKE:
@@ -720,7 +537,7 @@ static int sess_drive(struct pc_session *s)
             continue;
         case PC_S_IDLE:
         case PC_S_HEAD:
-            if (sess_read_head(s) < 0)
+            if (pc_request_read_head(s) < 0)
                 return -1;
             if (s->state == PC_S_IDLE || s->state == PC_S_HEAD)
                 return 0;
@@ -828,7 +645,7 @@ void pc_session_pinned_lost(struct pc_session *s)
         s->close_after = true; /* after the response in progress */
         return;
     }
-    sess_close(s);
+    pc_sess_close(s);
 }
 
 void pc_session_resp_complete(struct pc_session *s)
@@ -850,7 +667,7 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     switch (s->state) {
     case PC_S_PROXYHDR:
         pc_client_timeout(s);
-        sess_close(s);
+        pc_sess_close(s);
         return;
     case PC_S_HANDSHAKE: {
         static struct pc_ratelimit rl;
@@ -858,18 +675,18 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: timed out",
                        s->peer_ip, sni ? sni : "-");
         pc_metrics_tls_handshake("timed out");
-        sess_close(s);
+        pc_sess_close(s);
         return;
     }
     case PC_S_IDLE:
     case PC_S_CLOSING:
     case PC_S_LINGER:
-        sess_close(s);
+        pc_sess_close(s);
         return;
     case PC_S_HEAD:
-        if (sess_reject(s, 408) < 0)
+        if (pc_sess_reject(s, 408) < 0)
             return;
-        sess_arm(s, 5);
+        pc_sess_arm(s, 5);
         break;
     case PC_S_ACTIVE: {
         struct pc_upconn *u = s->up;
@@ -882,12 +699,12 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
                            pc_w.cfg->pools[u->pool_idx].members[u->member_idx].host, s->timeout);
         }
         if (s->resp_begun || !u) {
-            sess_close(s);
+            pc_sess_close(s);
             return;
         }
-        if (sess_local(s, pool_silent ? 504 : 408, NULL, 0, true) < 0)
+        if (pc_sess_local(s, pool_silent ? 504 : 408, NULL, 0, true) < 0)
             return;
-        sess_arm(s, 5);
+        pc_sess_arm(s, 5);
         break;
     }
     }

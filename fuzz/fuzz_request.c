@@ -24,12 +24,12 @@ static void check_rewrite(const char *p, uint64_t r)
     memset(&s, 0, sizeof s);
     s.kind = r & 1 ? PC_LISTEN_HTTPS : PC_LISTEN_HTTP;
     snprintf(s.peer_ip, sizeof s.peer_ip, "%s", peers[(r >> 1) & 3]);
-    s.member_idx = -1;
+    s.t.member_idx = -1;
     /* As sess_begin() decides them. */
-    s.body = head.chunked                             ? PC_BODY_CHUNK
+    s.t.body = head.chunked                             ? PC_BODY_CHUNK
              : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
                                                       : PC_BODY_NONE;
-    s.upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s.body == PC_BODY_NONE &&
+    s.t.upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s.t.body == PC_BODY_NONE &&
                     head.f[head.upgrade].value.len >= 9 &&
                     fz_ieq(p + head.f[head.upgrade].value.off, 9, "websocket");
     /* The name the request is routed by, as lg_copy() keeps it: the absolute-form authority,
@@ -50,10 +50,10 @@ static void check_rewrite(const char *p, uint64_t r)
     }
     size_t ml = head.method.len < 24 ? head.method.len : 24;
     rlen = rlen < 255 ? rlen : 255;
-    memcpy(s.lg, p, ml);
-    memcpy(s.lg + ml, route, rlen);
-    s.lg_method = (uint16_t)ml;
-    s.lg_host = (uint16_t)rlen;
+    memcpy(s.t.lg, p, ml);
+    memcpy(s.t.lg + ml, route, rlen);
+    s.t.lg_method = (uint16_t)ml;
+    s.t.lg_host = (uint16_t)rlen;
 
     struct pc_out o = {0};
     FZ_CHECK(pc_rw_request(&o, &head, &s), "pc_rw_request failed");
@@ -65,7 +65,7 @@ static void check_rewrite(const char *p, uint64_t r)
     for (unsigned i = 0; i < head.nfields; i++)
         if (head.f[i].kind == PC_HK_XFF)
             xff += head.f[i].value.len + 2;
-    FZ_CHECK(olen <= head.len + xff + head.authority.len + s.lg_host + 192 + 4 * head.nfields,
+    FZ_CHECK(olen <= head.len + xff + head.authority.len + s.t.lg_host + 192 + 4 * head.nfields,
              "pc_rw_request wrote more than it reserved");
 
     size_t lines = check_crlf_block(q, olen, "rewritten request");
@@ -162,15 +162,15 @@ static void check_rewrite(const char *p, uint64_t r)
              "X-Forwarded-For is not the client's list followed by the peer");
     FZ_CHECK(count_value(&head2, "transfer-encoding", NULL) == head.chunked,
              "Transfer-Encoding count");
-    FZ_CHECK(count_value(&head2, "upgrade", NULL) == s.upgrade_req, "Upgrade count");
-    FZ_CHECK(count_value(&head2, "connection", NULL) == s.upgrade_req &&
-                 count_value(&head2, "connection", "upgrade") == s.upgrade_req,
+    FZ_CHECK(count_value(&head2, "upgrade", NULL) == s.t.upgrade_req, "Upgrade count");
+    FZ_CHECK(count_value(&head2, "connection", NULL) == s.t.upgrade_req &&
+                 count_value(&head2, "connection", "upgrade") == s.t.upgrade_req,
              "Connection in the rewritten request");
     FZ_CHECK(count_value(&head2, "keep-alive", NULL) == 0 && count_value(&head2, "te", NULL) == 0 &&
                  count_value(&head2, "trailer", NULL) == 0 &&
                  count_value(&head2, "proxy-connection", NULL) == 0,
              "hop-by-hop field in the rewritten request");
-    struct added ad = {head.host < 0, 2u + head.chunked + 2u * s.upgrade_req};
+    struct added ad = {head.host < 0, 2u + head.chunked + 2u * s.t.upgrade_req};
     check_passthrough(&head, &head2, &ad);
     free(q);
 }

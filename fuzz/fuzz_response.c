@@ -25,30 +25,30 @@ static void check_rewrite(const char *p, uint64_t r)
     struct pc_session s;
     memset(&s, 0, sizeof s);
     s.kind = r & 1 ? PC_LISTEN_HTTPS : PC_LISTEN_HTTP;
-    s.client_10 = r & 2;
-    s.head_req = r & 4;
-    s.close_after = (r & 8) || (s.client_10 && (r & 16)); /* the client's Connection: close */
-    s.upgrade_req = r & 32;
-    s.set_cookie = r & 64;
-    s.pool_idx = 0;
-    s.member_idx = r & 128 ? 0 : -1;
+    s.t.client_10 = r & 2;
+    s.t.head_req = r & 4;
+    s.close_after = (r & 8) || (s.t.client_10 && (r & 16)); /* the client's Connection: close */
+    s.t.upgrade_req = r & 32;
+    s.t.set_cookie = r & 64;
+    s.t.pool_idx = 0;
+    s.t.member_idx = r & 128 ? 0 : -1;
     pc_w.cfg = &cfg;
 
     /* As up_head() in upstream.c. */
     int st = head.status;
-    if (st == 101 && !s.upgrade_req)
+    if (st == 101 && !s.t.upgrade_req)
         return; /* 502: an upgrade nobody asked for */
     enum pc_body_mode mode;
-    bool bodyless = (st < 200 && st != 101) || s.head_req || st == 204 || st == 304;
+    bool bodyless = (st < 200 && st != 101) || s.t.head_req || st == 204 || st == 304;
     if (bodyless)
         mode = PC_BODY_NONE;
     else if (head.chunked)
-        mode = s.client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
+        mode = s.t.client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
     else if (head.has_cl)
         mode = PC_BODY_RAW;
     else
-        mode = s.client_10 ? PC_BODY_RAW : PC_BODY_CHUNK;
-    if (s.client_10 && !bodyless && !head.has_cl)
+        mode = s.t.client_10 ? PC_BODY_RAW : PC_BODY_CHUNK;
+    if (s.t.client_10 && !bodyless && !head.has_cl)
         s.close_after = true;
     if (st == 101)
         mode = PC_BODY_RAW;
@@ -117,13 +117,13 @@ static void check_rewrite(const char *p, uint64_t r)
     int want_up = st == 101 && head.upgrade >= 0;
     FZ_CHECK(count_value(&head2, "upgrade", NULL) == want_up, "Upgrade count");
     int want_close = st >= 200 && s.close_after;
-    int want_ka = st >= 200 && !s.close_after && s.client_10;
+    int want_ka = st >= 200 && !s.close_after && s.t.client_10;
     FZ_CHECK(count_value(&head2, "connection", NULL) == want_up + want_close + want_ka &&
                  count_value(&head2, "connection", "upgrade") == want_up &&
                  count_value(&head2, "connection", "close") == want_close &&
                  count_value(&head2, "connection", "keep-alive") == want_ka,
              "Connection in the rewritten response");
-    bool cookie = st >= 200 && s.set_cookie && s.member_idx >= 0;
+    bool cookie = st >= 200 && s.t.set_cookie && s.t.member_idx >= 0;
     FZ_CHECK(count_value(&head2, "set-cookie", "ms-wsman=0badf00d; path=/") ==
                  count_value(&head, "set-cookie", "ms-wsman=0badf00d; path=/") + cookie,
              "MS-WSMAN Set-Cookie");

@@ -157,11 +157,11 @@ void pc_alog_request(const struct pc_session *s)
         pc_alog_flush();
     const struct pc_config *cfg = pc_w.cfg;
     double now = ev_now(pc_w.loop);
-    double dur = s->t_start > 0 ? now - s->t_start : 0;
-    const char *m = s->lg, *h = s->lg + s->lg_method, *p = h + s->lg_host;
-    const char *ref = p + s->lg_path, *ua = ref + s->lg_referer;
+    double dur = s->t.t_start > 0 ? now - s->t.t_start : 0;
+    const char *m = s->t.lg, *h = s->t.lg + s->t.lg_method, *p = h + s->t.lg_host;
+    const char *ref = p + s->t.lg_path, *ua = ref + s->t.lg_referer;
     /* Fields a rejected request never had are logged as "-". */
-    size_t ml = s->lg_method, hl = s->lg_host, pl = s->lg_path;
+    size_t ml = s->t.lg_method, hl = s->t.lg_host, pl = s->t.lg_path;
     if (!hl) {
         h = "-";
         hl = 1;
@@ -171,18 +171,18 @@ void pc_alog_request(const struct pc_session *s)
         pl = 1;
     }
     const char *pool = "-", *member = "-";
-    if (s->name) {
-        pool = s->name->pool->name;
-        if (s->member_idx >= 0)
-            member = s->name->pool->members[s->member_idx].host;
+    if (s->t.name) {
+        pool = s->t.name->pool->name;
+        if (s->t.member_idx >= 0)
+            member = s->t.name->pool->members[s->t.member_idx].host;
     }
     char *o = alog_buf + alog_len, *end = alog_buf + alog_len + ALOG_LINE;
     time_t t = (time_t)now;
     struct tm tm;
     gmtime_r(&t, &tm);
     char up[8] = "-";
-    if (s->up_status)
-        snprintf(up, sizeof(up), "%d", s->up_status);
+    if (s->t.up_status)
+        snprintf(up, sizeof(up), "%d", s->t.up_status);
     /* The balancer the client came through (PROXY header or trusted X-Forwarded-For). */
     const char *lb = pc_client_lb(s);
 
@@ -199,8 +199,8 @@ void pc_alog_request(const struct pc_session *s)
         o += snprintf(o, (size_t)(end - o),
                       "\",\"status\":%d,\"bytes\":%llu,\"duration\":%.6f,\"pool\":\"%s\","
                       "\"member\":\"%s\",\"upstream_status\":%s}\n",
-                      s->status, (unsigned long long)s->bytes_out, dur, pool, member,
-                      s->up_status ? up : "null");
+                      s->t.status, (unsigned long long)s->t.bytes_out, dur, pool, member,
+                      s->t.up_status ? up : "null");
         break;
     case PC_LOG_W3C: {
         const char *q = memchr(p, '?', pl);
@@ -217,8 +217,8 @@ void pc_alog_request(const struct pc_session *s)
             o += esc(o, (size_t)(end - o) - 200, q + 1, pl - stem - 1, ESC_TOKEN);
         else
             *o++ = '-';
-        o += snprintf(o, (size_t)(end - o), " %d %llu %llu %s %s %s %s\n", s->status,
-                      (unsigned long long)s->bytes_out, (unsigned long long)(dur * 1000), pool,
+        o += snprintf(o, (size_t)(end - o), " %d %llu %llu %s %s %s %s\n", s->t.status,
+                      (unsigned long long)s->t.bytes_out, (unsigned long long)(dur * 1000), pool,
                       member, up, lb ? lb : "-");
         break;
     }
@@ -228,15 +228,15 @@ void pc_alog_request(const struct pc_session *s)
         o += esc(o, (size_t)(end - o) - 400, m, ml, ESC_TOKEN);
         *o++ = ' ';
         o += esc(o, (size_t)(end - o) - 300, p, pl, ESC_TOKEN);
-        o += snprintf(o, (size_t)(end - o), " HTTP/1.%d\" %d %llu \"", s->client_10 ? 0 : 1,
-                      s->status, (unsigned long long)s->bytes_out);
-        if (s->lg_referer)
-            o += esc(o, (size_t)(end - o) - 200, ref, s->lg_referer, ESC_QUOTED);
+        o += snprintf(o, (size_t)(end - o), " HTTP/1.%d\" %d %llu \"", s->t.client_10 ? 0 : 1,
+                      s->t.status, (unsigned long long)s->t.bytes_out);
+        if (s->t.lg_referer)
+            o += esc(o, (size_t)(end - o) - 200, ref, s->t.lg_referer, ESC_QUOTED);
         else
             *o++ = '-';
         o += snprintf(o, (size_t)(end - o), "\" \"");
-        if (s->lg_ua)
-            o += esc(o, (size_t)(end - o) - 200, ua, s->lg_ua, ESC_QUOTED);
+        if (s->t.lg_ua)
+            o += esc(o, (size_t)(end - o) - 200, ua, s->t.lg_ua, ESC_QUOTED);
         else
             *o++ = '-';
         o += snprintf(o, (size_t)(end - o), "\" host=");

@@ -145,7 +145,7 @@ int pc_client_proxy(struct pc_session *s)
             return -1;
         }
         b->end += want;
-        s->bytes_in += want;
+        s->t.bytes_in += want;
         if (r > 0)
             return proxy_apply(s, &pp);
         if (pc_buf_len(b) >= PC_PP_MAX) {

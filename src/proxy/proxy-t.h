@@ -73,6 +73,42 @@ enum pc_sess_state {
                      * (src/proxy/clientaddr.c) */
 };
 
+/* One request and its response on a client connection. Everything but lg starts at zero for
+ * each request, with one memset that cannot miss a field (session.c, sess_reset); lg, the
+ * access log's copy of the request, is last and is valid up to the lengths before it. */
+struct pc_txn {
+    struct pc_upconn *up; /* the member connection serving it, NULL when none */
+    const struct pc_name *name;
+    unsigned pool_idx;
+    int member_idx;         /* last member tried, -1 when none */
+    uint64_t tried;         /* members tried for this request (bit per index, modulo 64) */
+    enum pc_body_mode body; /* how the request body goes upstream */
+    uint64_t body_left;     /* PC_BODY_RAW: bytes of the body still to come */
+    struct pc_buf *reqhead; /* the rewritten header block until a connection takes it, and
+                             * kept after that while resend_ok */
+    int status;             /* status sent to the client */
+    int up_status;          /* status received from the pool, 0 if none */
+    uint64_t bytes_out;     /* body and header bytes sent to the client */
+    uint64_t bytes_in;      /* bytes received from the client */
+    double t_start;         /* first byte of the request */
+    uint32_t cookie_id;     /* the member MS-WSMAN named, when has_cookie */
+    bool req_done, resp_done;
+    bool resp_begun; /* response bytes went to the client: no clean error any more */
+    bool expect_continue;
+    bool head_req;    /* HEAD: the response has no body */
+    bool client_10;   /* HTTP/1.0 client */
+    bool resend_ok;   /* the request can be replayed on another connection */
+    bool logged;      /* its access log line is written */
+    bool auth_req;    /* the request carries connection-bound credentials (proxy/auth.c) */
+    bool upgrade_req; /* Upgrade: websocket requested */
+    bool has_cookie;  /* the request named a member in MS-WSMAN */
+    bool set_cookie;  /* the response must (re)set MS-WSMAN */
+
+    /* What the access log needs, copied because the header block is not kept. */
+    uint16_t lg_method, lg_host, lg_path, lg_referer, lg_ua; /* lengths within lg, in order */
+    char lg[640];
+};
+
 struct pc_session {
     int fd;
     SSL *ssl; /* NULL on the HTTP listener */
@@ -91,49 +127,19 @@ struct pc_session {
     struct pc_chunked chunk; /* chunked request bodies */
     struct pc_hscan scan;
 
-    /* The transaction in progress. */
-    struct pc_upconn *up;
-    struct pc_upconn *pinned; /* upstream connections NTLM/Negotiate bound to this client (a
-                               * list through their next/prev: one per pool and TLS name) */
-    const struct pc_name *name;
-    unsigned pool_idx;
-    int member_idx;         /* last member tried, -1 when none */
-    uint64_t tried;         /* members tried for this request (bit per index, modulo 64) */
-    enum pc_body_mode body; /* how the request body goes upstream */
-    uint64_t body_left;     /* PC_BODY_RAW: bytes of the body still to come */
-    bool req_done, resp_done;
-    bool resp_begun;  /* response bytes went to the client: no clean error any more */
-    bool close_after; /* close the client connection after this response */
-    bool served;      /* a request completed on this connection (keep-alive) */
-    bool expect_continue;
-    bool head_req;  /* HEAD: the response has no body */
-    bool client_10; /* HTTP/1.0 client */
-    bool resend_ok; /* the request can be replayed on another connection */
-    bool logged;
-    bool auth_req;    /* the request carries NTLM/Negotiate credentials */
-    bool upgrade_req; /* Upgrade: websocket requested */
-    bool tunnel;      /* after a 101: bytes flow both ways untouched */
-    bool discard_in;  /* the pool stopped taking the request body: drop what still comes */
-    bool has_cookie;  /* the request named a member in MS-WSMAN */
-    bool set_cookie;  /* the response must (re)set MS-WSMAN */
-    uint32_t cookie_id;
-    struct pc_buf *reqhead;         /* the rewritten header block until a connection takes it, and
-                                     * kept after that while resend_ok */
+    struct pc_upconn *pinned; /* upstream connections bound to this client by connection-bound
+                               * authentication (a list through their next/prev: one per pool
+                               * and TLS name, at most max_pinned_per_client) */
+    bool close_after;         /* close the client connection after this response */
+    bool served;              /* a request completed on this connection (keep-alive) */
+    bool tunnel;              /* after a 101: bytes flow both ways untouched */
+    bool discard_in;          /* the pool stopped taking the request body: drop what still comes */
     struct pc_session *prev, *next; /* every open session of the worker (to drain them) */
-    int status;                     /* status sent to the client */
-    int up_status;                  /* status received from the pool, 0 if none */
-    uint64_t bytes_out;             /* body and header bytes sent to the client */
-    uint64_t bytes_in;              /* bytes received from the client */
-    double t_start;                 /* first byte of the request */
     double last_act;                /* last I/O of the transaction on either side */
     double timeout;                 /* of the current timer state */
 
-    /* What the access log needs, copied because the header block is not kept. */
-    uint16_t lg_method, lg_host, lg_path, lg_referer, lg_ua; /* lengths within lg, in order */
-    char lg[640];
-
-    /* Behind a load balancer (src/proxy/clientaddr.c, docs/configuration.md). Not cleared
-     * with the fields before lg: pc_session_start sets each. peer and peer_ip above are the
+    /* Behind a load balancer (src/proxy/clientaddr.c, docs/configuration.md). Cleared with
+     * the rest at the start; pc_session_start then sets each. peer and peer_ip above are the
      * real client once a PROXY header named it; peer_ip is this request's client when a
      * trusted X-Forwarded-For named another. */
     char tcp_ip[46];    /* the TCP peer as text (the balancer, when there is one) */
@@ -147,6 +153,8 @@ struct pc_session {
     bool xff_used;      /* this request's client came from X-Forwarded-For */
     uint16_t xff_field; /* ... from this field of the header block */
     uint32_t xff_cut;   /* ... whose item starting at this offset of the value is the client */
+
+    struct pc_txn t; /* the transaction in progress (last: its lg is not cleared) */
 };
 
 #endif

@@ -33,19 +33,19 @@ static void lg_copy(struct pc_session *s, const struct pc_head *h, const char *h
     size_t ml = h->method.len < 24 ? h->method.len : 24;
     hl = hl < 255 ? hl : 255;
     size_t rl = ref.len < 96 ? ref.len : 96, ul = ua.len < 96 ? ua.len : 96;
-    size_t room = sizeof(s->lg) - ml - hl - rl - ul;
+    size_t room = sizeof(s->t.lg) - ml - hl - rl - ul;
     size_t pl = h->path.len < room ? h->path.len : room;
-    char *o = s->lg;
+    char *o = s->t.lg;
     memcpy(o, h->base + h->method.off, ml);
     memcpy(o += ml, host, hl);
     memcpy(o += hl, h->base + h->path.off, pl);
     memcpy(o += pl, h->base + ref.off, rl);
     memcpy(o += rl, h->base + ua.off, ul);
-    s->lg_method = (uint16_t)ml;
-    s->lg_host = (uint16_t)hl;
-    s->lg_path = (uint16_t)pl;
-    s->lg_referer = (uint16_t)rl;
-    s->lg_ua = (uint16_t)ul;
+    s->t.lg_method = (uint16_t)ml;
+    s->t.lg_host = (uint16_t)hl;
+    s->t.lg_path = (uint16_t)pl;
+    s->t.lg_referer = (uint16_t)rl;
+    s->t.lg_ua = (uint16_t)ul;
 }
 
 /* 301 to https://HOST[:port]/PATH?QUERY for names that are redirected from port 80. */
@@ -65,7 +65,7 @@ static int sess_redirect(struct pc_session *s, const char *host, size_t hostlen)
         return pc_sess_local(s, 414, NULL, 0, true);
     memcpy(loc + n, path, pl);
     n += (int)pl;
-    return pc_sess_local(s, 301, loc, (size_t)n, s->body != PC_BODY_NONE);
+    return pc_sess_local(s, 301, loc, (size_t)n, s->t.body != PC_BODY_NONE);
 }
 
 /* The header block of HL bytes at the start of s->in is complete: check, route, rewrite,
@@ -80,13 +80,13 @@ static int sess_begin(struct pc_session *s, size_t hl)
     if (rc)
         return pc_sess_reject(s, -rc);
 
-    s->body = head.chunked                             ? PC_BODY_CHUNK
-              : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
-                                                       : PC_BODY_NONE;
+    s->t.body = head.chunked                             ? PC_BODY_CHUNK
+                : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
+                                                         : PC_BODY_NONE;
     /* Framing: Content-Length is counted here, chunked goes through llhttp. */
-    s->req_done = s->body == PC_BODY_NONE;
-    s->body_left = head.content_length;
-    if (s->body == PC_BODY_CHUNK && pc_chunked_begin(&s->chunk, true) < 0)
+    s->t.req_done = s->t.body == PC_BODY_NONE;
+    s->t.body_left = head.content_length;
+    if (s->t.body == PC_BODY_CHUNK && pc_chunked_begin(&s->chunk, true) < 0)
         return pc_sess_reject(s, 400);
     s->in->start += hl;
 
@@ -100,17 +100,17 @@ static int sess_begin(struct pc_session *s, size_t hl)
         hostlen = head.f[head.host].value.len;
     }
     lg_copy(s, &head, host ? host : "-", host ? hostlen : 1);
-    s->client_10 = head.version == 10;
-    s->head_req = pc_h1_eq(&head, head.method, "head");
-    s->auth_req = pc_auth_binds(&head);
+    s->t.client_10 = head.version == 10;
+    s->t.head_req = pc_h1_eq(&head, head.method, "head");
+    s->t.auth_req = pc_auth_binds(&head);
     /* Only WebSocket may upgrade: HTTP/2 (h2c) is not ours to offer. */
-    s->upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s->body == PC_BODY_NONE &&
-                     head.f[head.upgrade].value.len >= 9 &&
-                     strncasecmp(p + head.f[head.upgrade].value.off, "websocket", 9) == 0;
-    s->expect_continue = head.expect_continue;
-    s->close_after = head.conn_close || (s->client_10 && !head.conn_keepalive) || pc_w.draining;
+    s->t.upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s->t.body == PC_BODY_NONE &&
+                       head.f[head.upgrade].value.len >= 9 &&
+                       strncasecmp(p + head.f[head.upgrade].value.off, "websocket", 9) == 0;
+    s->t.expect_continue = head.expect_continue;
+    s->close_after = head.conn_close || (s->t.client_10 && !head.conn_keepalive) || pc_w.draining;
     s->state = PC_S_ACTIVE;
-    s->member_idx = -1;
+    s->t.member_idx = -1;
     pc_sess_arm(s, pc_w.cfg->timeout_idle);
 
     /* An HTTP/1.0 request without Host is routed by SNI; plain HTTP has none. */
@@ -124,30 +124,30 @@ static int sess_begin(struct pc_session *s, size_t hl)
         if (host)
             lg_copy(s, &head, host, hostlen);
     }
-    s->name = host ? pc_config_route(cfg, host, hostlen) : NULL;
-    if (!s->name)
-        return pc_sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
+    s->t.name = host ? pc_config_route(cfg, host, hostlen) : NULL;
+    if (!s->t.name)
+        return pc_sess_local(s, 404, NULL, 0, s->t.body != PC_BODY_NONE);
     if (s->ssl && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
-        return pc_sess_local(s, 421, NULL, 0, s->body != PC_BODY_NONE);
+        return pc_sess_local(s, 421, NULL, 0, s->t.body != PC_BODY_NONE);
     if (s->kind == PC_LISTEN_HTTP) {
-        if (s->name->http == PC_HTTP_REDIRECT)
+        if (s->t.name->http == PC_HTTP_REDIRECT)
             return sess_redirect(s, host, hostlen);
-        if (s->name->http != PC_HTTP_FORWARD)
-            return pc_sess_local(s, 404, NULL, 0, s->body != PC_BODY_NONE);
+        if (s->t.name->http != PC_HTTP_FORWARD)
+            return pc_sess_local(s, 404, NULL, 0, s->t.body != PC_BODY_NONE);
     }
-    s->pool_idx = (unsigned)(s->name->pool - cfg->pools);
-    s->has_cookie =
-        s->name->pool->affinity == PC_AFFINITY_COOKIE && pc_cookie_wsman(&head, &s->cookie_id);
+    s->t.pool_idx = (unsigned)(s->t.name->pool - cfg->pools);
+    s->t.has_cookie =
+        s->t.name->pool->affinity == PC_AFFINITY_COOKIE && pc_cookie_wsman(&head, &s->t.cookie_id);
 
     struct pc_out o = {0};
     if (!pc_rw_request(&o, &head, s)) {
         pc_out_reset(&o);
         return pc_sess_local(s, 500, NULL, 0, true);
     }
-    s->reqhead = o.ob;
-    s->tried = 0;
+    s->t.reqhead = o.ob;
+    s->t.tried = 0;
     if (pc_upstream_attach(s) < 0)
-        return pc_sess_local(s, 502, NULL, 0, s->body != PC_BODY_NONE);
+        return pc_sess_local(s, 502, NULL, 0, s->t.body != PC_BODY_NONE);
     return 0;
 }
 
@@ -158,7 +158,7 @@ int pc_request_read_head(struct pc_session *s)
         if (s->in && pc_buf_len(s->in)) {
             if (s->state == PC_S_IDLE) {
                 s->state = PC_S_HEAD;
-                s->t_start = ev_now(pc_w.loop);
+                s->t.t_start = ev_now(pc_w.loop);
                 /* timeout_header counts from the accept (or the handshake) for a connection's
                  * first request, whose timer already runs: a late first byte must not buy a
                  * slow client a second period. Later requests count from their first byte. */
@@ -190,7 +190,7 @@ int pc_request_read_head(struct pc_session *s)
         }
         ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
         if (n > 0) {
-            s->bytes_in += (uint64_t)n;
+            s->t.bytes_in += (uint64_t)n;
             continue;
         }
         if (n == PC_IO_AGAIN)

@@ -42,14 +42,14 @@ static void sess_linger(struct pc_session *s);
 static int req_on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct pc_session *s = p->data;
-    return pc_body_put(&s->up->out, s->body, at, len);
+    return pc_body_put(&s->t.up->out, s->t.body, at, len);
 }
 
 static int req_on_complete(llhttp_t *p)
 {
     struct pc_session *s = p->data;
-    s->req_done = true;
-    if (s->up && pc_body_end(&s->up->out, s->body) < 0)
+    s->t.req_done = true;
+    if (s->t.up && pc_body_end(&s->t.up->out, s->t.body) < 0)
         return -1;
     return HPE_PAUSED;
 }
@@ -92,7 +92,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
         pc_worker_conn_closed(pc_worker_lb_peer(peer, kind) ? NULL : peer);
         return;
     }
-    memset(s, 0, offsetof(struct pc_session, lg));
+    memset(s, 0, offsetof(struct pc_session, t.lg));
     s->hello_sni[0] = '\0';
     s->fd = fd;
     s->kind = (uint8_t)kind;
@@ -137,22 +137,22 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
 /* Logs the transaction in progress once. */
 static void sess_log(struct pc_session *s)
 {
-    if (s->logged || s->t_start <= 0 || s->lg_method == 0)
+    if (s->t.logged || s->t.t_start <= 0 || s->t.lg_method == 0)
         return;
-    if (!s->status)
-        s->status = 499; /* the client went away first (nginx's convention) */
+    if (!s->t.status)
+        s->t.status = 499; /* the client went away first (nginx's convention) */
     pc_alog_request(s);
     pc_metrics_request(s);
-    s->logged = true;
+    s->t.logged = true;
 }
 
 /* Gives back everything a session holds but its socket and watchers: upstream connections,
  * TLS (after a best-effort close_notify), buffers. */
 static void sess_release(struct pc_session *s)
 {
-    if (s->up) {
-        pc_upstream_close(s->up);
-        s->up = NULL;
+    if (s->t.up) {
+        pc_upstream_close(s->t.up);
+        s->t.up = NULL;
     }
     while (s->pinned)
         pc_upstream_close(s->pinned); /* unlinks itself */
@@ -165,8 +165,8 @@ static void sess_release(struct pc_session *s)
     }
     pc_buf_put(s->in);
     s->in = NULL;
-    pc_buf_put(s->reqhead);
-    s->reqhead = NULL;
+    pc_buf_put(s->t.reqhead);
+    s->t.reqhead = NULL;
     pc_out_reset(&s->out);
 }
 
@@ -223,20 +223,20 @@ unsigned pc_session_drain(void)
  * and ends the transaction. Returns -1 if the session had to close at once. */
 int pc_sess_local(struct pc_session *s, int status, const char *loc, size_t loclen, bool close)
 {
-    if (s->up) {
-        pc_upstream_close(s->up);
-        s->up = NULL;
+    if (s->t.up) {
+        pc_upstream_close(s->t.up);
+        s->t.up = NULL;
     }
-    pc_buf_put(s->reqhead);
-    s->reqhead = NULL;
+    pc_buf_put(s->t.reqhead);
+    s->t.reqhead = NULL;
     s->close_after |= close || pc_w.draining;
     pc_out_reset(&s->out);
     if (!pc_rw_local(&s->out, status, loc, loclen, s->close_after)) {
         pc_sess_close(s);
         return -1;
     }
-    s->status = status;
-    s->req_done = s->resp_done = true;
+    s->t.status = status;
+    s->t.req_done = s->t.resp_done = true;
     s->state = s->close_after ? PC_S_CLOSING : PC_S_ACTIVE;
     return 0;
 }
@@ -244,27 +244,27 @@ int pc_sess_local(struct pc_session *s, int status, const char *loc, size_t locl
 /* A request rejected before routing (malformed, too large): status, then close. */
 int pc_sess_reject(struct pc_session *s, int status)
 {
-    if (s->lg_method == 0) {
+    if (s->t.lg_method == 0) {
         /* Nothing parsed: log what we can. */
-        memcpy(s->lg, "-", 1);
-        s->lg_method = 1;
-        s->lg_host = s->lg_path = s->lg_referer = s->lg_ua = 0;
+        memcpy(s->t.lg, "-", 1);
+        s->t.lg_method = 1;
+        s->t.lg_host = s->t.lg_path = s->t.lg_referer = s->t.lg_ua = 0;
     }
-    s->t_start = s->t_start > 0 ? s->t_start : ev_now(pc_w.loop);
+    s->t.t_start = s->t.t_start > 0 ? s->t.t_start : ev_now(pc_w.loop);
     return pc_sess_local(s, status, NULL, 0, true);
 }
 
 int pc_session_up_failed(struct pc_session *s, int status, const char *reason)
 {
     (void)reason;
-    if (s->resp_begun) {
+    if (s->t.resp_begun) {
         /* The client has part of a response: closing is the only honest signal left. */
-        s->status = s->status ? s->status : status;
+        s->t.status = s->t.status ? s->t.status : status;
         pc_sess_close(s);
         return -1;
     }
     /* When the request body is not complete the connection cannot carry on. */
-    return pc_sess_local(s, status, NULL, 0, !s->req_done);
+    return pc_sess_local(s, status, NULL, 0, !s->t.req_done);
 }
 
 /* ---- the request body ---- */
@@ -275,9 +275,9 @@ int pc_session_up_failed(struct pc_session *s, int status, const char *reason)
  * sending neither spins the worker on a dead socket nor resets the response away. */
 static void sess_abandon_body(struct pc_session *s)
 {
-    pc_out_reset(&s->up->out);
-    s->up->keepalive = false;
-    s->req_done = true;
+    pc_out_reset(&s->t.up->out);
+    s->t.up->keepalive = false;
+    s->t.req_done = true;
     s->close_after = true;
     s->discard_in = true;
     if (s->in)
@@ -287,11 +287,11 @@ static void sess_abandon_body(struct pc_session *s)
 /* Moves request bytes to the pool until the request is complete or a side is full. */
 static int sess_pump_request(struct pc_session *s)
 {
-    struct pc_upconn *u = s->up;
+    struct pc_upconn *u = s->t.up;
     for (;;) {
         if (u->connecting || u->handshaking)
             return 0;
-        bool more = s->in && pc_buf_len(s->in) && !(s->req_done && !s->tunnel);
+        bool more = s->in && pc_buf_len(s->in) && !(s->t.req_done && !s->tunnel);
         if (pc_out_pending(&u->out) && (u->out.rawlen || !more)) {
             int r = pc_io_flush(u->fd, u->ssl, &u->out, NULL);
             if (r < 0 && u->msg_done) {
@@ -306,7 +306,7 @@ static int sess_pump_request(struct pc_session *s)
                 return 0;
             s->last_act = ev_now(pc_w.loop);
         }
-        if (s->req_done && !s->tunnel)
+        if (s->t.req_done && !s->tunnel)
             return 0;
         struct pc_buf *b = s->in;
         if (b && pc_buf_len(b) && s->tunnel) {
@@ -317,7 +317,7 @@ static int sess_pump_request(struct pc_session *s)
         }
         if (b && pc_buf_len(b)) {
             size_t feed = pc_buf_len(b);
-            if (s->body != PC_BODY_RAW) {
+            if (s->t.body != PC_BODY_RAW) {
                 /* Re-chunking adds at most a chunk header per piece: keep the copy inside
                  * one standard buffer. */
                 if (!pc_out_reserve(&u->out, PC_BUF_SIZE / 2)) {
@@ -328,12 +328,12 @@ static int sess_pump_request(struct pc_session *s)
                 feed = feed < room ? feed : room;
             }
             const char *at = b->data + b->start;
-            if (s->body == PC_BODY_RAW) {
-                size_t n = feed < s->body_left ? feed : (size_t)s->body_left;
+            if (s->t.body == PC_BODY_RAW) {
+                size_t n = feed < s->t.body_left ? feed : (size_t)s->t.body_left;
                 pc_body_put(&u->out, PC_BODY_RAW, at, n); /* the queue was flushed above */
                 b->start += n;
-                s->body_left -= n;
-                s->req_done = s->body_left == 0;
+                s->t.body_left -= n;
+                s->t.req_done = s->t.body_left == 0;
                 continue;
             }
             size_t used;
@@ -345,11 +345,11 @@ static int sess_pump_request(struct pc_session *s)
                 static struct pc_ratelimit rl;
                 pc_log_limited(&rl, PC_LOG_INFO, "bad request body from client: %s",
                                llhttp_errno_name(e));
-                if (s->up) {
-                    pc_upstream_close(s->up);
-                    s->up = NULL;
+                if (s->t.up) {
+                    pc_upstream_close(s->t.up);
+                    s->t.up = NULL;
                 }
-                if (s->resp_begun) {
+                if (s->t.resp_begun) {
                     pc_sess_close(s);
                     return -1;
                 }
@@ -359,7 +359,7 @@ static int sess_pump_request(struct pc_session *s)
         }
         ssize_t n = pc_io_read_bulk(s->fd, s->ssl, &s->in); /* a body: big reads */
         if (n > 0) {
-            s->bytes_in += (uint64_t)n;
+            s->t.bytes_in += (uint64_t)n;
             s->last_act = ev_now(pc_w.loop);
             continue;
         }
@@ -376,20 +376,11 @@ static int sess_pump_request(struct pc_session *s)
 
 static void sess_reset(struct pc_session *s)
 {
+    pc_buf_put(s->t.reqhead);
+    memset(&s->t, 0, offsetof(struct pc_txn, lg)); /* the next transaction */
+    s->t.member_idx = -1;
     s->state = PC_S_IDLE;
-    s->name = NULL;
-    s->req_done = s->resp_done = s->resp_begun = s->logged = false;
-    s->expect_continue = s->head_req = s->resend_ok = false;
-    s->status = s->up_status = 0;
-    s->bytes_out = s->bytes_in = 0;
-    s->t_start = 0;
-    s->lg_method = 0;
-    s->tried = 0;
-    s->body = PC_BODY_NONE;
     memset(&s->scan, 0, sizeof(s->scan));
-    pc_buf_put(s->reqhead);
-    s->reqhead = NULL;
-    s->auth_req = s->upgrade_req = s->has_cookie = s->set_cookie = false;
     pc_client_reset(s);
     s->served = true;
     pc_sess_arm(s, pc_w.cfg->timeout_keepalive);
@@ -398,14 +389,14 @@ static void sess_reset(struct pc_session *s)
 /* Ends the transaction once the request is sent, the response complete and flushed. */
 static int sess_try_finish(struct pc_session *s)
 {
-    if (!s->req_done || !s->resp_done || pc_out_pending(&s->out))
+    if (!s->t.req_done || !s->t.resp_done || pc_out_pending(&s->out))
         return 0;
-    if (s->up && pc_out_pending(&s->up->out))
+    if (s->t.up && pc_out_pending(&s->t.up->out))
         return 0;
     sess_log(s);
-    if (s->up) {
+    if (s->t.up) {
         pc_upstream_release(s, true);
-        s->up = NULL;
+        s->t.up = NULL;
     }
     if (s->close_after && s->discard_in) {
         sess_linger(s); /* the client may still be sending what nobody reads */
@@ -426,7 +417,7 @@ int pc_session_flush(struct pc_session *s)
 {
     if (!pc_out_pending(&s->out))
         return 1;
-    int r = pc_io_flush(s->fd, s->ssl, &s->out, &s->bytes_out);
+    int r = pc_io_flush(s->fd, s->ssl, &s->out, &s->t.bytes_out);
     if (r < 0) {
         pc_sess_close(s);
         return -1;
@@ -444,7 +435,7 @@ static int sess_peek_client(struct pc_session *s)
         return 0;
     ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
     if (n > 0) {
-        s->bytes_in += (uint64_t)n;
+        s->t.bytes_in += (uint64_t)n;
         if (s->discard_in)
             s->in->start = s->in->end; /* the rest of an abandoned body */
         return 0;
@@ -555,10 +546,10 @@ static int sess_drive(struct pc_session *s)
         case PC_S_ACTIVE:
             if (pc_session_flush(s) < 0)
                 return -1;
-            if (s->up) {
+            if (s->t.up) {
                 if (sess_pump_request(s) < 0)
                     return -1;
-                if (s->up && pc_upstream_pump(s->up) < 0)
+                if (s->t.up && pc_upstream_pump(s->t.up) < 0)
                     return -1;
             }
             if (s->state != PC_S_ACTIVE)
@@ -576,7 +567,7 @@ static int sess_drive(struct pc_session *s)
 static void sess_watch(struct pc_session *s)
 {
     int ev = 0;
-    struct pc_upconn *u = s->up;
+    struct pc_upconn *u = s->t.up;
     switch (s->state) {
     case PC_S_PROXYHDR:
         ev = EV_READ;
@@ -622,7 +613,7 @@ static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct pc_session *s = SESS_FROM(w, io);
     (void)loop;
-    if (s->state == PC_S_ACTIVE && (revents & EV_READ) && s->req_done && !s->tunnel) {
+    if (s->state == PC_S_ACTIVE && (revents & EV_READ) && s->t.req_done && !s->tunnel) {
         if (sess_peek_client(s) < 0)
             return;
     }
@@ -650,7 +641,7 @@ void pc_session_pinned_lost(struct pc_session *s)
 
 void pc_session_resp_complete(struct pc_session *s)
 {
-    s->resp_done = true;
+    s->t.resp_done = true;
 }
 
 static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -689,8 +680,8 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         pc_sess_arm(s, 5);
         break;
     case PC_S_ACTIVE: {
-        struct pc_upconn *u = s->up;
-        bool pool_silent = u && (s->req_done || pc_out_pending(&u->out));
+        struct pc_upconn *u = s->t.up;
+        bool pool_silent = u && (s->t.req_done || pc_out_pending(&u->out));
         if (u) {
             static struct pc_ratelimit rl = PC_RATELIMIT_PER_REQUEST;
             pc_log_limited(&rl, PC_LOG_WARN,
@@ -698,7 +689,7 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
                            pc_w.cfg->pools[u->pool_idx].name,
                            pc_w.cfg->pools[u->pool_idx].members[u->member_idx].host, s->timeout);
         }
-        if (s->resp_begun || !u) {
+        if (s->t.resp_begun || !u) {
             pc_sess_close(s);
             return;
         }

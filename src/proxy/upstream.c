@@ -149,8 +149,8 @@ static void request_sni(const struct pc_session *s, char *out, size_t len)
     out[0] = '\0';
     if (s->kind != PC_LISTEN_HTTPS)
         return;
-    const char *h = s->lg + s->lg_method;
-    size_t hl = pc_h1_authority_host(h, s->lg_host);
+    const char *h = s->t.lg + s->t.lg_method;
+    size_t hl = pc_h1_authority_host(h, s->t.lg_host);
     if (hl && h[hl - 1] == '.')
         hl--;
     if (hl >= len)
@@ -198,7 +198,7 @@ static int up_tls_setup(struct pc_upconn *u)
 static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
 {
     const struct pc_config *cfg = pc_w.cfg;
-    const struct pc_member *m = &cfg->pools[s->pool_idx].members[member_idx];
+    const struct pc_member *m = &cfg->pools[s->t.pool_idx].members[member_idx];
     struct pc_addr to = m->addr;
     pc_net_set_port(&to, up_port(s, m));
     struct pc_upconn *u = free_upconns;
@@ -207,7 +207,7 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
     else if (!(u = malloc(sizeof(*u))))
         return NULL;
     memset(u, 0, sizeof(*u));
-    u->pool_idx = s->pool_idx;
+    u->pool_idx = s->t.pool_idx;
     u->member_idx = member_idx;
     u->s = s;
     const char *step = NULL;
@@ -237,7 +237,7 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
     }
     if (s->kind == PC_LISTEN_HTTPS && up_tls_setup(u) < 0) {
         char why[200];
-        pc_err("pool %s: TLS setup: %s", cfg->pools[s->pool_idx].name,
+        pc_err("pool %s: TLS setup: %s", cfg->pools[s->t.pool_idx].name,
                pc_tls_error(why, sizeof(why), "failed"));
         SSL_free(u->ssl);
         close(fd);
@@ -260,21 +260,21 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
 /* Gives the rewritten request head to U (a copy when it may have to be replayed). */
 static int up_take_request(struct pc_session *s, struct pc_upconn *u)
 {
-    s->resend_ok = u->reused && s->body == PC_BODY_NONE;
-    if (s->resend_ok && !u->out.ob) {
+    s->t.resend_ok = u->reused && s->t.body == PC_BODY_NONE;
+    if (s->t.resend_ok && !u->out.ob) {
         /* The copy is kept until the response begins, minutes for a long poll; the buffer the
          * head was written into goes to the pool and back to the free list once sent. */
-        struct pc_buf *copy = pc_buf_clone_kept(s->reqhead);
+        struct pc_buf *copy = pc_buf_clone_kept(s->t.reqhead);
         if (!copy)
             return -1;
-        u->out.ob = s->reqhead;
-        s->reqhead = copy;
-    } else if (s->resend_ok) {
-        if (!pc_out_append(&u->out, s->reqhead->data, pc_buf_len(s->reqhead)))
+        u->out.ob = s->t.reqhead;
+        s->t.reqhead = copy;
+    } else if (s->t.resend_ok) {
+        if (!pc_out_append(&u->out, s->t.reqhead->data, pc_buf_len(s->t.reqhead)))
             return -1;
     } else {
-        u->out.ob = s->reqhead;
-        s->reqhead = NULL;
+        u->out.ob = s->t.reqhead;
+        s->t.reqhead = NULL;
     }
     return 0;
 }
@@ -291,10 +291,10 @@ static int up_begin(struct pc_session *s, struct pc_upconn *u)
     u->body = PC_BODY_NONE;
     memset(&u->scan, 0, sizeof(u->scan));
     u->nreq++;
-    s->up = u;
+    s->t.up = u;
     if (up_take_request(s, u) < 0) {
         pc_upstream_close(u);
-        s->up = NULL;
+        s->t.up = NULL;
         return -1;
     }
     return 0;
@@ -302,36 +302,36 @@ static int up_begin(struct pc_session *s, struct pc_upconn *u)
 
 static int attach(struct pc_session *s, bool fresh_only)
 {
-    const struct pc_pool *pool = &pc_w.cfg->pools[s->pool_idx];
+    const struct pc_pool *pool = &pc_w.cfg->pools[s->t.pool_idx];
     char sni[256];
     request_sni(s, sni, sizeof(sni));
     bool tls = s->kind == PC_LISTEN_HTTPS;
-    struct pc_upconn *pin = s->pinned ? pc_pool_pin_find(s, s->pool_idx, tls, sni) : NULL;
+    struct pc_upconn *pin = s->pinned ? pc_pool_pin_find(s, s->t.pool_idx, tls, sni) : NULL;
     if (pin) {
         /* Connection-bound authentication: this client's authenticated connection, whatever
          * the balancer would say; never retried elsewhere. */
         pin->pin_idle = false;
         ev_timer_stop(pc_w.loop, &pin->timer);
-        s->member_idx = (int)pin->member_idx;
+        s->t.member_idx = (int)pin->member_idx;
         int r = up_begin(s, pin);
-        s->resend_ok = false;
+        s->t.resend_ok = false;
         return r;
     }
     for (;;) {
-        struct pc_pick q = {s->pool_idx, s->tried, s->peer_ip, s->has_cookie, s->cookie_id};
+        struct pc_pick q = {s->t.pool_idx, s->t.tried, s->peer_ip, s->t.has_cookie, s->t.cookie_id};
         bool set_cookie = false;
         int mi = pc_balance_pick(&q, &set_cookie);
-        s->set_cookie |= set_cookie;
+        s->t.set_cookie |= set_cookie;
         if (mi < 0) {
             static struct pc_ratelimit rl = PC_RATELIMIT_PER_REQUEST;
             pc_log_limited(&rl, PC_LOG_WARN, "pool %s: no member available for %.*s", pool->name,
-                           (int)s->lg_host, s->lg + s->lg_method);
+                           (int)s->t.lg_host, s->t.lg + s->t.lg_method);
             return -1;
         }
-        s->tried |= 1ull << (mi % 64);
-        s->member_idx = mi;
+        s->t.tried |= 1ull << (mi % 64);
+        s->t.member_idx = mi;
         struct pc_upconn *u =
-            fresh_only ? NULL : pc_pool_idle_take(s->pool_idx, (unsigned)mi, tls, sni);
+            fresh_only ? NULL : pc_pool_idle_take(s->t.pool_idx, (unsigned)mi, tls, sni);
         if (u) {
             ev_timer_stop(pc_w.loop, &u->timer);
             u->s = s;
@@ -350,7 +350,7 @@ int pc_upstream_attach(struct pc_session *s)
 
 void pc_upstream_release(struct pc_session *s, bool reusable)
 {
-    struct pc_upconn *u = s->up;
+    struct pc_upconn *u = s->t.up;
     reusable = reusable && u->keepalive && u->msg_done && !pc_out_pending(&u->out) &&
                (!u->in || pc_buf_len(u->in) == 0) && (!u->ssl || !SSL_has_pending(u->ssl)) &&
                !pc_w.draining;
@@ -394,7 +394,7 @@ static int up_fail(struct pc_upconn *u, int status, const char *why)
     if (u->pinned)
         s->close_after = true; /* never retried elsewhere: the client starts over */
     pc_upstream_close(u);
-    s->up = NULL;
+    s->t.up = NULL;
     return pc_session_up_failed(s, status, why);
 }
 
@@ -403,11 +403,11 @@ static int up_fail(struct pc_upconn *u, int status, const char *why)
 static int up_stale(struct pc_upconn *u)
 {
     struct pc_session *s = u->s;
-    if (!s->resend_ok || !s->reqhead || u->pinned)
+    if (!s->t.resend_ok || !s->t.reqhead || u->pinned)
         return up_fail(u, 502, "connection closed before a response");
     pc_upstream_close(u);
-    s->up = NULL;
-    s->tried = 0;
+    s->t.up = NULL;
+    s->t.tried = 0;
     if (attach(s, true) < 0)
         return pc_session_up_failed(s, 502, "no member for the retry");
     return 0;
@@ -428,10 +428,10 @@ static int up_head(struct pc_upconn *u, size_t hl)
     if (pc_h1_parse(p, hl, false, &head) != 0)
         return gone(up_fail(u, 502, "malformed response header"));
     int st = head.status;
-    if (st == 101 && !s->upgrade_req)
+    if (st == 101 && !s->t.upgrade_req)
         return gone(up_fail(u, 502, "unexpected 101 (upgrade was not requested)"));
     bool unshareable = false;
-    if (st >= 200 && (s->auth_req || pc_auth_binds(&head)) && !u->pinned) {
+    if (st >= 200 && (s->t.auth_req || pc_auth_binds(&head)) && !u->pinned) {
         /* Connection-bound authentication from either side (proxy/auth.c): this connection
          * now belongs to this client. Past max_pinned_per_client with every pin busy it is
          * used for this response only, then closed: never shared. (An HTTP/1.1 client
@@ -448,16 +448,16 @@ static int up_head(struct pc_upconn *u, size_t hl)
         }
     }
     enum pc_body_mode mode;
-    bool bodyless = (st < 200 && st != 101) || s->head_req || st == 204 || st == 304;
+    bool bodyless = (st < 200 && st != 101) || s->t.head_req || st == 204 || st == 304;
     if (bodyless)
         mode = PC_BODY_NONE;
     else if (head.chunked)
-        mode = s->client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
+        mode = s->t.client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
     else if (head.has_cl)
         mode = PC_BODY_RAW;
     else
-        mode = s->client_10 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
-    if (s->client_10 && !bodyless && !head.has_cl)
+        mode = s->t.client_10 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
+    if (s->t.client_10 && !bodyless && !head.has_cl)
         s->close_after = true; /* only the close can end that body for an HTTP/1.0 client */
     if (st == 101) {
         mode = PC_BODY_RAW;
@@ -465,15 +465,16 @@ static int up_head(struct pc_upconn *u, size_t hl)
     }
     if (st >= 200 || st == 101) {
         u->body = mode;
-        s->up_status = s->status = st;
+        s->t.up_status = s->t.status = st;
     }
     /* A final answer while the request body is still coming, from a member that closes after
      * it: the rest of the body has nowhere to go, so this client connection ends too. */
-    if (st >= 200 && !s->req_done && (head.version == 11 ? head.conn_close : !head.conn_keepalive))
+    if (st >= 200 && !s->t.req_done &&
+        (head.version == 11 ? head.conn_close : !head.conn_keepalive))
         s->close_after = true;
     /* An interim response never goes to an HTTP/1.0 client (RFC 9110 §15.2): it would take
      * `103 Early Hints` for the answer. */
-    bool dropped = st < 200 && st != 101 && s->client_10;
+    bool dropped = st < 200 && st != 101 && s->t.client_10;
     if (!dropped && !pc_rw_response(&s->out, &head, s, mode))
         return gone(up_fail(u, 502, "out of memory"));
     /* Framing (RFC 9112 §6.3): Content-Length is counted here, chunked goes through llhttp,
@@ -496,13 +497,13 @@ static int up_head(struct pc_upconn *u, size_t hl)
         u->until_close = true;
     }
     u->in->start += hl;
-    s->resp_begun |= !dropped;
+    s->t.resp_begun |= !dropped;
     if (st >= 200 || st == 101) {
         u->in_head = false;
         /* The request can no longer be replayed: give back the copy. */
-        pc_buf_put(s->reqhead);
-        s->reqhead = NULL;
-        s->resend_ok = false;
+        pc_buf_put(s->t.reqhead);
+        s->t.reqhead = NULL;
+        s->t.resend_ok = false;
     } else {
         memset(&u->scan, 0, sizeof(u->scan));
     }
@@ -594,7 +595,7 @@ static int up_read(struct pc_upconn *u)
     if (s->tunnel) {
         /* The pool ended a WebSocket: an ordinary end, the client's side closes too. */
         pc_upstream_close(u);
-        s->up = NULL;
+        s->t.up = NULL;
         return pc_session_up_failed(s, 502, "tunnel closed");
     }
     if (!u->got_bytes && u->reused)
@@ -670,12 +671,12 @@ static int up_connect_failed(struct pc_upconn *u, const char *why)
     up_log(u, why);
     pc_metrics_connect_failure(u->pool_idx, u->member_idx);
     pc_balance_mark_down(u->pool_idx, u->member_idx, why);
-    if (!s->reqhead) {
-        s->reqhead = u->out.ob; /* the head it took, unsent */
+    if (!s->t.reqhead) {
+        s->t.reqhead = u->out.ob; /* the head it took, unsent */
         u->out.ob = NULL;
     }
     pc_upstream_close(u);
-    s->up = NULL;
+    s->t.up = NULL;
     if (attach(s, false) < 0)
         return pc_session_up_failed(s, 502, why);
     return 0;
@@ -706,7 +707,7 @@ static int up_handshake(struct pc_upconn *u)
         struct pc_session *s = u->s;
         up_log(u, why);
         pc_upstream_close(u);
-        s->up = NULL;
+        s->t.up = NULL;
         if (pc_session_up_failed(s, 502, why) == 0)
             pc_session_resp_progress(s);
         return -1;

@@ -364,7 +364,7 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
         pc_err("worker %d: serving without an access log", id); /* traffic matters more */
     pc_metrics_init();
     pc_session_init();
-    pc_upstream_init();
+    pc_upstream_init(&pc_session_up_owner);
     pc_health_start();
 
     for (size_t i = 0; i < nls; i++) {

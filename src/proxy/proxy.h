@@ -11,18 +11,29 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
 /* Asks every session to finish its transaction and close (graceful stop); returns how many
  * sessions are still open. */
 unsigned pc_session_drain(void);
-/* Called by the upstream side. */
-void pc_session_resp_progress(struct pc_session *s); /* response bytes queued */
-/* The pool side failed: answers STATUS when no response has begun, else closes. Returns -1
- * when the session closed. */
-int pc_session_up_failed(struct pc_session *s, int status, const char *reason);
-void pc_session_resp_complete(struct pc_session *s);
-/* The idle pinned connection of S closed. */
-void pc_session_pinned_lost(struct pc_session *s);
 int pc_session_flush(struct pc_session *s); /* 1 flushed, 0 pending, -1 session closed */
 
+/* What a member connection reports to the transaction it serves. The upstream side calls
+ * the session only through these (registered with pc_upstream_init), so that the two files
+ * do not call each other by name, and an HTTP/2 stream can own a transaction later. */
+enum pc_up_event {
+    PC_UP_PROGRESS, /* bytes moved or the connection's state changed: drive the transaction */
+    PC_UP_COMPLETE, /* the final response is complete (queued for the client) */
+    PC_UP_PIN_LOST, /* an idle pinned connection of the session closed */
+};
+struct pc_up_owner {
+    void (*event)(struct pc_session *s, enum pc_up_event ev);
+    /* The member side failed: answers STATUS when no response has begun, else closes.
+     * Returns -1 when the session closed, 0 when it lives on. */
+    int (*failed)(struct pc_session *s, int status, const char *reason);
+    /* Writes queued response bytes to the client: 1 all written, 0 pending, -1 closed. */
+    int (*flush)(struct pc_session *s);
+};
+/* session.c's answers to them. */
+extern const struct pc_up_owner pc_session_up_owner;
+
 /* upstream.c */
-void pc_upstream_init(void);
+void pc_upstream_init(const struct pc_up_owner *owner);
 /* Attaches a connection to a member of the session's pool (idle or new); 0 on success, -1
  * when no member can be tried (the caller answers 502). */
 int pc_upstream_attach(struct pc_session *s);

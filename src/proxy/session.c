@@ -254,7 +254,7 @@ int pc_sess_reject(struct pc_session *s, int status)
     return pc_sess_local(s, status, NULL, 0, true);
 }
 
-int pc_session_up_failed(struct pc_session *s, int status, const char *reason)
+static int sess_up_failed(struct pc_session *s, int status, const char *reason)
 {
     (void)reason;
     if (s->t.resp_begun) {
@@ -622,27 +622,33 @@ static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     sess_watch(s);
 }
 
-/* Called by the upstream side after its events: the driver is shared. */
-void pc_session_resp_progress(struct pc_session *s)
+/* What the upstream side reports (see struct pc_up_owner): the driver is shared. */
+static void sess_up_event(struct pc_session *s, enum pc_up_event ev)
 {
-    if (sess_drive(s) < 0)
+    switch (ev) {
+    case PC_UP_COMPLETE:
+        s->t.resp_done = true;
         return;
-    sess_watch(s);
-}
-
-void pc_session_pinned_lost(struct pc_session *s)
-{
-    if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING) {
-        s->close_after = true; /* after the response in progress */
+    case PC_UP_PIN_LOST:
+        if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING) {
+            s->close_after = true; /* after the response in progress */
+            return;
+        }
+        pc_sess_close(s);
+        return;
+    case PC_UP_PROGRESS:
+        if (sess_drive(s) < 0)
+            return;
+        sess_watch(s);
         return;
     }
-    pc_sess_close(s);
 }
 
-void pc_session_resp_complete(struct pc_session *s)
-{
-    s->t.resp_done = true;
-}
+const struct pc_up_owner pc_session_up_owner = {
+    .event = sess_up_event,
+    .failed = sess_up_failed,
+    .flush = pc_session_flush,
+};
 
 static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {

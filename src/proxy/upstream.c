@@ -40,6 +40,7 @@
 static llhttp_settings_t resp_settings;
 static struct pc_head head; /* scratch for response header blocks */
 static struct pc_upconn *free_upconns;
+static const struct pc_up_owner *owner; /* the transactions' side (session.c) */
 
 #define UP_FROM(w, field) PC_CONTAINER_OF(w, struct pc_upconn, field)
 
@@ -79,8 +80,9 @@ static int resp_on_complete(llhttp_t *p)
     return resp_done(p->data) < 0 ? -1 : HPE_PAUSED;
 }
 
-void pc_upstream_init(void)
+void pc_upstream_init(const struct pc_up_owner *o)
 {
+    owner = o;
     llhttp_settings_init(&resp_settings);
     resp_settings.on_body = resp_on_body;
     resp_settings.on_message_complete = resp_on_complete;
@@ -395,7 +397,7 @@ static int up_fail(struct pc_upconn *u, int status, const char *why)
         s->close_after = true; /* never retried elsewhere: the client starts over */
     pc_upstream_close(u);
     s->t.up = NULL;
-    return pc_session_up_failed(s, status, why);
+    return owner->failed(s, status, why);
 }
 
 /* A reused connection closed before answering: most likely the pool closed it while idle
@@ -409,7 +411,7 @@ static int up_stale(struct pc_upconn *u)
     s->t.up = NULL;
     s->t.tried = 0;
     if (attach(s, true) < 0)
-        return pc_session_up_failed(s, 502, "no member for the retry");
+        return owner->failed(s, 502, "no member for the retry");
     return 0;
 }
 
@@ -508,7 +510,7 @@ static int up_head(struct pc_upconn *u, size_t hl)
         memset(&u->scan, 0, sizeof(u->scan));
     }
     if (u->msg_done)
-        pc_session_resp_complete(s);
+        owner->event(s, PC_UP_COMPLETE);
     return 0;
 }
 
@@ -596,7 +598,7 @@ static int up_read(struct pc_upconn *u)
         /* The pool ended a WebSocket: an ordinary end, the client's side closes too. */
         pc_upstream_close(u);
         s->t.up = NULL;
-        return pc_session_up_failed(s, 502, "tunnel closed");
+        return owner->failed(s, 502, "tunnel closed");
     }
     if (!u->got_bytes && u->reused)
         return up_stale(u) < 0 ? -1 : 0;
@@ -620,7 +622,7 @@ int pc_upstream_pump(struct pc_upconn *u)
         /* Parse what is buffered before writing, so that a header block and the body behind
          * it leave in one write; a pending raw piece must go first. */
         if (s->out.rawlen || !b || !pc_buf_len(b)) {
-            int r = pc_session_flush(s);
+            int r = owner->flush(s);
             if (r <= 0)
                 return r; /* closed, or the client is not reading: neither do we */
         }
@@ -641,8 +643,8 @@ int pc_upstream_pump(struct pc_upconn *u)
         if (r != UP_AGAIN)
             return r;
     }
-    pc_session_resp_complete(s);
-    return pc_session_flush(s) < 0 ? -1 : 0;
+    owner->event(s, PC_UP_COMPLETE);
+    return owner->flush(s) < 0 ? -1 : 0;
 }
 
 void pc_upstream_update(struct pc_upconn *u)
@@ -678,7 +680,7 @@ static int up_connect_failed(struct pc_upconn *u, const char *why)
     pc_upstream_close(u);
     s->t.up = NULL;
     if (attach(s, false) < 0)
-        return pc_session_up_failed(s, 502, why);
+        return owner->failed(s, 502, why);
     return 0;
 }
 
@@ -708,15 +710,15 @@ static int up_handshake(struct pc_upconn *u)
         up_log(u, why);
         pc_upstream_close(u);
         s->t.up = NULL;
-        if (pc_session_up_failed(s, 502, why) == 0)
-            pc_session_resp_progress(s);
+        if (owner->failed(s, 502, why) == 0)
+            owner->event(s, PC_UP_PROGRESS);
         return -1;
     }
     snprintf(why, sizeof(why), "TLS handshake failed: ");
     pc_tls_error(why + strlen(why), sizeof(why) - strlen(why), "connection closed");
     struct pc_session *s = u->s;
     if (up_connect_failed(u, why) == 0)
-        pc_session_resp_progress(s);
+        owner->event(s, PC_UP_PROGRESS);
     return -1;
 }
 
@@ -736,7 +738,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         /* The pool closed a pinned connection between requests: the client's connection
          * closes with it, so that its next request authenticates afresh. */
         pc_upstream_close(u);
-        pc_session_pinned_lost(s);
+        owner->event(s, PC_UP_PIN_LOST);
         return;
     }
     if (u->connecting) {
@@ -747,7 +749,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (err) {
             /* U is gone: the session may have a new connection (to another member). */
             if (up_connect_failed(u, strerror(err)) == 0)
-                pc_session_resp_progress(s);
+                owner->event(s, PC_UP_PROGRESS);
             return;
         } else {
             u->connecting = false;
@@ -758,7 +760,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (u->handshaking && up_handshake(u) < 0)
         return;
-    pc_session_resp_progress(s);
+    owner->event(s, PC_UP_PROGRESS);
 }
 
 static void up_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -775,6 +777,6 @@ static void up_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         if (up_connect_failed(u, u->connecting ? "connect timed out" : "TLS handshake timed out") <
             0)
             return;
-        pc_session_resp_progress(s);
+        owner->event(s, PC_UP_PROGRESS);
     }
 }

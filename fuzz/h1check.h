@@ -526,7 +526,7 @@ static bool ll_parse(const char *p, size_t len, bool req, struct ll_view *v)
  *    empty list elements.
  * So the value is "chunked" and pc_h1_parse's chunked=1 is right (check_head has already
  * checked the value against its own reading of the list: one element, "chunked"). The data
- * path never asks llhttp: up_head() (proxy/upstream.c) and sess_begin() (proxy/session.c) frame
+ * path never asks llhttp: up_head() (proxy/upstream.c) and sess_begin() (proxy/request.c) frame
  * by pc_h1_parse, and llhttp only decodes the chunks behind a header block of its own
  * (pc_chunked_begin). Returns a copy of the block in which exactly those bytes of the
  * Transfer-Encoding line, between its colon and its CR, are SP: each HTAB (whitespace) and each

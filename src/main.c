@@ -8,6 +8,8 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/master.h"
+#include "core/worker.h"
+#include "proxy/app.h"
 #include "tls/tls.h"
 
 #define PORTICO_VERSION "0.1.0"
@@ -109,5 +111,6 @@ int main(int argc, char **argv)
     }
     if (!cfg)
         return 1;
+    pc_worker_app = &pc_proxy_app; /* what the workers run */
     return pc_master_run(cfg);
 }

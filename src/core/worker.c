@@ -22,11 +22,9 @@
 #include "common/log.h"
 #include "config/config.h"
 #include "core/daemon.h"
-#include "proxy/balance.h"
-#include "proxy/pool.h"
-#include "proxy/proxy.h"
 
 struct pc_worker pc_w;
+const struct pc_worker_app *pc_worker_app;
 int pc_worker_accept_fd = -1;
 
 static ev_timer drain_timer, retry_accept_timer, housekeeping_timer;
@@ -195,7 +193,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         pc_w.nconns++;
         pc_metrics_client_conns(pc_w.nconns);
-        pc_session_start(fd, &peer, l->kind);
+        pc_worker_app->accept(fd, &peer, l->kind);
     }
 }
 
@@ -279,9 +277,7 @@ static void worker_drain(double timeout)
         close(pc_worker_accept_fd); /* the master may now confirm the reload */
         pc_worker_accept_fd = -1;
     }
-    pc_upstream_close_idle_all();
-    pc_health_stop();
-    if (pc_session_drain() == 0) {
+    if (pc_worker_app->drain() == 0) {
         ev_break(pc_w.loop, EVBREAK_ALL);
         return;
     }
@@ -303,7 +299,7 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
         worker_drain(pc_w.cfg->timeout_idle);
         break;
     case SIGUSR1:
-        pc_alog_reopen();
+        pc_worker_app->reopen_logs();
         break;
     default:
         break; /* SIGHUP is the master's business */
@@ -315,7 +311,7 @@ static void before_block_cb(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
-    pc_alog_flush();
+    pc_worker_app->flush_logs();
 }
 
 static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -356,16 +352,8 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
         pc_err("worker %d: cannot create the event loop", id);
         return 1;
     }
-    if (pc_pool_init(cfg) < 0 || pc_balance_init(cfg, id) < 0) {
-        pc_err("worker %d: out of memory", id);
+    if (pc_worker_app->start(cfg, id) < 0)
         return 1;
-    }
-    if (pc_alog_open(cfg) < 0)
-        pc_err("worker %d: serving without an access log", id); /* traffic matters more */
-    pc_metrics_init();
-    pc_session_init();
-    pc_upstream_init(&pc_session_up_owner);
-    pc_health_start();
 
     for (size_t i = 0; i < nls; i++) {
         ev_io_init(&ls[i].io, accept_cb, ls[i].fd, EV_READ);
@@ -390,6 +378,6 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
 
     ev_run(pc_w.loop, 0);
 
-    pc_alog_flush();
+    pc_worker_app->flush_logs();
     return 0;
 }

@@ -38,6 +38,21 @@ struct pc_worker {
 
 extern struct pc_worker pc_w;
 
+/* The application a worker runs (the proxy, src/proxy/app.c), set by main.c before the master
+ * starts: the worker owns the loop, the listeners and the signals, and reaches the proxy only
+ * through these, never by name (core sits below proxy). */
+struct pc_worker_app {
+    /* Sets up worker ID for CFG once its loop exists; 0, or -1 to give up. */
+    int (*start)(const struct pc_config *cfg, int id);
+    /* Takes over an accepted, non-blocking client socket of a listener of KIND. */
+    void (*accept)(int fd, const struct pc_addr *peer, enum pc_listener_kind kind);
+    /* Stops taking work (graceful stop or reload): returns how many connections remain. */
+    unsigned (*drain)(void);
+    void (*reopen_logs)(void); /* SIGUSR1 */
+    void (*flush_logs)(void);  /* before the loop blocks, and at exit */
+};
+extern const struct pc_worker_app *pc_worker_app;
+
 /* Write end of the pipe through which the master learns that this worker stopped accepting:
  * closed as soon as a reload's SIGQUIT has closed the listeners (or at exit). -1: none. */
 extern int pc_worker_accept_fd;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +33,16 @@ void pc_net_addr_text(const struct pc_addr *a, char *buf, size_t size)
     }
     if (!r)
         snprintf(buf, size, "?");
+}
+
+void pc_net_endpoint_text(const struct pc_addr *a, char *buf, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN];
+    pc_net_addr_text(a, ip, sizeof(ip));
+    bool v6 = a->ss.ss_family == AF_INET6 && strchr(ip, ':');
+    int port = a->ss.ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)&a->ss)->sin_port)
+                                          : ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+    snprintf(buf, size, v6 ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
 static int fail(int fd, const char **step, const char *what)

@@ -14,6 +14,9 @@ void pc_net_set_port(struct pc_addr *a, int port);
  * address is written as IPv4, the way a client on a dual-stack listener is known. */
 void pc_net_addr_text(const struct pc_addr *a, char *buf, size_t size);
 
+/* The address and port of A as text: "192.0.2.1:443" or "[2001:db8::1]:443". */
+void pc_net_endpoint_text(const struct pc_addr *a, char *buf, size_t size);
+
 /* Opens a non-blocking TCP socket (TCP_NODELAY, close-on-exec) to TO and starts connecting.
  * With FROM non-NULL and of TO's family, the socket is bound to FROM's address first, the
  * port left to connect() (IP_BIND_ADDRESS_NO_PORT), so that binding reserves no port per

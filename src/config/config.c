@@ -1,5 +1,6 @@
-/* config.c — loading the configuration of SPEC §3: sections, keys, the checks that span several
- * keys, and freeing. Single values are parsed in config-value.c, routing lives in route.c.
+/* config.c — loading the configuration (docs/configuration.md): sections, keys, the checks that
+ * span several keys, and freeing. Single values are parsed in config-value.c, routing lives in
+ * route.c.
  *
  * Loading never stops at the first problem: `portico -t` must show every error of a file at
  * once, each as "FILE:LINE: message", sorted by line. */
@@ -637,7 +638,8 @@ static void on_syntax_error(void *user, int line, const char *msg)
 
 /* ---- checks once the whole file is read ------------------------------------------------- */
 
-/* SPEC §3: after dropping to `user`, certificates and keys are read again on reload. */
+/* docs/configuration.md: after dropping to `user`, certificates and keys are read again on reload.
+ */
 static void check_user(struct pc_cfg_loader *ld)
 {
     struct pc_config *cfg = ld->cfg;

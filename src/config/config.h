@@ -1,4 +1,4 @@
-/* config.h — loading, checking and routing by the configuration (SPEC §3). */
+/* config.h — loading, checking and routing by the configuration (docs/configuration.md). */
 #ifndef PORTICO_CONFIG_H
 #define PORTICO_CONFIG_H
 

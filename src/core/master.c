@@ -30,6 +30,7 @@
 
 #include "admin/stats.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "config/config.h"
 #include "core/daemon.h"
 #include "core/worker.h"
@@ -68,35 +69,10 @@ static bool addr_eq(const struct pc_addr *a, const struct pc_addr *b)
     return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
-static void set_port(struct pc_addr *a, int port)
-{
-    if (a->ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&a->ss)->sin_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
-}
-
-static void addr_str(const struct pc_addr *a, char *out, size_t len)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (a->ss.ss_family == AF_INET) {
-        const struct sockaddr_in *s = (const struct sockaddr_in *)&a->ss;
-        inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
-        port = ntohs(s->sin_port);
-        snprintf(out, len, "%s:%d", ip, port);
-    } else {
-        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a->ss;
-        inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
-        port = ntohs(s->sin6_port);
-        snprintf(out, len, "[%s]:%d", ip, port);
-    }
-}
-
 static int open_listener(const struct pc_addr *a)
 {
     char name[80];
-    addr_str(a, name, sizeof(name));
+    pc_net_endpoint_text(a, name, sizeof(name));
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         pc_err("listen %s: socket: %s", name, strerror(errno));
@@ -152,7 +128,7 @@ static int reconcile_sockets(const struct pc_config *cfg)
             if (!ports[k])
                 continue;
             struct pc_addr a = cfg->external[e];
-            set_port(&a, ports[k]);
+            pc_net_set_port(&a, ports[k]);
             for (int slot = 0; slot < cfg->workers; slot++) {
                 want++;
                 size_t j;

@@ -20,6 +20,7 @@
 #include "admin/metrics.h"
 #include "admin/stats.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "config/config.h"
 #include "core/daemon.h"
 
@@ -125,21 +126,6 @@ static void listeners_set(bool on)
     accept_paused = !on;
 }
 
-static void addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-    if (ss->ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out, (socklen_t)len);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)len);
-        else
-            inet_ntop(AF_INET6, a, out, (socklen_t)len);
-    } else {
-        snprintf(out, len, "-");
-    }
-}
-
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct pc_listener *l = LISTENER_FROM(w);
@@ -181,7 +167,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (!pc_worker_lb_peer(&peer, l->kind) && !client_admit(&peer)) {
             static struct pc_ratelimit rl;
             char ip[64];
-            pc_addr_text(&peer, ip, sizeof(ip));
+            pc_net_addr_text(&peer, ip, sizeof(ip));
             pc_log_limited(&rl, PC_LOG_WARN, "client %s: over max_connections_per_client (%d)", ip,
                            pc_w.cfg->max_connections_per_client);
             close(fd); /* refused: nothing of it is read */
@@ -195,11 +181,6 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         pc_metrics_client_conns(pc_w.nconns);
         pc_worker_app->accept(fd, &peer, l->kind);
     }
-}
-
-void pc_addr_text(const struct pc_addr *a, char *out, size_t len)
-{
-    addr_text(&a->ss, out, len);
 }
 
 bool pc_worker_lb_peer(const struct pc_addr *peer, enum pc_listener_kind kind)
@@ -218,7 +199,7 @@ bool pc_worker_client_admit(const struct pc_addr *a)
         return true;
     static struct pc_ratelimit rl;
     char ip[64];
-    pc_addr_text(a, ip, sizeof(ip));
+    pc_net_addr_text(a, ip, sizeof(ip));
     pc_log_limited(&rl, PC_LOG_WARN, "client %s: over max_connections_per_client (%d)", ip,
                    pc_w.cfg->max_connections_per_client);
     return false;

@@ -61,9 +61,6 @@ extern int pc_worker_accept_fd;
 int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct pc_listener *ls,
                   size_t nls, int id);
 
-/* The address of A as text, without port (IPv4-mapped IPv6 shown as IPv4). */
-void pc_addr_text(const struct pc_addr *a, char *out, size_t len);
-
 /* A client connection closed: lets the accept loop resume if it had paused at the limit, and
  * counts the connections of PEER down (NULL: the connection was not counted under a client,
  * see pc_worker_lb_peer). */

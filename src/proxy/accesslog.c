@@ -1,4 +1,4 @@
-/* accesslog.c — one line per request (SPEC §5) in combined, JSON or W3C extended format.
+/* accesslog.c — one line per request (docs/logging.md) in combined, JSON or W3C extended format.
  *
  * Lines gather in a per-worker buffer written out before the loop blocks (or when it fills),
  * so a busy worker pays one write() per loop iteration, not per request. Each write holds
@@ -149,103 +149,144 @@ static size_t esc(char *out, size_t room, const char *s, size_t n, enum esc_mode
     return o;
 }
 
+/* One access-log entry, gathered from the session, before a format writes it. */
+struct alog_rec {
+    const char *client, *lb; /* lb: the balancer the client came through, or NULL */
+    const char *m, *h, *p, *ref, *ua;
+    size_t ml, hl, pl, refl, ual;
+    const char *pool, *member;
+    char up[8]; /* the pool's status, "-" when none */
+    int status;
+    unsigned long long bytes;
+    double dur;
+    struct tm tm;
+    int minor; /* HTTP/1.x of the request */
+};
+
+static char *fmt_json(char *o, char *end, const struct alog_rec *r)
+{
+    const char *lb = r->lb;
+    o += strftime(o, (size_t)(end - o), "{\"time\":\"%Y-%m-%dT%H:%M:%SZ\",\"client\":\"", &r->tm);
+    o += snprintf(o, (size_t)(end - o), "%s\",\"lb\":%s%s%s,\"host\":\"", r->client, lb ? "\"" : "",
+                  lb ? lb : "null", lb ? "\"" : "");
+    o += esc(o, (size_t)(end - o) - 400, r->h, r->hl, ESC_JSON);
+    o += snprintf(o, (size_t)(end - o), "\",\"method\":\"");
+    o += esc(o, (size_t)(end - o) - 380, r->m, r->ml, ESC_JSON);
+    o += snprintf(o, (size_t)(end - o), "\",\"path\":\"");
+    o += esc(o, (size_t)(end - o) - 300, r->p, r->pl, ESC_JSON);
+    o +=
+        snprintf(o, (size_t)(end - o),
+                 "\",\"status\":%d,\"bytes\":%llu,\"duration\":%.6f,\"pool\":\"%s\","
+                 "\"member\":\"%s\",\"upstream_status\":%s}\n",
+                 r->status, r->bytes, r->dur, r->pool, r->member, r->up[0] != '-' ? r->up : "null");
+    return o;
+}
+
+static char *fmt_w3c(char *o, char *end, const struct alog_rec *r)
+{
+    const char *q = memchr(r->p, '?', r->pl);
+    size_t stem = q ? (size_t)(q - r->p) : r->pl;
+    o += strftime(o, (size_t)(end - o), "%Y-%m-%d %H:%M:%S ", &r->tm);
+    o += snprintf(o, (size_t)(end - o), "%s ", r->client);
+    o += esc(o, (size_t)(end - o) - 400, r->h, r->hl, ESC_TOKEN);
+    *o++ = ' ';
+    o += esc(o, (size_t)(end - o) - 380, r->m, r->ml, ESC_TOKEN);
+    *o++ = ' ';
+    o += esc(o, (size_t)(end - o) - 300, r->p, stem, ESC_TOKEN);
+    *o++ = ' ';
+    if (q && r->pl - stem > 1)
+        o += esc(o, (size_t)(end - o) - 200, q + 1, r->pl - stem - 1, ESC_TOKEN);
+    else
+        *o++ = '-';
+    o += snprintf(o, (size_t)(end - o), " %d %llu %llu %s %s %s %s\n", r->status, r->bytes,
+                  (unsigned long long)(r->dur * 1000), r->pool, r->member, r->up,
+                  r->lb ? r->lb : "-");
+    return o;
+}
+
+static char *fmt_combined(char *o, char *end, const struct alog_rec *r)
+{
+    o += snprintf(o, (size_t)(end - o), "%s - - ", r->client);
+    o += strftime(o, (size_t)(end - o), "[%d/%b/%Y:%H:%M:%S +0000] \"", &r->tm);
+    o += esc(o, (size_t)(end - o) - 400, r->m, r->ml, ESC_TOKEN);
+    *o++ = ' ';
+    o += esc(o, (size_t)(end - o) - 300, r->p, r->pl, ESC_TOKEN);
+    o += snprintf(o, (size_t)(end - o), " HTTP/1.%d\" %d %llu \"", r->minor, r->status, r->bytes);
+    if (r->refl)
+        o += esc(o, (size_t)(end - o) - 200, r->ref, r->refl, ESC_QUOTED);
+    else
+        *o++ = '-';
+    o += snprintf(o, (size_t)(end - o), "\" \"");
+    if (r->ual)
+        o += esc(o, (size_t)(end - o) - 200, r->ua, r->ual, ESC_QUOTED);
+    else
+        *o++ = '-';
+    o += snprintf(o, (size_t)(end - o), "\" host=");
+    o += esc(o, (size_t)(end - o) - 200, r->h, r->hl, ESC_TOKEN);
+    o += snprintf(o, (size_t)(end - o),
+                  " pool=%s member=%s upstream_status=%s duration=%.3f lb=%s\n", r->pool, r->member,
+                  r->up, r->dur, r->lb ? r->lb : "-");
+    return o;
+}
+
+/* The entry of the transaction in progress on S. */
+static void alog_gather(const struct pc_session *s, double now, struct alog_rec *r)
+{
+    const struct pc_txn *t = &s->t;
+    r->client = s->peer_ip;
+    r->lb = pc_client_lb(s);
+    r->m = t->lg;
+    r->ml = t->lg_method;
+    r->h = t->lg + t->lg_method;
+    r->hl = t->lg_host;
+    r->p = r->h + t->lg_host;
+    r->pl = t->lg_path;
+    r->ref = r->p + t->lg_path;
+    r->refl = t->lg_referer;
+    r->ua = r->ref + t->lg_referer;
+    r->ual = t->lg_ua;
+    /* Fields a rejected request never had are logged as "-". */
+    if (!r->hl)
+        r->h = "-", r->hl = 1;
+    if (!r->pl)
+        r->p = "-", r->pl = 1;
+    r->pool = r->member = "-";
+    if (t->name) {
+        r->pool = t->name->pool->name;
+        if (t->member_idx >= 0)
+            r->member = t->name->pool->members[t->member_idx].host;
+    }
+    if (t->up_status)
+        snprintf(r->up, sizeof(r->up), "%d", t->up_status);
+    else
+        snprintf(r->up, sizeof(r->up), "-");
+    r->status = t->status;
+    r->bytes = (unsigned long long)t->bytes_out;
+    r->dur = t->t_start > 0 ? now - t->t_start : 0;
+    time_t secs = (time_t)now;
+    gmtime_r(&secs, &r->tm);
+    r->minor = t->client_10 ? 0 : 1;
+}
+
 void pc_alog_request(const struct pc_session *s)
 {
     if (alog_fd < 0)
         return;
     if (alog_len + ALOG_LINE > ALOG_BUF)
         pc_alog_flush();
-    const struct pc_config *cfg = pc_w.cfg;
-    double now = ev_now(pc_w.loop);
-    double dur = s->t.t_start > 0 ? now - s->t.t_start : 0;
-    const char *m = s->t.lg, *h = s->t.lg + s->t.lg_method, *p = h + s->t.lg_host;
-    const char *ref = p + s->t.lg_path, *ua = ref + s->t.lg_referer;
-    /* Fields a rejected request never had are logged as "-". */
-    size_t ml = s->t.lg_method, hl = s->t.lg_host, pl = s->t.lg_path;
-    if (!hl) {
-        h = "-";
-        hl = 1;
-    }
-    if (!pl) {
-        p = "-";
-        pl = 1;
-    }
-    const char *pool = "-", *member = "-";
-    if (s->t.name) {
-        pool = s->t.name->pool->name;
-        if (s->t.member_idx >= 0)
-            member = s->t.name->pool->members[s->t.member_idx].host;
-    }
+    struct alog_rec r;
+    alog_gather(s, ev_now(pc_w.loop), &r);
     char *o = alog_buf + alog_len, *end = alog_buf + alog_len + ALOG_LINE;
-    time_t t = (time_t)now;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char up[8] = "-";
-    if (s->t.up_status)
-        snprintf(up, sizeof(up), "%d", s->t.up_status);
-    /* The balancer the client came through (PROXY header or trusted X-Forwarded-For). */
-    const char *lb = pc_client_lb(s);
-
     switch (alog_format) {
     case PC_LOG_JSON:
-        o += strftime(o, (size_t)(end - o), "{\"time\":\"%Y-%m-%dT%H:%M:%SZ\",\"client\":\"", &tm);
-        o += snprintf(o, (size_t)(end - o), "%s\",\"lb\":%s%s%s,\"host\":\"", s->peer_ip,
-                      lb ? "\"" : "", lb ? lb : "null", lb ? "\"" : "");
-        o += esc(o, (size_t)(end - o) - 400, h, hl, ESC_JSON);
-        o += snprintf(o, (size_t)(end - o), "\",\"method\":\"");
-        o += esc(o, (size_t)(end - o) - 380, m, ml, ESC_JSON);
-        o += snprintf(o, (size_t)(end - o), "\",\"path\":\"");
-        o += esc(o, (size_t)(end - o) - 300, p, pl, ESC_JSON);
-        o += snprintf(o, (size_t)(end - o),
-                      "\",\"status\":%d,\"bytes\":%llu,\"duration\":%.6f,\"pool\":\"%s\","
-                      "\"member\":\"%s\",\"upstream_status\":%s}\n",
-                      s->t.status, (unsigned long long)s->t.bytes_out, dur, pool, member,
-                      s->t.up_status ? up : "null");
+        o = fmt_json(o, end, &r);
         break;
-    case PC_LOG_W3C: {
-        const char *q = memchr(p, '?', pl);
-        size_t stem = q ? (size_t)(q - p) : pl;
-        o += strftime(o, (size_t)(end - o), "%Y-%m-%d %H:%M:%S ", &tm);
-        o += snprintf(o, (size_t)(end - o), "%s ", s->peer_ip);
-        o += esc(o, (size_t)(end - o) - 400, h, hl, ESC_TOKEN);
-        *o++ = ' ';
-        o += esc(o, (size_t)(end - o) - 380, m, ml, ESC_TOKEN);
-        *o++ = ' ';
-        o += esc(o, (size_t)(end - o) - 300, p, stem, ESC_TOKEN);
-        *o++ = ' ';
-        if (q && pl - stem > 1)
-            o += esc(o, (size_t)(end - o) - 200, q + 1, pl - stem - 1, ESC_TOKEN);
-        else
-            *o++ = '-';
-        o += snprintf(o, (size_t)(end - o), " %d %llu %llu %s %s %s %s\n", s->t.status,
-                      (unsigned long long)s->t.bytes_out, (unsigned long long)(dur * 1000), pool,
-                      member, up, lb ? lb : "-");
+    case PC_LOG_W3C:
+        o = fmt_w3c(o, end, &r);
         break;
-    }
     default:
-        o += snprintf(o, (size_t)(end - o), "%s - - ", s->peer_ip);
-        o += strftime(o, (size_t)(end - o), "[%d/%b/%Y:%H:%M:%S +0000] \"", &tm);
-        o += esc(o, (size_t)(end - o) - 400, m, ml, ESC_TOKEN);
-        *o++ = ' ';
-        o += esc(o, (size_t)(end - o) - 300, p, pl, ESC_TOKEN);
-        o += snprintf(o, (size_t)(end - o), " HTTP/1.%d\" %d %llu \"", s->t.client_10 ? 0 : 1,
-                      s->t.status, (unsigned long long)s->t.bytes_out);
-        if (s->t.lg_referer)
-            o += esc(o, (size_t)(end - o) - 200, ref, s->t.lg_referer, ESC_QUOTED);
-        else
-            *o++ = '-';
-        o += snprintf(o, (size_t)(end - o), "\" \"");
-        if (s->t.lg_ua)
-            o += esc(o, (size_t)(end - o) - 200, ua, s->t.lg_ua, ESC_QUOTED);
-        else
-            *o++ = '-';
-        o += snprintf(o, (size_t)(end - o), "\" host=");
-        o += esc(o, (size_t)(end - o) - 200, h, hl, ESC_TOKEN);
-        o += snprintf(o, (size_t)(end - o),
-                      " pool=%s member=%s upstream_status=%s duration=%.3f lb=%s\n", pool, member,
-                      up, dur, lb ? lb : "-");
+        o = fmt_combined(o, end, &r);
         break;
     }
     alog_len = (size_t)(o - alog_buf);
-    (void)cfg;
 }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "common/net.h"
 #include "config/config.h"
 #include "core/worker.h"
 #include "proxy/clientaddr.h"
@@ -94,7 +95,7 @@ static int proxy_apply(struct pc_session *s, const struct pc_pp_info *pp)
             return -1;
         s->peer = pp->src;
         s->counted = true;
-        pc_addr_text(&s->peer, s->peer_ip, sizeof s->peer_ip);
+        pc_net_addr_text(&s->peer, s->peer_ip, sizeof s->peer_ip);
         snprintf(s->conn_ip, sizeof s->conn_ip, "%s", s->peer_ip);
         s->pp_used = true;
         s->pp_ssl = pp->ssl;
@@ -217,7 +218,7 @@ done:
     if (!have)
         return; /* no usable X-Forwarded-For: the balancer is the client */
     s->peer_ip[0] = '\0';
-    pc_addr_text(&found, s->peer_ip, sizeof s->peer_ip);
+    pc_net_addr_text(&found, s->peer_ip, sizeof s->peer_ip);
     s->xff_used = true;
 }
 

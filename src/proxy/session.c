@@ -14,6 +14,8 @@
 
 #include "admin/metrics.h"
 #include "common/log.h"
+#include "common/net.h"
+#include "common/util.h"
 #include "config/config.h"
 #include "core/io.h"
 #include "http/body.h"
@@ -31,7 +33,7 @@ static llhttp_settings_t req_settings;
 static struct pc_session *all_sessions, *free_sessions;
 static unsigned nsessions;
 
-#define SESS_FROM(w, field) ((struct pc_session *)((char *)(w)-offsetof(struct pc_session, field)))
+#define SESS_FROM(w, field) PC_CONTAINER_OF(w, struct pc_session, field)
 
 static int sess_drive(struct pc_session *s);
 static void sess_watch(struct pc_session *s);
@@ -97,7 +99,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     s->fd = fd;
     s->kind = (uint8_t)kind;
     s->peer = *peer;
-    pc_addr_text(peer, s->peer_ip, sizeof(s->peer_ip));
+    pc_net_addr_text(peer, s->peer_ip, sizeof(s->peer_ip));
     bool pp = pc_client_start(s);
     s->state = PC_S_IDLE;
     if (kind == PC_LISTEN_HTTPS) {
@@ -449,8 +451,8 @@ static int sess_peek_client(struct pc_session *s)
 /* Advances the TLS handshake with the client. Returns -1 if the session closed. */
 static int sess_handshake(struct pc_session *s)
 {
-    ERR_clear_error();
-    int r = SSL_do_handshake(s->ssl);
+    int e;
+    int r = pc_tls_step(s->ssl, &s->hs_want, &e);
     if (r == 1) {
         pc_metrics_tls_handshake(NULL);
         s->cert_idx = (uint8_t)pc_tls_server_index(pc_w.tls, s->ssl);
@@ -458,11 +460,8 @@ static int sess_handshake(struct pc_session *s)
         pc_sess_arm(s, pc_w.cfg->timeout_header);
         return 0;
     }
-    int e = SSL_get_error(s->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        s->hs_want = e == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE;
+    if (r == 0)
         return 0;
-    }
     static struct pc_ratelimit rl;
     char why[256];
     const char *sni = s->hello_sni[0] ? s->hello_sni : NULL;

@@ -27,26 +27,20 @@ static void check_rewrite(const char *p, uint64_t r)
     s.t.member_idx = -1;
     /* As sess_begin() decides them. */
     s.t.body = head.chunked                             ? PC_BODY_CHUNK
-             : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
-                                                      : PC_BODY_NONE;
+               : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
+                                                        : PC_BODY_NONE;
     s.t.upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s.t.body == PC_BODY_NONE &&
-                    head.f[head.upgrade].value.len >= 9 &&
-                    fz_ieq(p + head.f[head.upgrade].value.off, 9, "websocket");
+                      head.f[head.upgrade].value.len >= 9 &&
+                      fz_ieq(p + head.f[head.upgrade].value.off, 9, "websocket");
     /* The name the request is routed by, as lg_copy() keeps it: the absolute-form authority,
      * else Host, else (HTTP/1.0) the TLS SNI; plain HTTP without one is a 404, not forwarded. */
-    const char *route = NULL;
-    size_t rlen = 0;
-    if (head.authority.len) {
-        route = p + head.authority.off;
-        rlen = head.authority.len;
-    } else if (head.host >= 0) {
-        route = p + head.f[head.host].value.off;
-        rlen = head.f[head.host].value.len;
-    } else if (s.kind == PC_LISTEN_HTTPS) {
+    size_t rlen;
+    const char *route = pc_h1_request_authority(&head, &rlen);
+    if (!route && s.kind != PC_LISTEN_HTTPS)
+        return;
+    if (!route) {
         route = SNI_NAME;
         rlen = strlen(SNI_NAME);
-    } else {
-        return;
     }
     size_t ml = head.method.len < 24 ? head.method.len : 24;
     rlen = rlen < 255 ? rlen : 255;

@@ -942,6 +942,24 @@ class Stack:
         return lines
 
 
+def open_up(path):
+    """Lets other users reach PATH and the directories above it (the test's own temporary
+    files): with `user = nobody`, portico must read the configuration and the trust anchors
+    again on reload, and -t checks that it can."""
+    d = path
+    while d not in ("/", "/tmp", ""):
+        os.chmod(d, os.stat(d).st_mode | (0o005 if os.path.isdir(d) else 0o004))
+        d = os.path.dirname(d)
+
+
+def open_up_all(pki, tmp_path):
+    """open_up for every file of the PKI and for the test's directory."""
+    pkidir = os.path.dirname(pki.public_pem)
+    for f in os.listdir(pkidir):
+        open_up(os.path.join(pkidir, f))
+    open_up(str(tmp_path))
+
+
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
 

@@ -159,6 +159,19 @@ def sized_block(tok, nfields, total):
     return out
 
 
+def refused_431(st, c, block, tok, what):
+    """Sends BLOCK and a pipelined canary on C: a 431, the connection closed, and neither the
+    block (named by TOK) nor the canary reached the pool."""
+    canary = unique("canary")
+    send_quietly(c, block + build_request("GET", "/" + canary))
+    r = read_bad_response(c)
+    assert r is not None, "no response, connection just closed (expected 431)"
+    assert r.status == 431, "expected 431, got %s %s" % (r.status, r.reason)
+    assert c.wait_closed(5), "connection must close after a 431"
+    assert not st.mock.saw(tok), "%s reached the pool" % what
+    assert not st.mock.saw(canary), "the pipelined request after a 431 reached the pool"
+
+
 @pytest.mark.parametrize("over", [0, 1], ids=["at-limit", "one-over"])
 def test_head_byte_limit(module_stack, over):
     """The byte limit alone, with four fields (far from the field-count limit): a block of
@@ -175,14 +188,7 @@ def test_head_byte_limit(module_stack, over):
             assert len([n for n, _ in d["headers"] if n.lower().startswith("x-pad-")]) == 3
             assert st.mock.saw(tok)
             return
-        canary = unique("canary")
-        send_quietly(c, block + build_request("GET", "/" + canary))
-        r = read_bad_response(c)
-        assert r is not None, "no response, connection just closed (expected 431)"
-        assert r.status == 431, "expected 431, got %s %s" % (r.status, r.reason)
-        assert c.wait_closed(5), "connection must close after a 431"
-    assert not st.mock.saw(tok), "a block over the byte limit reached the pool"
-    assert not st.mock.saw(canary), "the pipelined request after a 431 reached the pool"
+        refused_431(st, c, block, tok, "a block over the byte limit")
 
 
 @pytest.mark.parametrize("nfields", [MAX_FIELDS, MAX_FIELDS + 1])
@@ -202,14 +208,7 @@ def test_field_count_limit(module_stack, nfields):
             got = [(n, v) for n, v in r.json()["headers"] if re.fullmatch("X-F[0-9]{3}", n)]
             assert got == [("X-F%03d" % i, "%d" % i) for i in range(nfields - 1)]
             return
-        canary = unique("canary")
-        send_quietly(c, block + build_request("GET", "/" + canary))
-        r = read_bad_response(c)
-        assert r is not None, "no response, connection just closed (expected 431)"
-        assert r.status == 431, "expected 431, got %s %s" % (r.status, r.reason)
-        assert c.wait_closed(5), "connection must close after a 431"
-    assert not st.mock.saw(tok), "a request with %d fields reached the pool" % nfields
-    assert not st.mock.saw(canary), "the pipelined request after a 431 reached the pool"
+        refused_431(st, c, block, tok, "a request with %d fields" % nfields)
 
 
 def wait_raw(mock, conn, needle, timeout=5.0):

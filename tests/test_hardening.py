@@ -128,21 +128,6 @@ def wait_caps_dropped(pid):
         time.sleep(0.02)
 
 
-def open_up(path):
-    """Lets other users reach PATH (the test's own temporary files), as test_limits does."""
-    d = path
-    while d not in ("/", "/tmp", ""):
-        os.chmod(d, os.stat(d).st_mode | (0o005 if os.path.isdir(d) else 0o004))
-        d = os.path.dirname(d)
-
-
-def open_up_all(pki, tmp_path):
-    pkidir = os.path.dirname(pki.public_pem)
-    for f in os.listdir(pkidir):
-        open_up(os.path.join(pkidir, f))
-    open_up(str(tmp_path))
-
-
 def reload_with_https(st, pki):
     """Rewrites the configuration to add the HTTPS listener on 443 (a new port below 1024),
     reloads, and checks that it serves."""
@@ -152,7 +137,7 @@ def reload_with_https(st, pki):
                   % (pki.public_pem, pki.public_key), text)
     with open(st.portico.config_path, "w") as f:
         f.write(text)
-    open_up(st.portico.config_path)
+    harness.open_up(st.portico.config_path)
     n = len(st.portico.stderr_lines)
     st.portico.signal(signal.SIGHUP)
     assert st.portico.wait_stderr(r"reload done", timeout=10, start=n), st.portico.stderr()
@@ -175,7 +160,7 @@ def test_master_and_workers_as_root(make_stack):
 
 def test_user_drop_keeps_hardening_and_reload_binds_443(make_stack, pki, tmp_path):
     """setuid() resets the dumpable flag (to fs.suid_dumpable): portico sets it again after."""
-    open_up_all(pki, tmp_path)
+    harness.open_up_all(pki, tmp_path)
     assert_method_can_fail()
     st = make_stack(user="nobody", workers=2)
     master = st.portico.pid
@@ -197,7 +182,7 @@ def test_user_drop_keeps_hardening_and_reload_binds_443(make_stack, pki, tmp_pat
 def test_started_unprivileged_like_the_systemd_unit(make_stack, pki, tmp_path):
     """User=portico with AmbientCapabilities=CAP_NET_BIND_SERVICE (packaging/portico.service):
     exec leaves such a process dumpable; portico makes itself not dumpable."""
-    open_up_all(pki, tmp_path)
+    harness.open_up_all(pki, tmp_path)
     assert_method_can_fail()
     st = make_stack(workers=2, wrapper=as_user(NOBODY, CAP_NET_BIND_SERVICE))
     master = st.portico.pid
@@ -213,7 +198,7 @@ def test_started_unprivileged_like_the_systemd_unit(make_stack, pki, tmp_path):
 def test_hardened_before_the_key_is_read(mode, pki, tmp_path):
     """The key is a FIFO: portico (-t, or the master starting), run like the systemd unit
     does, blocks reading it, and is already hardened then; the key written, it carries on."""
-    open_up_all(pki, tmp_path)
+    harness.open_up_all(pki, tmp_path)
     net = harness.Net.alloc()
     p = None
     try:
@@ -226,7 +211,7 @@ def test_hardened_before_the_key_is_read(mode, pki, tmp_path):
         p = harness.Portico(str(tmp_path / "portico"), conf)
         p.args = (["-t"] if mode == "check" else []) + ["-c", p.config_path]
         p.wrapper = as_user(NOBODY, CAP_NET_BIND_SERVICE)
-        open_up(p.config_path)
+        harness.open_up(p.config_path)
         p.start(wait=False)
         # Once portico has the FIFO open for reading, a writer may open it; then portico waits
         # in read() for the key, which the kernel shows in /proc/PID/wchan.

@@ -60,24 +60,13 @@ def test_per_client_cap_refuses_the_extra_connection_only(make_stack):
         time.sleep(0.05)
 
 
-def open_up(path):
-    """Lets other users reach PATH (the test's own temporary files): `user = nobody` must
-    read the configuration and the trust anchors again on reload, and -t checks it can."""
-    d = path
-    while d not in ("/", "/tmp", ""):
-        os.chmod(d, os.stat(d).st_mode | (0o005 if os.path.isdir(d) else 0o004))
-        d = os.path.dirname(d)
-
-
 def test_user_keeps_only_cap_net_bind_service(make_stack, pki, tmp_path):
     if os.geteuid() != 0:
         import pytest
         pytest.skip("needs root to drop privileges")
-    for f in os.listdir(os.path.dirname(pki.public_pem)):
-        open_up(os.path.join(os.path.dirname(pki.public_pem), f))
-    open_up(str(tmp_path))
+    harness.open_up_all(pki, tmp_path)
     st = make_stack(user="nobody", workers=2)
-    open_up(st.portico.config_path)
+    harness.open_up(st.portico.config_path)
     master = st.portico.proc.pid
     assert status_field(master, "Uid")[0] == "65534", "the master still runs as root"
     assert int(status_field(master, "CapEff")[0], 16) == CAP_NET_BIND_SERVICE

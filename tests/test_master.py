@@ -381,21 +381,6 @@ class UserDb:
         assert sorted(int(g) for g in r.stdout.split()) == sorted([self.gid] + self.supp), r.stdout
 
 
-def open_up(path):
-    """Lets other users reach PATH (the test's own temporary files)."""
-    d = path
-    while d not in ("/", "/tmp", ""):
-        os.chmod(d, os.stat(d).st_mode | (0o005 if os.path.isdir(d) else 0o004))
-        d = os.path.dirname(d)
-
-
-def open_up_all(pki, tmp_path):
-    pkidir = os.path.dirname(pki.public_pem)
-    for f in os.listdir(pkidir):
-        open_up(os.path.join(pkidir, f))
-    open_up(str(tmp_path))
-
-
 def groups_of(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -414,7 +399,7 @@ def uid_of(pid):
 
 @pytest.mark.parametrize("who", ["nobody", "with-supplementary-groups"])
 def test_user_keeps_only_the_primary_group(make_stack, pki, tmp_path, who):
-    open_up_all(pki, tmp_path)
+    harness.open_up_all(pki, tmp_path)
     if who == "nobody":
         user, uid, gid, wrapper = "nobody", 65534, 65534, None
     else:
@@ -443,7 +428,7 @@ def test_check_reads_files_with_the_primary_group_only(pki, tmp_path):
         dst.write(src.read())
     os.chown(ca, 0, db.supp[0])
     os.chmod(ca, 0o640)
-    open_up_all(pki, tmp_path)
+    harness.open_up_all(pki, tmp_path)
     os.chmod(ca, 0o640)
     net = harness.Net.alloc()
     try:
@@ -451,7 +436,7 @@ def test_check_reads_files_with_the_primary_group_only(pki, tmp_path):
         with open(conf, "w") as f:
             f.write(harness.render_config(net, [Pool("fe", [net.member(1)], harness.DEFAULT_NAMES,
                                                      ca=ca)], "off", pki, user=TEST_USER))
-        open_up(conf)
+        harness.open_up(conf)
 
         def check():
             return subprocess.run(db.wrapper + [harness.PORTICO_BIN, "-t", "-c", conf],

@@ -50,6 +50,24 @@ static inline bool pc_h1_eq(const struct pc_head *h, struct pc_span s, const cha
  * Every name taken from the wire passes it before routing, rewriting, SNI or the log. */
 bool pc_h1_valid_authority(const char *p, size_t len);
 
+/* The same for a host name alone, as a TLS server name must be (RFC 6066 §3): no port, no
+ * IP literal. */
+static inline bool pc_h1_valid_hostname(const char *p, size_t len)
+{
+    return pc_h1_valid_authority(p, len) && !memchr(p, ':', len);
+}
+
+/* The authority a parsed request names (RFC 9112 §3.2.2): its absolute-form authority, else
+ * its Host value, port included; NULL (*LEN 0) when it has neither (HTTP/1.0 without Host). */
+static inline const char *pc_h1_request_authority(const struct pc_head *h, size_t *len)
+{
+    struct pc_span a = h->authority.len ? h->authority
+                       : h->host >= 0   ? h->f[h->host].value
+                                        : (struct pc_span){0, 0};
+    *len = a.len;
+    return a.len ? h->base + a.off : NULL;
+}
+
 /* Host of an authority (strips ":port" and brackets are kept for IPv6); returns its length. */
 size_t pc_h1_authority_host(const char *a, size_t len);
 

@@ -142,8 +142,7 @@ static bool forwards_http(const struct pc_pool *pool)
 static void hc_step_tls(struct hc *c)
 {
     uint8_t want;
-    int err;
-    int r = pc_tls_step(c->ssl, &want, &err);
+    int r = pc_tls_step(c->ssl, &want, NULL);
     if (r == 1) {
         hc_cleanup(c);
         c->stage = HC_HTTP_CONNECT;

@@ -90,15 +90,8 @@ static int sess_begin(struct pc_session *s, size_t hl)
         return pc_sess_reject(s, 400);
     s->in->start += hl;
 
-    const char *host = NULL;
-    size_t hostlen = 0;
-    if (head.authority.len) {
-        host = p + head.authority.off;
-        hostlen = head.authority.len;
-    } else if (head.host >= 0) {
-        host = p + head.f[head.host].value.off;
-        hostlen = head.f[head.host].value.len;
-    }
+    size_t hostlen;
+    const char *host = pc_h1_request_authority(&head, &hostlen);
     lg_copy(s, &head, host ? host : "-", host ? hostlen : 1);
     s->t.client_10 = head.version == 10;
     s->t.head_req = pc_h1_eq(&head, head.method, "head");
@@ -119,7 +112,7 @@ static int sess_begin(struct pc_session *s, size_t hl)
         hostlen = host ? strlen(host) : 0;
         /* The handshake refused a bad name already (tls.c); this is the same check, kept
          * where the name is used, so that no other path can bring one here. */
-        if (host && (!pc_h1_valid_authority(host, hostlen) || memchr(host, ':', hostlen)))
+        if (host && !pc_h1_valid_hostname(host, hostlen))
             return pc_sess_local(s, 400, NULL, 0, true);
         if (host)
             lg_copy(s, &head, host, hostlen);

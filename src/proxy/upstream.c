@@ -196,8 +196,8 @@ static int up_tls_setup(struct pc_upconn *u)
     return 0;
 }
 
-/* Opens a non-blocking connection to MEMBER from the internal address. */
-static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
+/* Opens a non-blocking connection to MEMBER from the internal address, for TLS name SNI. */
+static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx, const char *sni)
 {
     const struct pc_config *cfg = pc_w.cfg;
     const struct pc_member *m = &cfg->pools[s->t.pool_idx].members[member_idx];
@@ -230,8 +230,6 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx)
         return NULL;
     }
     u->fd = fd;
-    char sni[256];
-    request_sni(s, sni, sizeof(sni));
     if (!(u->sni = strdup(sni))) {
         close(fd);
         up_recycle(u);
@@ -338,7 +336,7 @@ static int attach(struct pc_session *s, bool fresh_only)
             ev_timer_stop(pc_w.loop, &u->timer);
             u->s = s;
             u->reused = true;
-        } else if (!(u = up_connect(s, (unsigned)mi))) {
+        } else if (!(u = up_connect(s, (unsigned)mi, sni))) {
             continue; /* refused at once: that member is marked down, try the next */
         }
         return up_begin(s, u);
@@ -469,10 +467,11 @@ static int up_head(struct pc_upconn *u, size_t hl)
         u->body = mode;
         s->t.up_status = s->t.status = st;
     }
-    /* A final answer while the request body is still coming, from a member that closes after
-     * it: the rest of the body has nowhere to go, so this client connection ends too. */
-    if (st >= 200 && !s->t.req_done &&
-        (head.version == 11 ? head.conn_close : !head.conn_keepalive))
+    /* Whether the member keeps the connection (RFC 9112 §9.3). A final answer while the
+     * request body is still coming, from a member that closes after it: the rest of the body
+     * has nowhere to go, so this client connection ends too. */
+    bool member_ka = head.version == 11 ? !head.conn_close : head.conn_keepalive;
+    if (st >= 200 && !s->t.req_done && !member_ka)
         s->close_after = true;
     /* An interim response never goes to an HTTP/1.0 client (RFC 9110 §15.2): it would take
      * `103 Early Hints` for the answer. */
@@ -481,7 +480,7 @@ static int up_head(struct pc_upconn *u, size_t hl)
         return gone(up_fail(u, 502, "out of memory"));
     /* Framing (RFC 9112 §6.3): Content-Length is counted here, chunked goes through llhttp,
      * neither means the body ends with the connection. */
-    u->ka_hdr = (head.version == 11 ? !head.conn_close : head.conn_keepalive) && !unshareable;
+    u->ka_hdr = member_ka && !unshareable;
     if (s->tunnel || st < 200) {
         /* a tunnel, or an interim response: the final one follows */
     } else if (bodyless) {
@@ -688,8 +687,7 @@ static int up_connect_failed(struct pc_upconn *u, const char *why)
  * the session was closed or answered. */
 static int up_handshake(struct pc_upconn *u)
 {
-    int e;
-    int r = pc_tls_step(u->ssl, &u->hs_want, &e);
+    int r = pc_tls_step(u->ssl, &u->hs_want, NULL);
     if (r == 1) {
         u->handshaking = false;
         ev_timer_stop(pc_w.loop, &u->timer);

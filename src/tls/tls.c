@@ -87,7 +87,8 @@ int pc_tls_step(SSL *ssl, uint8_t *want, int *err)
         *want = e == SSL_ERROR_WANT_READ ? PC_TLS_WANT_READ : PC_TLS_WANT_WRITE;
         return 0;
     }
-    *err = e;
+    if (err)
+        *err = e;
     return -1;
 }
 
@@ -330,7 +331,7 @@ static int sni_cb(SSL *ssl, int *al, void *arg)
     /* OpenSSL takes any bytes but NUL as a server name; the name may become the Host line
      * and the SNI of the request to the pool (HTTP/1.0 without Host), so it passes the check
      * a Host value passes, and a host name has no port (RFC 6066 §3). */
-    if (!pc_h1_valid_authority(name, len) || memchr(name, ':', len)) {
+    if (!pc_h1_valid_hostname(name, len)) {
         *al = SSL_AD_UNRECOGNIZED_NAME;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }

@@ -54,8 +54,8 @@ enum { PC_TLS_WANT_READ = 0x01, PC_TLS_WANT_WRITE = 0x02 };
 
 /* One step of a non-blocking TLS handshake (client or server side, as SSL was set up).
  * Returns 1 when the handshake is done; 0 when it waits, with *WANT set to PC_TLS_WANT_READ or
- * PC_TLS_WANT_WRITE; -1 when it failed, with *ERR set to SSL_get_error's code and OpenSSL's
- * error queue holding the reason (pc_tls_error reads it). */
+ * PC_TLS_WANT_WRITE; -1 when it failed, with *ERR (when ERR is not NULL) set to
+ * SSL_get_error's code and OpenSSL's error queue holding the reason (pc_tls_error reads it). */
 int pc_tls_step(SSL *ssl, uint8_t *want, int *err);
 
 #endif

@@ -170,7 +170,7 @@ deb: deb-stage
 	  | LC_ALL=C sort | xargs md5sum > DEBIAN/md5sums
 	@set -e; cd $(DEB_DIR); \
 	shlibs=$$(dpkg-shlibdeps -O debian/portico/usr/sbin/portico 2>/dev/null | sed -n 's/^shlibs:Depends=//p'); \
-	[ -n "$$shlibs" ] || shlibs="libc6 (>= 2.34), libev4 (>= 1:4.04), libssl3 (>= 3.0.0)"; \
+	[ -n "$$shlibs" ] || shlibs="libc6 (>= 2.34), libev4 (>= 1:4.04), libssl3 (>= 3.0.0), libxml2 (>= 2.9.14)"; \
 	size=$$(du -sk --exclude=DEBIAN debian/portico | cut -f1); \
 	{ echo "Package: portico"; \
 	  echo "Version: $(PORTICO_VERSION)"; \

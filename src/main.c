@@ -21,6 +21,7 @@ static void usage(FILE *f)
           "       portico ports -c FILE [--format markdown|nft] [--allow-dns] [--allow-ntp]\n"
           "                                  [--allow-ssh] [--allow-vrrp]\n"
           "       portico probe -c FILE\n"
+          "       portico import-arr FILE [-o OUT]  convert an IIS ARR applicationHost.config\n"
           "       portico -v                 version\n",
           f);
 }
@@ -32,6 +33,8 @@ int main(int argc, char **argv)
     const char *cmd = NULL;
     struct pc_ports_opts popts = {PC_PORTS_MARKDOWN, false, false, false, false};
     int i = 1;
+    if (argc > 1 && strcmp(argv[1], "import-arr") == 0)
+        return pc_cmd_import_arr(argc - 2, argv + 2);
     if (argc > 1 && (strcmp(argv[1], "ports") == 0 || strcmp(argv[1], "probe") == 0))
         cmd = argv[i++];
     for (; i < argc; i++) {

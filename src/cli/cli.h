@@ -22,4 +22,9 @@ int pc_cmd_ports(const struct pc_config *cfg, const struct pc_ports_opts *opts);
  * OK/FAIL on stdout (progress on stderr); returns 0, or 1 if anything failed. */
 int pc_cmd_probe(const struct pc_config *cfg, const struct pc_tls *tls);
 
+/* portico import-arr FILE [-o OUT]: reads an IIS ARR applicationHost.config and writes a
+ * commented portico.conf (docs/import-arr.md) to OUT or stdout; ARGV holds the ARGC arguments
+ * after the subcommand's name. Returns the exit status (0, 1 on a bad file, 2 on bad usage). */
+int pc_cmd_import_arr(int argc, char **argv);
+
 #endif

@@ -27,7 +27,7 @@ static void check_rewrite(const char *p, uint64_t r)
     s.kind = r & 1 ? PC_LISTEN_HTTPS : PC_LISTEN_HTTP;
     s.t.client_10 = r & 2;
     s.t.head_req = r & 4;
-    s.close_after = (r & 8) || (s.t.client_10 && (r & 16)); /* the client's Connection: close */
+    s.t.close_after = (r & 8) || (s.t.client_10 && (r & 16)); /* the client's Connection: close */
     s.t.upgrade_req = r & 32;
     s.t.set_cookie = r & 64;
     s.t.pool_idx = 0;
@@ -49,12 +49,12 @@ static void check_rewrite(const char *p, uint64_t r)
     else
         mode = s.t.client_10 ? PC_BODY_RAW : PC_BODY_CHUNK;
     if (s.t.client_10 && !bodyless && !head.has_cl)
-        s.close_after = true;
+        s.t.close_after = true;
     if (st == 101)
         mode = PC_BODY_RAW;
 
     struct pc_out o = {0};
-    FZ_CHECK(pc_rw_response(&o, &head, &s, mode), "pc_rw_response failed");
+    FZ_CHECK(pc_rw_response(&o, &head, &s.t, mode), "pc_rw_response failed");
     size_t olen;
     char *q = out_block(&o, &olen);
     pc_out_reset(&o);
@@ -116,8 +116,8 @@ static void check_rewrite(const char *p, uint64_t r)
     FZ_CHECK(count_value(&head2, "transfer-encoding", NULL) == want_te, "Transfer-Encoding count");
     int want_up = st == 101 && head.upgrade >= 0;
     FZ_CHECK(count_value(&head2, "upgrade", NULL) == want_up, "Upgrade count");
-    int want_close = st >= 200 && s.close_after;
-    int want_ka = st >= 200 && !s.close_after && s.t.client_10;
+    int want_close = st >= 200 && s.t.close_after;
+    int want_ka = st >= 200 && !s.t.close_after && s.t.client_10;
     FZ_CHECK(count_value(&head2, "connection", NULL) == want_up + want_close + want_ka &&
                  count_value(&head2, "connection", "upgrade") == want_up &&
                  count_value(&head2, "connection", "close") == want_close &&

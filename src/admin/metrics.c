@@ -96,28 +96,28 @@ void pc_metrics_init(void)
 #undef SERIES
 }
 
-void pc_metrics_request(const struct pc_session *s)
+void pc_metrics_request(const struct pc_txn *t)
 {
     if (!pools)
         return;
-    if (s->t.name) {
-        size_t ni = (size_t)(s->t.name - pc_w.cfg->names);
-        int cls = s->t.status / 100 - 1;
+    if (t->name) {
+        size_t ni = (size_t)(t->name - pc_w.cfg->names);
+        int cls = t->status / 100 - 1;
         if (cls >= 0 && cls < 5)
             (*names[ni][cls])++;
-        struct pool_m *pm = &pools[s->t.name->pool - pc_w.cfg->pools];
-        double d = s->t.t_start > 0 ? ev_now(pc_w.loop) - s->t.t_start : 0;
+        struct pool_m *pm = &pools[t->name->pool - pc_w.cfg->pools];
+        double d = t->t_start > 0 ? ev_now(pc_w.loop) - t->t_start : 0;
         for (size_t b = 0; b < NB; b++)
             if (d <= buckets[b])
                 (*pm->hist[b])++;
         (*pm->hist[NB])++;
         (*pm->count)++;
         *pm->sum_us += (uint64_t)(d * 1e6);
-        *pm->bytes_out += s->t.bytes_out;
-        *pm->bytes_in += s->t.bytes_in;
+        *pm->bytes_out += t->bytes_out;
+        *pm->bytes_in += t->bytes_in;
     } else {
         pc_stat_addf(1, "portico_requests_total{pool=\"-\",name=\"-\",class=\"%dxx\"}",
-                     s->t.status / 100);
+                     t->status / 100);
     }
 }
 

@@ -5,12 +5,12 @@
 
 #include <stdint.h>
 
-#include "proxy/proxy-t.h"
+#include "proxy/txn-t.h"
 
 /* Worker start: interns every series of the configuration. */
 void pc_metrics_init(void);
 /* A transaction ended (logged). */
-void pc_metrics_request(const struct pc_session *s);
+void pc_metrics_request(const struct pc_txn *t);
 void pc_metrics_client_conns(unsigned n);
 /* An upstream connection to member M of pool P opened (+1) or closed (-1). */
 void pc_metrics_upstream(unsigned p, unsigned m, int delta);

@@ -18,7 +18,6 @@ static int app_start(const struct pc_config *cfg, int id)
         pc_err("worker %d: serving without an access log", id); /* traffic matters more */
     pc_metrics_init();
     pc_session_init();
-    pc_upstream_init(&pc_session_up_owner);
     pc_health_start();
     return 0;
 }

@@ -10,8 +10,7 @@
 #include "core/worker.h"
 
 struct member_state {
-    struct pc_upconn *idle;      /* most recently parked first */
-    struct pc_upconn *idle_tail; /* the oldest: evicted first when the list is full */
+    struct pc_list idle; /* most recently parked first; the oldest is evicted first */
     unsigned nidle;
     SSL_SESSION *tls_sess; /* newest TLS session with the member, for resumption */
     char tls_sess_name[256];
@@ -29,9 +28,12 @@ int pc_pool_init(const struct pc_config *cfg)
     if (!members)
         return -1;
     npools = cfg->npools;
-    for (size_t p = 0; p < cfg->npools; p++)
+    for (size_t p = 0; p < cfg->npools; p++) {
         if (!(members[p] = calloc(cfg->pools[p].nmembers + 1, sizeof(**members))))
             return -1;
+        for (size_t m = 0; m <= cfg->pools[p].nmembers; m++)
+            pc_list_init(&members[p][m].idle);
+    }
     return 0;
 }
 
@@ -48,42 +50,30 @@ unsigned pc_pool_nidle(unsigned pool_idx, unsigned member_idx)
 struct pc_upconn *pc_pool_idle_take(unsigned pool_idx, unsigned member_idx, bool tls,
                                     const char *sni)
 {
-    struct pc_upconn *u = member_state(pool_idx, member_idx)->idle;
-    for (; u; u = u->next)
-        if ((u->ssl != NULL) == tls && strcmp(u->sni, sni) == 0)
-            break;
-    if (u)
-        pc_pool_idle_unlink(u);
-    return u;
+    PC_LIST_EACH (e, &member_state(pool_idx, member_idx)->idle) {
+        struct pc_upconn *u = PC_CONTAINER_OF(e, struct pc_upconn, link);
+        if ((u->ssl != NULL) == tls && strcmp(u->sni, sni) == 0) {
+            pc_pool_idle_unlink(u);
+            return u;
+        }
+    }
+    return NULL;
 }
 
 void pc_pool_idle_unlink(struct pc_upconn *u)
 {
-    struct member_state *ms = member_state(u->pool_idx, u->member_idx);
-    if (u->prev)
-        u->prev->next = u->next;
-    else
-        ms->idle = u->next;
-    if (u->next)
-        u->next->prev = u->prev;
-    else
-        ms->idle_tail = u->prev;
-    u->next = u->prev = NULL;
-    ms->nidle--;
+    pc_list_del(&u->link);
+    member_state(u->pool_idx, u->member_idx)->nidle--;
 }
 
 struct pc_upconn *pc_pool_idle_put(struct pc_upconn *u)
 {
     struct member_state *ms = member_state(u->pool_idx, u->member_idx);
-    u->prev = NULL;
-    u->next = ms->idle;
-    if (ms->idle)
-        ms->idle->prev = u;
-    else
-        ms->idle_tail = u;
-    ms->idle = u;
+    pc_list_push(&ms->idle, &u->link);
     ms->nidle++;
-    return ms->nidle > PC_POOL_IDLE_MAX ? ms->idle_tail : NULL;
+    if (ms->nidle <= PC_POOL_IDLE_MAX)
+        return NULL;
+    return PC_CONTAINER_OF(pc_list_last(&ms->idle), struct pc_upconn, link);
 }
 
 struct pc_upconn *pc_pool_idle_any(void)
@@ -91,50 +81,42 @@ struct pc_upconn *pc_pool_idle_any(void)
     const struct pc_config *cfg = pc_w.cfg;
     for (size_t p = 0; p < npools; p++)
         for (size_t m = 0; m < cfg->pools[p].nmembers; m++)
-            if (members[p][m].idle)
-                return members[p][m].idle;
+            if (!pc_list_empty(&members[p][m].idle))
+                return PC_CONTAINER_OF(members[p][m].idle.next, struct pc_upconn, link);
     return NULL;
 }
 
-/* A session's pinned connections (one per pool and TLS name it authenticated to) form a list
- * through next/prev, which pinned connections never use for an idle list. */
+/* A client's pinned connections (one per pool and TLS name it authenticated to) form a list
+ * through the link that pinned connections never use for an idle list. */
 void pc_pool_pin_link(struct pc_upconn *u)
 {
-    struct pc_session *s = u->s;
-    u->prev = NULL;
-    u->next = s->pinned;
-    if (s->pinned)
-        s->pinned->prev = u;
-    s->pinned = u;
+    pc_list_push(u->t->pins, &u->link);
 }
 
 void pc_pool_pin_unlink(struct pc_upconn *u)
 {
-    if (u->prev)
-        u->prev->next = u->next;
-    else if (u->s->pinned == u)
-        u->s->pinned = u->next;
-    if (u->next)
-        u->next->prev = u->prev;
-    u->next = u->prev = NULL;
+    pc_list_del(&u->link);
 }
 
-struct pc_upconn *pc_pool_pin_find(const struct pc_session *s, unsigned pool_idx, bool tls,
+struct pc_upconn *pc_pool_pin_find(const struct pc_txn *t, unsigned pool_idx, bool tls,
                                    const char *sni)
 {
-    for (struct pc_upconn *p = s->pinned; p; p = p->next)
+    PC_LIST_EACH (e, t->pins) {
+        struct pc_upconn *p = PC_CONTAINER_OF(e, struct pc_upconn, link);
         if (p->pool_idx == pool_idx && (p->ssl != NULL) == tls && strcmp(p->sni, sni) == 0)
             return p;
+    }
     return NULL;
 }
 
-bool pc_pool_pin_room(const struct pc_session *s, const struct pc_upconn *except,
+bool pc_pool_pin_room(const struct pc_txn *t, const struct pc_upconn *except,
                       struct pc_upconn **evict)
 {
     unsigned n = 0;
     struct pc_upconn *oldest = NULL;
     *evict = NULL;
-    for (struct pc_upconn *p = s->pinned; p; p = p->next) {
+    PC_LIST_EACH (e, t->pins) {
+        struct pc_upconn *p = PC_CONTAINER_OF(e, struct pc_upconn, link);
         n++;
         if (p != except && p->pin_idle)
             oldest = p; /* the list is newest first */
@@ -145,7 +127,7 @@ bool pc_pool_pin_room(const struct pc_session *s, const struct pc_upconn *except
     pc_log_limited(&rl, PC_LOG_INFO,
                    "client %s: %u authenticated member connections "
                    "(max_pinned_per_client %d): %s",
-                   s->peer_ip, n, pc_w.cfg->max_pinned_per_client,
+                   t->client_ip, n, pc_w.cfg->max_pinned_per_client,
                    oldest ? "closing its oldest idle one" : "all busy");
     *evict = oldest;
     return oldest != NULL;

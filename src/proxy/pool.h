@@ -41,21 +41,22 @@ void pc_pool_idle_unlink(struct pc_upconn *u);
 /* Any idle connection of the worker (to close them all), or NULL. */
 struct pc_upconn *pc_pool_idle_any(void);
 
-/* Pins U to its session U->s (at the head of the session's list: newest first). */
+/* Pins U to the client of its transaction U->t (at the head of U->t->pins: newest first). */
 void pc_pool_pin_link(struct pc_upconn *u);
 
-/* Takes the pinned U off its session's list. */
+/* Takes the pinned U off its client's list. */
 void pc_pool_pin_unlink(struct pc_upconn *u);
 
-/* The pinned connection of S for pool POOL_IDX and TLS name SNI over TLS or not, or NULL. */
-struct pc_upconn *pc_pool_pin_find(const struct pc_session *s, unsigned pool_idx, bool tls,
+/* The pinned connection of T's client (t->pins) for pool POOL_IDX and TLS name SNI over TLS
+ * or not, or NULL. */
+struct pc_upconn *pc_pool_pin_find(const struct pc_txn *t, unsigned pool_idx, bool tls,
                                    const char *sni);
 
-/* Room for one more pin of S under max_pinned_per_client: returns true when there is room
+/* Room for one more pin of T's client under max_pinned_per_client: returns true when there is room
  * already; otherwise sets *EVICT to the oldest pin between requests (never EXCEPT; still on
  * the list) for the caller to close and returns true, or returns false when every pin is
  * busy. */
-bool pc_pool_pin_room(const struct pc_session *s, const struct pc_upconn *except,
+bool pc_pool_pin_room(const struct pc_txn *t, const struct pc_upconn *except,
                       struct pc_upconn **evict);
 
 /* Remembers SESS (a reference the pool now owns) as the newest TLS session with U's member

@@ -1,9 +1,9 @@
 /* proxy-t.h — per-connection state of the data path.
  *
- * A session is one client connection and the transaction in progress on it; an upconn is one
- * connection to a pool member, owned by at most one session at a time and parked in its
- * member's idle list between requests. Both are small and hold no buffer while idle: buffers
- * come from the free list when bytes arrive and go back when drained. */
+ * A session is one HTTP/1 client connection and the transaction in progress on it (txn-t.h);
+ * an upconn is one connection to a pool member, serving at most one transaction at a time and
+ * parked in its member's idle list between requests. Both are small and hold no buffer while idle:
+ * buffers come from the free list when bytes arrive and go back when drained. */
 #ifndef PORTICO_PROXY_T_H
 #define PORTICO_PROXY_T_H
 
@@ -21,8 +21,7 @@
 #include "http/body-t.h"
 #include "http/chunked-t.h"
 #include "http/http1-t.h"
-
-struct pc_session;
+#include "proxy/txn-t.h"
 
 struct pc_upconn {
     int fd;
@@ -30,8 +29,8 @@ struct pc_upconn {
     ev_io io;
     ev_timer timer;
     unsigned pool_idx, member_idx;
-    struct pc_session *s;          /* owner, NULL while idle */
-    struct pc_upconn *next, *prev; /* member's idle list, or the session's pinned list */
+    struct pc_txn *t;    /* the transaction it serves (or, pinned, last served), NULL idle */
+    struct pc_list link; /* member's idle list, a client's pins, or the free list */
     struct pc_buf *in;
     struct pc_out out;
     struct pc_chunked chunk; /* chunked response bodies */
@@ -45,8 +44,8 @@ struct pc_upconn {
     bool handshaking; /* TLS handshake with the member in progress */
     uint8_t hs_want;  /* events the handshake waits for */
     bool reused;      /* carried an earlier request: a silent close may be a stale keep-alive */
-    bool pinned;      /* NTLM/Negotiate: bound to its session for life, never shared */
-    bool pin_idle;    /* pinned and between requests (still owned by the session) */
+    bool pinned;      /* NTLM/Negotiate: bound to its client connection for life, never shared */
+    bool pin_idle;    /* pinned and between requests (still owned by the client) */
     bool in_head;     /* receiving a response header block */
     bool got_bytes;   /* any byte of the response arrived */
     bool msg_done;    /* the final response is complete */
@@ -73,42 +72,6 @@ enum pc_sess_state {
                      * (src/proxy/clientaddr.c) */
 };
 
-/* One request and its response on a client connection. Everything but lg starts at zero for
- * each request, with one memset that cannot miss a field (session.c, sess_reset); lg, the
- * access log's copy of the request, is last and is valid up to the lengths before it. */
-struct pc_txn {
-    struct pc_upconn *up; /* the member connection serving it, NULL when none */
-    const struct pc_name *name;
-    unsigned pool_idx;
-    int member_idx;         /* last member tried, -1 when none */
-    uint64_t tried;         /* members tried for this request (bit per index, modulo 64) */
-    enum pc_body_mode body; /* how the request body goes upstream */
-    uint64_t body_left;     /* PC_BODY_RAW: bytes of the body still to come */
-    struct pc_buf *reqhead; /* the rewritten header block until a connection takes it, and
-                             * kept after that while resend_ok */
-    int status;             /* status sent to the client */
-    int up_status;          /* status received from the pool, 0 if none */
-    uint64_t bytes_out;     /* body and header bytes sent to the client */
-    uint64_t bytes_in;      /* bytes received from the client */
-    double t_start;         /* first byte of the request */
-    uint32_t cookie_id;     /* the member MS-WSMAN named, when has_cookie */
-    bool req_done, resp_done;
-    bool resp_begun; /* response bytes went to the client: no clean error any more */
-    bool expect_continue;
-    bool head_req;    /* HEAD: the response has no body */
-    bool client_10;   /* HTTP/1.0 client */
-    bool resend_ok;   /* the request can be replayed on another connection */
-    bool logged;      /* its access log line is written */
-    bool auth_req;    /* the request carries connection-bound credentials (proxy/auth.c) */
-    bool upgrade_req; /* Upgrade: websocket requested */
-    bool has_cookie;  /* the request named a member in MS-WSMAN */
-    bool set_cookie;  /* the response must (re)set MS-WSMAN */
-
-    /* What the access log needs, copied because the header block is not kept. */
-    uint16_t lg_method, lg_host, lg_path, lg_referer, lg_ua; /* lengths within lg, in order */
-    char lg[640];
-};
-
 struct pc_session {
     int fd;
     SSL *ssl; /* NULL on the HTTP listener */
@@ -122,21 +85,17 @@ struct pc_session {
     struct pc_addr peer;
     char peer_ip[46]; /* textual client address (X-Forwarded-For, access log) */
 
-    struct pc_buf *in;       /* client bytes: header block, body, pipelined requests */
-    struct pc_out out;       /* bytes for the client */
-    struct pc_chunked chunk; /* chunked request bodies */
+    struct pc_buf *in; /* client bytes: header block, body, pipelined requests */
+    struct pc_out out; /* bytes for the client */
     struct pc_hscan scan;
 
-    struct pc_upconn *pinned; /* upstream connections bound to this client by connection-bound
-                               * authentication (a list through their next/prev: one per pool
-                               * and TLS name, at most max_pinned_per_client) */
-    bool close_after;         /* close the client connection after this response */
-    bool served;              /* a request completed on this connection (keep-alive) */
-    bool tunnel;              /* after a 101: bytes flow both ways untouched */
-    bool discard_in;          /* the pool stopped taking the request body: drop what still comes */
-    struct pc_session *prev, *next; /* every open session of the worker (to drain them) */
-    double last_act;                /* last I/O of the transaction on either side */
-    double timeout;                 /* of the current timer state */
+    struct pc_list pins; /* member connections bound to this client by connection-bound
+                          * authentication (one per pool and TLS name, at most
+                          * max_pinned_per_client) */
+    bool served;         /* a request completed on this connection (keep-alive) */
+    struct pc_list link; /* every open session of the worker (to drain them), or the free list */
+    double last_act;     /* last I/O of the connection (the transaction keeps its own) */
+    double timeout;      /* of the current timer state */
 
     /* Behind a load balancer (src/proxy/clientaddr.c, docs/configuration.md). Cleared with
      * the rest at the start; pc_session_start then sets each. peer and peer_ip above are the
@@ -154,7 +113,8 @@ struct pc_session {
     uint16_t xff_field; /* ... from this field of the header block */
     uint32_t xff_cut;   /* ... whose item starting at this offset of the value is the client */
 
-    struct pc_txn t; /* the transaction in progress (last: its lg is not cleared) */
+    struct pc_txn t; /* the transaction in progress: one at a time (pipelined requests wait
+                      * in `in`), last in the struct because its lg is not cleared */
 };
 
 #endif

@@ -1,6 +1,6 @@
-/* request.c — a request head: reading and scanning it, parsing, routing (404, 421, the
- * port-80 redirect), rewriting it for the pool, and starting the transaction
- * (docs/architecture.md, "Request header blocks"). */
+/* request.c — an HTTP/1 request head (see request.h): parsing, routing (404, 421, the port-80
+ * redirect), rewriting it for the pool, and starting the transaction. The session reads and
+ * scans the head and answers what this file decides. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +9,31 @@
 #include "config/config.h"
 #include "core/io.h"
 #include "core/worker.h"
-#include "http/chunked.h"
 #include "http/http1.h"
 #include "proxy/auth.h"
 #include "proxy/clientaddr.h"
 #include "proxy/cookie.h"
 #include "proxy/proxy.h"
-#include "proxy/session-int.h"
+#include "proxy/request.h"
+#include "proxy/txn.h"
 #include "tls/tls.h"
 
 static struct pc_head head; /* scratch: one header block is processed at a time */
+static char location[PC_MAX_REQUEST_LINE + 300]; /* a redirect's, until it is answered */
+
+/* The request gets STATUS of the proxy's own; the connection closes after it when CLOSE. */
+static int answer(struct pc_answer *a, int status, bool close)
+{
+    *a = (struct pc_answer){.status = status, .close = close};
+    return 1;
+}
+
+/* Refused before routing: STATUS, then close. */
+static int reject(struct pc_answer *a, int status)
+{
+    *a = (struct pc_answer){.status = status, .close = true, .rejected = true};
+    return 1;
+}
 
 /* Copies what the access log needs from the header block H (it is not kept). */
 static void lg_copy(struct pc_session *s, const struct pc_head *h, const char *host, size_t hl)
@@ -49,28 +64,29 @@ static void lg_copy(struct pc_session *s, const struct pc_head *h, const char *h
 }
 
 /* 301 to https://HOST[:port]/PATH?QUERY for names that are redirected from port 80. */
-static int sess_redirect(struct pc_session *s, const char *host, size_t hostlen)
+static int redirect(struct pc_session *s, const char *host, size_t hostlen, struct pc_answer *a)
 {
-    char loc[PC_MAX_REQUEST_LINE + 300];
+    char *loc = location;
     size_t hl = pc_h1_authority_host(host, hostlen);
     int port = pc_w.cfg->https_port;
-    int n = snprintf(loc, sizeof(loc), "https://%.*s", (int)hl, host);
+    int n = snprintf(loc, sizeof(location), "https://%.*s", (int)hl, host);
     if (port && port != 443)
-        n += snprintf(loc + n, sizeof(loc) - (size_t)n, ":%d", port);
+        n += snprintf(loc + n, sizeof(location) - (size_t)n, ":%d", port);
     size_t pl = head.path.len;
     const char *path = head.base + head.path.off;
     if (pl == 0 || path[0] != '/')
         loc[n++] = '/';
-    if ((size_t)n + pl >= sizeof(loc))
-        return pc_sess_local(s, 414, NULL, 0, true);
+    if ((size_t)n + pl >= sizeof(location))
+        return answer(a, 414, true);
     memcpy(loc + n, path, pl);
     n += (int)pl;
-    return pc_sess_local(s, 301, loc, (size_t)n, s->t.body != PC_BODY_NONE);
+    answer(a, 301, s->t.body != PC_BODY_NONE);
+    a->loc = loc;
+    a->loclen = (size_t)n;
+    return 1;
 }
 
-/* The header block of HL bytes at the start of s->in is complete: check, route, rewrite,
- * and start the transaction. */
-static int sess_begin(struct pc_session *s, size_t hl)
+int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a)
 {
     const struct pc_config *cfg = pc_w.cfg;
     const char *p = s->in->data + s->in->start;
@@ -78,7 +94,7 @@ static int sess_begin(struct pc_session *s, size_t hl)
     if (s->xff_trust && rc == 0)
         pc_client_from_xff(s, &head); /* first: every answer below is this client's */
     if (rc)
-        return pc_sess_reject(s, -rc);
+        return reject(a, -rc);
 
     s->t.body = head.chunked                             ? PC_BODY_CHUNK
                 : head.has_cl && head.content_length > 0 ? PC_BODY_RAW
@@ -86,8 +102,8 @@ static int sess_begin(struct pc_session *s, size_t hl)
     /* Framing: Content-Length is counted here, chunked goes through llhttp. */
     s->t.req_done = s->t.body == PC_BODY_NONE;
     s->t.body_left = head.content_length;
-    if (s->t.body == PC_BODY_CHUNK && pc_chunked_begin(&s->chunk, true) < 0)
-        return pc_sess_reject(s, 400);
+    if (s->t.body == PC_BODY_CHUNK && pc_txn_chunked_body(&s->t) < 0)
+        return reject(a, 400);
     s->in->start += hl;
 
     size_t hostlen;
@@ -101,10 +117,7 @@ static int sess_begin(struct pc_session *s, size_t hl)
                        head.f[head.upgrade].value.len >= 9 &&
                        strncasecmp(p + head.f[head.upgrade].value.off, "websocket", 9) == 0;
     s->t.expect_continue = head.expect_continue;
-    s->close_after = head.conn_close || (s->t.client_10 && !head.conn_keepalive) || pc_w.draining;
-    s->state = PC_S_ACTIVE;
-    s->t.member_idx = -1;
-    pc_sess_arm(s, pc_w.cfg->timeout_idle);
+    s->t.close_after = head.conn_close || (s->t.client_10 && !head.conn_keepalive) || pc_w.draining;
 
     /* An HTTP/1.0 request without Host is routed by SNI; plain HTTP has none. */
     if (!host && s->ssl) {
@@ -113,20 +126,20 @@ static int sess_begin(struct pc_session *s, size_t hl)
         /* The handshake refused a bad name already (tls.c); this is the same check, kept
          * where the name is used, so that no other path can bring one here. */
         if (host && !pc_h1_valid_hostname(host, hostlen))
-            return pc_sess_local(s, 400, NULL, 0, true);
+            return answer(a, 400, true);
         if (host)
             lg_copy(s, &head, host, hostlen);
     }
     s->t.name = host ? pc_config_route(cfg, host, hostlen) : NULL;
     if (!s->t.name)
-        return pc_sess_local(s, 404, NULL, 0, s->t.body != PC_BODY_NONE);
+        return answer(a, 404, s->t.body != PC_BODY_NONE);
     if (s->ssl && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
-        return pc_sess_local(s, 421, NULL, 0, s->t.body != PC_BODY_NONE);
+        return answer(a, 421, s->t.body != PC_BODY_NONE);
     if (s->kind == PC_LISTEN_HTTP) {
         if (s->t.name->http == PC_HTTP_REDIRECT)
-            return sess_redirect(s, host, hostlen);
+            return redirect(s, host, hostlen, a);
         if (s->t.name->http != PC_HTTP_FORWARD)
-            return pc_sess_local(s, 404, NULL, 0, s->t.body != PC_BODY_NONE);
+            return answer(a, 404, s->t.body != PC_BODY_NONE);
     }
     s->t.pool_idx = (unsigned)(s->t.name->pool - cfg->pools);
     s->t.has_cookie =
@@ -135,60 +148,10 @@ static int sess_begin(struct pc_session *s, size_t hl)
     struct pc_out o = {0};
     if (!pc_rw_request(&o, &head, s)) {
         pc_out_reset(&o);
-        return pc_sess_local(s, 500, NULL, 0, true);
+        return answer(a, 500, true);
     }
     s->t.reqhead = o.ob;
-    s->t.tried = 0;
-    if (pc_upstream_attach(s) < 0)
-        return pc_sess_local(s, 502, NULL, 0, s->t.body != PC_BODY_NONE);
+    if (pc_txn_start(&s->t) < 0)
+        return answer(a, 502, s->t.body != PC_BODY_NONE);
     return 0;
-}
-
-/* Reads and scans a request header block. Returns -1 if the session closed. */
-int pc_request_read_head(struct pc_session *s)
-{
-    for (;;) {
-        if (s->in && pc_buf_len(s->in)) {
-            if (s->state == PC_S_IDLE) {
-                s->state = PC_S_HEAD;
-                s->t.t_start = ev_now(pc_w.loop);
-                /* timeout_header counts from the accept (or the handshake) for a connection's
-                 * first request, whose timer already runs: a late first byte must not buy a
-                 * slow client a second period. Later requests count from their first byte. */
-                if (s->served)
-                    pc_sess_arm(s, pc_w.cfg->timeout_header);
-            }
-            struct pc_buf *b = s->in;
-            if (pc_client_sniff_plain(s, b->data + b->start, pc_buf_len(b))) {
-                pc_sess_close(s); /* a protocol error, not a request: no answer */
-                return -1;
-            }
-            int r = pc_h1_scan(&s->scan, b->data + b->start, pc_buf_len(b), true);
-            if (r < 0)
-                return pc_sess_reject(s, -r);
-            if (r > 0) {
-                b->start += s->scan.lead; /* empty lines before the request line */
-                return sess_begin(s, (size_t)r - s->scan.lead);
-            }
-            if (pc_buf_room(b) == 0) {
-                if (b->start > 0) {
-                    pc_buf_compact(b);
-                } else {
-                    struct pc_buf *nb = pc_buf_grow(b, b->cap * 2);
-                    if (!nb)
-                        return pc_sess_reject(s, 431);
-                    s->in = nb;
-                }
-            }
-        }
-        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
-        if (n > 0) {
-            s->t.bytes_in += (uint64_t)n;
-            continue;
-        }
-        if (n == PC_IO_AGAIN)
-            return 0;
-        pc_sess_close(s); /* end of stream or error between requests: nothing to answer */
-        return -1;
-    }
 }

@@ -10,6 +10,7 @@
 #include "core/worker.h"
 #include "http/http1.h"
 #include "proxy/proxy.h"
+#include "proxy/txn.h"
 
 struct wr {
     char *p, *start;
@@ -48,7 +49,9 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
     for (unsigned i = 0; i < h->nfields; i++)
         if (h->f[i].kind == PC_HK_XFF)
             xff += h->f[i].value.len + 2;
-    char *base = reserve(o, h, xff + h->authority.len + s->t.lg_host + 192);
+    size_t rhl;
+    const char *rh = pc_txn_host(&s->t, &rhl); /* the name it was routed by */
+    char *base = reserve(o, h, xff + h->authority.len + rhl + 192);
     if (!base)
         return false;
     struct wr w = {base, base};
@@ -58,14 +61,14 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
         PUTLIT(&w, "/");
     put(&w, h->base + h->path.off, h->path.len);
     PUTLIT(&w, " HTTP/1.1\r\n");
-    if (h->host < 0 && (h->authority.len || s->t.lg_host)) {
+    if (h->host < 0 && (h->authority.len || rhl)) {
         /* HTTP/1.0 without Host: the pool still needs one: the absolute-form authority, or
          * the name the request was routed by (SNI). */
         PUTLIT(&w, "Host: ");
         if (h->authority.len)
             put(&w, h->base + h->authority.off, h->authority.len);
         else
-            put(&w, s->t.lg + s->t.lg_method, s->t.lg_host);
+            put(&w, rh, rhl);
         PUTLIT(&w, "\r\n");
     }
     put_fields(&w, h);
@@ -103,7 +106,7 @@ bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session 
     return true;
 }
 
-bool pc_rw_response(struct pc_out *o, const struct pc_head *h, struct pc_session *s,
+bool pc_rw_response(struct pc_out *o, const struct pc_head *h, const struct pc_txn *t,
                     enum pc_body_mode mode)
 {
     char *base = reserve(o, h, 160);
@@ -125,19 +128,19 @@ bool pc_rw_response(struct pc_out *o, const struct pc_head *h, struct pc_session
         put(&w, h->base + h->f[h->upgrade].value.off, h->f[h->upgrade].value.len);
         PUTLIT(&w, "\r\nConnection: Upgrade\r\n");
     }
-    if (h->status >= 200 && s->t.set_cookie && s->t.member_idx >= 0) {
+    if (h->status >= 200 && t->set_cookie && t->member_idx >= 0) {
         /* Cookie affinity: an opaque, stable hash of the member (never its address), no
          * HttpOnly (the Lync web clients read it), no expiry (a session cookie). */
-        const struct pc_pool *pool = &pc_w.cfg->pools[s->t.pool_idx];
+        const struct pc_pool *pool = &pc_w.cfg->pools[t->pool_idx];
         w.p += sprintf(w.p, "Set-Cookie: MS-WSMAN=%08x; Path=/\r\n",
-                       (unsigned)pool->members[s->t.member_idx].id);
+                       (unsigned)pool->members[t->member_idx].id);
     }
     if (h->status >= 200) {
         if (mode == PC_BODY_CHUNK)
             PUTLIT(&w, "Transfer-Encoding: chunked\r\n");
-        if (s->close_after)
+        if (t->close_after)
             PUTLIT(&w, "Connection: close\r\n");
-        else if (s->t.client_10)
+        else if (t->client_10)
             PUTLIT(&w, "Connection: keep-alive\r\n");
     }
     PUTLIT(&w, "\r\n");

@@ -1,10 +1,11 @@
-/* session.c — a client connection: its life, the request body, the end of a transaction,
- * keep-alive and timeouts (request heads and routing: request.c).
+/* session.c — an HTTP/1 client connection: its life, reading request heads, the client side
+ * of its transaction (txn.c), keep-alive, lingering close and timeouts (parsing and routing a
+ * head: request.c).
  *
- * Everything a session does happens in sess_drive(), called after any event on either of its
- * sockets: it moves what can be moved, then derives which events both sockets wait for from
- * the state (sess_watch). Flow control falls out of that: a side is read only when the queue
- * towards the other side is empty. */
+ * Everything a session does happens in sess_drive(), called after any event on its socket or
+ * its transaction's member connection: it moves what can be moved, then derives which events
+ * both sockets wait for from the state (sess_watch). Flow control falls out of that: a side is
+ * read only when the queue towards the other side is empty. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,20 +19,20 @@
 #include "common/util.h"
 #include "config/config.h"
 #include "core/io.h"
-#include "http/body.h"
 #include "core/worker.h"
-#include "http/chunked.h"
 #include "http/http1.h"
 #include "proxy/clientaddr.h"
 #include "proxy/proxy.h"
-#include "proxy/session-int.h"
+#include "proxy/request.h"
+#include "proxy/txn.h"
 #include "tls/tls.h"
 
 #include <openssl/err.h>
 
-static llhttp_settings_t req_settings;
-static struct pc_session *all_sessions, *free_sessions;
+static struct pc_list all_sessions = {&all_sessions, &all_sessions};
+static struct pc_list free_sessions = {&free_sessions, &free_sessions};
 static unsigned nsessions;
+static const struct pc_txn_client_ops sess_client_ops;
 
 #define SESS_FROM(w, field) PC_CONTAINER_OF(w, struct pc_session, field)
 
@@ -39,29 +40,9 @@ static int sess_drive(struct pc_session *s);
 static void sess_watch(struct pc_session *s);
 static void sess_linger(struct pc_session *s);
 
-/* ---- llhttp callbacks (request framing) ---- */
-
-static int req_on_body(llhttp_t *p, const char *at, size_t len)
-{
-    struct pc_session *s = p->data;
-    return pc_body_put(&s->t.up->out, s->t.body, at, len);
-}
-
-static int req_on_complete(llhttp_t *p)
-{
-    struct pc_session *s = p->data;
-    s->t.req_done = true;
-    if (s->t.up && pc_body_end(&s->t.up->out, s->t.body) < 0)
-        return -1;
-    return HPE_PAUSED;
-}
-
 void pc_session_init(void)
 {
-    llhttp_settings_init(&req_settings);
-    req_settings.on_body = req_on_body;
-    req_settings.on_message_complete = req_on_complete;
-    pc_chunked_settings(&req_settings);
+    pc_txn_init();
 }
 
 /* ---- lifecycle ---- */
@@ -72,7 +53,7 @@ static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 /* Sets the session's deadline to TIMEOUT seconds from now. Lazily: a timer that fires no later
  * than that is left running (its callback moves it on to last_act + timeout), so that a busy
  * keep-alive connection costs no timer-heap operation per request. */
-void pc_sess_arm(struct pc_session *s, double timeout)
+static void sess_arm(struct pc_session *s, double timeout)
 {
     s->timeout = timeout;
     s->last_act = ev_now(pc_w.loop);
@@ -85,16 +66,22 @@ void pc_sess_arm(struct pc_session *s, double timeout)
 
 void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind kind)
 {
-    struct pc_session *s = free_sessions;
-    if (s)
-        free_sessions = s->next;
-    else if (!(s = malloc(sizeof(*s)))) {
+    struct pc_session *s = PC_LIST_ITEM(pc_list_pop(&free_sessions), struct pc_session, link);
+    if (!s && !(s = malloc(sizeof(*s)))) {
         pc_err("out of memory for a session");
         close(fd);
         pc_worker_conn_closed(pc_worker_lb_peer(peer, kind) ? NULL : peer);
         return;
     }
     memset(s, 0, offsetof(struct pc_session, t.lg));
+    s->t.ops = &sess_client_ops;
+    s->t.resp = &s->out;
+    s->t.in = &s->in;
+    s->t.pins = &s->pins;
+    s->t.client_ip = s->peer_ip;
+    s->t.up_tls = kind == PC_LISTEN_HTTPS;
+    s->t.member_idx = -1;
+    pc_list_init(&s->pins);
     s->hello_sni[0] = '\0';
     s->fd = fd;
     s->kind = (uint8_t)kind;
@@ -107,8 +94,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
         if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
             pc_err("cannot set up TLS for a connection");
             SSL_free(s->ssl);
-            s->next = free_sessions;
-            free_sessions = s;
+            pc_list_push(&free_sessions, &s->link);
             close(fd);
             pc_worker_conn_closed(s->counted ? &s->peer : NULL);
             return;
@@ -120,19 +106,13 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     }
     if (pp)
         s->state = PC_S_PROXYHDR;
-    llhttp_init(&s->chunk.ll, HTTP_REQUEST, &req_settings);
-    s->chunk.ll.data = s;
     ev_io_init(&s->io, sess_io_cb, fd, EV_READ);
     ev_init(&s->timer, sess_timer_cb);
-    s->next = all_sessions;
-    if (all_sessions)
-        all_sessions->prev = s;
-    all_sessions = s;
+    pc_list_push(&all_sessions, &s->link);
     nsessions++;
     /* The first request gets timeout_header from the accept on (a connection that sends
      * nothing is a slowloris, not a keep-alive); a TLS client first has timeout_handshake. */
-    pc_sess_arm(s,
-                s->ssl && !s->pp_expect ? pc_w.cfg->timeout_handshake : pc_w.cfg->timeout_header);
+    sess_arm(s, s->ssl && !s->pp_expect ? pc_w.cfg->timeout_handshake : pc_w.cfg->timeout_header);
     ev_io_start(pc_w.loop, &s->io);
 }
 
@@ -144,20 +124,15 @@ static void sess_log(struct pc_session *s)
     if (!s->t.status)
         s->t.status = 499; /* the client went away first (nginx's convention) */
     pc_alog_request(s);
-    pc_metrics_request(s);
+    pc_metrics_request(&s->t);
     s->t.logged = true;
 }
 
-/* Gives back everything a session holds but its socket and watchers: upstream connections,
+/* Gives back everything a session holds but its socket and watchers: member connections,
  * TLS (after a best-effort close_notify), buffers. */
 static void sess_release(struct pc_session *s)
 {
-    if (s->t.up) {
-        pc_upstream_close(s->t.up);
-        s->t.up = NULL;
-    }
-    while (s->pinned)
-        pc_upstream_close(s->pinned); /* unlinks itself */
+    pc_txn_client_closed(&s->t);
     if (s->ssl) {
         if (s->state != PC_S_HANDSHAKE && s->state != PC_S_PROXYHDR)
             SSL_shutdown(s->ssl); /* never waits */
@@ -167,12 +142,11 @@ static void sess_release(struct pc_session *s)
     }
     pc_buf_put(s->in);
     s->in = NULL;
-    pc_buf_put(s->t.reqhead);
-    s->t.reqhead = NULL;
     pc_out_reset(&s->out);
 }
 
-void pc_sess_close(struct pc_session *s)
+/* Logs the transaction in progress if any, gives everything back and closes the connection. */
+static void sess_close(struct pc_session *s)
 {
     if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING)
         sess_log(s);
@@ -180,15 +154,9 @@ void pc_sess_close(struct pc_session *s)
     ev_io_stop(pc_w.loop, &s->io);
     ev_timer_stop(pc_w.loop, &s->timer);
     close(s->fd);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        all_sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    pc_list_del(&s->link);
     nsessions--;
-    s->next = free_sessions;
-    free_sessions = s;
+    pc_list_push(&free_sessions, &s->link);
     pc_worker_conn_closed(s->counted ? &s->peer : NULL);
 }
 
@@ -205,46 +173,42 @@ static bool sess_has_input(struct pc_session *s)
 
 unsigned pc_session_drain(void)
 {
-    struct pc_session *s = all_sessions, *next;
-    for (; s; s = next) {
-        next = s->next;
+    for (struct pc_list *e = all_sessions.next, *next; e != &all_sessions; e = next) {
+        next = e->next;
+        struct pc_session *s = PC_CONTAINER_OF(e, struct pc_session, link);
         /* Only a keep-alive connection with nothing sent is idle: a new connection (its first
          * request may be on its way, or already in the kernel) gets its answer, with
          * Connection: close, within timeout_header. */
         if (s->state == PC_S_IDLE && s->served && !sess_has_input(s))
-            pc_sess_close(s);
+            sess_close(s);
         else
-            s->close_after = true;
+            s->t.close_after = true;
     }
     return nsessions;
 }
 
 /* ---- responses of the proxy's own ---- */
 
-/* Answers STATUS for the request in progress (nothing of it reached, or will reach, a pool)
- * and ends the transaction. Returns -1 if the session had to close at once. */
-int pc_sess_local(struct pc_session *s, int status, const char *loc, size_t loclen, bool close)
+/* Answers STATUS for the request in progress (nothing of it reached, or will reach, a pool;
+ * LOC: a Location for a redirect) and ends the transaction, closing after it when CLOSE.
+ * Returns -1 if the session had to close at once, else 0. */
+static int sess_local(struct pc_session *s, int status, const char *loc, size_t loclen, bool close)
 {
-    if (s->t.up) {
-        pc_upstream_close(s->t.up);
-        s->t.up = NULL;
-    }
-    pc_buf_put(s->t.reqhead);
-    s->t.reqhead = NULL;
-    s->close_after |= close || pc_w.draining;
+    pc_txn_drop(&s->t);
+    s->t.close_after |= close || pc_w.draining;
     pc_out_reset(&s->out);
-    if (!pc_rw_local(&s->out, status, loc, loclen, s->close_after)) {
-        pc_sess_close(s);
+    if (!pc_rw_local(&s->out, status, loc, loclen, s->t.close_after)) {
+        sess_close(s);
         return -1;
     }
     s->t.status = status;
     s->t.req_done = s->t.resp_done = true;
-    s->state = s->close_after ? PC_S_CLOSING : PC_S_ACTIVE;
+    s->state = s->t.close_after ? PC_S_CLOSING : PC_S_ACTIVE;
     return 0;
 }
 
 /* A request rejected before routing (malformed, too large): status, then close. */
-int pc_sess_reject(struct pc_session *s, int status)
+static int sess_reject(struct pc_session *s, int status)
 {
     if (s->t.lg_method == 0) {
         /* Nothing parsed: log what we can. */
@@ -253,123 +217,69 @@ int pc_sess_reject(struct pc_session *s, int status)
         s->t.lg_host = s->t.lg_path = s->t.lg_referer = s->t.lg_ua = 0;
     }
     s->t.t_start = s->t.t_start > 0 ? s->t.t_start : ev_now(pc_w.loop);
-    return pc_sess_local(s, status, NULL, 0, true);
+    return sess_local(s, status, NULL, 0, true);
 }
 
-static int sess_up_failed(struct pc_session *s, int status, const char *reason)
+/* ---- request heads ---- */
+
+/* A complete header block of HL bytes at the start of s->in: request.c parses and routes it
+ * and starts its transaction, or says what to answer. Returns -1 if the session closed. */
+static int sess_begin(struct pc_session *s, size_t hl)
 {
-    (void)reason;
-    if (s->t.resp_begun) {
-        /* The client has part of a response: closing is the only honest signal left. */
-        s->t.status = s->t.status ? s->t.status : status;
-        pc_sess_close(s);
-        return -1;
-    }
-    /* When the request body is not complete the connection cannot carry on. */
-    return pc_sess_local(s, status, NULL, 0, !s->t.req_done);
+    struct pc_answer a;
+    int r = pc_request_begin(s, hl, &a);
+    if (r && a.rejected)
+        return sess_reject(s, a.status);
+    s->state = PC_S_ACTIVE;
+    sess_arm(s, pc_w.cfg->timeout_idle);
+    return r ? sess_local(s, a.status, a.loc, a.loclen, a.close) : 0;
 }
 
-/* ---- the request body ---- */
-
-/* The member sent its whole response and stopped taking the request body (a 413 or 401 to
- * an upload, then close): the rest of the body goes nowhere. The response still goes out, and
- * then the connection closes with a lingering close, so that the upload the client is still
- * sending neither spins the worker on a dead socket nor resets the response away. */
-static void sess_abandon_body(struct pc_session *s)
+/* Reads and scans a request header block. Returns -1 if the session closed. */
+static int sess_read_head(struct pc_session *s)
 {
-    pc_out_reset(&s->t.up->out);
-    s->t.up->keepalive = false;
-    s->t.req_done = true;
-    s->close_after = true;
-    s->discard_in = true;
-    if (s->in)
-        s->in->start = s->in->end;
-}
-
-/* Moves request bytes to the pool until the request is complete or a side is full. */
-static int sess_pump_request(struct pc_session *s)
-{
-    struct pc_upconn *u = s->t.up;
     for (;;) {
-        if (u->connecting || u->handshaking)
-            return 0;
-        bool more = s->in && pc_buf_len(s->in) && !(s->t.req_done && !s->tunnel);
-        if (pc_out_pending(&u->out) && (u->out.rawlen || !more)) {
-            int r = pc_io_flush(u->fd, u->ssl, &u->out, NULL);
-            if (r < 0 && u->msg_done) {
-                sess_abandon_body(s);
-                return 0;
+        if (s->in && pc_buf_len(s->in)) {
+            if (s->state == PC_S_IDLE) {
+                s->state = PC_S_HEAD;
+                s->t.t_start = ev_now(pc_w.loop);
+                /* timeout_header counts from the accept (or the handshake) for a connection's
+                 * first request, whose timer already runs: a late first byte must not buy a
+                 * slow client a second period. Later requests count from their first byte. */
+                if (s->served)
+                    sess_arm(s, pc_w.cfg->timeout_header);
             }
-            if (r < 0) {
-                /* The pool's side broke; the response side sees it too and decides. */
-                return pc_upstream_pump(u);
+            struct pc_buf *b = s->in;
+            if (pc_client_sniff_plain(s, b->data + b->start, pc_buf_len(b))) {
+                sess_close(s); /* a protocol error, not a request: no answer */
+                return -1;
             }
-            if (r == 0)
-                return 0;
-            s->last_act = ev_now(pc_w.loop);
-        }
-        if (s->t.req_done && !s->tunnel)
-            return 0;
-        struct pc_buf *b = s->in;
-        if (b && pc_buf_len(b) && s->tunnel) {
-            /* WebSocket after the 101: bytes go through untouched. */
-            pc_body_put(&u->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
-            b->start = b->end;
-            continue;
-        }
-        if (b && pc_buf_len(b)) {
-            size_t feed = pc_buf_len(b);
-            if (s->t.body != PC_BODY_RAW) {
-                /* Re-chunking adds at most a chunk header per piece: keep the copy inside
-                 * one standard buffer. */
-                if (!pc_out_reserve(&u->out, PC_BUF_SIZE / 2)) {
-                    pc_sess_close(s);
-                    return -1;
+            int r = pc_h1_scan(&s->scan, b->data + b->start, pc_buf_len(b), true);
+            if (r < 0)
+                return sess_reject(s, -r);
+            if (r > 0) {
+                b->start += s->scan.lead; /* empty lines before the request line */
+                return sess_begin(s, (size_t)r - s->scan.lead);
+            }
+            if (pc_buf_room(b) == 0) {
+                if (b->start > 0) {
+                    pc_buf_compact(b);
+                } else {
+                    struct pc_buf *nb = pc_buf_grow(b, b->cap * 2);
+                    if (!nb)
+                        return sess_reject(s, 431);
+                    s->in = nb;
                 }
-                size_t room = pc_buf_room(u->out.ob) - 32;
-                feed = feed < room ? feed : room;
             }
-            const char *at = b->data + b->start;
-            if (s->t.body == PC_BODY_RAW) {
-                size_t n = feed < s->t.body_left ? feed : (size_t)s->t.body_left;
-                pc_body_put(&u->out, PC_BODY_RAW, at, n); /* the queue was flushed above */
-                b->start += n;
-                s->t.body_left -= n;
-                s->t.req_done = s->t.body_left == 0;
-                continue;
-            }
-            size_t used;
-            enum llhttp_errno e = pc_chunked_feed(&s->chunk, at, feed, &used);
-            if (e == HPE_OK || e == HPE_PAUSED)
-                b->start += used;
-            else {
-                /* A bad chunk or similar in a streamed body: abort the upstream request. */
-                static struct pc_ratelimit rl;
-                pc_log_limited(&rl, PC_LOG_INFO, "bad request body from client: %s",
-                               llhttp_errno_name(e));
-                if (s->t.up) {
-                    pc_upstream_close(s->t.up);
-                    s->t.up = NULL;
-                }
-                if (s->t.resp_begun) {
-                    pc_sess_close(s);
-                    return -1;
-                }
-                return pc_sess_local(s, 400, NULL, 0, true);
-            }
-            continue;
         }
-        ssize_t n = pc_io_read_bulk(s->fd, s->ssl, &s->in); /* a body: big reads */
+        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
         if (n > 0) {
             s->t.bytes_in += (uint64_t)n;
-            s->last_act = ev_now(pc_w.loop);
             continue;
         }
         if (n == PC_IO_AGAIN)
             return 0;
-        /* The client went away mid-body: closing the upstream connection is how the pool
-         * learns that the upload was aborted. */
-        pc_sess_close(s);
+        sess_close(s); /* end of stream or error between requests: nothing to answer */
         return -1;
     }
 }
@@ -378,34 +288,27 @@ static int sess_pump_request(struct pc_session *s)
 
 static void sess_reset(struct pc_session *s)
 {
-    pc_buf_put(s->t.reqhead);
-    memset(&s->t, 0, offsetof(struct pc_txn, lg)); /* the next transaction */
-    s->t.member_idx = -1;
+    pc_txn_reset(&s->t); /* the next transaction */
     s->state = PC_S_IDLE;
     memset(&s->scan, 0, sizeof(s->scan));
     pc_client_reset(s);
     s->served = true;
-    pc_sess_arm(s, pc_w.cfg->timeout_keepalive);
+    sess_arm(s, pc_w.cfg->timeout_keepalive);
 }
 
 /* Ends the transaction once the request is sent, the response complete and flushed. */
 static int sess_try_finish(struct pc_session *s)
 {
-    if (!s->t.req_done || !s->t.resp_done || pc_out_pending(&s->out))
-        return 0;
-    if (s->t.up && pc_out_pending(&s->t.up->out))
+    if (!pc_txn_complete(&s->t) || pc_out_pending(&s->out))
         return 0;
     sess_log(s);
-    if (s->t.up) {
-        pc_upstream_release(s, true);
-        s->t.up = NULL;
-    }
-    if (s->close_after && s->discard_in) {
+    pc_txn_end(&s->t, true);
+    if (s->t.close_after && s->t.discard_in) {
         sess_linger(s); /* the client may still be sending what nobody reads */
         return 0;
     }
-    if (s->close_after) {
-        pc_sess_close(s);
+    if (s->t.close_after) {
+        sess_close(s);
         return -1;
     }
     sess_reset(s);
@@ -415,13 +318,14 @@ static int sess_try_finish(struct pc_session *s)
     return 1;
 }
 
-int pc_session_flush(struct pc_session *s)
+/* Writes queued response bytes to the client: 1 all written, 0 pending, -1 closed. */
+static int sess_flush(struct pc_session *s)
 {
     if (!pc_out_pending(&s->out))
         return 1;
     int r = pc_io_flush(s->fd, s->ssl, &s->out, &s->t.bytes_out);
     if (r < 0) {
-        pc_sess_close(s);
+        sess_close(s);
         return -1;
     }
     if (r > 0)
@@ -438,13 +342,13 @@ static int sess_peek_client(struct pc_session *s)
     ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
     if (n > 0) {
         s->t.bytes_in += (uint64_t)n;
-        if (s->discard_in)
+        if (s->t.discard_in)
             s->in->start = s->in->end; /* the rest of an abandoned body */
         return 0;
     }
     if (n == PC_IO_AGAIN)
         return 0;
-    pc_sess_close(s);
+    sess_close(s);
     return -1;
 }
 
@@ -457,7 +361,7 @@ static int sess_handshake(struct pc_session *s)
         pc_metrics_tls_handshake(NULL);
         s->cert_idx = (uint8_t)pc_tls_server_index(pc_w.tls, s->ssl);
         s->state = PC_S_IDLE;
-        pc_sess_arm(s, pc_w.cfg->timeout_header);
+        sess_arm(s, pc_w.cfg->timeout_header);
         return 0;
     }
     if (r == 0)
@@ -469,7 +373,7 @@ static int sess_handshake(struct pc_session *s)
     pc_metrics_tls_handshake(why);
     pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: %s", s->peer_ip,
                    sni ? sni : "-", why);
-    pc_sess_close(s);
+    sess_close(s);
     return -1;
 }
 
@@ -484,7 +388,7 @@ static void sess_linger(struct pc_session *s)
     sess_release(s); /* what follows is discarded unread: no TLS needed */
     shutdown(s->fd, SHUT_WR);
     s->state = PC_S_LINGER;
-    pc_sess_arm(s, PC_LINGER);
+    sess_arm(s, PC_LINGER);
 }
 
 /* Reads and drops what the client still sends. Returns -1 once the session is closed. */
@@ -497,7 +401,7 @@ static int sess_discard(struct pc_session *s)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return 0;
-        pc_sess_close(s); /* the client closed (or reset): done */
+        sess_close(s); /* the client closed (or reset): done */
         return -1;
     }
     return 0;
@@ -510,13 +414,13 @@ static int sess_drive(struct pc_session *s)
         case PC_S_PROXYHDR: {
             int r = pc_client_proxy(s);
             if (r < 0) {
-                pc_sess_close(s);
+                sess_close(s);
                 return -1;
             }
             if (r == 0)
                 return 0;
             if (s->state == PC_S_HANDSHAKE && s->pp_expect)
-                pc_sess_arm(s, pc_w.cfg->timeout_handshake); /* from the header on */
+                sess_arm(s, pc_w.cfg->timeout_handshake); /* from the header on */
             continue;
         }
         case PC_S_HANDSHAKE:
@@ -527,13 +431,13 @@ static int sess_drive(struct pc_session *s)
             continue;
         case PC_S_IDLE:
         case PC_S_HEAD:
-            if (pc_request_read_head(s) < 0)
+            if (sess_read_head(s) < 0)
                 return -1;
             if (s->state == PC_S_IDLE || s->state == PC_S_HEAD)
                 return 0;
             continue;
         case PC_S_CLOSING: {
-            int r = pc_session_flush(s);
+            int r = sess_flush(s);
             if (r < 0)
                 return -1;
             if (r > 0)
@@ -543,14 +447,8 @@ static int sess_drive(struct pc_session *s)
         case PC_S_LINGER:
             return sess_discard(s);
         case PC_S_ACTIVE:
-            if (pc_session_flush(s) < 0)
+            if (sess_flush(s) < 0 || pc_txn_pump(&s->t) < 0)
                 return -1;
-            if (s->t.up) {
-                if (sess_pump_request(s) < 0)
-                    return -1;
-                if (s->t.up && pc_upstream_pump(s->t.up) < 0)
-                    return -1;
-            }
             if (s->state != PC_S_ACTIVE)
                 continue;
             int r = sess_try_finish(s);
@@ -566,7 +464,6 @@ static int sess_drive(struct pc_session *s)
 static void sess_watch(struct pc_session *s)
 {
     int ev = 0;
-    struct pc_upconn *u = s->t.up;
     switch (s->state) {
     case PC_S_PROXYHDR:
         ev = EV_READ;
@@ -590,8 +487,7 @@ static void sess_watch(struct pc_session *s)
         /* Body bytes, or an early close while waiting; never while the input buffer is full
          * (a pipelined request behind a long poll): level-triggered epoll would wake us for
          * bytes we will not read. */
-        if (u && !u->connecting && !u->handshaking && !pc_out_pending(&u->out) &&
-            (!s->in || pc_buf_len(s->in) < s->in->cap))
+        if (pc_txn_wants_input(&s->t) && (!s->in || pc_buf_len(s->in) < s->in->cap))
             ev |= EV_READ;
         break;
     }
@@ -600,19 +496,18 @@ static void sess_watch(struct pc_session *s)
      * head and body consumed) goes back now rather than at the next read, which for a
      * pending long poll or a keep-alive connection may be minutes away (16 KiB each). Not
      * while a raw piece of the upstream queue still points into it. */
-    if (s->in && pc_buf_len(s->in) == 0 && !(u && u->out.rawlen)) {
+    if (s->in && pc_buf_len(s->in) == 0 && !pc_txn_holds_input(&s->t)) {
         pc_buf_put(s->in);
         s->in = NULL;
     }
-    if (u)
-        pc_upstream_update(u);
+    pc_txn_watch(&s->t);
 }
 
 static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct pc_session *s = SESS_FROM(w, io);
     (void)loop;
-    if (s->state == PC_S_ACTIVE && (revents & EV_READ) && s->t.req_done && !s->tunnel) {
+    if (s->state == PC_S_ACTIVE && (revents & EV_READ) && s->t.req_done && !s->t.tunnel) {
         if (sess_peek_client(s) < 0)
             return;
     }
@@ -621,32 +516,61 @@ static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     sess_watch(s);
 }
 
-/* What the upstream side reports (see struct pc_up_owner): the driver is shared. */
-static void sess_up_event(struct pc_session *s, enum pc_up_event ev)
+/* ---- the client side of the transaction (struct pc_txn_client_ops) ---- */
+
+#define SESS_OF(t) PC_CONTAINER_OF(t, struct pc_session, t)
+
+static int sess_c_flush(struct pc_txn *t)
 {
-    switch (ev) {
-    case PC_UP_COMPLETE:
-        s->t.resp_done = true;
-        return;
-    case PC_UP_PIN_LOST:
-        if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING) {
-            s->close_after = true; /* after the response in progress */
-            return;
-        }
-        pc_sess_close(s);
-        return;
-    case PC_UP_PROGRESS:
-        if (sess_drive(s) < 0)
-            return;
-        sess_watch(s);
-        return;
-    }
+    return sess_flush(SESS_OF(t));
 }
 
-const struct pc_up_owner pc_session_up_owner = {
-    .event = sess_up_event,
-    .failed = sess_up_failed,
-    .flush = pc_session_flush,
+static ssize_t sess_c_read(struct pc_txn *t)
+{
+    struct pc_session *s = SESS_OF(t);
+    ssize_t n = pc_io_read_bulk(s->fd, s->ssl, &s->in); /* a body: big reads */
+    if (n > 0)
+        return n;
+    if (n == PC_IO_AGAIN)
+        return 0;
+    /* The client went away mid-body: closing the member connection is how the pool learns
+     * that the upload was aborted. */
+    sess_close(s);
+    return -1;
+}
+
+static int sess_c_local(struct pc_txn *t, int status, bool close)
+{
+    return sess_local(SESS_OF(t), status, NULL, 0, close);
+}
+
+static void sess_c_abort(struct pc_txn *t)
+{
+    sess_close(SESS_OF(t));
+}
+
+static void sess_c_event(struct pc_txn *t, enum pc_txn_event ev)
+{
+    struct pc_session *s = SESS_OF(t);
+    if (ev == PC_TXN_PIN_LOST) {
+        if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING) {
+            s->t.close_after = true; /* after the response in progress */
+            return;
+        }
+        sess_close(s);
+        return;
+    }
+    if (sess_drive(s) < 0)
+        return;
+    sess_watch(s);
+}
+
+static const struct pc_txn_client_ops sess_client_ops = {
+    .flush = sess_c_flush,
+    .read = sess_c_read,
+    .local = sess_c_local,
+    .abort = sess_c_abort,
+    .event = sess_c_event,
 };
 
 static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -654,7 +578,9 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct pc_session *s = SESS_FROM(w, timer);
     (void)revents;
     double now = ev_now(loop);
-    double due = s->last_act + s->timeout;
+    double last =
+        s->state == PC_S_ACTIVE && s->t.last_act > s->last_act ? s->t.last_act : s->last_act;
+    double due = last + s->timeout;
     if (now < due) {
         ev_timer_set(w, due - now, 0.);
         ev_timer_start(loop, w);
@@ -663,7 +589,7 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     switch (s->state) {
     case PC_S_PROXYHDR:
         pc_client_timeout(s);
-        pc_sess_close(s);
+        sess_close(s);
         return;
     case PC_S_HANDSHAKE: {
         static struct pc_ratelimit rl;
@@ -671,36 +597,28 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         pc_log_limited(&rl, PC_LOG_INFO, "TLS handshake failed: client %s sni %s: timed out",
                        s->peer_ip, sni ? sni : "-");
         pc_metrics_tls_handshake("timed out");
-        pc_sess_close(s);
+        sess_close(s);
         return;
     }
     case PC_S_IDLE:
     case PC_S_CLOSING:
     case PC_S_LINGER:
-        pc_sess_close(s);
+        sess_close(s);
         return;
     case PC_S_HEAD:
-        if (pc_sess_reject(s, 408) < 0)
+        if (sess_reject(s, 408) < 0)
             return;
-        pc_sess_arm(s, 5);
+        sess_arm(s, 5);
         break;
     case PC_S_ACTIVE: {
-        struct pc_upconn *u = s->t.up;
-        bool pool_silent = u && (s->t.req_done || pc_out_pending(&u->out));
-        if (u) {
-            static struct pc_ratelimit rl = PC_RATELIMIT_PER_REQUEST;
-            pc_log_limited(&rl, PC_LOG_WARN,
-                           "pool %s: member %s: no data for %.0f s, request aborted",
-                           pc_w.cfg->pools[u->pool_idx].name,
-                           pc_w.cfg->pools[u->pool_idx].members[u->member_idx].host, s->timeout);
-        }
-        if (s->t.resp_begun || !u) {
-            pc_sess_close(s);
+        int status = pc_txn_timed_out(&s->t, s->timeout);
+        if (!status) {
+            sess_close(s);
             return;
         }
-        if (pc_sess_local(s, pool_silent ? 504 : 408, NULL, 0, true) < 0)
+        if (sess_local(s, status, NULL, 0, true) < 0)
             return;
-        pc_sess_arm(s, 5);
+        sess_arm(s, 5);
         break;
     }
     }

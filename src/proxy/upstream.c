@@ -1,6 +1,6 @@
 /* upstream.c — connections to pool members: connect, reuse, and the response side.
  *
- * An upconn belongs to one session while a transaction runs and sits in its member's idle
+ * An upconn serves one transaction at a time and sits in its member's idle
  * list between transactions (per worker, most recent first, bounded). An idle connection that
  * becomes readable was closed by the pool (or is misbehaving) and is dropped at once, so that
  * the stale-connection race is rare; when it happens anyway, a request whose bytes can all
@@ -39,7 +39,7 @@
 
 static llhttp_settings_t resp_settings;
 static struct pc_head head; /* scratch for response header blocks */
-static struct pc_upconn *free_upconns;
+static struct pc_list free_upconns = {&free_upconns, &free_upconns};
 static const struct pc_up_owner *owner; /* the transactions' side (session.c) */
 
 #define UP_FROM(w, field) PC_CONTAINER_OF(w, struct pc_upconn, field)
@@ -54,9 +54,10 @@ static const struct pc_member *up_member(const struct pc_upconn *u)
     return &up_pool(u)->members[u->member_idx];
 }
 
-static int up_port(const struct pc_session *s, const struct pc_member *m)
+/* The member's port for a connection over TLS or not. */
+static int up_port(bool tls, const struct pc_member *m)
 {
-    return s->kind == PC_LISTEN_HTTP ? m->http_port : m->https_port;
+    return tls ? m->https_port : m->http_port;
 }
 
 /* ---- llhttp callbacks (response framing) ---- */
@@ -64,7 +65,7 @@ static int up_port(const struct pc_session *s, const struct pc_member *m)
 static int resp_on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct pc_upconn *u = p->data;
-    return pc_body_put(&u->s->out, u->body, at, len);
+    return pc_body_put(u->t->resp, u->body, at, len);
 }
 
 /* The response is complete: 0, or -1 when out of memory. */
@@ -72,7 +73,7 @@ static int resp_done(struct pc_upconn *u)
 {
     u->msg_done = true;
     u->keepalive = u->ka_hdr && !u->until_close;
-    return pc_body_end(&u->s->out, u->body);
+    return pc_body_end(u->t->resp, u->body);
 }
 
 static int resp_on_complete(llhttp_t *p)
@@ -99,8 +100,7 @@ static void up_recycle(struct pc_upconn *u)
 {
     free(u->sni);
     u->sni = NULL;
-    u->next = free_upconns;
-    free_upconns = u;
+    pc_list_push(&free_upconns, &u->link);
 }
 
 void pc_upstream_close(struct pc_upconn *u)
@@ -108,7 +108,7 @@ void pc_upstream_close(struct pc_upconn *u)
     pc_metrics_upstream(u->pool_idx, u->member_idx, -1);
     if (u->pinned)
         pc_metrics_pinned(-1);
-    if (!u->s)
+    if (!u->t)
         pc_pool_idle_unlink(u);
     else if (u->pinned)
         pc_pool_pin_unlink(u);
@@ -129,6 +129,19 @@ void pc_upstream_close(struct pc_upconn *u)
     up_recycle(u);
 }
 
+void pc_upstream_close_pins(struct pc_list *pins)
+{
+    for (struct pc_list *e; (e = pc_list_first(pins));)
+        pc_upstream_close(PC_CONTAINER_OF(e, struct pc_upconn, link)); /* unlinks itself */
+}
+
+void pc_upstream_log_silent(const struct pc_upconn *u, double timeout)
+{
+    static struct pc_ratelimit rl = PC_RATELIMIT_PER_REQUEST;
+    pc_log_limited(&rl, PC_LOG_WARN, "pool %s: member %s: no data for %.0f s, request aborted",
+                   up_pool(u)->name, up_member(u)->host, timeout);
+}
+
 void pc_upstream_close_idle_all(void)
 {
     for (struct pc_upconn *u; (u = pc_pool_idle_any());)
@@ -142,24 +155,7 @@ static void up_log(const struct pc_upconn *u, const char *what)
     char ip[INET6_ADDRSTRLEN];
     pc_net_addr_text(&m->addr, ip, sizeof(ip));
     pc_log_limited(&rl, PC_LOG_WARN, "pool %s: member %s (%s port %d): %s", up_pool(u)->name,
-                   m->host, ip, u->s ? up_port(u->s, m) : 0, what);
-}
-
-/* The TLS name for the session's request: its Host without port (empty for plain HTTP). */
-static void request_sni(const struct pc_session *s, char *out, size_t len)
-{
-    out[0] = '\0';
-    if (s->kind != PC_LISTEN_HTTPS)
-        return;
-    const char *h = s->t.lg + s->t.lg_method;
-    size_t hl = pc_h1_authority_host(h, s->t.lg_host);
-    if (hl && h[hl - 1] == '.')
-        hl--;
-    if (hl >= len)
-        hl = len - 1;
-    for (size_t i = 0; i < hl; i++)
-        out[i] = (char)(h[i] >= 'A' && h[i] <= 'Z' ? h[i] - 'A' + 'a' : h[i]);
-    out[hl] = '\0';
+                   m->host, ip, up_port(u->ssl != NULL, m), what);
 }
 
 /* Resumes TLS sessions with members: the newest session per member and name, per worker. */
@@ -196,22 +192,21 @@ static int up_tls_setup(struct pc_upconn *u)
     return 0;
 }
 
-/* Opens a non-blocking connection to MEMBER from the internal address, for TLS name SNI. */
-static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx, const char *sni)
+/* From the internal address (docs/configuration.md, `internal`). */
+struct pc_upconn *pc_upstream_connect(struct pc_txn *t, unsigned member_idx, const char *sni)
 {
     const struct pc_config *cfg = pc_w.cfg;
-    const struct pc_member *m = &cfg->pools[s->t.pool_idx].members[member_idx];
+    const struct pc_member *m = &cfg->pools[t->pool_idx].members[member_idx];
     struct pc_addr to = m->addr;
-    pc_net_set_port(&to, up_port(s, m));
-    struct pc_upconn *u = free_upconns;
-    if (u)
-        free_upconns = u->next;
-    else if (!(u = malloc(sizeof(*u))))
+    pc_net_set_port(&to, up_port(t->up_tls, m));
+    struct pc_upconn *u = PC_LIST_ITEM(pc_list_pop(&free_upconns), struct pc_upconn, link);
+    if (!u && !(u = malloc(sizeof(*u))))
         return NULL;
     memset(u, 0, sizeof(*u));
-    u->pool_idx = s->t.pool_idx;
+    pc_list_init(&u->link);
+    u->pool_idx = t->pool_idx;
     u->member_idx = member_idx;
-    u->s = s;
+    u->t = t;
     const char *step = NULL;
     int fd = pc_net_connect(&to, cfg->has_internal ? &cfg->internal : NULL, &step);
     if (fd < 0 && strcmp(step, "connect") == 0) {
@@ -235,9 +230,9 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx, c
         up_recycle(u);
         return NULL;
     }
-    if (s->kind == PC_LISTEN_HTTPS && up_tls_setup(u) < 0) {
+    if (t->up_tls && up_tls_setup(u) < 0) {
         char why[200];
-        pc_err("pool %s: TLS setup: %s", cfg->pools[s->t.pool_idx].name,
+        pc_err("pool %s: TLS setup: %s", cfg->pools[t->pool_idx].name,
                pc_tls_error(why, sizeof(why), "failed"));
         SSL_free(u->ssl);
         close(fd);
@@ -257,32 +252,21 @@ static struct pc_upconn *up_connect(struct pc_session *s, unsigned member_idx, c
     return u;
 }
 
-/* Gives the rewritten request head to U (a copy when it may have to be replayed). */
-static int up_take_request(struct pc_session *s, struct pc_upconn *u)
+void pc_upstream_reuse(struct pc_upconn *u, struct pc_txn *t)
 {
-    s->t.resend_ok = u->reused && s->t.body == PC_BODY_NONE;
-    if (s->t.resend_ok && !u->out.ob) {
-        /* The copy is kept until the response begins, minutes for a long poll; the buffer the
-         * head was written into goes to the pool and back to the free list once sent. */
-        struct pc_buf *copy = pc_buf_clone_kept(s->t.reqhead);
-        if (!copy)
-            return -1;
-        u->out.ob = s->t.reqhead;
-        s->t.reqhead = copy;
-    } else if (s->t.resend_ok) {
-        if (!pc_out_append(&u->out, s->t.reqhead->data, pc_buf_len(s->t.reqhead)))
-            return -1;
-    } else {
-        u->out.ob = s->t.reqhead;
-        s->t.reqhead = NULL;
+    ev_timer_stop(pc_w.loop, &u->timer); /* the idle timeout */
+    if (u->pinned) {
+        u->pin_idle = false; /* already the client's */
+        return;
     }
-    return 0;
+    u->t = t;
+    u->reused = true;
 }
 
-/* Prepares U for a new request of S. */
-static int up_begin(struct pc_session *s, struct pc_upconn *u)
+void pc_upstream_begin(struct pc_upconn *u, struct pc_txn *t)
 {
     pc_metrics_member_request(u->pool_idx, u->member_idx);
+    u->t = t;
     u->in_head = true;
     u->got_bytes = u->msg_done = u->keepalive = false;
     u->chunked_in = u->until_close = false;
@@ -291,66 +275,11 @@ static int up_begin(struct pc_session *s, struct pc_upconn *u)
     u->body = PC_BODY_NONE;
     memset(&u->scan, 0, sizeof(u->scan));
     u->nreq++;
-    s->t.up = u;
-    if (up_take_request(s, u) < 0) {
-        pc_upstream_close(u);
-        s->t.up = NULL;
-        return -1;
-    }
-    return 0;
 }
 
-static int attach(struct pc_session *s, bool fresh_only)
+void pc_upstream_release(struct pc_txn *t, bool reusable)
 {
-    const struct pc_pool *pool = &pc_w.cfg->pools[s->t.pool_idx];
-    char sni[256];
-    request_sni(s, sni, sizeof(sni));
-    bool tls = s->kind == PC_LISTEN_HTTPS;
-    struct pc_upconn *pin = s->pinned ? pc_pool_pin_find(s, s->t.pool_idx, tls, sni) : NULL;
-    if (pin) {
-        /* Connection-bound authentication: this client's authenticated connection, whatever
-         * the balancer would say; never retried elsewhere. */
-        pin->pin_idle = false;
-        ev_timer_stop(pc_w.loop, &pin->timer);
-        s->t.member_idx = (int)pin->member_idx;
-        int r = up_begin(s, pin);
-        s->t.resend_ok = false;
-        return r;
-    }
-    for (;;) {
-        struct pc_pick q = {s->t.pool_idx, s->t.tried, s->peer_ip, s->t.has_cookie, s->t.cookie_id};
-        bool set_cookie = false;
-        int mi = pc_balance_pick(&q, &set_cookie);
-        s->t.set_cookie |= set_cookie;
-        if (mi < 0) {
-            static struct pc_ratelimit rl = PC_RATELIMIT_PER_REQUEST;
-            pc_log_limited(&rl, PC_LOG_WARN, "pool %s: no member available for %.*s", pool->name,
-                           (int)s->t.lg_host, s->t.lg + s->t.lg_method);
-            return -1;
-        }
-        s->t.tried |= 1ull << (mi % 64);
-        s->t.member_idx = mi;
-        struct pc_upconn *u =
-            fresh_only ? NULL : pc_pool_idle_take(s->t.pool_idx, (unsigned)mi, tls, sni);
-        if (u) {
-            ev_timer_stop(pc_w.loop, &u->timer);
-            u->s = s;
-            u->reused = true;
-        } else if (!(u = up_connect(s, (unsigned)mi, sni))) {
-            continue; /* refused at once: that member is marked down, try the next */
-        }
-        return up_begin(s, u);
-    }
-}
-
-int pc_upstream_attach(struct pc_session *s)
-{
-    return attach(s, false);
-}
-
-void pc_upstream_release(struct pc_session *s, bool reusable)
-{
-    struct pc_upconn *u = s->t.up;
+    struct pc_upconn *u = t->up;
     reusable = reusable && u->keepalive && u->msg_done && !pc_out_pending(&u->out) &&
                (!u->in || pc_buf_len(u->in) == 0) && (!u->ssl || !SSL_has_pending(u->ssl)) &&
                !pc_w.draining;
@@ -358,7 +287,7 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
         if (!reusable) {
             /* The authenticated connection is gone: so is the client's (docs/lync-publishing.md).
              */
-            s->close_after = true;
+            t->close_after = true;
             pc_upstream_close(u);
             return;
         }
@@ -374,7 +303,7 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
     }
     pc_buf_put(u->in);
     u->in = NULL;
-    u->s = NULL;
+    u->t = NULL;
     struct pc_upconn *evict = pc_pool_idle_put(u); /* the oldest, past the cap */
     if (evict)
         pc_upstream_close(evict);
@@ -389,28 +318,26 @@ void pc_upstream_release(struct pc_session *s, bool reusable)
 /* The connection failed before or during the response. */
 static int up_fail(struct pc_upconn *u, int status, const char *why)
 {
-    struct pc_session *s = u->s;
+    struct pc_txn *t = u->t;
     up_log(u, why);
     if (u->pinned)
-        s->close_after = true; /* never retried elsewhere: the client starts over */
+        t->close_after = true; /* never retried elsewhere: the client starts over */
     pc_upstream_close(u);
-    s->t.up = NULL;
-    return owner->failed(s, status, why);
+    t->up = NULL;
+    return owner->failed(t, PC_UPF_BROKEN, status, why);
 }
 
 /* A reused connection closed before answering: most likely the pool closed it while idle
- * just as we sent on it. Replay on a fresh connection when nothing can have been lost. */
+ * just as we sent on it. The transaction replays the request on a fresh connection when
+ * nothing can have been lost. */
 static int up_stale(struct pc_upconn *u)
 {
-    struct pc_session *s = u->s;
-    if (!s->t.resend_ok || !s->t.reqhead || u->pinned)
+    struct pc_txn *t = u->t;
+    if (!t->resend_ok || !t->reqhead || u->pinned)
         return up_fail(u, 502, "connection closed before a response");
     pc_upstream_close(u);
-    s->t.up = NULL;
-    s->t.tried = 0;
-    if (attach(s, true) < 0)
-        return owner->failed(s, 502, "no member for the retry");
-    return 0;
+    t->up = NULL;
+    return owner->failed(t, PC_UPF_STALE, 502, "no member for the retry");
 }
 
 /* After up_fail inside a step: 1 = the connection is gone but the session lives on (it got
@@ -423,21 +350,21 @@ static int gone(int r)
 /* Handles a complete response header block of HL bytes: 0 = go on, else see gone(). */
 static int up_head(struct pc_upconn *u, size_t hl)
 {
-    struct pc_session *s = u->s;
+    struct pc_txn *t = u->t;
     const char *p = u->in->data + u->in->start;
     if (pc_h1_parse(p, hl, false, &head) != 0)
         return gone(up_fail(u, 502, "malformed response header"));
     int st = head.status;
-    if (st == 101 && !s->t.upgrade_req)
+    if (st == 101 && !t->upgrade_req)
         return gone(up_fail(u, 502, "unexpected 101 (upgrade was not requested)"));
     bool unshareable = false;
-    if (st >= 200 && (s->t.auth_req || pc_auth_binds(&head)) && !u->pinned) {
+    if (st >= 200 && (t->auth_req || pc_auth_binds(&head)) && !u->pinned) {
         /* Connection-bound authentication from either side (proxy/auth.c): this connection
          * now belongs to this client. Past max_pinned_per_client with every pin busy it is
          * used for this response only, then closed: never shared. (An HTTP/1.1 client
          * connection has one request at a time, so its other pins are all idle.) */
         struct pc_upconn *evict;
-        if (pc_pool_pin_room(s, u, &evict)) {
+        if (t->pins && pc_pool_pin_room(t, u, &evict)) {
             if (evict)
                 pc_upstream_close(evict); /* unlinks itself */
             u->pinned = true;
@@ -448,40 +375,40 @@ static int up_head(struct pc_upconn *u, size_t hl)
         }
     }
     enum pc_body_mode mode;
-    bool bodyless = (st < 200 && st != 101) || s->t.head_req || st == 204 || st == 304;
+    bool bodyless = (st < 200 && st != 101) || t->head_req || st == 204 || st == 304;
     if (bodyless)
         mode = PC_BODY_NONE;
     else if (head.chunked)
-        mode = s->t.client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
+        mode = t->client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
     else if (head.has_cl)
         mode = PC_BODY_RAW;
     else
-        mode = s->t.client_10 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
-    if (s->t.client_10 && !bodyless && !head.has_cl)
-        s->close_after = true; /* only the close can end that body for an HTTP/1.0 client */
+        mode = t->client_10 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
+    if (t->client_10 && !bodyless && !head.has_cl)
+        t->close_after = true; /* only the close can end that body for an HTTP/1.0 client */
     if (st == 101) {
         mode = PC_BODY_RAW;
-        s->tunnel = true;
+        t->tunnel = true;
     }
     if (st >= 200 || st == 101) {
         u->body = mode;
-        s->t.up_status = s->t.status = st;
+        t->up_status = t->status = st;
     }
     /* Whether the member keeps the connection (RFC 9112 §9.3). A final answer while the
      * request body is still coming, from a member that closes after it: the rest of the body
      * has nowhere to go, so this client connection ends too. */
     bool member_ka = head.version == 11 ? !head.conn_close : head.conn_keepalive;
-    if (st >= 200 && !s->t.req_done && !member_ka)
-        s->close_after = true;
+    if (st >= 200 && !t->req_done && !member_ka)
+        t->close_after = true;
     /* An interim response never goes to an HTTP/1.0 client (RFC 9110 §15.2): it would take
      * `103 Early Hints` for the answer. */
-    bool dropped = st < 200 && st != 101 && s->t.client_10;
-    if (!dropped && !pc_rw_response(&s->out, &head, s, mode))
+    bool dropped = st < 200 && st != 101 && t->client_10;
+    if (!dropped && !pc_rw_response(t->resp, &head, t, mode))
         return gone(up_fail(u, 502, "out of memory"));
     /* Framing (RFC 9112 §6.3): Content-Length is counted here, chunked goes through llhttp,
      * neither means the body ends with the connection. */
     u->ka_hdr = member_ka && !unshareable;
-    if (s->tunnel || st < 200) {
+    if (t->tunnel || st < 200) {
         /* a tunnel, or an interim response: the final one follows */
     } else if (bodyless) {
         if (resp_done(u) < 0)
@@ -498,18 +425,18 @@ static int up_head(struct pc_upconn *u, size_t hl)
         u->until_close = true;
     }
     u->in->start += hl;
-    s->t.resp_begun |= !dropped;
+    t->resp_begun |= !dropped;
     if (st >= 200 || st == 101) {
         u->in_head = false;
         /* The request can no longer be replayed: give back the copy. */
-        pc_buf_put(s->t.reqhead);
-        s->t.reqhead = NULL;
-        s->t.resend_ok = false;
+        pc_buf_put(t->reqhead);
+        t->reqhead = NULL;
+        t->resend_ok = false;
     } else {
         memset(&u->scan, 0, sizeof(u->scan));
     }
     if (u->msg_done)
-        owner->event(s, PC_UP_COMPLETE);
+        owner->event(t, PC_UP_COMPLETE);
     return 0;
 }
 
@@ -541,13 +468,13 @@ static int up_feed_head(struct pc_upconn *u, struct pc_buf *b)
  * anything is read over them). */
 static int up_feed_body(struct pc_upconn *u, struct pc_buf *b)
 {
-    struct pc_session *s = u->s;
+    struct pc_txn *t = u->t;
     size_t feed = pc_buf_len(b);
     if (u->body != PC_BODY_RAW) {
         /* Re-chunking adds at most a chunk header per piece: keep it in one buffer. */
-        if (!pc_out_reserve(&s->out, PC_BUF_SIZE / 2))
+        if (!pc_out_reserve(t->resp, PC_BUF_SIZE / 2))
             return up_fail(u, 502, "out of memory");
-        size_t room = pc_buf_room(s->out.ob) - 32;
+        size_t room = pc_buf_room(t->resp->ob) - 32;
         feed = feed < room ? feed : room;
     }
     const char *at = b->data + b->start;
@@ -555,7 +482,7 @@ static int up_feed_body(struct pc_upconn *u, struct pc_buf *b)
         size_t n = feed;
         if (!u->until_close && n > u->body_left)
             n = (size_t)u->body_left;
-        if (pc_body_put(&s->out, u->body, at, n) < 0)
+        if (pc_body_put(t->resp, u->body, at, n) < 0)
             return up_fail(u, 502, "out of memory");
         b->start += n;
         if (!u->until_close) {
@@ -578,13 +505,13 @@ static int up_feed_body(struct pc_upconn *u, struct pc_buf *b)
 /* Reads from the member; at the end of the stream decides what that end means. */
 static int up_read(struct pc_upconn *u)
 {
-    struct pc_session *s = u->s;
+    struct pc_txn *t = u->t;
     if (u->rd_wait)
         return 0;
     ssize_t n = pc_io_read_bulk(u->fd, u->ssl, &u->in);
     if (n > 0) {
         u->got_bytes = true;
-        s->last_act = ev_now(pc_w.loop);
+        t->last_act = ev_now(pc_w.loop);
         return UP_AGAIN;
     }
     if (n == PC_IO_AGAIN) {
@@ -593,11 +520,11 @@ static int up_read(struct pc_upconn *u)
         return 0;
     }
     /* End of stream (or reset). */
-    if (s->tunnel) {
+    if (t->tunnel) {
         /* The pool ended a WebSocket: an ordinary end, the client's side closes too. */
         pc_upstream_close(u);
-        s->t.up = NULL;
-        return owner->failed(s, 502, "tunnel closed");
+        t->up = NULL;
+        return owner->failed(t, PC_UPF_BROKEN, 502, "tunnel closed");
     }
     if (!u->got_bytes && u->reused)
         return up_stale(u) < 0 ? -1 : 0;
@@ -613,23 +540,23 @@ static int up_read(struct pc_upconn *u)
 
 int pc_upstream_pump(struct pc_upconn *u)
 {
-    struct pc_session *s = u->s;
+    struct pc_txn *t = u->t;
     while (!u->msg_done) {
         if (u->connecting || u->handshaking)
             return 0;
         struct pc_buf *b = u->in;
         /* Parse what is buffered before writing, so that a header block and the body behind
          * it leave in one write; a pending raw piece must go first. */
-        if (s->out.rawlen || !b || !pc_buf_len(b)) {
-            int r = owner->flush(s);
+        if (t->resp->rawlen || !b || !pc_buf_len(b)) {
+            int r = owner->flush(t);
             if (r <= 0)
                 return r; /* closed, or the client is not reading: neither do we */
         }
         int r = UP_READ;
         if (b && pc_buf_len(b) && u->in_head) {
             r = up_feed_head(u, b);
-        } else if (b && pc_buf_len(b) && s->tunnel) {
-            pc_body_put(&s->out, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
+        } else if (b && pc_buf_len(b) && t->tunnel) {
+            pc_body_put(t->resp, PC_BODY_RAW, b->data + b->start, pc_buf_len(b));
             b->start = b->end;
             r = UP_AGAIN;
         } else if (b && pc_buf_len(b)) {
@@ -642,8 +569,8 @@ int pc_upstream_pump(struct pc_upconn *u)
         if (r != UP_AGAIN)
             return r;
     }
-    owner->event(s, PC_UP_COMPLETE);
-    return owner->flush(s) < 0 ? -1 : 0;
+    owner->event(t, PC_UP_COMPLETE);
+    return owner->flush(t) < 0 ? -1 : 0;
 }
 
 void pc_upstream_update(struct pc_upconn *u)
@@ -656,7 +583,7 @@ void pc_upstream_update(struct pc_upconn *u)
     else {
         if (pc_out_pending(&u->out))
             ev |= EV_WRITE;
-        if (!u->msg_done && !pc_out_pending(&u->s->out))
+        if (!u->msg_done && !pc_out_pending(u->t->resp))
             ev |= EV_READ;
     }
     pc_io_want(pc_w.loop, &u->io, ev);
@@ -668,19 +595,17 @@ void pc_upstream_update(struct pc_upconn *u)
  * when the session closed. */
 static int up_connect_failed(struct pc_upconn *u, const char *why)
 {
-    struct pc_session *s = u->s;
+    struct pc_txn *t = u->t;
     up_log(u, why);
     pc_metrics_connect_failure(u->pool_idx, u->member_idx);
     pc_balance_mark_down(u->pool_idx, u->member_idx, why);
-    if (!s->t.reqhead) {
-        s->t.reqhead = u->out.ob; /* the head it took, unsent */
+    if (!t->reqhead) {
+        t->reqhead = u->out.ob; /* the head it took, unsent */
         u->out.ob = NULL;
     }
     pc_upstream_close(u);
-    s->t.up = NULL;
-    if (attach(s, false) < 0)
-        return owner->failed(s, 502, why);
-    return 0;
+    t->up = NULL;
+    return owner->failed(t, PC_UPF_CONNECT, 502, why);
 }
 
 /* Advances the TLS handshake with the member (bounded by timeout_connect). Returns -1 when
@@ -704,19 +629,19 @@ static int up_handshake(struct pc_upconn *u)
                  up_pool(u)->verify_name ? up_pool(u)->verify_name : u->sni,
                  X509_verify_cert_error_string(vr));
         ERR_clear_error();
-        struct pc_session *s = u->s;
+        struct pc_txn *t = u->t;
         up_log(u, why);
         pc_upstream_close(u);
-        s->t.up = NULL;
-        if (owner->failed(s, 502, why) == 0)
-            owner->event(s, PC_UP_PROGRESS);
+        t->up = NULL;
+        if (owner->failed(t, PC_UPF_BROKEN, 502, why) == 0)
+            owner->event(t, PC_UP_PROGRESS);
         return -1;
     }
     snprintf(why, sizeof(why), "TLS handshake failed: ");
     pc_tls_error(why + strlen(why), sizeof(why) - strlen(why), "connection closed");
-    struct pc_session *s = u->s;
+    struct pc_txn *t = u->t;
     if (up_connect_failed(u, why) == 0)
-        owner->event(s, PC_UP_PROGRESS);
+        owner->event(t, PC_UP_PROGRESS);
     return -1;
 }
 
@@ -726,17 +651,17 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     if (revents & EV_READ)
         u->rd_wait = false;
-    if (!u->s) {
+    if (!u->t) {
         /* Idle: data or end of stream means the pool is done with this connection. */
         pc_upstream_close(u);
         return;
     }
-    struct pc_session *s = u->s;
+    struct pc_txn *t = u->t;
     if (u->pin_idle) {
         /* The pool closed a pinned connection between requests: the client's connection
          * closes with it, so that its next request authenticates afresh. */
         pc_upstream_close(u);
-        owner->event(s, PC_UP_PIN_LOST);
+        owner->event(t, PC_UP_PIN_LOST);
         return;
     }
     if (u->connecting) {
@@ -747,7 +672,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (err) {
             /* U is gone: the session may have a new connection (to another member). */
             if (up_connect_failed(u, strerror(err)) == 0)
-                owner->event(s, PC_UP_PROGRESS);
+                owner->event(t, PC_UP_PROGRESS);
             return;
         } else {
             u->connecting = false;
@@ -758,7 +683,7 @@ static void up_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (u->handshaking && up_handshake(u) < 0)
         return;
-    owner->event(s, PC_UP_PROGRESS);
+    owner->event(t, PC_UP_PROGRESS);
 }
 
 static void up_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -766,15 +691,15 @@ static void up_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct pc_upconn *u = UP_FROM(w, timer);
     (void)loop;
     (void)revents;
-    if (!u->s) {
+    if (!u->t) {
         pc_upstream_close(u);
         return;
     }
     if (u->connecting || u->handshaking) {
-        struct pc_session *s = u->s;
+        struct pc_txn *t = u->t;
         if (up_connect_failed(u, u->connecting ? "connect timed out" : "TLS handshake timed out") <
             0)
             return;
-        owner->event(s, PC_UP_PROGRESS);
+        owner->event(t, PC_UP_PROGRESS);
     }
 }

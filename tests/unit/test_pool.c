@@ -31,6 +31,7 @@ static struct pc_upconn *conn(unsigned pool, unsigned member, const char *sni, b
     u->member_idx = member;
     u->sni = strdup(sni);
     u->ssl = tls ? (SSL *)(uintptr_t)1 : NULL; /* only compared with NULL */
+    pc_list_init(&u->link);
     return u;
 }
 
@@ -86,36 +87,42 @@ static void test_idle_cap(void)
 
 static void test_pins(void)
 {
-    struct pc_session s;
-    memset(&s, 0, sizeof(s));
+    struct pc_list pins;
+    pc_list_init(&pins);
+    struct pc_txn t;
+    memset(&t, 0, sizeof(t));
+    t.pins = &pins;
+    t.client_ip = "192.0.2.7";
     struct pc_upconn *p[4];
     for (int i = 0; i < 4; i++) {
         p[i] = conn(0, (unsigned)(i % 2), i == 3 ? "dialin.contoso.com" : "", i == 3);
-        p[i]->s = &s;
+        p[i]->t = &t;
         p[i]->pinned = true;
     }
     struct pc_upconn *evict = (struct pc_upconn *)1;
     for (int i = 0; i < 3; i++) {
-        CHECK(pc_pool_pin_room(&s, p[i], &evict) && evict == NULL);
+        CHECK(pc_pool_pin_room(&t, p[i], &evict) && evict == NULL);
         pc_pool_pin_link(p[i]);
     }
-    CHECK(pc_pool_pin_find(&s, 0, false, "") == p[2]); /* newest first */
-    CHECK(pc_pool_pin_find(&s, 0, true, "") == NULL);
-    CHECK(pc_pool_pin_find(&s, 1, false, "") == NULL);
+    CHECK(pc_pool_pin_find(&t, 0, false, "") == p[2]); /* newest first */
+    CHECK(pc_pool_pin_find(&t, 0, true, "") == NULL);
+    CHECK(pc_pool_pin_find(&t, 1, false, "") == NULL);
     /* At the cap with every pin busy: no room. */
-    CHECK(!pc_pool_pin_room(&s, p[3], &evict) && evict == NULL);
+    CHECK(!pc_pool_pin_room(&t, p[3], &evict) && evict == NULL);
     /* Two between requests: the oldest of them goes. */
     p[1]->pin_idle = p[2]->pin_idle = true;
-    CHECK(pc_pool_pin_room(&s, p[3], &evict) && evict == p[1]);
+    CHECK(pc_pool_pin_room(&t, p[3], &evict) && evict == p[1]);
     pc_pool_pin_unlink(p[1]);
     pc_pool_pin_link(p[3]);
-    CHECK(pc_pool_pin_find(&s, 0, true, "dialin.contoso.com") == p[3]);
-    CHECK(s.pinned == p[3] && p[3]->next == p[2] && p[2]->next == p[0] && !p[0]->next);
+    CHECK(pc_pool_pin_find(&t, 0, true, "dialin.contoso.com") == p[3]);
+    CHECK(pins.next == &p[3]->link && p[3]->link.next == &p[2]->link &&
+          p[2]->link.next == &p[0]->link && p[0]->link.next == &pins);
     pc_pool_pin_unlink(p[3]);
     pc_pool_pin_unlink(p[0]);
-    CHECK(s.pinned == p[2] && !p[2]->next && !p[2]->prev);
+    CHECK(pins.next == &p[2]->link && p[2]->link.next == &pins && p[2]->link.prev == &pins);
+    CHECK(p[3]->link.next == &p[3]->link); /* off every list */
     pc_pool_pin_unlink(p[2]);
-    CHECK(s.pinned == NULL);
+    CHECK(pc_list_empty(&pins));
     for (int i = 0; i < 4; i++)
         drop(p[i]);
 }

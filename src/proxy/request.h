@@ -1,0 +1,27 @@
+/* request.h — an HTTP/1 request head: parsing, routing, rewriting, starting its transaction
+ * (request.c; docs/architecture.md, "Request header blocks"). */
+#ifndef PORTICO_REQUEST_H
+#define PORTICO_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy/proxy-t.h"
+
+/* What a request gets instead of a transaction: an answer of the proxy's own. */
+struct pc_answer {
+    int status;
+    bool close;      /* the connection closes after it */
+    bool rejected;   /* refused before routing (malformed, too large): nothing may be logged
+                      * of it but what was parsed */
+    const char *loc; /* a redirect's Location (valid until the next call), else NULL */
+    size_t loclen;
+};
+
+/* The header block of HL bytes at the start of s->in is complete (s->scan found it): parses
+ * it, routes it (404, 421, the port-80 redirect), rewrites it for the pool and starts the
+ * transaction. Returns 0 when it started, or 1 with *A to answer; either way the head has
+ * been consumed from s->in when it parsed. */
+int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a);
+
+#endif

@@ -348,6 +348,38 @@ static int gone(int r)
 }
 
 /* Handles a complete response header block of HL bytes: 0 = go on, else see gone(). */
+/* A final response of the member on a connection whose authentication is connection-bound
+ * from either side (proxy/auth.c): the connection now belongs to T's client. Past
+ * max_pinned_per_client with every pin busy, or for a client side that keeps none, it is
+ * used for this response only, then closed: never shared. Returns false in that case. (An
+ * HTTP/1.1 client connection has one request at a time, so its other pins are all idle.) */
+static bool up_pin(struct pc_upconn *u, struct pc_txn *t)
+{
+    struct pc_upconn *evict;
+    if (!t->pins || !pc_pool_pin_room(t, u, &evict))
+        return false;
+    if (evict)
+        pc_upstream_close(evict); /* unlinks itself */
+    u->pinned = true;
+    pc_metrics_pinned(+1);
+    pc_pool_pin_link(u);
+    return true;
+}
+
+/* How the body of the response HEAD (BODYLESS or not) goes to T's client. */
+static enum pc_body_mode up_body_mode(const struct pc_txn *t, bool bodyless)
+{
+    if (bodyless)
+        return PC_BODY_NONE;
+    if (head.status == 101)
+        return PC_BODY_RAW;
+    if (head.chunked)
+        return t->client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
+    if (head.has_cl)
+        return PC_BODY_RAW;
+    return t->client_10 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
+}
+
 static int up_head(struct pc_upconn *u, size_t hl)
 {
     struct pc_txn *t = u->t;
@@ -357,39 +389,13 @@ static int up_head(struct pc_upconn *u, size_t hl)
     int st = head.status;
     if (st == 101 && !t->upgrade_req)
         return gone(up_fail(u, 502, "unexpected 101 (upgrade was not requested)"));
-    bool unshareable = false;
-    if (st >= 200 && (t->auth_req || pc_auth_binds(&head)) && !u->pinned) {
-        /* Connection-bound authentication from either side (proxy/auth.c): this connection
-         * now belongs to this client. Past max_pinned_per_client with every pin busy it is
-         * used for this response only, then closed: never shared. (An HTTP/1.1 client
-         * connection has one request at a time, so its other pins are all idle.) */
-        struct pc_upconn *evict;
-        if (t->pins && pc_pool_pin_room(t, u, &evict)) {
-            if (evict)
-                pc_upstream_close(evict); /* unlinks itself */
-            u->pinned = true;
-            pc_metrics_pinned(+1);
-            pc_pool_pin_link(u);
-        } else {
-            unshareable = true;
-        }
-    }
-    enum pc_body_mode mode;
+    bool unshareable =
+        st >= 200 && (t->auth_req || pc_auth_binds(&head)) && !u->pinned && !up_pin(u, t);
     bool bodyless = (st < 200 && st != 101) || t->head_req || st == 204 || st == 304;
-    if (bodyless)
-        mode = PC_BODY_NONE;
-    else if (head.chunked)
-        mode = t->client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
-    else if (head.has_cl)
-        mode = PC_BODY_RAW;
-    else
-        mode = t->client_10 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
+    enum pc_body_mode mode = up_body_mode(t, bodyless);
     if (t->client_10 && !bodyless && !head.has_cl)
         t->close_after = true; /* only the close can end that body for an HTTP/1.0 client */
-    if (st == 101) {
-        mode = PC_BODY_RAW;
-        t->tunnel = true;
-    }
+    t->tunnel = st == 101;
     if (st >= 200 || st == 101) {
         u->body = mode;
         t->up_status = t->status = st;

@@ -400,6 +400,46 @@ static SSL_CTX *server_ctx(const struct pc_config *cfg, struct pc_tls *t)
 
 /* Loads certificate entry C into a context: a new one, or the one already serving the same
  * names with another key type (an RSA and an ECDSA certificate for the same names). */
+/* The server context whose certificate has exactly PROBE's names and a key of another type
+ * than PKEY_TYPE (the same context may hold one certificate per key type), or NULL. */
+static struct pc_tls_server *same_names(struct pc_tls *t, const struct pc_tls_server *probe,
+                                        int pkey_type)
+{
+    for (size_t i = 0; i < t->nservers; i++) {
+        struct pc_tls_server *s = &t->servers[i];
+        if (s->nnames != probe->nnames)
+            continue;
+        size_t same = 0;
+        for (size_t k = 0; k < probe->nnames; k++)
+            same += pc_tls_covers(t, i, probe->names[k], strlen(probe->names[k])) ? 1 : 0;
+        EVP_PKEY *existing = SSL_CTX_get0_privatekey(s->ctx);
+        if (same == probe->nnames && existing && EVP_PKEY_get_base_id(existing) != pkey_type)
+            return s;
+    }
+    return NULL;
+}
+
+/* Sessions resume only under the certificate they were made with: a session of another
+ * name's certificate gets a full handshake (RFC 6066 §3). The context id is a digest of the
+ * names, the same in every worker and instance. */
+static void set_session_id(struct pc_tls_server *dst)
+{
+    unsigned char sid[32];
+    unsigned int sl = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
+        for (size_t k = 0; k < dst->nnames; k++)
+            EVP_DigestUpdate(md, dst->names[k], strlen(dst->names[k]) + 1);
+        EVP_DigestFinal_ex(md, sid, &sl);
+    }
+    EVP_MD_CTX_free(md);
+    if (sl) {
+        SSL_CTX_set_session_id_context(dst->ctx, sid, sl);
+        memcpy(dst->sid, sid, sl);
+        dst->sidlen = sl;
+    }
+}
+
 static int load_cert(const struct pc_config *cfg, struct pc_tls *t, const struct pc_cert *c,
                      struct pc_diag *diag)
 {
@@ -418,21 +458,7 @@ static int load_cert(const struct pc_config *cfg, struct pc_tls *t, const struct
     int pkey_type = EVP_PKEY_get_base_id(X509_get0_pubkey(x));
     X509_free(x);
 
-    struct pc_tls_server *dst = NULL;
-    for (size_t i = 0; i < t->nservers && !dst; i++) {
-        struct pc_tls_server *s = &t->servers[i];
-        if (s->nnames != probe.nnames)
-            continue;
-        size_t same = 0;
-        for (size_t k = 0; k < probe.nnames; k++)
-            same += pc_tls_covers(t, i, probe.names[k], strlen(probe.names[k])) ? 1 : 0;
-        if (same == probe.nnames) {
-            /* Same names: the same context may hold one certificate per key type. */
-            EVP_PKEY *existing = SSL_CTX_get0_privatekey(s->ctx);
-            if (existing && EVP_PKEY_get_base_id(existing) != pkey_type)
-                dst = s;
-        }
-    }
+    struct pc_tls_server *dst = same_names(t, &probe, pkey_type);
     int rc = -1;
     if (!dst) {
         struct pc_tls_server *n = realloc(t->servers, (t->nservers + 1) * sizeof(*n));
@@ -453,23 +479,7 @@ static int load_cert(const struct pc_config *cfg, struct pc_tls *t, const struct
             goto out;
         }
         t->nservers++;
-        /* Sessions resume only under the certificate they were made with: a session of
-         * another name's certificate gets a full handshake (RFC 6066 §3). The context id is
-         * a digest of the names, the same in every worker and instance. */
-        unsigned char sid[32];
-        unsigned int sl = 0;
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1) {
-            for (size_t k = 0; k < dst->nnames; k++)
-                EVP_DigestUpdate(md, dst->names[k], strlen(dst->names[k]) + 1);
-            EVP_DigestFinal_ex(md, sid, &sl);
-        }
-        EVP_MD_CTX_free(md);
-        if (sl) {
-            SSL_CTX_set_session_id_context(dst->ctx, sid, sl);
-            memcpy(dst->sid, sid, sl);
-            dst->sidlen = sl;
-        }
+        set_session_id(dst);
     }
     if (SSL_CTX_use_certificate_chain_file(dst->ctx, c->cert) != 1) {
         diag_add(diag, cfg->path, c->line, "certificate %s: %s", c->cert,

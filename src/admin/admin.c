@@ -15,7 +15,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "config/config.h"
-#include "core/worker.h"
+
+static struct ev_loop *loop;        /* the worker's */
+static const struct pc_config *cfg; /* what the pages show */
 
 struct admin_conn {
     int fd;
@@ -29,8 +31,8 @@ struct admin_conn {
 
 static void admin_close(struct admin_conn *c)
 {
-    ev_io_stop(pc_w.loop, &c->io);
-    ev_timer_stop(pc_w.loop, &c->timer);
+    ev_io_stop(loop, &c->io);
+    ev_timer_stop(loop, &c->timer);
     close(c->fd);
     free(c->out);
     free(c);
@@ -96,11 +98,11 @@ static double member_rate(size_t p, size_t m, uint64_t total)
     static double last_t[MAXM], rate[MAXM];
     size_t k = 0;
     for (size_t i = 0; i < p; i++)
-        k += pc_w.cfg->pools[i].nmembers;
+        k += cfg->pools[i].nmembers;
     k += m;
     if (k >= MAXM)
         return 0;
-    double now = ev_now(pc_w.loop);
+    double now = ev_now(loop);
     if (last_t[k] > 0 && now - last_t[k] >= 1 && total >= last[k])
         rate[k] = (double)(total - last[k]) / (now - last_t[k]);
     if (last_t[k] == 0 || now - last_t[k] >= 1) {
@@ -112,7 +114,6 @@ static double member_rate(size_t p, size_t m, uint64_t total)
 
 static void status_json(FILE *f)
 {
-    const struct pc_config *cfg = pc_w.cfg;
     fprintf(f, "{\"pools\":[");
     for (size_t p = 0; p < cfg->npools; p++) {
         const struct pc_pool *pool = &cfg->pools[p];
@@ -163,7 +164,6 @@ static void status_json(FILE *f)
 
 static void status_html(FILE *f)
 {
-    const struct pc_config *cfg = pc_w.cfg;
     fputs(
         "<!doctype html><html><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
@@ -218,7 +218,7 @@ static void status_html(FILE *f)
         }
     }
     fputs("</table>\n", f);
-    pc_admin_firewall_html(f);
+    pc_admin_firewall_html(f, cfg);
     fputs("<h2>Recent warnings and errors</h2><pre>", f);
     for (uint32_t k = 0; k < PC_STATS_ERRORS; k++) {
         const char *e = pc_stats->errors[(pc_stats->err_next + k) % PC_STATS_ERRORS];
@@ -320,6 +320,12 @@ static void admin_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     admin_close(PC_CONTAINER_OF(w, struct admin_conn, timer));
 }
 
+void pc_admin_start(struct ev_loop *l, const struct pc_config *c)
+{
+    loop = l;
+    cfg = c;
+}
+
 void pc_admin_accept(int lfd)
 {
     for (int i = 0; i < 16; i++) {
@@ -333,8 +339,8 @@ void pc_admin_accept(int lfd)
         }
         c->fd = fd;
         ev_io_init(&c->io, admin_io_cb, fd, EV_READ);
-        ev_io_start(pc_w.loop, &c->io);
+        ev_io_start(loop, &c->io);
         ev_timer_init(&c->timer, admin_timer_cb, 10., 0.);
-        ev_timer_start(pc_w.loop, &c->timer);
+        ev_timer_start(loop, &c->timer);
     }
 }

@@ -2,8 +2,15 @@
 #ifndef PORTICO_ADMIN_H
 #define PORTICO_ADMIN_H
 
+#include <ev.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+#include "config/config-t.h"
+
+/* The worker's loop and configuration, before the first pc_admin_accept: the pages show CFG.
+ * (The worker hands them over, so that nothing here reaches into core/.) */
+void pc_admin_start(struct ev_loop *loop, const struct pc_config *cfg);
 
 /* Accepts and serves connections on the admin listening socket LFD. */
 void pc_admin_accept(int lfd);
@@ -13,6 +20,6 @@ void pc_admin_html(FILE *f, const char *s, bool newline_br);
 
 /* Writes the two firewall tables of Microsoft's port summary (docs/firewall.md) as this
  * configuration implies them, as HTML. */
-void pc_admin_firewall_html(FILE *f);
+void pc_admin_firewall_html(FILE *f, const struct pc_config *cfg);
 
 #endif

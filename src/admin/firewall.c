@@ -3,17 +3,16 @@
 #include "admin/admin.h"
 
 #include "cli/ports.h"
-#include "core/worker.h"
 
 static void cell(FILE *f, const char *s)
 {
     pc_admin_html(f, s, true); /* cells separate paragraphs with newlines */
 }
 
-void pc_admin_firewall_html(FILE *f)
+void pc_admin_firewall_html(FILE *f, const struct pc_config *cfg)
 {
     struct pc_ports_tables t;
-    if (pc_ports_tables_build(pc_w.cfg, &t) < 0)
+    if (pc_ports_tables_build(cfg, &t) < 0)
         return;
     for (int side = 0; side < 2; side++) {
         const struct pc_ports_table *tb = &t.side[side];

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "admin/stats.h"
-#include "core/worker.h"
 
 /* Request duration buckets (seconds): API calls are milliseconds, long polls minutes. */
 static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
@@ -19,6 +18,8 @@ struct pool_m {
     uint64_t **m_requests, **m_conns, **m_up, **m_fail;
 };
 
+static const struct pc_config *cfg; /* the worker's */
+static struct ev_loop *loop;
 static struct pool_m *pools;
 static uint64_t *(*names)[5]; /* per published name, per status class */
 static uint64_t *client_conns, *pinned, *tls_ok;
@@ -29,9 +30,10 @@ static char *pattern(const struct pc_name *n, char *buf, size_t len)
     return buf;
 }
 
-void pc_metrics_init(void)
+void pc_metrics_init(const struct pc_config *c, struct ev_loop *l)
 {
-    const struct pc_config *cfg = pc_w.cfg;
+    cfg = c;
+    loop = l;
     char key[1024]; /* longer keys than PC_STATS_KEY are not kept (pc_stat) */
     pools = calloc(cfg->npools + 1, sizeof(*pools));
     names = calloc(cfg->nnames + 1, sizeof(*names));
@@ -101,12 +103,12 @@ void pc_metrics_request(const struct pc_txn *t)
     if (!pools)
         return;
     if (t->name) {
-        size_t ni = (size_t)(t->name - pc_w.cfg->names);
+        size_t ni = (size_t)(t->name - cfg->names);
         int cls = t->status / 100 - 1;
         if (cls >= 0 && cls < 5)
             (*names[ni][cls])++;
-        struct pool_m *pm = &pools[t->name->pool - pc_w.cfg->pools];
-        double d = t->t_start > 0 ? ev_now(pc_w.loop) - t->t_start : 0;
+        struct pool_m *pm = &pools[t->name->pool - cfg->pools];
+        double d = t->t_start > 0 ? ev_now(loop) - t->t_start : 0;
         for (size_t b = 0; b < NB; b++)
             if (d <= buckets[b])
                 (*pm->hist[b])++;

@@ -3,12 +3,14 @@
 #ifndef PORTICO_METRICS_H
 #define PORTICO_METRICS_H
 
+#include <ev.h>
 #include <stdint.h>
 
+#include "config/config-t.h"
 #include "proxy/txn-t.h"
 
 /* Worker start: interns every series of the configuration. */
-void pc_metrics_init(void);
+void pc_metrics_init(const struct pc_config *cfg, struct ev_loop *loop);
 /* A transaction ended (logged). */
 void pc_metrics_request(const struct pc_txn *t);
 void pc_metrics_client_conns(unsigned n);

@@ -11,10 +11,10 @@
 #include "common/util.h"
 #include "config/config.h"
 
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <sys/types.h>
 
-/* Loading state; defined in config.c. */
 struct pc_cfg_loader;
 
 /* Diagnostics, collected and sorted by line when loading ends. LINE 0 = the
@@ -34,6 +34,54 @@ void pc_cfg_msgs_add(struct pc_cfg_msgs *ms, int line, bool warning, const char 
 /* Appends the messages to DIAG (may be NULL) sorted by line, frees them,
  * returns the number of errors among them. */
 int pc_cfg_msgs_flush(struct pc_cfg_msgs *ms, const char *path, struct pc_diag *diag);
+
+/* ---- loading state (config.c drives it; config-check.c reads it at the end) ---- */
+
+/* Indices of the keys whose lines are needed after parsing (config.c checks that they are in
+ * step with its key tables). */
+enum {
+    PK_TICKET = 8,
+    PK_USER = 10,
+    PK_PROXY_PROTOCOL = 24,
+    PK_TRUST_XFF = 25,
+    NPROXYKEYS = 26 /* keys of [proxy] */
+};
+enum {
+    QK_SERVERS = 1,
+    QK_PUBLISH = 2,
+    QK_HTTPS_PORT = 3,
+    QK_HTTP_PORT = 4,
+    QK_HTTP = 5,
+    QK_CA = 6,
+    NPOOLKEYS = 15 /* keys of [pool NAME] */
+};
+
+/* What a pool needs while loading and not afterwards. */
+struct pool_aux {
+    int seen[NPOOLKEYS]; /* line of each key, 0 = absent */
+    struct pc_cfg_server *servers;
+    size_t nservers, cap_servers;
+    bool duplicate; /* a second [pool NAME]: checked alone, left out of the checks across pools */
+};
+
+enum section { SEC_NONE, SEC_PROXY, SEC_POOL, SEC_SKIP };
+
+struct pc_cfg_loader {
+    struct pc_config *cfg;
+    char *dir; /* absolute directory of the file, for relative paths */
+    enum section sec;
+    int proxy_seen[NPROXYKEYS];
+    size_t cap_pools, cap_certs, cap_external;
+    struct pool_aux *aux; /* parallel to cfg->pools */
+    SSL_CTX *ssl;         /* created on demand to check cipher strings */
+    struct pc_cfg_msgs msgs;
+};
+
+/* config-check.c: the checks across keys once the file is read (defaults that depend on the
+ * machine, the `user` and ticket checks, the balancer keys), then cfg->names and the route
+ * index (names published twice are errors). */
+void pc_cfg_finish_proxy(struct pc_cfg_loader *ld);
+void pc_cfg_build_names(struct pc_cfg_loader *ld);
 
 /* The loader's own: they add to its messages. */
 void pc_cfg_error(struct pc_cfg_loader *ld, int line, const char *fmt, ...)

@@ -2,6 +2,8 @@
  * span several keys, and freeing. Single values are parsed in config-value.c, routing lives in
  * route.c.
  *
+ * The checks across keys, once the file is read, are in config-check.c.
+ *
  * Loading never stops at the first problem: `portico -t` must show every error of a file at
  * once, each as "FILE:LINE: message", sorted by line. */
 #include "config/config-int.h"
@@ -86,14 +88,7 @@ static const struct keydef proxy_keys[] = {
     {"trust_forwarded_for", K_ONOFF, C(trust_forwarded_for), 0, 0, NULL, NULL, false},
 };
 
-/* Indices of the keys whose lines are needed after parsing (checked by keys_in_step()). */
-enum {
-    PK_TICKET = 8,
-    PK_USER = 10,
-    PK_PROXY_PROTOCOL = 24,
-    PK_TRUST_XFF = 25,
-    NPROXYKEYS = sizeof proxy_keys / sizeof proxy_keys[0]
-};
+_Static_assert(NPROXYKEYS == sizeof proxy_keys / sizeof proxy_keys[0], "NPROXYKEYS");
 
 static const struct keydef pool_keys[] = {
     {"role", K_WORD, P(role), 0, 0, w_role, NULL, false},
@@ -113,15 +108,7 @@ static const struct keydef pool_keys[] = {
     {"health_fall", K_INT, P(health_fall), 1, 1000, NULL, NULL, false},
 };
 
-enum {
-    QK_SERVERS = 1,
-    QK_PUBLISH = 2,
-    QK_HTTPS_PORT = 3,
-    QK_HTTP_PORT = 4,
-    QK_HTTP = 5,
-    QK_CA = 6,
-    NPOOLKEYS = sizeof pool_keys / sizeof pool_keys[0]
-};
+_Static_assert(NPOOLKEYS == sizeof pool_keys / sizeof pool_keys[0], "NPOOLKEYS");
 
 #undef C
 #undef P
@@ -140,27 +127,6 @@ static bool keys_in_step(void)
 }
 
 /* ---- loading state ---------------------------------------------------------------------- */
-
-/* What a pool needs while loading and not afterwards. */
-struct pool_aux {
-    int seen[NPOOLKEYS]; /* line of each key, 0 = absent */
-    struct pc_cfg_server *servers;
-    size_t nservers, cap_servers;
-    bool duplicate; /* a second [pool NAME]: checked alone, left out of the checks across pools */
-};
-
-enum section { SEC_NONE, SEC_PROXY, SEC_POOL, SEC_SKIP };
-
-struct pc_cfg_loader {
-    struct pc_config *cfg;
-    char *dir; /* absolute directory of the file, for relative paths */
-    enum section sec;
-    int proxy_seen[NPROXYKEYS];
-    size_t cap_pools, cap_certs, cap_external;
-    struct pool_aux *aux; /* parallel to cfg->pools */
-    SSL_CTX *ssl;         /* created on demand to check cipher strings */
-    struct pc_cfg_msgs msgs;
-};
 
 void pc_cfg_error(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
 {
@@ -638,107 +604,6 @@ static void on_syntax_error(void *user, int line, const char *msg)
 
 /* ---- checks once the whole file is read ------------------------------------------------- */
 
-/* docs/configuration.md: after dropping to `user`, certificates and keys are read again on reload.
- */
-static void check_user(struct pc_cfg_loader *ld)
-{
-    struct pc_config *cfg = ld->cfg;
-    int line = ld->proxy_seen[PK_USER];
-    if (!cfg->user)
-        return;
-    struct pc_cfg_user u;
-    if (!pc_cfg_user_lookup(ld, line, cfg->user, &u))
-        return;
-    for (size_t i = 0; i < cfg->ncerts; i++) {
-        pc_cfg_check_user_file(ld, &u, cfg->certs[i].line, "certificate", cfg->certs[i].cert);
-        pc_cfg_check_user_file(ld, &u, cfg->certs[i].key_line, "key", cfg->certs[i].key);
-    }
-    pc_cfg_check_user_file(ld, &u, ld->proxy_seen[PK_TICKET], "ticket_key_file",
-                           cfg->ticket_key_file);
-    for (size_t i = 0; i < cfg->npools; i++)
-        pc_cfg_check_user_file(ld, &u, ld->aux[i].seen[QK_CA], "ca", cfg->pools[i].ca);
-}
-
-/* Session-ticket keys come from the file's digest: too little material is a weak key. */
-static void check_ticket(struct pc_cfg_loader *ld)
-{
-    struct stat st;
-    const char *f = ld->cfg->ticket_key_file;
-    if (f && stat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 32)
-        pc_cfg_error(ld, ld->proxy_seen[PK_TICKET],
-                     "ticket_key_file '%s': needs at least 32 bytes of key material (has %lld)", f,
-                     (long long)st.st_size);
-}
-
-static bool first_label_is(const char *name, const char *label)
-{
-    size_t n = strlen(label);
-    return strncmp(name, label, n) == 0 && (name[n] == '.' || name[n] == '\0');
-}
-
-/* Builds cfg->names and the route index; reports names published twice. */
-static void build_names(struct pc_cfg_loader *ld)
-{
-    struct pc_config *cfg = ld->cfg;
-    size_t total = 0;
-    for (size_t p = 0; p < cfg->npools; p++)
-        total += cfg->pools[p].npublish;
-    cfg->names = pc_cfg_calloc(total, sizeof *cfg->names);
-    cfg->route_index = pc_route_index_new(total);
-    for (size_t p = 0; p < cfg->npools; p++) {
-        struct pc_pool *pool = &cfg->pools[p];
-        int line = ld->aux[p].seen[QK_PUBLISH];
-        if (ld->aux[p].duplicate)
-            continue;
-        for (size_t i = 0; i < pool->npublish; i++) {
-            const char *pub = pool->publish[i];
-            struct pc_name *nm = &cfg->names[cfg->nnames];
-            bool wild = pub[0] == '*';
-            *nm = (struct pc_name){.name = pc_cfg_strdup(wild ? pub + 1 : pub),
-                                   .wildcard = wild,
-                                   .http = pool->http,
-                                   .pool = pool,
-                                   .line = line};
-            if (nm->http == PC_HTTP_AUTO)
-                nm->http = pool->http_port && first_label_is(nm->name, "lyncdiscover")
-                               ? PC_HTTP_FORWARD
-                               : PC_HTTP_REDIRECT;
-            long old = pc_route_index_add(cfg->route_index, cfg->names, cfg->nnames);
-            if (old >= 0) {
-                const struct pc_name *o = &cfg->names[old];
-                pc_cfg_error(ld, line, "name '%s' is already published by pool '%s' at line %d",
-                             pub, o->pool->name, o->line);
-                free(nm->name);
-                continue;
-            }
-            cfg->nnames++;
-        }
-    }
-}
-
-static void finish_proxy(struct pc_cfg_loader *ld)
-{
-    struct pc_config *cfg = ld->cfg;
-    if (cfg->nexternal == 0) {
-        cfg->external = pc_cfg_calloc(1, sizeof *cfg->external);
-        pc_cfg_parse_addr("0.0.0.0", 7, false, &cfg->external[0]);
-        cfg->nexternal = 1;
-    }
-    if (cfg->workers == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg->workers = n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
-    }
-    check_user(ld);
-    check_ticket(ld);
-    /* Believing a header from everyone would let any client choose its address. */
-    if (cfg->proxy_protocol != PC_PP_OFF && cfg->ntrusted == 0)
-        pc_cfg_error(ld, ld->proxy_seen[PK_PROXY_PROTOCOL],
-                     "'proxy_protocol' needs 'trusted_proxies' (the balancers it comes from)");
-    if (cfg->trust_forwarded_for && cfg->ntrusted == 0)
-        pc_cfg_error(ld, ld->proxy_seen[PK_TRUST_XFF],
-                     "'trust_forwarded_for' needs 'trusted_proxies' (the balancers it comes from)");
-}
-
 /* ---- public API ------------------------------------------------------------------------- */
 
 struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
@@ -778,8 +643,8 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
         if (fclose(f) != 0)
             pc_cfg_error(&ld, 0, "cannot read: %s", strerror(errno));
         finish_section(&ld);
-        finish_proxy(&ld);
-        build_names(&ld);
+        pc_cfg_finish_proxy(&ld);
+        pc_cfg_build_names(&ld);
     }
 
     free(ld.aux);

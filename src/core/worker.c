@@ -335,6 +335,7 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
     }
     if (pc_worker_app->start(cfg, id) < 0)
         return 1;
+    pc_admin_start(pc_w.loop, cfg);
 
     for (size_t i = 0; i < nls; i++) {
         ev_io_init(&ls[i].io, accept_cb, ls[i].fd, EV_READ);

@@ -16,7 +16,7 @@ static int app_start(const struct pc_config *cfg, int id)
     }
     if (pc_alog_open(cfg) < 0)
         pc_err("worker %d: serving without an access log", id); /* traffic matters more */
-    pc_metrics_init();
+    pc_metrics_init(cfg, pc_w.loop);
     pc_session_init();
     pc_health_start();
     return 0;

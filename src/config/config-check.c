@@ -1,0 +1,109 @@
+/* config-check.c — the checks that span several keys, once the whole file is read
+ * (docs/configuration.md), and the table of published names (config-int.h). */
+#include "config/config-int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* docs/configuration.md: after dropping to `user`, certificates and keys are read again on reload.
+ */
+static void check_user(struct pc_cfg_loader *ld)
+{
+    struct pc_config *cfg = ld->cfg;
+    int line = ld->proxy_seen[PK_USER];
+    if (!cfg->user)
+        return;
+    struct pc_cfg_user u;
+    if (!pc_cfg_user_lookup(ld, line, cfg->user, &u))
+        return;
+    for (size_t i = 0; i < cfg->ncerts; i++) {
+        pc_cfg_check_user_file(ld, &u, cfg->certs[i].line, "certificate", cfg->certs[i].cert);
+        pc_cfg_check_user_file(ld, &u, cfg->certs[i].key_line, "key", cfg->certs[i].key);
+    }
+    pc_cfg_check_user_file(ld, &u, ld->proxy_seen[PK_TICKET], "ticket_key_file",
+                           cfg->ticket_key_file);
+    for (size_t i = 0; i < cfg->npools; i++)
+        pc_cfg_check_user_file(ld, &u, ld->aux[i].seen[QK_CA], "ca", cfg->pools[i].ca);
+}
+
+/* Session-ticket keys come from the file's digest: too little material is a weak key. */
+static void check_ticket(struct pc_cfg_loader *ld)
+{
+    struct stat st;
+    const char *f = ld->cfg->ticket_key_file;
+    if (f && stat(f, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 32)
+        pc_cfg_error(ld, ld->proxy_seen[PK_TICKET],
+                     "ticket_key_file '%s': needs at least 32 bytes of key material (has %lld)", f,
+                     (long long)st.st_size);
+}
+
+static bool first_label_is(const char *name, const char *label)
+{
+    size_t n = strlen(label);
+    return strncmp(name, label, n) == 0 && (name[n] == '.' || name[n] == '\0');
+}
+
+void pc_cfg_build_names(struct pc_cfg_loader *ld)
+{
+    struct pc_config *cfg = ld->cfg;
+    size_t total = 0;
+    for (size_t p = 0; p < cfg->npools; p++)
+        total += cfg->pools[p].npublish;
+    cfg->names = pc_cfg_calloc(total, sizeof *cfg->names);
+    cfg->route_index = pc_route_index_new(total);
+    for (size_t p = 0; p < cfg->npools; p++) {
+        struct pc_pool *pool = &cfg->pools[p];
+        int line = ld->aux[p].seen[QK_PUBLISH];
+        if (ld->aux[p].duplicate)
+            continue;
+        for (size_t i = 0; i < pool->npublish; i++) {
+            const char *pub = pool->publish[i];
+            struct pc_name *nm = &cfg->names[cfg->nnames];
+            bool wild = pub[0] == '*';
+            *nm = (struct pc_name){.name = pc_cfg_strdup(wild ? pub + 1 : pub),
+                                   .wildcard = wild,
+                                   .http = pool->http,
+                                   .pool = pool,
+                                   .line = line};
+            if (nm->http == PC_HTTP_AUTO)
+                nm->http = pool->http_port && first_label_is(nm->name, "lyncdiscover")
+                               ? PC_HTTP_FORWARD
+                               : PC_HTTP_REDIRECT;
+            long old = pc_route_index_add(cfg->route_index, cfg->names, cfg->nnames);
+            if (old >= 0) {
+                const struct pc_name *o = &cfg->names[old];
+                pc_cfg_error(ld, line, "name '%s' is already published by pool '%s' at line %d",
+                             pub, o->pool->name, o->line);
+                free(nm->name);
+                continue;
+            }
+            cfg->nnames++;
+        }
+    }
+}
+
+void pc_cfg_finish_proxy(struct pc_cfg_loader *ld)
+{
+    struct pc_config *cfg = ld->cfg;
+    if (cfg->nexternal == 0) {
+        cfg->external = pc_cfg_calloc(1, sizeof *cfg->external);
+        pc_cfg_parse_addr("0.0.0.0", 7, false, &cfg->external[0]);
+        cfg->nexternal = 1;
+    }
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
+    }
+    check_user(ld);
+    check_ticket(ld);
+    /* Believing a header from everyone would let any client choose its address. */
+    if (cfg->proxy_protocol != PC_PP_OFF && cfg->ntrusted == 0)
+        pc_cfg_error(ld, ld->proxy_seen[PK_PROXY_PROTOCOL],
+                     "'proxy_protocol' needs 'trusted_proxies' (the balancers it comes from)");
+    if (cfg->trust_forwarded_for && cfg->ntrusted == 0)
+        pc_cfg_error(ld, ld->proxy_seen[PK_TRUST_XFF],
+                     "'trust_forwarded_for' needs 'trusted_proxies' (the balancers it comes from)");
+}

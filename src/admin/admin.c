@@ -56,34 +56,6 @@ static uint64_t sum_of(const char *fmt, const char *a, const char *b)
     return v;
 }
 
-void pc_admin_html(FILE *f, const char *s, bool newline_br)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        case '\n':
-            if (newline_br) {
-                fputs("<br>", f);
-                break;
-            }
-            /* fall through */
-        default:
-            fputc(*s, f);
-        }
-    }
-}
-
 static void html(FILE *f, const char *s)
 {
     pc_admin_html(f, s, false);

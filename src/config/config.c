@@ -128,22 +128,6 @@ static bool keys_in_step(void)
 
 /* ---- loading state ---------------------------------------------------------------------- */
 
-void pc_cfg_error(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    pc_cfg_msgs_add(&ld->msgs, line, false, fmt, ap);
-    va_end(ap);
-}
-
-void pc_cfg_warn(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    pc_cfg_msgs_add(&ld->msgs, line, true, fmt, ap);
-    va_end(ap);
-}
-
 static struct pc_pool *cur_pool(struct pc_cfg_loader *ld)
 {
     return &ld->cfg->pools[ld->cfg->npools - 1];

@@ -1,9 +1,26 @@
 /* diag.c — collecting the diagnostics of a load and handing them over as "FILE:LINE: message". */
 #include "config/config-int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void pc_cfg_error(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pc_cfg_msgs_add(&ld->msgs, line, false, fmt, ap);
+    va_end(ap);
+}
+
+void pc_cfg_warn(struct pc_cfg_loader *ld, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pc_cfg_msgs_add(&ld->msgs, line, true, fmt, ap);
+    va_end(ap);
+}
 
 void pc_cfg_msgs_add(struct pc_cfg_msgs *ms, int line, bool warning, const char *fmt, va_list ap)
 {

@@ -86,6 +86,8 @@ char *pc_arr_printf(struct pc_arr_conf *c, const char *fmt, ...)
 void pc_arr_check(struct pc_arr_conf *c, int farm, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void *pc_arr_grow(void *v, size_t n, size_t *cap, size_t size);
+/* Out of memory: a message, exit status 1 (nothing half-written is kept). */
+_Noreturn void pc_arr_out_of_memory(void);
 void pc_arr_conf_free(struct pc_arr_conf *c);
 
 /* importarr.c: element and attribute access on the parsed document. */

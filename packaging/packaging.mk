@@ -72,7 +72,7 @@ man-check: deps-packaging $(MAN_PAGES)
 define install_tree
 	$(INSTALL) -d -m 0755 $(1)$(SBINDIR) $(1)$(UNITDIR) $(1)$(SYSCONFDIR)/portico \
 	  $(1)$(LOGROTATEDIR) $(1)$(MANDIR)/man5 $(1)$(MANDIR)/man8 \
-	  $(1)$(DOCDIR)/docs $(1)$(DOCDIR)/examples
+	  $(1)$(DOCDIR)/docs $(1)$(DOCDIR)/examples $(1)$(DOCDIR)/grafana
 	$(INSTALL) -m 0755 portico $(1)$(SBINDIR)/portico
 	sed -e 's|/usr/sbin/portico|$(SBINDIR)/portico|g' -e 's|/etc/portico/|$(SYSCONFDIR)/portico/|g' \
 	  packaging/portico.service > $(1)$(UNITDIR)/portico.service
@@ -84,6 +84,7 @@ define install_tree
 	$(INSTALL) -m 0644 README.md $(1)$(DOCDIR)/README.md
 	$(INSTALL) -m 0644 $(wildcard docs/*.md) $(1)$(DOCDIR)/docs/
 	$(INSTALL) -m 0644 examples/portico.conf $(1)$(DOCDIR)/examples/portico.conf
+	$(INSTALL) -m 0644 packaging/grafana/portico.json $(1)$(DOCDIR)/grafana/portico.json
 	@if [ -n "$(1)" ] || [ ! -e $(SYSCONFDIR)/portico/portico.conf ]; then \
 	  echo "$(INSTALL) -m 0644 examples/portico.conf $(1)$(SYSCONFDIR)/portico/portico.conf"; \
 	  $(INSTALL) -m 0644 examples/portico.conf $(1)$(SYSCONFDIR)/portico/portico.conf; \

@@ -228,27 +228,6 @@ static bool expand(const char *pat, enum syntax syn, struct strv *out, bool *all
     return ok;
 }
 
-bool pc_arr_valid_host(const char *s)
-{
-    size_t len = strlen(s), label = 0;
-    if (len == 0 || len > 253)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return false;
-            label = 0;
-        } else if (isalnum((unsigned char)c) || (c == '-' && label > 0)) {
-            if (++label > 63)
-                return false;
-        } else {
-            return false;
-        }
-    }
-    return label > 0 && s[len - 1] != '-';
-}
-
 /* ---- one rule --------------------------------------------------------------------------- */
 
 enum act { ACT_FARM, ACT_REDIRECT };

@@ -7,6 +7,9 @@
 #define PORTICO_IMPORTARR_T_H
 
 #include <libxml/tree.h>
+#include <string.h>
+
+#include "config/config.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -108,8 +111,11 @@ int pc_arr_farm_index(const struct pc_arr_conf *c, const char *name, size_t len)
 
 /* importarr-rules.c: the global rules (system.webServer/rewrite/globalRules) into c->names. */
 void pc_arr_read_rules(struct pc_arr_conf *c, xmlNode *global_rules);
-/* Whether S is a host name portico accepts (letters, digits, '-', dots between labels). */
-bool pc_arr_valid_host(const char *s);
+/* Whether S is a host name portico accepts (config.h, pc_cfg_valid_hostname). */
+static inline bool pc_arr_valid_host(const char *s)
+{
+    return pc_cfg_valid_hostname(s, strlen(s));
+}
 
 /* importarr-emit.c: the portico.conf text for C (malloc'd; NULL when out of memory), and what
  * it holds. */

@@ -134,10 +134,6 @@ bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port, struct pc_a
 bool pc_cfg_is_loopback(const struct pc_addr *a);
 bool pc_cfg_same_addr(const struct pc_addr *a, const struct pc_addr *b);
 
-/* A host name: labels of letters, digits and '-', 1..63 bytes each, 253 at most
- * in all. */
-bool pc_cfg_valid_hostname(const char *s, size_t len);
-
 /* A servers= entry, its addresses resolved. */
 struct pc_cfg_server {
     char *host; /* without port and brackets */

@@ -22,6 +22,10 @@ bool pc_config_trusted(const struct pc_config *cfg, const struct pc_addr *a);
  * without port; false for anything else. */
 bool pc_config_parse_ip(const char *text, size_t len, struct pc_addr *out);
 
+/* A DNS host name as the configuration takes one: labels of letters, digits and '-' (not at
+ * either end), 1..63 bytes each, 253 at most in all. */
+bool pc_cfg_valid_hostname(const char *s, size_t len);
+
 const char *pc_role_str(enum pc_role role);
 const char *pc_http_mode_str(enum pc_http_mode mode);
 

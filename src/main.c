@@ -26,15 +26,22 @@ static void usage(FILE *f)
           f);
 }
 
-int main(int argc, char **argv)
+/* The command line, once read. */
+struct args {
+    const char *conf;
+    bool test;
+    const char *cmd; /* "ports", "probe", or NULL to run (or check) */
+    struct pc_ports_opts popts;
+};
+
+/* Reads ARGV into *A. Returns -1 to go on, else the exit status (after -v, -h or an error). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
     const char *conf = NULL;
     bool test = false;
     const char *cmd = NULL;
     struct pc_ports_opts popts = {PC_PORTS_MARKDOWN, false, false, false, false};
     int i = 1;
-    if (argc > 1 && strcmp(argv[1], "import-arr") == 0)
-        return pc_cmd_import_arr(argc - 2, argv + 2);
     if (argc > 1 && (strcmp(argv[1], "ports") == 0 || strcmp(argv[1], "probe") == 0))
         cmd = argv[i++];
     for (; i < argc; i++) {
@@ -76,22 +83,42 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    *a = (struct args){conf, test, cmd, popts};
+    return -1;
+}
+
+/* portico ports and portico probe, with a configuration that loaded. */
+static int run_tool(const char *cmd, struct pc_config *cfg, const struct pc_ports_opts *popts)
+{
+    int rc;
+    if (strcmp(cmd, "ports") == 0) {
+        rc = pc_cmd_ports(cfg, popts);
+    } else {
+        struct pc_tls *t = pc_tls_load(cfg, NULL);
+        rc = t ? pc_cmd_probe(cfg, t) : 1;
+        pc_tls_free(t);
+    }
+    pc_config_free(cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "import-arr") == 0)
+        return pc_cmd_import_arr(argc - 2, argv + 2);
+    struct args a;
+    int st = parse_args(argc, argv, &a);
+    if (st >= 0)
+        return st;
+    const char *conf = a.conf, *cmd = a.cmd;
+    bool test = a.test;
     struct pc_diag diag = {0};
     struct pc_config *cfg = pc_config_load(conf, &diag);
     if (cmd && cfg) {
         if (diag.text)
             fputs(diag.text, stderr);
         pc_diag_free(&diag);
-        int rc;
-        if (strcmp(cmd, "ports") == 0) {
-            rc = pc_cmd_ports(cfg, &popts);
-        } else {
-            struct pc_tls *t = pc_tls_load(cfg, NULL);
-            rc = t ? pc_cmd_probe(cfg, t) : 1;
-            pc_tls_free(t);
-        }
-        pc_config_free(cfg);
-        return rc;
+        return run_tool(cmd, cfg, &a.popts);
     }
     if (test && cfg) {
         /* Load the certificates too: a key that does not match is a configuration error. */

@@ -44,7 +44,7 @@ enum {
     PK_USER = 10,
     PK_PROXY_PROTOCOL = 24,
     PK_TRUST_XFF = 25,
-    NPROXYKEYS = 26 /* keys of [proxy] */
+    NPROXYKEYS = 27 /* keys of [proxy] */
 };
 enum {
     QK_SERVERS = 1,

@@ -119,6 +119,7 @@ struct pc_config {
     size_t ntrusted;
     int proxy_protocol; /* enum pc_proxy_protocol */
     bool trust_forwarded_for;
+    bool certificate_watch; /* reload when a listener certificate or key file changes */
 
     struct pc_pool *pools;
     size_t npools;

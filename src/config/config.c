@@ -86,6 +86,7 @@ static const struct keydef proxy_keys[] = {
     {"trusted_proxies", K_FN, 0, 0, 0, NULL, key_trusted, false},
     {"proxy_protocol", K_WORD, C(proxy_protocol), 0, 0, w_proxy_protocol, NULL, false},
     {"trust_forwarded_for", K_ONOFF, C(trust_forwarded_for), 0, 0, NULL, NULL, false},
+    {"certificate_watch", K_ONOFF, C(certificate_watch), 0, 0, NULL, NULL, false},
 };
 
 _Static_assert(NPROXYKEYS == sizeof proxy_keys / sizeof proxy_keys[0], "NPROXYKEYS");
@@ -605,6 +606,7 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
         .workers = 0,
         .max_connections = 20000,
         .max_pinned_per_client = 8,
+        .certificate_watch = true,
         .access_log = pc_cfg_strdup("stdout"),
         .access_log_format = PC_LOG_COMBINED,
         .timeout_connect = 5,

@@ -32,6 +32,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "config/config.h"
+#include "core/certwatch.h"
 #include "core/daemon.h"
 #include "core/worker.h"
 #include "tls/tls.h"
@@ -573,6 +574,13 @@ static void begin_stop(const struct pc_config *cfg, struct timespec *deadline)
     nsocks = 0;
 }
 
+static double monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int pc_master_run(struct pc_config *cfg)
 {
     sigset_t set;
@@ -591,6 +599,7 @@ int pc_master_run(struct pc_config *cfg)
     char st[64];
     snprintf(st, sizeof(st), "READY=1\nMAINPID=%d", (int)getpid());
     pc_notify(st);
+    pc_certwatch_arm(cfg);
 
     bool stopping = false;
     struct timespec deadline = {0};
@@ -605,9 +614,10 @@ int pc_master_run(struct pc_config *cfg)
         if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
             begin_stop(cfg, &deadline);
             stopping = true;
-        } else if (sig == SIGHUP && !stopping) {
+        } else if (!stopping && (sig == SIGHUP || pc_certwatch_due(monotonic()))) {
             pc_notify("RELOADING=1");
             cfg = reload(cfg);
+            pc_certwatch_arm(cfg); /* the files as they are now, whatever the outcome */
             pc_notify("READY=1");
         } else if (sig == SIGUSR1) {
             signal_old(generation + 1, SIGUSR1);
@@ -628,6 +638,7 @@ int pc_master_run(struct pc_config *cfg)
     }
     pc_tls_free(tls);
     pc_config_free(cfg);
+    pc_certwatch_free();
     free(socks);
     pc_info("stopped");
     return 0;

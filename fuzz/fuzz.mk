@@ -16,7 +16,7 @@
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
-FUZZ_TARGETS       ?= request response chunked config proxyproto
+FUZZ_TARGETS       ?= request response chunked config proxyproto ntlm
 FUZZ_FLAGS         ?=
 # Known findings the harnesses should look past (comma-separated names, or "all"; see
 # fuzz/README.md). Empty: every finding fails.
@@ -39,7 +39,7 @@ FUZZ_H1OBJS := $(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/proxy/rewrite.o \
                $(FUZZ_DIR)/obj/proxy/cookie.o $(FUZZ_BUF) \
                $(FUZZ_LLOBJS)
 FUZZ_CFGOBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(sort $(wildcard src/config/*.c))) \
-                $(FUZZ_DIR)/obj/common/net.o
+                $(FUZZ_DIR)/obj/common/net.o $(FUZZ_DIR)/obj/common/sb.o
 
 # The configuration harness keeps DNS, NSS and devices out (see fuzz/fuzz_config.c).
 FUZZ_CFGWRAP := -Wl,--wrap=getaddrinfo,--wrap=freeaddrinfo,--wrap=getpwnam,--wrap=getgrouplist,--wrap=open
@@ -48,7 +48,7 @@ FUZZ_CFGWRAP := -Wl,--wrap=getaddrinfo,--wrap=freeaddrinfo,--wrap=getpwnam,--wra
 # and input size (FE FE HI LO C in the HTTP inputs expands to a run of C, so that small inputs
 # reach the 8/64/128 KiB limits).
 fuzz_opts = $$(case $$t in config) echo -max_len=8192;; chunked) echo -max_len=4096;; \
-		proxyproto) echo -max_len=2048;; \
+		proxyproto) echo -max_len=2048;; ntlm) echo -max_len=4096;; \
 		*) echo -max_len=6144;; esac) $$([ -f fuzz/$$t.dict ] && echo -dict=fuzz/$$t.dict) \
 	-timeout=20 -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS)
 
@@ -102,6 +102,13 @@ $(FUZZ_DIR)/fuzz_config: fuzz/fuzz_config.c fuzz/common.h $(FUZZ_CFGOBJS)
 $(FUZZ_DIR)/fuzz_proxyproto: fuzz/fuzz_proxyproto.c fuzz/common.h $(FUZZ_DIR)/obj/proxy/proxyproto.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< \
 		$(FUZZ_DIR)/obj/proxy/proxyproto.o
+
+# The sign-in token parsers (NTLMSSP, SPNEGO, Kerberos, base64, the web-ticket form, Basic;
+# docs/signin.md): pure, like the PROXY protocol parser.
+$(FUZZ_DIR)/fuzz_ntlm: fuzz/fuzz_ntlm.c fuzz/common.h $(FUZZ_DIR)/obj/proxy/ntlm.o \
+		$(FUZZ_DIR)/obj/proxy/signin.o
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< \
+		$(FUZZ_DIR)/obj/proxy/ntlm.o $(FUZZ_DIR)/obj/proxy/signin.o
 
 # Runs the harness named in the shell variable t on corpus directory $(1) (new entries) plus
 # the seeds and the saved findings of fuzz/crashes/NAME/ (each replayed first, so that a

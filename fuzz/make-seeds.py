@@ -6,7 +6,9 @@ HTTP inputs, RUN(n, c) is the harnesses' run-length escape (FE FE HI LO C = byte
 that a seed of a few hundred bytes carries a 60 KiB Kerberos token or an 8 KiB request line.
 """
 
+import base64
 import os
+import struct
 import shutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -204,7 +206,53 @@ CONFIG = {
     b"servers = " + b"10.0.0.1 " * 200 + b"\n",
 }
 
-HARNESSES = {"request": REQUEST, "response": RESPONSE, "chunked": CHUNKED, "config": CONFIG}
+
+def _ntlm3(domain, user, unicode=True):
+    """An NTLM AUTHENTICATE message (MS-NLMP 2.2.1.3): six security buffers, then the payload."""
+    enc = (lambda t: t.encode("utf-16-le")) if unicode else (lambda t: t.encode("ascii"))
+    fields = [b"\x00" * 24, b"\x00" * 24, enc(domain), enc(user), enc("WS01"), b""]
+    off = 64 + 8
+    head, body = b"", b""
+    for f in fields:
+        head += struct.pack("<HHI", len(f), len(f), off + len(body))
+        body += f
+    flags = 0x00000001 if unicode else 0x00000002
+    return b"NTLMSSP\x00" + struct.pack("<I", 3) + head + struct.pack("<I", flags) + b"\x00" * 8 + body
+
+
+def _der(tag, body):
+    n = len(body)
+    ln = bytes([n]) if n < 128 else (b"\x81" + bytes([n]) if n < 256 else b"\x82" + struct.pack(">H", n))
+    return bytes([tag]) + ln + body
+
+
+NTLMSSP_OID = b"\x06\x0a\x2b\x06\x01\x04\x01\x82\x37\x02\x02\x0a"
+KRB5_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x12\x01\x02\x02"
+SPNEGO_OID = b"\x06\x06\x2b\x06\x01\x05\x05\x02"
+
+
+def _neg_init(mech, token):
+    inner = _der(0x30, _der(0xa0, _der(0x30, mech)) + _der(0xa2, _der(0x04, token)))
+    return _der(0x60, SPNEGO_OID + _der(0xa0, inner))
+
+
+NTLM = {
+    "type1": b"NTLMSSP\x00\x01\x00\x00\x00\x07\x82\x08\xa2" + b"\x00" * 16,
+    "type2": b"NTLMSSP\x00\x02\x00\x00\x00" + b"\x00" * 8 + b"\x05\x82\x89\xa2" + b"\x11" * 8 + b"\x00" * 16,
+    "type3-unicode": _ntlm3("CONTOSO", "alice"),
+    "type3-oem": _ntlm3("CONTOSO", "bob", unicode=False),
+    "spnego-init-ntlm": _neg_init(NTLMSSP_OID, b"NTLMSSP\x00\x01\x00\x00\x00\x07\x82\x08\xa2" + b"\x00" * 16),
+    "spnego-resp-type3": _der(0xa1, _der(0x30, _der(0xa2, _der(0x04, _ntlm3("CONTOSO", "carol"))))),
+    "spnego-init-krb5": _neg_init(KRB5_OID, _der(0x60, KRB5_OID + b"\x01\x00" + b"\x6e\x03\x02\x01\x05")),
+    "truncated-type3": _ntlm3("CONTOSO", "alice")[:40],
+    "offset-past-end": b"NTLMSSP\x00\x03\x00\x00\x00" + struct.pack("<HHI", 8, 8, 0xfffffff0) * 6 + b"\x01\x00\x00\x00",
+    "form-password": b"grant_type=password&username=CONTOSO%5Calice&password=Secret%21",
+    "form-anon": b"grant_type=urn%3Amicrosoft.rtc%3Aanonmeeting&password=x&username=guest",
+    "basic": b"Basic " + base64.b64encode(b"alice@contoso.com:Secret!"),
+    "negotiate-header": b"Negotiate " + base64.b64encode(_ntlm3("CONTOSO", "dave")),
+}
+
+HARNESSES = {"request": REQUEST, "response": RESPONSE, "chunked": CHUNKED, "config": CONFIG, "ntlm": NTLM}
 
 
 def main():

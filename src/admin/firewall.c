@@ -2,7 +2,7 @@
  * page, as this configuration implies them (the same data `portico ports` prints). */
 #include "admin/admin.h"
 
-#include "cli/ports.h"
+#include "config/ports-tables.h"
 
 static void cell(FILE *f, const char *s)
 {

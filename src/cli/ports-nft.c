@@ -64,7 +64,7 @@ static void listener_rules(const struct pc_config *cfg, int family, FILE *out)
         char text[INET6_ADDRSTRLEN];
         pc_net_addr_text(a, text, sizeof(text));
         pc_sb_printf(&set, "%s%s", n++ ? ", " : "", text);
-        any |= pc_cli_addr_any(a);
+        any |= pc_flows_addr_any(a);
     }
     char ports[32], what[64];
     if (cfg->https_port && cfg->http_port) {
@@ -93,7 +93,7 @@ static void listener_rules(const struct pc_config *cfg, int family, FILE *out)
         int port =
             ntohs(family == AF_INET ? ((const struct sockaddr_in *)&cfg->admin.ss)->sin_port
                                     : ((const struct sockaddr_in6 *)&cfg->admin.ss)->sin6_port);
-        if (pc_cli_addr_any(&cfg->admin))
+        if (pc_flows_addr_any(&cfg->admin))
             fprintf(out, "\t\tmeta nfproto %s tcp dport %d accept", fam_name(family), port);
         else
             fprintf(out, "\t\t%s daddr %s tcp dport %d accept", fam_kw(family), a, port);
@@ -113,19 +113,19 @@ static void flow_rule(const struct pc_config *cfg, const struct pc_flow *f, int 
         const struct pc_member *m = &pool->members[f->members[k]];
         if (m->addr.ss.ss_family != family)
             continue;
-        named |= pc_cli_member_named(m);
+        named |= pc_flows_member_named(m);
         char a[INET6_ADDRSTRLEN];
         pc_net_addr_text(&m->addr, a, sizeof(a));
         pc_sb_printf(&set, "%s%s", n ? ", " : "", a);
         char mt[600];
-        pc_cli_member_text(m, mt, sizeof(mt));
+        pc_flows_member_text(m, mt, sizeof(mt));
         pc_sb_printf(&names, "%s%s", n ? ", " : "", mt);
         n++;
     }
     if (n) {
         char pname[512], what[700];
         nft_safe(pool->name, pname, sizeof(pname));
-        snprintf(what, sizeof(what), "pool %s (%s): %s %d", pname, pc_cli_role_label(pool->role),
+        snprintf(what, sizeof(what), "pool %s (%s): %s %d", pname, pc_flows_role_label(pool->role),
                  f->tls ? "HTTPS" : "HTTP", f->port);
         /* The file keeps the names the addresses were resolved from, for the reader. */
         if (named)
@@ -149,7 +149,7 @@ static bool any_named(const struct pc_config *cfg)
 {
     for (size_t p = 0; p < cfg->npools; p++)
         for (size_t m = 0; m < cfg->pools[p].nmembers; m++)
-            if (pc_cli_member_named(&cfg->pools[p].members[m]))
+            if (pc_flows_member_named(&cfg->pools[p].members[m]))
                 return true;
     return false;
 }

@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "cli/cli.h"
-#include "cli/flows.h"
+#include "config/flows.h"
 
 /* Writes to OUT an nftables ruleset (table inet portico) that allows exactly FLOWS and the
  * external listeners of CFG, plus what OPTS adds. */

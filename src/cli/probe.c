@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/flows.h"
+#include "config/flows.h"
 #include "tls/tls.h"
 
 struct row {
@@ -77,7 +77,7 @@ static void add_row(struct probe *pr, const struct target *t, const char *check,
     }
     pr->rows = rows;
     char mt[600];
-    pc_cli_member_text(t->m, mt, sizeof(mt));
+    pc_flows_member_text(t->m, mt, sizeof(mt));
     struct pc_sb pool = {0}, member = {0}, reason = {0};
     pc_sb_printf(&pool, "%s", pr->cfg->pools[t->pool].name);
     pc_sb_printf(&member, "%s", mt);
@@ -461,7 +461,7 @@ static void check_names(struct probe *pr, const struct target *t, SSL *ssl)
             if (cfg->names[i].pool != pool)
                 continue;
             char name[300];
-            pc_cli_name_text(&cfg->names[i], true, name, sizeof(name));
+            pc_flows_name_text(&cfg->names[i], true, name, sizeof(name));
             name_check(cert, name, &bad, &nbad);
             nchecked++;
         }
@@ -492,7 +492,7 @@ static void pool_host(const struct pc_config *cfg, size_t pool, int mode, char *
             if (n->pool != &cfg->pools[pool] || n->wildcard != (wild == 1) ||
                 (mode >= 0 && n->http != (enum pc_http_mode)mode))
                 continue;
-            pc_cli_name_text(n, true, buf, size);
+            pc_flows_name_text(n, true, buf, size);
             break;
         }
     }
@@ -502,7 +502,7 @@ static void progress(const struct probe *pr, const struct pc_member *m, const st
                      size_t step, size_t steps)
 {
     char mt[600];
-    pc_cli_member_text(m, mt, sizeof(mt));
+    pc_flows_member_text(m, mt, sizeof(mt));
     fprintf(stderr, "%sprobe [%zu/%zu]: pool %s, %s port %d (%s)...%s", pr->tty ? "\r\033[K" : "",
             step, steps, pr->cfg->pools[f->pool].name, mt, f->port, f->tls ? "HTTPS" : "HTTP",
             pr->tty ? "" : "\n");

@@ -1,13 +1,13 @@
-/* flows.c — the flows a configuration implies, and small text helpers for the CLI. */
+/* flows.c — the flows a configuration implies (flows.h), and the texts that name them. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/flows.h"
+#include "config/flows.h"
 
-bool pc_cli_pool_forwards_http(const struct pc_config *cfg, size_t pool)
+bool pc_flows_pool_forwards_http(const struct pc_config *cfg, size_t pool)
 {
     /* Without the external HTTP listener nothing is ever forwarded, whatever the names say. */
     if (!cfg->http_port || !cfg->pools[pool].http_port)
@@ -18,7 +18,7 @@ bool pc_cli_pool_forwards_http(const struct pc_config *cfg, size_t pool)
     return false;
 }
 
-const char *pc_cli_role_label(enum pc_role role)
+const char *pc_flows_role_label(enum pc_role role)
 {
     switch (role) {
     case PC_ROLE_FRONTEND:
@@ -33,30 +33,30 @@ const char *pc_cli_role_label(enum pc_role role)
     return "Generic pool";
 }
 
-bool pc_cli_addr_any(const struct pc_addr *a)
+bool pc_flows_addr_any(const struct pc_addr *a)
 {
     if (a->ss.ss_family == AF_INET)
         return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
     return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
 }
 
-bool pc_cli_member_named(const struct pc_member *m)
+bool pc_flows_member_named(const struct pc_member *m)
 {
     unsigned char bin[sizeof(struct in6_addr)];
     return inet_pton(AF_INET, m->host, bin) != 1 && inet_pton(AF_INET6, m->host, bin) != 1;
 }
 
-void pc_cli_member_text(const struct pc_member *m, char *buf, size_t size)
+void pc_flows_member_text(const struct pc_member *m, char *buf, size_t size)
 {
     char a[INET6_ADDRSTRLEN];
     pc_net_addr_text(&m->addr, a, sizeof(a));
-    if (pc_cli_member_named(m))
+    if (pc_flows_member_named(m))
         snprintf(buf, size, "%s (%s)", a, m->host);
     else
         snprintf(buf, size, "%s", a);
 }
 
-void pc_cli_name_text(const struct pc_name *n, bool sample, char *buf, size_t size)
+void pc_flows_name_text(const struct pc_name *n, bool sample, char *buf, size_t size)
 {
     /* A wildcard is stored as its suffix with the dot (".contoso.com"). */
     if (n->wildcard)
@@ -109,7 +109,7 @@ int pc_flows_build(const struct pc_config *cfg, struct pc_flows *out)
 {
     *out = (struct pc_flows){0};
     for (size_t p = 0; p < cfg->npools; p++)
-        if (pc_cli_pool_forwards_http(cfg, p) &&
+        if (pc_flows_pool_forwards_http(cfg, p) &&
             add_flow(cfg, out, p, false, cfg->pools[p].http_port) < 0)
             goto fail;
     for (size_t p = 0; p < cfg->npools; p++) {
@@ -136,55 +136,4 @@ void pc_flows_free(struct pc_flows *f)
         free(f->v[i].members);
     free(f->v);
     *f = (struct pc_flows){0};
-}
-
-void pc_sb_vprintf(struct pc_sb *sb, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0)
-        return; /* an encoding error in FMT: nothing to add */
-    if (sb->len + (size_t)n + 1 > sb->cap) {
-        size_t cap = sb->cap ? sb->cap : 256;
-        while (cap < sb->len + (size_t)n + 1)
-            cap *= 2;
-        char *s = realloc(sb->s, cap);
-        if (!s) {
-            /* A command-line tool with kilobytes of output: there is nothing to fall back on. */
-            fputs("portico: out of memory\n", stderr);
-            exit(1);
-        }
-        sb->s = s;
-        sb->cap = cap;
-    }
-    vsnprintf(sb->s + sb->len, sb->cap - sb->len, fmt, ap);
-    sb->len += (size_t)n;
-}
-
-void pc_sb_printf(struct pc_sb *sb, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    pc_sb_vprintf(sb, fmt, ap);
-    va_end(ap);
-}
-
-const char *pc_sb_str(const struct pc_sb *sb)
-{
-    return sb->s ? sb->s : "";
-}
-
-void pc_sb_reset(struct pc_sb *sb)
-{
-    sb->len = 0;
-    if (sb->s)
-        sb->s[0] = '\0';
-}
-
-void pc_sb_free(struct pc_sb *sb)
-{
-    free(sb->s);
-    *sb = (struct pc_sb){0};
 }

@@ -35,7 +35,7 @@ FUZZ_LLOBJS := $(FUZZ_DIR)/obj/llhttp/llhttp.o $(FUZZ_DIR)/obj/llhttp/api.o \
                $(FUZZ_DIR)/obj/llhttp/http.o
 FUZZ_BUF    := $(FUZZ_DIR)/obj/fuzz/exactbuf.o
 FUZZ_H1OBJS := $(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/proxy/rewrite.o \
-               $(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/http/body.o \
+               $(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/common/out.o $(FUZZ_DIR)/obj/http/body.o \
                $(FUZZ_DIR)/obj/proxy/cookie.o $(FUZZ_BUF) \
                $(FUZZ_LLOBJS)
 FUZZ_CFGOBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(sort $(wildcard src/config/*.c))) \
@@ -85,12 +85,13 @@ $(FUZZ_DIR)/fuzz_request $(FUZZ_DIR)/fuzz_response: $(FUZZ_DIR)/fuzz_%: fuzz/fuz
 		fuzz/h1check.h fuzz/common.h $(FUZZ_H1OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< $(FUZZ_H1OBJS) $(FUZZ_LIBS)
 
-$(FUZZ_DIR)/fuzz_chunked: fuzz/fuzz_chunked.c fuzz/common.h $(FUZZ_DIR)/obj/core/io.o $(FUZZ_BUF) \
+$(FUZZ_DIR)/fuzz_chunked: fuzz/fuzz_chunked.c fuzz/common.h $(FUZZ_DIR)/obj/core/io.o \
+		$(FUZZ_DIR)/obj/common/out.o $(FUZZ_BUF) \
 		$(FUZZ_DIR)/obj/http/body.o $(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/http/chunked.o \
 		$(FUZZ_LLOBJS) $(FUZZ_DIR)/obj/llhttp/llhttp-strict.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< \
-		$(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/http/body.o $(FUZZ_DIR)/obj/http/http1.o \
-		$(FUZZ_DIR)/obj/http/chunked.o \
+		$(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/common/out.o $(FUZZ_DIR)/obj/http/body.o \
+		$(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/http/chunked.o \
 		$(FUZZ_BUF) $(FUZZ_LLOBJS) $(FUZZ_DIR)/obj/llhttp/llhttp-strict.o \
 		$(FUZZ_LIBS)
 

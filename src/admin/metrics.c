@@ -98,7 +98,7 @@ void pc_metrics_init(const struct pc_config *c, struct ev_loop *l)
 #undef SERIES
 }
 
-void pc_metrics_request(const struct pc_txn *t)
+void pc_metrics_request(const struct pc_metrics_req *t)
 {
     if (!pools)
         return;

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/io-t.h"
+#include "common/out.h"
 
 enum { PC_IO_AGAIN = -1, PC_IO_ERR = -2 };
 
@@ -30,18 +30,6 @@ ssize_t pc_io_read_bulk(int fd, SSL *ssl, struct pc_buf **bp);
  * queue's buffer has gone back to the free list), 0 when the socket is full, PC_IO_ERR on
  * error. Adds bytes written to *COUNT when COUNT is not NULL. */
 int pc_io_flush(int fd, SSL *ssl, struct pc_out *o, uint64_t *count);
-
-static inline bool pc_out_pending(const struct pc_out *o)
-{
-    return (o->ob && o->ob->end > o->ob->start) || o->rawlen;
-}
-
-/* Makes room for NEED more bytes at the end of O's buffer (taking or growing one); returns
- * the write position or NULL when out of memory. */
-char *pc_out_reserve(struct pc_out *o, size_t need);
-/* Appends LEN bytes; returns false when out of memory. */
-bool pc_out_append(struct pc_out *o, const void *p, size_t len);
-void pc_out_reset(struct pc_out *o);
 
 /* Switches the events a watcher waits for, touching libev only when they change. */
 void pc_io_want(struct ev_loop *loop, ev_io *w, int events);

@@ -19,6 +19,7 @@
 #include "admin/admin.h"
 #include "admin/metrics.h"
 #include "admin/stats.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "config/config.h"

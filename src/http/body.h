@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "core/io.h"
+#include "common/out.h"
 #include "http/body-t.h"
 
 /* Queues a piece of body in MODE (see enum pc_body_mode); 0 or -1 (out of memory, or a second

@@ -16,7 +16,7 @@
 
 #include "common/buf.h"
 #include "config/config-t.h"
-#include "core/io-t.h"
+#include "common/out-t.h"
 #include "core/listener-t.h"
 #include "http/body-t.h"
 #include "http/chunked-t.h"

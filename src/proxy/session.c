@@ -124,7 +124,11 @@ static void sess_log(struct pc_session *s)
     if (!s->t.status)
         s->t.status = 499; /* the client went away first (nginx's convention) */
     pc_alog_request(s);
-    pc_metrics_request(&s->t);
+    pc_metrics_request(&(struct pc_metrics_req){.name = s->t.name,
+                                                .status = s->t.status,
+                                                .t_start = s->t.t_start,
+                                                .bytes_out = s->t.bytes_out,
+                                                .bytes_in = s->t.bytes_in});
     s->t.logged = true;
 }
 

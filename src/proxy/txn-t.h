@@ -14,7 +14,7 @@
 
 #include "common/buf.h"
 #include "common/list.h"
-#include "core/io-t.h"
+#include "common/out-t.h"
 #include "http/body-t.h"
 #include "http/chunked-t.h"
 

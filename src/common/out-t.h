@@ -1,6 +1,6 @@
-/* io-t.h — an output queue (functions: core/io.h). */
-#ifndef PORTICO_IO_T_H
-#define PORTICO_IO_T_H
+/* out-t.h — an output queue (functions: common/out.h; written to a socket by core/io.h). */
+#ifndef PORTICO_OUT_T_H
+#define PORTICO_OUT_T_H
 
 #include <stddef.h>
 

@@ -10,6 +10,7 @@
 #include "core/master.h"
 #include "core/worker.h"
 #include "proxy/app.h"
+#include "proxy/guard.h"
 #include "tls/tls.h"
 
 #define PORTICO_VERSION "0.1.0"
@@ -142,5 +143,6 @@ int main(int argc, char **argv)
     if (!cfg)
         return 1;
     pc_worker_app = &pc_proxy_app; /* what the workers run */
+    pc_guard_create(cfg);          /* shared by every worker, kept across reloads */
     return pc_master_run(cfg);
 }

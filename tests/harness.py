@@ -426,6 +426,7 @@ def render_config(net, pools, access_log, pki=None, **proxy):
     }
     opts.update(proxy)
     certs = opts.pop("certs", None)         # [(pem, key)]: several certificate/key pairs, in order
+    signin = opts.pop("signin", None)       # {key: value} of a [signin] section
     if str(opts.get("https_port")) != "off" and pki is not None and "certificate" not in opts \
             and not certs:
         opts["certificate"] = pki.public_pem
@@ -438,6 +439,8 @@ def render_config(net, pools, access_log, pki=None, **proxy):
         lines.append("certificate = %s" % pem)
         if key:
             lines.append("key = %s" % key)
+    if signin is not None:
+        lines += ["", "[signin]"] + ["%s = %s" % kv for kv in signin.items()]
     return "\n".join(lines) + "\n\n" + "\n".join(p.render(pki) for p in pools)
 
 

@@ -123,6 +123,17 @@ def big_header_value(n):
 # only on the connection that issued the challenge, as a real NTLM server does.
 
 AUTH_MAGIC = b"NTLMSSP\x00"
+WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+
+
+def soap_auth(user, password):
+    """The body of a web ticket request with a WS-Security UsernameToken (SOAP 1.1)."""
+    from xml.sax.saxutils import escape
+    return ('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>'
+            '<o:Security xmlns:o="%s"><o:UsernameToken><o:Username>%s</o:Username>'
+            '<o:Password>%s</o:Password></o:UsernameToken></o:Security></s:Header><s:Body>'
+            '<RequestSecurityToken xmlns="http://docs.oasis-open.org/ws-sx/ws-trust/200512"/>'
+            '</s:Body></s:Envelope>' % (WSSE_NS, escape(user), escape(password))).encode()
 
 
 def auth_token(kind, user="", challenge=""):
@@ -145,6 +156,39 @@ def parse_auth_token(tok):
         user, _, challenge = payload.rpartition(":")
         return 3, user, challenge
     raise ValueError("unknown token type %d" % kind)
+
+
+def ntlm3_token(domain, user, password, unicode=True):
+    """A real NTLM AUTHENTICATE message (MS-NLMP 2.2.1.3), base64: LM, NT, domain, user,
+    workstation and session key buffers, then the flags. PASSWORD goes in the NT response
+    field (the mock's convention: it computes no NTLMv2)."""
+    enc = (lambda t: t.encode("utf-16-le")) if unicode else (lambda t: t.encode("latin-1"))
+    fields = [b"\x00" * 24, password.encode(), enc(domain), enc(user), enc("WS01"), b""]
+    off, head, body = 72, b"", b""
+    for f in fields:
+        head += struct.pack("<HHI", len(f), len(f), off + len(body))
+        body += f
+    flags = 0x00000001 if unicode else 0x00000002
+    raw = AUTH_MAGIC + struct.pack("<I", 3) + head + struct.pack("<I", flags) + b"\x00" * 8 + body
+    return base64.b64encode(raw).decode("ascii")
+
+
+def real_ntlm3(tok):
+    """(domain, user, password) of a real AUTHENTICATE message (see ntlm3_token), else None."""
+    try:
+        raw = base64.b64decode(tok.strip(), validate=True)
+    except ValueError:
+        return None
+    if len(raw) < 64 or not raw.startswith(AUTH_MAGIC) or raw[8:12] != b"\x03\x00\x00\x00":
+        return None
+    flags = struct.unpack_from("<I", raw, 60)[0]
+
+    def buf(at):
+        n, _, o = struct.unpack_from("<HHI", raw, at)
+        return raw[o:o + n]
+
+    dec = (lambda b: b.decode("utf-16-le", "replace")) if flags & 1 else (lambda b: b.decode("latin-1"))
+    return dec(buf(28)), dec(buf(36)), buf(20).decode("utf-8", "replace")
 
 
 def challenge_of(www_authenticate):
@@ -464,6 +508,10 @@ class Server:
             self.events = open(os.path.join(self.rawlog, "events.log"), "a", buffering=1)
         self.listeners = []
         self.tls_ctx = None
+        self.passwords = None
+        if args.passwords:
+            with open(args.passwords) as f:
+                self.passwords = {k.lower(): v for k, v in json.load(f).items()}
 
     def event(self, **kw):
         if self.events:
@@ -742,10 +790,13 @@ class Handler:
         if "100-continue" in tokens(req.headers, "expect"):
             self.send_interim(100)
         state = {"stalled": stall_after is None}
+        req.body_kept = bytearray()             # the first 16 KiB (sign-in forms)
 
         def sink(mv):
             req.body_sha.update(mv)
             req.body_len += len(mv)
+            if len(req.body_kept) < 16384:
+                req.body_kept += bytes(mv[:16384 - len(req.body_kept)])
             if not state["stalled"] and req.body_len >= stall_after:
                 state["stalled"] = True
                 self.srv.event(ev="stall", conn=self.serial, at=req.body_len, secs=stall)
@@ -788,6 +839,8 @@ class Handler:
             return self.autodiscover(req, lp)
         if lp.startswith("/webticket/oauthtoken"):
             return self.oauthtoken(req)
+        if lp.startswith("/webticket/webticketservice.svc/auth") and self.srv.passwords is not None:
+            return self.webticket_soap(req)
         if lp.startswith("/ucwa/") and lp.endswith("/events"):
             return self.ucwa_events(req)
         if lp.startswith("/ucwa/") and lp.rstrip("/").endswith("/applications"):
@@ -1035,6 +1088,15 @@ class Handler:
         scheme, _, tok = authz.partition(" ")
         if scheme.lower() not in ("ntlm", "negotiate"):
             return unauthorized("scheme %s" % scheme)
+        real = real_ntlm3(tok) if self.srv.passwords is not None else None
+        if real is not None:
+            # A real AUTHENTICATE message (MS-NLMP 2.2.1.3). The test convention: its NT
+            # response field carries the password itself (the mock computes no NTLMv2).
+            domain, user, password = real
+            if not self.check_password(user, password, "ntlm"):
+                return unauthorized("wrong password for %s\\%s" % (domain, user))
+            self.auth_user, self.auth_scheme = user, scheme
+            return self.echo(req, user=user, scheme=scheme, authenticated_by="handshake")
         try:
             kind, user, challenge = parse_auth_token(tok)
         except (ValueError, UnicodeDecodeError) as e:
@@ -1139,9 +1201,60 @@ class Handler:
         return self.respond(req, 401, b"", hs, ctype=None)
 
     def oauthtoken(self, req):
+        """The web ticket service's OAuth endpoint. With --passwords, a password grant is checked
+        against the table (user name case-folded, DOMAIN\\ and @suffix dropped): a wrong one
+        gets 400 invalid_grant with X-Ms-diagnostics 28020, as Lync answers; unknown users are
+        answered --unknown-delay seconds later (Active Directory's tell that lyncsmash uses)."""
+        if self.srv.passwords is not None:
+            form = urllib.parse.parse_qs(bytes(getattr(req, "body_kept", b"")).decode("latin-1"))
+            grant = (form.get("grant_type") or [""])[0]
+            if grant == "password":
+                user = (form.get("username") or [""])[0]
+                ok = self.check_password(user, (form.get("password") or [""])[0], "oauth")
+                if not ok:
+                    body = b'{"error":"invalid_grant"}'
+                    hs = [("X-Ms-diagnostics", '28020;source="%s";reason="The user name or '
+                           'password is incorrect."' % self.srv.name)]
+                    return self.respond(req, 400, body, hs)
         doc = {"access_token": "cwt=AAEBHAEFAAAAAAAFFQAAAMock" + str(self.serial),
                "expires_in": 28799, "ms_rtc_identityscope": "local", "token_type": "Bearer"}
         return self.respond(req, 200, json.dumps(doc).encode())
+
+    def webticket_soap(self, req):
+        """The web ticket service's SOAP endpoint with a WS-Security UsernameToken: a wrong
+        password gets a SOAP fault (500) with X-Ms-diagnostics 28020; no token: 200 as if
+        another credential had worked."""
+        import xml.etree.ElementTree as ET
+        wsse = "{%s}" % WSSE_NS
+        try:
+            root = ET.fromstring(bytes(getattr(req, "body_kept", b"")))
+        except ET.ParseError as e:
+            return self.respond(req, 400, json.dumps({"error": str(e)}).encode())
+        tok = root.find(".//%sUsernameToken" % wsse)
+        if tok is not None:
+            user = tok.findtext(wsse + "Username") or ""
+            if not self.check_password(user, tok.findtext(wsse + "Password") or "", "soap"):
+                body = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+                        b'<s:Fault><faultcode>s:Client</faultcode><faultstring>The user name or '
+                        b'password is incorrect.</faultstring></s:Fault></s:Body></s:Envelope>')
+                hs = [("Content-Type", "text/xml; charset=utf-8"),
+                      ("X-Ms-diagnostics", '28020;source="%s";reason="The user name or password '
+                       'is incorrect."' % self.srv.name)]
+                return self.respond(req, 500, body, hs)
+        body = b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>' \
+               b'<IssueTokenResponse>mock-ticket</IssueTokenResponse></s:Body></s:Envelope>'
+        return self.respond(req, 200, body, [("Content-Type", "text/xml; charset=utf-8")])
+
+    def check_password(self, user, password, channel):
+        """Whether USER (any of CONTOSO\\alice, alice@contoso.com, alice) has PASSWORD; every
+        attempt is an event, so tests count what reached the pool."""
+        key = user.split("\\")[-1].rsplit("@", 1)[0].strip().lower()
+        known = key in self.srv.passwords
+        if not known and self.srv.args.unknown_delay:
+            time.sleep(self.srv.args.unknown_delay)
+        ok = known and self.srv.passwords[key] == password
+        self.srv.event(ev="signin", channel=channel, user=key, ok=ok, peer=self.peer, conn=self.serial)
+        return ok
 
     def ucwa_applications(self, req):
         app = "/ucwa/oauth/v1/applications/101"
@@ -1176,6 +1289,9 @@ def main(argv=None):
     ap.add_argument("--rawlog-max", type=int, default=8 << 20, help="bytes logged per connection")
     ap.add_argument("--ready-file")
     ap.add_argument("--idle-timeout", type=float, default=600.0)
+    ap.add_argument("--passwords", help="JSON {user: password}: check sign-ins (NTLM, OAuth)")
+    ap.add_argument("--unknown-delay", type=float, default=0.0,
+                    help="seconds more to answer a sign-in for an unknown user")
     args = ap.parse_args(argv)
 
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))

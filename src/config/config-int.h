@@ -53,8 +53,9 @@ enum {
     QK_HTTP_PORT = 4,
     QK_HTTP = 5,
     QK_CA = 6,
-    NPOOLKEYS = 15 /* keys of [pool NAME] */
+    NPOOLKEYS = 17 /* keys of [pool NAME] */
 };
+enum { NSIGNINKEYS = 12 /* keys of [signin] */ };
 
 /* What a pool needs while loading and not afterwards. */
 struct pool_aux {
@@ -64,13 +65,15 @@ struct pool_aux {
     bool duplicate; /* a second [pool NAME]: checked alone, left out of the checks across pools */
 };
 
-enum section { SEC_NONE, SEC_PROXY, SEC_POOL, SEC_SKIP };
+enum section { SEC_NONE, SEC_PROXY, SEC_POOL, SEC_SIGNIN, SEC_SKIP };
 
 struct pc_cfg_loader {
     struct pc_config *cfg;
     char *dir; /* absolute directory of the file, for relative paths */
     enum section sec;
     int proxy_seen[NPROXYKEYS];
+    int signin_seen[NSIGNINKEYS];
+    int signin_line; /* of the [signin] header, 0 when there is none */
     size_t cap_pools, cap_certs, cap_external;
     struct pool_aux *aux; /* parallel to cfg->pools */
     SSL_CTX *ssl;         /* created on demand to check cipher strings */

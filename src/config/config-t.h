@@ -77,6 +77,12 @@ struct pc_pool {
     double health_interval;
     int health_rise;
     int health_fall;
+    /* Request policy (docs/signin.md, "The exposed surface"): path prefixes answered 403,
+     * lower case, each starting with '/'; and the CVE-2023-41763 check of LwaClient.aspx's
+     * meeturl (-1: by role, on for frontend and director). */
+    char **deny_paths;
+    size_t ndeny_paths;
+    int meeturl_check;
 };
 
 struct pc_cert {
@@ -84,6 +90,21 @@ struct pc_cert {
     char *key;  /* absolute path of the key, or NULL when it is in cert */
     int line;
     int key_line; /* line of key=, 0 when none */
+};
+
+/* [signin] (docs/signin.md): the sign-in defence against password spraying and lockout. */
+enum pc_signin_key { PC_SIGNIN_KEY_USER, PC_SIGNIN_KEY_DOMAIN };
+struct pc_signin_cfg {
+    bool on;                 /* defence */
+    int threshold;           /* lockout_threshold: failures per account and allowance */
+    double window, duration; /* lockout_window, lockout_duration */
+    double familiar;         /* familiar_sources: how long a success keeps a source familiar */
+    int spray_accounts;      /* distinct accounts failed from one source within... */
+    double spray_window;     /* ...this many seconds lock the source for... */
+    double spray_duration;   /* ...this long */
+    double failure_delay;    /* every failure leaves no sooner than this after the request */
+    int account_key;         /* enum pc_signin_key */
+    int max_accounts, max_sources; /* the shared table's size (taken at start only) */
 };
 
 struct pc_config {
@@ -120,6 +141,7 @@ struct pc_config {
     int proxy_protocol; /* enum pc_proxy_protocol */
     bool trust_forwarded_for;
     bool certificate_watch; /* reload when a listener certificate or key file changes */
+    struct pc_signin_cfg signin;
 
     struct pc_pool *pools;
     size_t npools;

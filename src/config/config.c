@@ -9,6 +9,7 @@
 #include "config/config-int.h"
 #include "config/ini.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -44,6 +45,7 @@ struct keydef {
     bool repeat;              /* may appear more than once in a section */
 };
 
+static key_fn key_delay, key_deny_paths;
 static key_fn key_external, key_internal, key_certificate, key_key, key_workers, key_access_log,
     key_admin, key_ciphers, key_servers, key_publish, key_verify, key_verify_name, key_trusted;
 
@@ -54,9 +56,12 @@ static const char *const w_role[] = {"frontend", "director", "owa", "generic", N
 static const char *const w_http[] = {"auto", "forward", "redirect", "off", NULL};
 static const char *const w_affinity[] = {"none", "source", "cookie", NULL};
 static const char *const w_proxy_protocol[] = {"off", "http", "https", "on", NULL};
+static const char *const w_account_key[] = {"user", "domain", NULL};
+static const char *const w_onoff[] = {"off", "on", NULL};
 
 #define C(f) offsetof(struct pc_config, f)
 #define P(f) offsetof(struct pc_pool, f)
+#define S(f) offsetof(struct pc_config, signin.f)
 
 static const struct keydef proxy_keys[] = {
     {"external", K_FN, 0, 0, 0, NULL, key_external, false},
@@ -91,6 +96,24 @@ static const struct keydef proxy_keys[] = {
 
 _Static_assert(NPROXYKEYS == sizeof proxy_keys / sizeof proxy_keys[0], "NPROXYKEYS");
 
+/* [signin] (docs/signin.md). The ranges are the table's (proxy/signin.h). */
+static const struct keydef signin_keys[] = {
+    {"defence", K_ONOFF, S(on), 0, 0, NULL, NULL, false},
+    {"lockout_threshold", K_INT, S(threshold), 1, 16, NULL, NULL, false},
+    {"lockout_window", K_SECONDS, S(window), 0, 0, NULL, NULL, false},
+    {"lockout_duration", K_SECONDS, S(duration), 0, 0, NULL, NULL, false},
+    {"familiar_sources", K_SECONDS, S(familiar), 0, 0, NULL, NULL, false},
+    {"spray_accounts", K_INT, S(spray_accounts), 1, 32, NULL, NULL, false},
+    {"spray_window", K_SECONDS, S(spray_window), 0, 0, NULL, NULL, false},
+    {"spray_duration", K_SECONDS, S(spray_duration), 0, 0, NULL, NULL, false},
+    {"failure_delay", K_FN, S(failure_delay), 0, 0, NULL, key_delay, false},
+    {"account_key", K_WORD, S(account_key), 0, 0, w_account_key, NULL, false},
+    {"max_accounts", K_INT, S(max_accounts), 16, 1 << 22, NULL, NULL, false},
+    {"max_sources", K_INT, S(max_sources), 16, 1 << 22, NULL, NULL, false},
+};
+
+_Static_assert(NSIGNINKEYS == sizeof signin_keys / sizeof signin_keys[0], "NSIGNINKEYS");
+
 static const struct keydef pool_keys[] = {
     {"role", K_WORD, P(role), 0, 0, w_role, NULL, false},
     {"servers", K_FN, 0, 0, 0, NULL, key_servers, false},
@@ -107,6 +130,8 @@ static const struct keydef pool_keys[] = {
     {"health_interval", K_SECONDS, P(health_interval), 0, 0, NULL, NULL, false},
     {"health_rise", K_INT, P(health_rise), 1, 1000, NULL, NULL, false},
     {"health_fall", K_INT, P(health_fall), 1, 1000, NULL, NULL, false},
+    {"deny_paths", K_FN, 0, 0, 0, NULL, key_deny_paths, false},
+    {"meeturl_check", K_WORD, P(meeturl_check), 0, 0, w_onoff, NULL, false},
 };
 
 _Static_assert(NPOOLKEYS == sizeof pool_keys / sizeof pool_keys[0], "NPOOLKEYS");
@@ -279,6 +304,26 @@ static void key_trusted(struct pc_cfg_loader *ld, void *obj, const struct keydef
 
 /* Shared by [proxy] and pools: a cipher string that selects nothing fails at run time only,
  * so it is tried here on a scratch SSL_CTX. */
+/* failure_delay: seconds (at most 10: a client waits that long for each failure), or 0 / off
+ * for none. */
+static void key_delay(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                      const char *val)
+{
+    double *out = (double *)((char *)obj + k->off);
+    if (strcasecmp(val, "off") == 0 || strcmp(val, "0") == 0) {
+        *out = 0;
+        return;
+    }
+    double v;
+    if (!pc_cfg_seconds(ld, line, k->name, val, &v))
+        return;
+    if (v > 10) {
+        pc_cfg_error(ld, line, "'%s' of %s s is too long (at most 10 s, or off)", k->name, val);
+        return;
+    }
+    *out = v;
+}
+
 static void key_ciphers(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
                         const char *val)
 {
@@ -328,6 +373,36 @@ static void key_publish(struct pc_cfg_loader *ld, void *obj, const struct keydef
             continue;
         PC_CFG_RESERVE(pool->publish, pool->npublish, cap);
         pool->publish[pool->npublish++] = name;
+    }
+}
+
+/* deny_paths: path prefixes, each starting with '/', matched case-insensitively on the
+ * normalised path (proxy/policy.c); a prefix with '%', '?', '#', a dot segment or '//' could
+ * never match a normalised path, so it is an error. */
+static void key_deny_paths(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                           const char *val)
+{
+    struct pc_pool *pool = obj;
+    size_t cap = 0;
+    const char *item;
+    size_t len;
+    while ((item = pc_cfg_next_item(&val, &len))) {
+        char *p = pc_cfg_strndup(item, len);
+        bool ok = p[0] == '/' && !strpbrk(p, "%?#\\") && !strstr(p, "//") && !strstr(p, "/./") &&
+                  !strstr(p, "/../") && strcmp(p + len - (len >= 2 ? 2 : len), "/.") != 0 &&
+                  strcmp(p + len - (len >= 3 ? 3 : len), "/..") != 0;
+        if (!ok) {
+            pc_cfg_error(ld, line,
+                         "bad path '%s' for '%s' (expected a path such as /persistentchat/rm/: "
+                         "it starts with '/' and has no %%, ?, #, \\, // or dot segment)",
+                         p, k->name);
+            free(p);
+            continue;
+        }
+        for (char *c = p; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        PC_CFG_RESERVE(pool->deny_paths, pool->ndeny_paths, cap);
+        pool->deny_paths[pool->ndeny_paths++] = p;
     }
 }
 
@@ -384,6 +459,8 @@ static void finish_pool(struct pc_cfg_loader *ld)
         pool->https_port = https;
     if (!aux->seen[QK_HTTP_PORT])
         pool->http_port = http;
+    if (pool->meeturl_check < 0) /* Lync Web App lives on Front End (and Director) pools */
+        pool->meeturl_check = pool->role == PC_ROLE_FRONTEND || pool->role == PC_ROLE_DIRECTOR;
     if (pool->http == PC_HTTP_FORWARD && pool->http_port == 0)
         pc_cfg_error(ld, aux->seen[QK_HTTP],
                      "http = forward in pool '%s', which has no http_port to forward to",
@@ -460,6 +537,7 @@ static void start_pool(struct pc_cfg_loader *ld, int line, const char *name)
         .health_interval = 5,
         .health_rise = 2,
         .health_fall = 3,
+        .meeturl_check = -1,
     };
     ld->aux[cfg->npools] = (struct pool_aux){.duplicate = duplicate};
     cfg->npools++;
@@ -477,6 +555,17 @@ static void on_section(void *user, int line, const char *type, const char *name)
         } else {
             ld->sec = SEC_PROXY;
         }
+    } else if (strcasecmp(type, "signin") == 0) {
+        if (name) {
+            pc_cfg_error(ld, line, "[signin] takes no name");
+            ld->sec = SEC_SKIP;
+        } else if (ld->signin_line) {
+            pc_cfg_error(ld, line, "second [signin] (the first is at line %d)", ld->signin_line);
+            ld->sec = SEC_SKIP;
+        } else {
+            ld->signin_line = line;
+            ld->sec = SEC_SIGNIN;
+        }
     } else if (strcasecmp(type, "pool") == 0) {
         if (!name) {
             pc_cfg_error(ld, line, "[pool] needs a name: [pool NAME]");
@@ -485,7 +574,8 @@ static void on_section(void *user, int line, const char *type, const char *name)
             start_pool(ld, line, name);
         }
     } else {
-        pc_cfg_error(ld, line, "unknown section [%s%s%s] (expected [proxy] or [pool NAME])", type,
+        pc_cfg_error(ld, line,
+                     "unknown section [%s%s%s] (expected [proxy], [signin] or [pool NAME])", type,
                      name ? " " : "", name ? name : "");
         ld->sec = SEC_SKIP; /* its keys would only repeat the same mistake */
     }
@@ -553,6 +643,9 @@ static void on_pair(void *user, int line, const char *key, const char *val)
     case SEC_PROXY:
         table = proxy_keys, n = NPROXYKEYS, seen = ld->proxy_seen, obj = ld->cfg;
         break;
+    case SEC_SIGNIN:
+        table = signin_keys, n = NSIGNINKEYS, seen = ld->signin_seen, obj = ld->cfg;
+        break;
     case SEC_POOL:
     default:
         table = pool_keys, n = NPOOLKEYS, seen = cur_aux(ld)->seen, obj = cur_pool(ld);
@@ -562,8 +655,9 @@ static void on_pair(void *user, int line, const char *key, const char *val)
     while (i < n && strcasecmp(table[i].name, key) != 0)
         i++;
     if (i == n) {
-        if (ld->sec == SEC_PROXY)
-            pc_cfg_error(ld, line, "unknown key '%s' in [proxy]", key);
+        if (ld->sec == SEC_PROXY || ld->sec == SEC_SIGNIN)
+            pc_cfg_error(ld, line, "unknown key '%s' in [%s]", key,
+                         ld->sec == SEC_PROXY ? "proxy" : "signin");
         else
             pc_cfg_error(ld, line, "unknown key '%s' in [pool %s]", key, cur_pool(ld)->name);
         return;
@@ -615,6 +709,20 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
         .timeout_keepalive = 120,
         .timeout_idle = 1860,
         .drain_timeout = 30,
+        /* docs/signin.md: below Active Directory's usual lockout threshold (5 to 10), so that
+         * portico stops an attack before AD locks the account. */
+        .signin = {.on = true,
+                   .threshold = 4,
+                   .window = 900,
+                   .duration = 900,
+                   .familiar = 14 * 86400,
+                   .spray_accounts = 10,
+                   .spray_window = 600,
+                   .spray_duration = 3600,
+                   .failure_delay = 1.5,
+                   .account_key = PC_SIGNIN_KEY_USER,
+                   .max_accounts = 32768,
+                   .max_sources = 32768},
     };
     struct pc_cfg_loader ld = {.cfg = cfg};
     static const struct pc_ini_handlers handlers = {on_section, on_pair, on_syntax_error};
@@ -655,6 +763,9 @@ void pc_config_free(struct pc_config *cfg)
         for (size_t j = 0; j < p->npublish; j++)
             free(p->publish[j]);
         free(p->publish);
+        for (size_t j = 0; j < p->ndeny_paths; j++)
+            free(p->deny_paths[j]);
+        free(p->deny_paths);
         free(p->name);
         free(p->ca);
         free(p->verify_name);

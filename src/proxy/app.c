@@ -5,6 +5,7 @@
 #include "admin/metrics.h"
 #include "common/log.h"
 #include "proxy/balance.h"
+#include "proxy/guard.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 
@@ -17,6 +18,7 @@ static int app_start(const struct pc_config *cfg, int id)
     if (pc_alog_open(cfg) < 0)
         pc_err("worker %d: serving without an access log", id); /* traffic matters more */
     pc_metrics_init(cfg, pc_w.loop);
+    pc_guard_worker_init(cfg, pc_w.loop);
     pc_session_init();
     pc_health_start();
     return 0;

@@ -4,7 +4,7 @@
  * Pure: the header value in, a kind and (for an NTLM AUTHENTICATE message) the domain and user
  * names out; no I/O, no allocation. Nothing else of the token is kept: an AUTHENTICATE message
  * carries the NT and LM challenge responses (password-derived), so the decoded bytes are wiped
- * before returning and never logged. Not wired into the data path yet. */
+ * before returning and never logged. Used by guard.c. */
 #ifndef PORTICO_NTLM_H
 #define PORTICO_NTLM_H
 

@@ -63,6 +63,8 @@ enum pc_sess_state {
     PC_S_IDLE,      /* between requests (keep-alive) */
     PC_S_HEAD,      /* receiving a request header block */
     PC_S_ACTIVE,    /* a transaction is in progress */
+    PC_S_SIGNIN,    /* reading a sign-in form whole before anything of it is forwarded
+                     * (src/proxy/guard.c, docs/signin.md) */
     PC_S_CLOSING,   /* flushing a last response, then close */
     PC_S_LINGER,    /* response sent and our side shut: discarding what the client still
                      * sends, briefly, so that unread bytes do not turn the close into a RST

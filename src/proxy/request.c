@@ -1,6 +1,7 @@
 /* request.c — an HTTP/1 request head (see request.h): parsing, routing (404, 421, the port-80
  * redirect), rewriting it for the pool, and starting the transaction. The session reads and
  * scans the head and answers what this file decides. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include "proxy/auth.h"
 #include "proxy/clientaddr.h"
 #include "proxy/cookie.h"
+#include "proxy/guard.h"
+#include "proxy/policy.h"
 #include "proxy/proxy.h"
 #include "proxy/request.h"
 #include "proxy/txn.h"
@@ -86,6 +89,60 @@ static int redirect(struct pc_session *s, const char *host, size_t hostlen, stru
     return 1;
 }
 
+/* The client a sign-in attempt comes from: the connection's, or this request's when a trusted
+ * X-Forwarded-For named it (peer_ip then holds it). */
+static const struct pc_addr *request_source(const struct pc_session *s, struct pc_addr *buf)
+{
+    if (!s->xff_used)
+        return &s->peer;
+    *buf = (struct pc_addr){0};
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&buf->ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&buf->ss;
+    if (inet_pton(AF_INET, s->peer_ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        buf->len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, s->peer_ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        buf->len = sizeof *v6;
+    } else {
+        return &s->peer;
+    }
+    return buf;
+}
+
+/* The sign-in defence stopped the request before a pool saw it (docs/signin.md). */
+static int guard_answer(struct pc_session *s, enum pc_guard_step g, struct pc_answer *a)
+{
+    bool body = s->t.body != PC_BODY_NONE;
+    switch (g) {
+    case PC_GUARD_REFUSE:
+        return answer(a, PC_ANSWER_SIGNIN, body);
+    case PC_GUARD_CHUNKED:
+        return answer(a, 411, true);
+    case PC_GUARD_TOO_LARGE:
+        return answer(a, 413, true);
+    default:
+        return answer(a, 400, body);
+    }
+}
+
+int pc_request_resume(struct pc_session *s, struct pc_answer *a)
+{
+    size_t len = (size_t)s->t.body_left;
+    enum pc_guard_step g = pc_guard_body(&s->t, s->in->data + s->in->start, len);
+    if (g != PC_GUARD_PASS) {
+        /* The form was read and goes nowhere: the connection can serve the next request. */
+        s->in->start += len;
+        s->t.body = PC_BODY_NONE;
+        s->t.body_left = 0;
+        s->t.req_done = true;
+        return guard_answer(s, g, a);
+    }
+    if (pc_txn_start(&s->t) < 0)
+        return answer(a, 502, true);
+    return 0;
+}
+
 int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a)
 {
     const struct pc_config *cfg = pc_w.cfg;
@@ -141,9 +198,18 @@ int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a)
         if (s->t.name->http != PC_HTTP_FORWARD)
             return answer(a, 404, s->t.body != PC_BODY_NONE);
     }
+    int deny =
+        pc_policy_check(cfg, s->t.name, head.base + head.path.off, head.path.len, s->peer_ip);
+    if (deny)
+        return answer(a, deny, s->t.body != PC_BODY_NONE);
     s->t.pool_idx = (unsigned)(s->t.name->pool - cfg->pools);
     s->t.has_cookie =
         s->t.name->pool->affinity == PC_AFFINITY_COOKIE && pc_cookie_wsman(&head, &s->t.cookie_id);
+
+    struct pc_addr src;
+    enum pc_guard_step g = pc_guard_request(&s->t, &head, request_source(s, &src));
+    if (g >= PC_GUARD_REFUSE)
+        return guard_answer(s, g, a);
 
     struct pc_out o = {0};
     if (!pc_rw_request(&o, &head, s)) {
@@ -151,6 +217,8 @@ int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a)
         return answer(a, 500, true);
     }
     s->t.reqhead = o.ob;
+    if (g == PC_GUARD_BODY)
+        return 2;
     if (pc_txn_start(&s->t) < 0)
         return answer(a, 502, s->t.body != PC_BODY_NONE);
     return 0;

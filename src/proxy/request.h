@@ -8,6 +8,9 @@
 
 #include "proxy/proxy-t.h"
 
+/* The status of the answer to a refused sign-in attempt, shaped by guard.c. */
+#define PC_ANSWER_SIGNIN (-1)
+
 /* What a request gets instead of a transaction: an answer of the proxy's own. */
 struct pc_answer {
     int status;
@@ -20,8 +23,14 @@ struct pc_answer {
 
 /* The header block of HL bytes at the start of s->in is complete (s->scan found it): parses
  * it, routes it (404, 421, the port-80 redirect), rewrites it for the pool and starts the
- * transaction. Returns 0 when it started, or 1 with *A to answer; either way the head has
- * been consumed from s->in when it parsed. */
+ * transaction. Returns 0 when it started, 1 with *A to answer, or 2 when it is a sign-in
+ * form whose body (s->t.body_left bytes) must be read whole first (pc_request_resume); in
+ * every case the head has been consumed from s->in when it parsed. */
 int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a);
+
+/* After 2 from pc_request_begin, the whole body is at the start of s->in: the sign-in
+ * defence's verdict, then the transaction starts (0) or *A is answered (1; the body was
+ * consumed). */
+int pc_request_resume(struct pc_session *s, struct pc_answer *a);
 
 #endif

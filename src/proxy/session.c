@@ -22,6 +22,7 @@
 #include "core/worker.h"
 #include "http/http1.h"
 #include "proxy/clientaddr.h"
+#include "proxy/guard.h"
 #include "proxy/proxy.h"
 #include "proxy/request.h"
 #include "proxy/txn.h"
@@ -152,7 +153,7 @@ static void sess_release(struct pc_session *s)
 /* Logs the transaction in progress if any, gives everything back and closes the connection. */
 static void sess_close(struct pc_session *s)
 {
-    if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING)
+    if (s->state == PC_S_ACTIVE || s->state == PC_S_CLOSING || s->state == PC_S_SIGNIN)
         sess_log(s);
     sess_release(s);
     ev_io_stop(pc_w.loop, &s->io);
@@ -201,7 +202,11 @@ static int sess_local(struct pc_session *s, int status, const char *loc, size_t 
     pc_txn_drop(&s->t);
     s->t.close_after |= close || pc_w.draining;
     pc_out_reset(&s->out);
-    if (!pc_rw_local(&s->out, status, loc, loclen, s->t.close_after)) {
+    if (status == PC_ANSWER_SIGNIN)
+        status = pc_guard_refusal(&s->out, &s->t, s->t.close_after);
+    else if (!pc_rw_local(&s->out, status, loc, loclen, s->t.close_after))
+        status = 0;
+    if (!status) {
         sess_close(s);
         return -1;
     }
@@ -232,11 +237,51 @@ static int sess_begin(struct pc_session *s, size_t hl)
 {
     struct pc_answer a;
     int r = pc_request_begin(s, hl, &a);
-    if (r && a.rejected)
+    if (r == 1 && a.rejected)
         return sess_reject(s, a.status);
+    if (r == 2) {
+        /* A sign-in form: read whole before anything goes to a pool; a client slow to send
+         * a few hundred bytes gets the header timeout, as a slow header block does. */
+        s->state = PC_S_SIGNIN;
+        sess_arm(s, pc_w.cfg->timeout_header);
+        return 0;
+    }
     s->state = PC_S_ACTIVE;
     sess_arm(s, pc_w.cfg->timeout_idle);
     return r ? sess_local(s, a.status, a.loc, a.loclen, a.close) : 0;
+}
+
+/* Reads a sign-in form (s->t.body_left bytes, at most PC_GUARD_BODY_MAX) into s->in, then
+ * lets request.c decide. Returns -1 if the session closed. */
+static int sess_read_form(struct pc_session *s)
+{
+    size_t need = (size_t)s->t.body_left;
+    for (;;) {
+        size_t have = s->in ? pc_buf_len(s->in) : 0;
+        if (have >= need) {
+            struct pc_answer a;
+            s->state = PC_S_ACTIVE;
+            sess_arm(s, pc_w.cfg->timeout_idle);
+            int r = pc_request_resume(s, &a);
+            return r ? sess_local(s, a.status, NULL, 0, a.close) : 0;
+        }
+        if (s->in && pc_buf_room(s->in) < need - have) {
+            pc_buf_compact(s->in);
+            struct pc_buf *nb = pc_buf_room(s->in) < need - have ? pc_buf_grow(s->in, need) : s->in;
+            if (!nb)
+                return sess_reject(s, 500);
+            s->in = nb;
+        }
+        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
+        if (n > 0) {
+            s->t.bytes_in += (uint64_t)n;
+            continue;
+        }
+        if (n == PC_IO_AGAIN)
+            return 0;
+        sess_close(s); /* the client left mid-form: nothing was forwarded */
+        return -1;
+    }
 }
 
 /* Reads and scans a request header block. Returns -1 if the session closed. */
@@ -322,11 +367,19 @@ static int sess_try_finish(struct pc_session *s)
     return 1;
 }
 
+/* Whether a sign-in failure holds the response back (guard.c: the delay floor). */
+static bool sess_held(const struct pc_session *s)
+{
+    return s->t.hold_until > 0 && ev_now(pc_w.loop) < s->t.hold_until;
+}
+
 /* Writes queued response bytes to the client: 1 all written, 0 pending, -1 closed. */
 static int sess_flush(struct pc_session *s)
 {
     if (!pc_out_pending(&s->out))
         return 1;
+    if (sess_held(s))
+        return 0;
     int r = pc_io_flush(s->fd, s->ssl, &s->out, &s->t.bytes_out);
     if (r < 0) {
         sess_close(s);
@@ -450,6 +503,12 @@ static int sess_drive(struct pc_session *s)
         }
         case PC_S_LINGER:
             return sess_discard(s);
+        case PC_S_SIGNIN:
+            if (sess_read_form(s) < 0)
+                return -1;
+            if (s->state == PC_S_SIGNIN)
+                return 0;
+            continue;
         case PC_S_ACTIVE:
             if (sess_flush(s) < 0 || pc_txn_pump(&s->t) < 0)
                 return -1;
@@ -477,16 +536,17 @@ static void sess_watch(struct pc_session *s)
         break;
     case PC_S_IDLE:
     case PC_S_HEAD:
+    case PC_S_SIGNIN:
         ev = EV_READ;
         break;
     case PC_S_CLOSING:
-        ev = EV_WRITE;
+        ev = sess_held(s) ? 0 : EV_WRITE;
         break;
     case PC_S_LINGER:
         ev = EV_READ;
         break;
     case PC_S_ACTIVE:
-        if (pc_out_pending(&s->out))
+        if (pc_out_pending(&s->out) && !sess_held(s))
             ev |= EV_WRITE;
         /* Body bytes, or an early close while waiting; never while the input buffer is full
          * (a pipelined request behind a long poll): level-triggered epoll would wake us for
@@ -496,6 +556,15 @@ static void sess_watch(struct pc_session *s)
         break;
     }
     pc_io_want(pc_w.loop, &s->io, ev);
+    if (sess_held(s)) {
+        /* The timer wakes the session when the hold ends (sess_timer_cb). */
+        double left = s->t.hold_until - ev_now(pc_w.loop);
+        if (!ev_is_active(&s->timer) || ev_timer_remaining(pc_w.loop, &s->timer) > left) {
+            ev_timer_stop(pc_w.loop, &s->timer);
+            ev_timer_set(&s->timer, left, 0.);
+            ev_timer_start(pc_w.loop, &s->timer);
+        }
+    }
     /* Nothing moves before the next event: an input buffer that was emptied (the request
      * head and body consumed) goes back now rather than at the next read, which for a
      * pending long poll or a keep-alive connection may be minutes away (16 KiB each). Not
@@ -585,6 +654,18 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     double last =
         s->state == PC_S_ACTIVE && s->t.last_act > s->last_act ? s->t.last_act : s->last_act;
     double due = last + s->timeout;
+    if (s->t.hold_until > 0 && now >= s->t.hold_until) {
+        /* A sign-in failure's delay floor is over: the response goes. */
+        s->t.hold_until = 0;
+        if (sess_drive(s) < 0)
+            return;
+        sess_watch(s);
+        if (!ev_is_active(w)) {
+            ev_timer_set(w, due > now ? due - now : 0.001, 0.);
+            ev_timer_start(loop, w);
+        }
+        return;
+    }
     if (now < due) {
         ev_timer_set(w, due - now, 0.);
         ev_timer_start(loop, w);
@@ -610,6 +691,7 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         sess_close(s);
         return;
     case PC_S_HEAD:
+    case PC_S_SIGNIN:
         if (sess_reject(s, 408) < 0)
             return;
         sess_arm(s, 5);

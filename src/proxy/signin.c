@@ -416,11 +416,23 @@ struct pc_signin_table *pc_signin_init(void *mem, size_t size, const struct pc_s
     size_t need = pc_signin_size(accounts, sources);
     if (need == 0 || size < need)
         return NULL;
-    memset(mem, 0, need);
+    /* The header and the indexes start at zero; an entry is zeroed when it is first taken
+     * (lru_insert), so that the pages of a large table in a fresh mapping stay untouched until
+     * used. */
+    memset(t, 0, sizeof *t);
     layout(t, accounts, sources);
+    memset((char *)mem + t->acct.slots_off, 0, t->acct.entries_off - t->acct.slots_off);
+    memset((char *)mem + t->src.slots_off, 0, t->src.entries_off - t->src.slots_off);
     t->policy = *p;
     t->seed = seed;
     return t;
+}
+
+void pc_signin_set_policy(struct pc_signin_table *t, const struct pc_signin_policy *p)
+{
+    if (p->threshold >= 1 && p->threshold <= PC_SIGNIN_THRESHOLD_MAX && p->spray_accounts >= 1 &&
+        p->spray_accounts <= PC_SIGNIN_SPRAY_MAX && p->window && p->spray_window)
+        t->policy = *p;
 }
 
 static struct node *node_at(const struct pc_signin_table *t, const struct lru *l, uint32_t i)

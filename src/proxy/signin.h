@@ -2,7 +2,7 @@
  * is for (account keys from NTLM names, the web-ticket form, Basic), and the lockout policy as a
  * clock-injected table in one caller-provided block of memory (no pointers inside, so that it
  * can live in shared memory). No I/O, no allocation. A password is never copied: the parsers
- * skip over it. Not wired into the data path yet. */
+ * skip over it. Wired into the data path by guard.c. */
 #ifndef PORTICO_SIGNIN_H
 #define PORTICO_SIGNIN_H
 
@@ -54,6 +54,16 @@ enum pc_signin_form_kind pc_signin_parse_form(const char *body, size_t len,
  * decoded. */
 int pc_signin_parse_basic(const char *v, size_t n, char *user, size_t cap);
 
+/* ---- the web ticket SOAP request (POST /WebTicket/WebTicketService.svc/Auth) ---- */
+
+#define PC_SIGNIN_SOAP_MAX 16384 /* bytes of a body read whole */
+
+/* The WS-Security UsernameToken's Username of the SOAP envelope BODY[0, LEN) into
+ * USER[0, CAP) (UTF-8, as written; signin-soap.c). 1: a UsernameToken with its user name;
+ * 0: well-formed but no UsernameToken (another kind of sign-in); -1: not well-formed XML, a
+ * DTD, a UsernameToken without a readable Username, or too long. */
+int pc_signin_parse_soap(const char *body, size_t len, char *user, size_t cap);
+
 /* ---- the lockout policy ---- */
 
 #define PC_SIGNIN_THRESHOLD_MAX 16 /* lockout_threshold at most */
@@ -88,6 +98,9 @@ size_t pc_signin_size(unsigned accounts, unsigned sources);
  * range (threshold 1..16, spray_accounts 1..32, windows > 0). */
 struct pc_signin_table *pc_signin_init(void *mem, size_t size, const struct pc_signin_policy *p,
                                        unsigned accounts, unsigned sources, uint32_t seed);
+
+/* A new policy for T (a reload): entries keep what they counted. Out of range: ignored. */
+void pc_signin_set_policy(struct pc_signin_table *t, const struct pc_signin_policy *p);
 
 /* Before forwarding an attempt for ACCOUNT (an account key; NULL for Kerberos, which names
  * nobody) from SOURCE, at NOW (seconds, any monotonic origin). */

@@ -20,6 +20,7 @@
 
 struct pc_txn;
 struct pc_upconn;
+struct pc_guard_attempt;
 struct pc_name;
 
 /* What moved on the member side, for the client side to act on. */
@@ -60,20 +61,22 @@ struct pc_txn {
     struct pc_upconn *up; /* the member connection serving it, NULL when none */
     const struct pc_name *name;
     unsigned pool_idx;
-    int member_idx;          /* last member tried, -1 when none */
-    uint64_t tried;          /* members tried for this request (bit per index, modulo 64) */
-    enum pc_body_mode body;  /* how the request body goes upstream */
-    uint64_t body_left;      /* PC_BODY_RAW: bytes of the body still to come */
-    struct pc_chunked chunk; /* a chunked request body (llhttp) */
-    struct pc_buf *reqhead;  /* the rewritten header block until a connection takes it, and
-                              * kept after that while resend_ok */
-    int status;              /* status sent to the client */
-    int up_status;           /* status received from the pool, 0 if none */
-    uint64_t bytes_out;      /* body and header bytes sent to the client */
-    uint64_t bytes_in;       /* bytes received from the client */
-    double t_start;          /* first byte of the request */
-    double last_act;         /* last I/O of the transaction on either side */
-    uint32_t cookie_id;      /* the member MS-WSMAN named, when has_cookie */
+    int member_idx;                  /* last member tried, -1 when none */
+    uint64_t tried;                  /* members tried for this request (bit per index, modulo 64) */
+    enum pc_body_mode body;          /* how the request body goes upstream */
+    uint64_t body_left;              /* PC_BODY_RAW: bytes of the body still to come */
+    struct pc_chunked chunk;         /* a chunked request body (llhttp) */
+    struct pc_buf *reqhead;          /* the rewritten header block until a connection takes it, and
+                                      * kept after that while resend_ok */
+    int status;                      /* status sent to the client */
+    int up_status;                   /* status received from the pool, 0 if none */
+    uint64_t bytes_out;              /* body and header bytes sent to the client */
+    uint64_t bytes_in;               /* bytes received from the client */
+    double t_start;                  /* first byte of the request */
+    double last_act;                 /* last I/O of the transaction on either side */
+    uint32_t cookie_id;              /* the member MS-WSMAN named, when has_cookie */
+    struct pc_guard_attempt *signin; /* a password attempt (guard.c), NULL when it is none */
+    double hold_until; /* a sign-in failure: nothing goes to the client before (guard.c) */
 
     /* Progress. */
     bool req_done;   /* the request, body included, went to the member (or nowhere) */

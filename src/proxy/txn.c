@@ -7,6 +7,7 @@
  * when nothing was sent, a replay on a fresh connection when a reused one turned out stale,
  * else an error answer or the end of the client side. It reaches the client only through
  * t->ops (txn-t.h), and the member only through upstream.c's functions. */
+#include "proxy/guard.h"
 #include "proxy/txn.h"
 
 #include <string.h>
@@ -53,6 +54,7 @@ void pc_txn_init(void)
 
 void pc_txn_reset(struct pc_txn *t)
 {
+    pc_guard_release(t);
     pc_buf_put(t->reqhead);
     memset(&t->up, 0, offsetof(struct pc_txn, lg) - offsetof(struct pc_txn, up));
     t->member_idx = -1;
@@ -378,6 +380,7 @@ void pc_txn_drop(struct pc_txn *t)
 
 void pc_txn_client_closed(struct pc_txn *t)
 {
+    pc_guard_release(t);
     pc_txn_drop(t);
     if (t->pins)
         pc_upstream_close_pins(t->pins);

@@ -28,6 +28,7 @@
 #include "http/http1.h"
 #include "proxy/auth.h"
 #include "proxy/balance.h"
+#include "proxy/guard.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "tls/tls.h"
@@ -399,6 +400,8 @@ static int up_head(struct pc_upconn *u, size_t hl)
     if (st >= 200 || st == 101) {
         u->body = mode;
         t->up_status = t->status = st;
+        if (t->signin)
+            pc_guard_response(t, &head); /* the member's verdict on a password */
     }
     /* Whether the member keeps the connection (RFC 9112 §9.3). A final answer while the
      * request body is still coming, from a member that closes after it: the rest of the body

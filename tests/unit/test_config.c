@@ -446,7 +446,8 @@ static const struct {
     int line;
     const char *msg;
 } error_cases[] = {
-    {POOL "[bogus]\nx = 1\n", 4, "unknown section [bogus] (expected [proxy] or [pool NAME])"},
+    {POOL "[bogus]\nx = 1\n", 4,
+     "unknown section [bogus] (expected [proxy], [signin] or [pool NAME])"},
     {POOL "[proxy x]\n", 4, "[proxy] takes no name"},
     {POOL "[pool]\n", 4, "[pool] needs a name: [pool NAME]"},
     {POOL "[pool a b]\n", 4, "section header with more than one name"},
@@ -689,7 +690,7 @@ static void test_many_errors(void)
              "%1$s:20: pool 'c' has no servers\n"
              "%1$s:20: pool 'c' publishes no names\n"
              "%1$s:23: second [pool a] (the first is at line 9)\n"
-             "%1$s:27: unknown section [nonsense] (expected [proxy] or [pool NAME])\n",
+             "%1$s:27: unknown section [nonsense] (expected [proxy], [signin] or [pool NAME])\n",
              p);
     CHECK_STR(d.text, want);
     pc_diag_free(&d);

@@ -553,11 +553,68 @@ static void test_capacity(void)
     free(t);
 }
 
+/* ---- the SOAP web ticket (signin-soap.c) ---- */
+
+#define WSSE "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+#define ENV_OPEN                                                                                   \
+    "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header><o:Security "     \
+    "xmlns:o=\"" WSSE "\">"
+#define ENV_CLOSE "</o:Security></s:Header><s:Body/></s:Envelope>"
+
+static int soap(const char *body, char *user, size_t cap)
+{
+    return pc_signin_parse_soap(body, strlen(body), user, cap);
+}
+
+static void test_soap(void)
+{
+    char user[PC_SIGNIN_NAME_MAX];
+    CHECK_INT(soap(ENV_OPEN "<o:UsernameToken><o:Username>CONTOSO\\alice</o:Username>"
+                            "<o:Password>" PW "</o:Password></o:UsernameToken>" ENV_CLOSE,
+                   user, sizeof user),
+              1);
+    CHECK_STR(user, "CONTOSO\\alice");
+    /* Any prefix, the namespace is what counts; entities in the name are read as text. */
+    CHECK_INT(soap("<e xmlns:w=\"" WSSE "\"><w:UsernameToken><w:Username>b&amp;b</w:Username>"
+                   "</w:UsernameToken></e>",
+                   user, sizeof user),
+              1);
+    CHECK_STR(user, "b&b");
+    /* No UsernameToken: another kind of sign-in. */
+    CHECK_INT(soap(ENV_OPEN ENV_CLOSE, user, sizeof user), 0);
+    CHECK_STR(user, "");
+    /* A Username outside the wsse namespace does not count, nor does one outside a token. */
+    CHECK_INT(
+        soap("<e><UsernameToken><Username>x</Username></UsernameToken></e>", user, sizeof user), 0);
+    /* A token without a readable Username, a DTD, bad XML, too deep, too long: refused. */
+    CHECK_INT(soap(ENV_OPEN
+                   "<o:UsernameToken><o:Password>p</o:Password></o:UsernameToken>" ENV_CLOSE,
+                   user, sizeof user),
+              -1);
+    CHECK_INT(soap("<!DOCTYPE e [<!ENTITY u \"bob\">]><e>&u;</e>", user, sizeof user), -1);
+    CHECK_INT(soap("<e><unclosed></e>", user, sizeof user), -1);
+    CHECK_INT(soap("", user, sizeof user), -1);
+    char deep[40 * 7 + 1] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "<a>");
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "</a>");
+    CHECK_INT(soap(deep, user, sizeof user), -1);
+    CHECK_INT(soap(ENV_OPEN
+                   "<o:UsernameToken><o:Username>toolong</o:Username></o:UsernameToken>" ENV_CLOSE,
+                   user, 4),
+              -1);
+    static char big[PC_SIGNIN_SOAP_MAX + 2];
+    memset(big, ' ', sizeof big - 1);
+    CHECK_INT(soap(big, user, sizeof user), -1);
+}
+
 int main(void)
 {
     test_account();
     test_form();
     test_basic();
+    test_soap();
     test_init();
     test_threshold();
     test_window();

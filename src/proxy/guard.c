@@ -1,0 +1,442 @@
+/* guard.c — the sign-in defence on the data path (guard.h, docs/signin.md).
+ *
+ * Which requests are attempts: an Authorization of NTLM or Negotiate carrying an NTLM
+ * AUTHENTICATE message (the user it names) or a Kerberos token (nobody: counted per source),
+ * Basic (the user-id), POST /WebTicket/oauthtoken with grant_type=password (the form's
+ * username) and POST /WebTicket/WebTicketService.svc/Auth with a WS-Security UsernameToken
+ * (its Username); the body of those two is read whole, at most PC_GUARD_BODY_MAX, before
+ * anything is forwarded.
+ * An attempt is checked against the shared table (signin.c) before it may reach a pool; the
+ * member's answer is its result. Passwords are never copied: the parsers skip over them. */
+#include "proxy/guard.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+
+#include "admin/stats.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/out.h"
+#include "http/http1.h"
+#include "proxy/ntlm.h"
+#include "proxy/signin.h"
+
+/* The channels, as docs/signin.md and /metrics name them. */
+enum channel { CH_NTLM, CH_KERBEROS, CH_BASIC, CH_OAUTH, CH_SOAP, NCHANNELS };
+static const char *const channel_names[NCHANNELS] = {"ntlm", "kerberos", "basic", "oauth", "soap"};
+
+/* One attempt in flight (t->signin): taken from a free list, so that only sign-in requests
+ * pay for the account name. */
+struct pc_guard_attempt {
+    struct pc_guard_attempt *next; /* free list */
+    enum channel channel;
+    bool counted;          /* forwarded: its result goes to the table */
+    bool kerberos_account; /* no account: per source only */
+    struct pc_addr source;
+    char account[PC_SIGNIN_NAME_MAX];
+};
+
+/* The shared mapping: a robust process-shared mutex, then the table. A worker that dies
+ * holding the lock leaves it to the next one (EOWNERDEAD): the table's updates are small
+ * and each leaves it consistent enough to go on. */
+struct shared {
+    pthread_mutex_t lock;
+    size_t size;
+    _Alignas(8) unsigned char table[];
+};
+
+static struct shared *shm;
+static struct pc_signin_table *table;
+static const struct pc_config *cfg;
+static struct ev_loop *loop;
+static struct pc_guard_attempt *free_attempts;
+static uint8_t scratch[PC_NTLM_TOKEN_MAX]; /* a decoded token; wiped after each use */
+
+static uint64_t *m_fail[NCHANNELS], *m_success[NCHANNELS], *m_refused[2], *m_locked[2];
+static ev_timer gauge_timer;
+
+static void policy_of(const struct pc_config *c, struct pc_signin_policy *p)
+{
+    const struct pc_signin_cfg *s = &c->signin;
+    pc_signin_policy_default(p);
+    p->threshold = (unsigned)s->threshold;
+    p->window = (unsigned)(s->window + 0.5);
+    p->duration = (unsigned)(s->duration + 0.5);
+    p->familiar_ttl = (unsigned)(s->familiar + 0.5);
+    p->spray_accounts = (unsigned)s->spray_accounts;
+    p->spray_window = (unsigned)(s->spray_window + 0.5);
+    p->spray_duration = (unsigned)(s->spray_duration + 0.5);
+    p->qualified = s->account_key == PC_SIGNIN_KEY_DOMAIN;
+}
+
+static void lock(void)
+{
+    int r = pthread_mutex_lock(&shm->lock);
+    if (r == EOWNERDEAD)
+        pthread_mutex_consistent(&shm->lock);
+}
+
+static void unlock(void)
+{
+    pthread_mutex_unlock(&shm->lock);
+}
+
+int pc_guard_create(const struct pc_config *c)
+{
+    struct pc_signin_policy p;
+    policy_of(c, &p);
+    unsigned na = (unsigned)c->signin.max_accounts, ns = (unsigned)c->signin.max_sources;
+    size_t tsize = pc_signin_size(na, ns);
+    size_t size = sizeof(struct shared) + tsize;
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        pc_err("sign-in defence off: cannot map %zu bytes: %s", size, strerror(errno));
+        return -1;
+    }
+    struct shared *s = m;
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0 ||
+        pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) != 0 ||
+        pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) != 0 ||
+        pthread_mutex_init(&s->lock, &a) != 0) {
+        pc_err("sign-in defence off: cannot set up its lock");
+        munmap(m, size);
+        return -1;
+    }
+    pthread_mutexattr_destroy(&a);
+    uint32_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+        seed = (uint32_t)(uintptr_t)m ^ (uint32_t)getpid();
+    s->size = tsize;
+    table = pc_signin_init(s->table, tsize, &p, na, ns, seed);
+    if (!table) {
+        pc_err("sign-in defence off: its table cannot be laid out");
+        munmap(m, size);
+        return -1;
+    }
+    shm = s;
+    return 0;
+}
+
+/* Every 5 s: the locked accounts and sources, for /metrics (the same value from every
+ * worker, read as the smallest). */
+static void gauge_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+    (void)l, (void)w, (void)revents;
+    struct pc_signin_stats st;
+    lock();
+    pc_signin_stats(table, (int64_t)ev_now(loop), &st);
+    unlock();
+    if (m_locked[0])
+        *m_locked[0] = st.accounts_locked;
+    if (m_locked[1])
+        *m_locked[1] = st.sources_locked;
+}
+
+void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l)
+{
+    cfg = c;
+    loop = l;
+    if (!table)
+        return;
+    struct pc_signin_policy p;
+    policy_of(c, &p);
+    lock();
+    pc_signin_set_policy(table, &p);
+    unlock();
+    char key[96];
+    for (int i = 0; i < NCHANNELS; i++) {
+        snprintf(key, sizeof key, "portico_signin_failures_total{channel=\"%s\"}",
+                 channel_names[i]);
+        m_fail[i] = pc_stat(PC_COUNTER, key);
+        snprintf(key, sizeof key, "portico_signin_successes_total{channel=\"%s\"}",
+                 channel_names[i]);
+        m_success[i] = pc_stat(PC_COUNTER, key);
+    }
+    m_refused[0] = pc_stat(PC_COUNTER, "portico_signin_refusals_total{reason=\"account\"}");
+    m_refused[1] = pc_stat(PC_COUNTER, "portico_signin_refusals_total{reason=\"source\"}");
+    m_locked[0] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"account\"}");
+    m_locked[1] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"source\"}");
+    ev_timer_init(&gauge_timer, gauge_cb, 0.5, 5.0);
+    ev_timer_start(l, &gauge_timer);
+    ev_unref(l); /* the refresh alone does not keep a draining worker alive */
+}
+
+static void count(uint64_t *c)
+{
+    if (c)
+        (*c)++;
+}
+
+/* ---- which requests are attempts ---- */
+
+static struct pc_guard_attempt *attempt_new(struct pc_txn *t, enum channel ch,
+                                            const struct pc_addr *source)
+{
+    struct pc_guard_attempt *a = free_attempts;
+    if (a)
+        free_attempts = a->next;
+    else if (!(a = malloc(sizeof *a)))
+        return NULL;
+    a->next = NULL;
+    a->channel = ch;
+    a->counted = false;
+    a->kerberos_account = false;
+    a->source = *source;
+    a->account[0] = '\0';
+    t->signin = a;
+    return a;
+}
+
+void pc_guard_release(struct pc_txn *t)
+{
+    struct pc_guard_attempt *a = t->signin;
+    if (!a)
+        return;
+    t->signin = NULL;
+    a->next = free_attempts;
+    free_attempts = a;
+}
+
+/* The account key of USER of DOMAIN into A; false when it names nobody (anonymous NTLM, an
+ * empty or unreadable name: not a password attempt portico can count per account). */
+static bool account_of(struct pc_guard_attempt *a, const char *domain, const char *user)
+{
+    bool q = cfg->signin.account_key == PC_SIGNIN_KEY_DOMAIN;
+    return pc_signin_account(domain, user, q, a->account, sizeof a->account) > 0;
+}
+
+/* The table's verdict on A; REFUSE when it is locked (counted as a refusal). */
+static enum pc_guard_step check(struct pc_guard_attempt *a)
+{
+    lock();
+    enum pc_signin_verdict v = pc_signin_check(table, (int64_t)ev_now(loop),
+                                               a->account[0] ? a->account : NULL, &a->source);
+    unlock();
+    if (v == PC_SIGNIN_ALLOW) {
+        a->counted = true;
+        return PC_GUARD_PASS;
+    }
+    count(m_refused[v == PC_SIGNIN_REFUSE_SOURCE]);
+    return PC_GUARD_REFUSE;
+}
+
+/* The Authorization field of H: an NTLM AUTHENTICATE, a Kerberos token or Basic credentials
+ * make T an attempt. */
+static enum pc_guard_step authorization(struct pc_txn *t, const struct pc_head *h,
+                                        const struct pc_field *f, const struct pc_addr *source)
+{
+    const char *v = h->base + f->value.off;
+    size_t n = f->value.len;
+    struct pc_ntlm_info info;
+    enum pc_ntlm_kind k = pc_ntlm_parse_header(v, n, scratch, sizeof scratch, &info);
+    struct pc_guard_attempt *a = NULL;
+    if (k == PC_NTLM_AUTHENTICATE) {
+        if (!(a = attempt_new(t, CH_NTLM, source)))
+            return PC_GUARD_PASS; /* out of memory: forwarded uncounted rather than refused */
+        if (!account_of(a, info.domain, info.user)) {
+            pc_guard_release(t);
+            return PC_GUARD_PASS;
+        }
+    } else if (k == PC_NTLM_KERBEROS) {
+        if (!(a = attempt_new(t, CH_KERBEROS, source)))
+            return PC_GUARD_PASS;
+    } else if (k == PC_NTLM_NONE) {
+        char user[PC_SIGNIN_NAME_MAX];
+        if (pc_signin_parse_basic(v, n, user, sizeof user) != 1)
+            return PC_GUARD_PASS;
+        if (!(a = attempt_new(t, CH_BASIC, source)))
+            return PC_GUARD_PASS;
+        if (!account_of(a, NULL, user)) {
+            pc_guard_release(t);
+            return PC_GUARD_PASS;
+        }
+    } else {
+        return PC_GUARD_PASS; /* a handshake leg, or a token nobody can read: not counted */
+    }
+    return check(a);
+}
+
+/* Whether H's path is PATH (any case), alone or followed by a query or a further segment. */
+static bool path_is(const struct pc_head *h, const char *path)
+{
+    const char *p = h->base + h->path.off;
+    size_t n = h->path.len, pl = strlen(path);
+    if (n < pl || strncasecmp(p, path, pl) != 0)
+        return false;
+    return n == pl || p[pl] == '?' || p[pl] == '/';
+}
+
+/* The channel of a POST whose body is a sign-in (the web ticket service), or NCHANNELS. */
+static enum channel body_channel(const struct pc_head *h)
+{
+    if (!pc_h1_eq(h, h->method, "post"))
+        return NCHANNELS;
+    if (path_is(h, "/webticket/oauthtoken"))
+        return CH_OAUTH;
+    if (path_is(h, "/webticket/webticketservice.svc/auth"))
+        return CH_SOAP;
+    return NCHANNELS;
+}
+
+enum pc_guard_step pc_guard_request(struct pc_txn *t, const struct pc_head *h,
+                                    const struct pc_addr *source)
+{
+    if (!table || !cfg->signin.on)
+        return PC_GUARD_PASS;
+    for (unsigned i = 0; i < h->nfields; i++)
+        if (h->f[i].kind == PC_HK_AUTHORIZATION)
+            return authorization(t, h, &h->f[i], source);
+    enum channel ch = body_channel(h);
+    if (ch == NCHANNELS)
+        return PC_GUARD_PASS;
+    if (h->chunked)
+        return PC_GUARD_CHUNKED;
+    if (!h->has_cl || h->content_length == 0)
+        return PC_GUARD_PASS; /* no form, no password */
+    if (h->content_length > PC_GUARD_BODY_MAX)
+        return PC_GUARD_TOO_LARGE;
+    return attempt_new(t, ch, source) ? PC_GUARD_BODY : PC_GUARD_PASS;
+}
+
+enum pc_guard_step pc_guard_body(struct pc_txn *t, const char *body, size_t len)
+{
+    struct pc_guard_attempt *a = t->signin;
+    if (!a)
+        return PC_GUARD_PASS;
+    char user[PC_SIGNIN_NAME_MAX];
+    int found;
+    if (a->channel == CH_SOAP) {
+        found = pc_signin_parse_soap(body, len, user, sizeof user);
+    } else {
+        struct pc_signin_form f;
+        enum pc_signin_form_kind k = pc_signin_parse_form(body, len, &f);
+        /* Another grant (an anonymous meeting join's conference key, Windows integrated) is
+         * no password of an account. */
+        found = k == PC_SIGNIN_FORM_MALFORMED ? -1 : k == PC_SIGNIN_FORM_PASSWORD;
+        memcpy(user, f.username, sizeof user);
+    }
+    if (found < 0) {
+        pc_guard_release(t);
+        return PC_GUARD_MALFORMED;
+    }
+    /* A password without a user is the member's to refuse. */
+    if (!found || !account_of(a, NULL, user)) {
+        pc_guard_release(t);
+        return PC_GUARD_PASS;
+    }
+    return check(a);
+}
+
+/* ---- results ---- */
+
+/* Whether H carries X-Ms-diagnostics (Lync's account of why it refused a sign-in). */
+static bool has_diagnostics(const struct pc_head *h)
+{
+    for (unsigned i = 0; i < h->nfields; i++)
+        if (pc_h1_eq(h, h->f[i].name, "x-ms-diagnostics"))
+            return true;
+    return false;
+}
+
+/* Whether the response H is the member's refusal of a password on channel CH: 401 for the
+ * authentication schemes, 400 (invalid_grant) or 401 for the OAuth grant, 401 or an error
+ * with X-Ms-diagnostics (the SOAP fault) for the SOAP web ticket. */
+static bool is_failure(enum channel ch, const struct pc_head *h)
+{
+    int status = h->status;
+    if (status == 401)
+        return true;
+    if (ch == CH_OAUTH)
+        return status == 400;
+    return ch == CH_SOAP && status >= 400 && has_diagnostics(h);
+}
+
+void pc_guard_response(struct pc_txn *t, const struct pc_head *h)
+{
+    int status = h->status;
+    struct pc_guard_attempt *a = t->signin;
+    if (!a || !a->counted || status < 200)
+        return;
+    a->counted = false; /* one result per attempt */
+    bool fail = is_failure(a->channel, h);
+    if (!fail && status >= 500)
+        return; /* the pool failed, not the password: no verdict */
+    int64_t now = (int64_t)ev_now(loop);
+    const char *acct = a->account[0] ? a->account : NULL;
+    lock();
+    pc_signin_result(table, now, acct, &a->source, !fail);
+    enum pc_signin_verdict after =
+        fail ? pc_signin_check(table, now, acct, &a->source) : PC_SIGNIN_ALLOW;
+    unlock();
+    count(fail ? m_fail[a->channel] : m_success[a->channel]);
+    if (!fail)
+        return;
+    if (cfg->signin.failure_delay > 0)
+        t->hold_until = t->t_start + cfg->signin.failure_delay;
+    if (after != PC_SIGNIN_ALLOW) {
+        char src[INET6_ADDRSTRLEN];
+        pc_net_addr_text(&a->source, src, sizeof src);
+        /* The lockout starts now: one line (never a password; the user is an account key). */
+        pc_warn("sign-in lockout: %s %s from %s after %s failures (%s)",
+                after == PC_SIGNIN_REFUSE_SOURCE ? "source" : "account", acct ? acct : "-", src,
+                after == PC_SIGNIN_REFUSE_SOURCE ? "spray" : "repeated", channel_names[a->channel]);
+    }
+}
+
+/* ---- the answer to a refused attempt ---- */
+
+int pc_guard_refusal(struct pc_out *o, struct pc_txn *t, bool close)
+{
+    struct pc_guard_attempt *a = t->signin;
+    enum channel ch = a ? a->channel : CH_NTLM;
+    if (cfg->signin.failure_delay > 0)
+        t->hold_until = t->t_start + cfg->signin.failure_delay;
+    char *p = pc_out_reserve(o, 1024);
+    if (!p)
+        return 0;
+    const char *conn = close ? "Connection: close\r\n" : "";
+    int n;
+    if (ch == CH_SOAP) {
+        /* A SOAP 1.1 fault (the web ticket service's answer to a wrong password). */
+        static const char body[] =
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><s:Fault>"
+            "<faultcode>s:Client</faultcode><faultstring>The user name or "
+            "password is incorrect.</faultstring></s:Fault></s:Body></s:Envelope>";
+        n = snprintf(
+            p, 1024,
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml; charset=utf-8\r\n"
+            "X-Ms-diagnostics: 28020;source=\"portico\";reason=\"The user name or "
+            "password is incorrect.\"\r\nContent-Length: %zu\r\n%s\r\n%s",
+            sizeof body - 1, conn, body);
+        o->ob->end += (size_t)n;
+        return 500;
+    }
+    if (ch == CH_OAUTH) {
+        /* What the web ticket service answers a wrong password (docs/signin.md). */
+        static const char body[] = "{\"error\":\"invalid_grant\"}";
+        n = snprintf(p, 1024,
+                     "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n"
+                     "X-Ms-diagnostics: 28020;source=\"portico\";reason=\"The user name or "
+                     "password is incorrect.\"\r\nContent-Length: %zu\r\n%s\r\n%s",
+                     sizeof body - 1, conn, body);
+    } else {
+        /* What IIS answers a failed Windows authentication: the same offer as before. */
+        static const char body[] = "401 Unauthorized\n";
+        n = snprintf(p, 1024,
+                     "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n%s"
+                     "Content-Length: %zu\r\n%s\r\n%s",
+                     ch == CH_BASIC ? "WWW-Authenticate: Basic realm=\"portico\"\r\n"
+                                    : "WWW-Authenticate: Negotiate\r\nWWW-Authenticate: NTLM\r\n",
+                     sizeof body - 1, conn, body);
+    }
+    o->ob->end += (size_t)n;
+    return ch == CH_OAUTH ? 400 : 401;
+}

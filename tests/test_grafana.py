@@ -169,7 +169,8 @@ def test_queries_filter_on_the_variables():
                     "portico_config_reloads_total", "portico_config_reload_failures_total",
                     "portico_config_last_reload_successful", "portico_start_time_seconds",
                     "portico_signin_failures_total", "portico_signin_successes_total",
-                    "portico_signin_refusals_total", "portico_signin_locked"}
+                    "portico_signin_refusals_total", "portico_signin_locked",
+                    "portico_signin_store_up"}
     for where, q in queries(load()):
         if where.startswith("variable"):
             continue

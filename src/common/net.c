@@ -18,6 +18,15 @@ void pc_net_set_port(struct pc_addr *a, int port)
         ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons((uint16_t)port);
 }
 
+int pc_net_port(const struct pc_addr *a)
+{
+    if (a->ss.ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+    if (a->ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+    return 0;
+}
+
 void pc_net_addr_text(const struct pc_addr *a, char *buf, size_t size)
 {
     const char *r = NULL;

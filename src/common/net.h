@@ -10,6 +10,9 @@
 /* Sets the port of an IPv4 or IPv6 address. */
 void pc_net_set_port(struct pc_addr *a, int port);
 
+/* The port of an IPv4 or IPv6 address (0 for another family). */
+int pc_net_port(const struct pc_addr *a);
+
 /* The address of A as text, without port ("?" if it cannot be written). An IPv4-mapped IPv6
  * address is written as IPv4, the way a client on a dual-stack listener is known. */
 void pc_net_addr_text(const struct pc_addr *a, char *buf, size_t size);

@@ -55,7 +55,7 @@ enum {
     QK_CA = 6,
     NPOOLKEYS = 17 /* keys of [pool NAME] */
 };
-enum { NSIGNINKEYS = 12 /* keys of [signin] */ };
+enum { NSIGNINKEYS = 13 /* keys of [signin] */ };
 
 /* What a pool needs while loading and not afterwards. */
 struct pool_aux {

@@ -105,6 +105,8 @@ struct pc_signin_cfg {
     double failure_delay;    /* every failure leaves no sooner than this after the request */
     int account_key;         /* enum pc_signin_key */
     int max_accounts, max_sources; /* the shared table's size (taken at start only) */
+    bool has_store;                /* store: several nodes share their counts through Redis */
+    struct pc_addr store;          /* ... at this address and port */
 };
 
 struct pc_config {

@@ -45,7 +45,7 @@ struct keydef {
     bool repeat;              /* may appear more than once in a section */
 };
 
-static key_fn key_delay, key_deny_paths;
+static key_fn key_delay, key_deny_paths, key_store;
 static key_fn key_external, key_internal, key_certificate, key_key, key_workers, key_access_log,
     key_admin, key_ciphers, key_servers, key_publish, key_verify, key_verify_name, key_trusted;
 
@@ -110,6 +110,7 @@ static const struct keydef signin_keys[] = {
     {"account_key", K_WORD, S(account_key), 0, 0, w_account_key, NULL, false},
     {"max_accounts", K_INT, S(max_accounts), 16, 1 << 22, NULL, NULL, false},
     {"max_sources", K_INT, S(max_sources), 16, 1 << 22, NULL, NULL, false},
+    {"store", K_FN, 0, 0, 0, NULL, key_store, false},
 };
 
 _Static_assert(NSIGNINKEYS == sizeof signin_keys / sizeof signin_keys[0], "NSIGNINKEYS");
@@ -374,6 +375,29 @@ static void key_publish(struct pc_cfg_loader *ld, void *obj, const struct keydef
         PC_CFG_RESERVE(pool->publish, pool->npublish, cap);
         pool->publish[pool->npublish++] = name;
     }
+}
+
+/* store: off, or redis://ADDRESS:PORT (an address, not a name: the workers never resolve one
+ * while serving). */
+static void key_store(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                      const char *val)
+{
+    struct pc_config *cfg = obj;
+    cfg->signin.has_store = false;
+    if (strcmp(val, "off") == 0)
+        return;
+    const char *a = strncasecmp(val, "redis://", 8) == 0 ? val + 8 : NULL;
+    size_t n = a ? strlen(a) : 0;
+    if (n && a[n - 1] == '/')
+        n--; /* redis://10.0.0.9:6379/ */
+    if (!a || !pc_cfg_parse_addr(a, n, true, &cfg->signin.store)) {
+        pc_cfg_error(ld, line,
+                     "bad value '%s' for '%s' (expected off or redis://ADDRESS:PORT, such as "
+                     "redis://10.0.0.9:6379 or redis://[2001:db8::9]:6379)",
+                     val, k->name);
+        return;
+    }
+    cfg->signin.has_store = true;
 }
 
 /* deny_paths: path prefixes, each starting with '/', matched case-insensitively on the

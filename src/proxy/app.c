@@ -18,7 +18,7 @@ static int app_start(const struct pc_config *cfg, int id)
     if (pc_alog_open(cfg) < 0)
         pc_err("worker %d: serving without an access log", id); /* traffic matters more */
     pc_metrics_init(cfg, pc_w.loop);
-    pc_guard_worker_init(cfg, pc_w.loop);
+    pc_guard_worker_init(cfg, pc_w.loop, id);
     pc_session_init();
     pc_health_start();
     return 0;
@@ -29,6 +29,7 @@ static unsigned app_drain(void)
 {
     pc_upstream_close_idle_all();
     pc_health_stop();
+    pc_guard_drain();
     return pc_session_drain();
 }
 

@@ -26,6 +26,7 @@
 #include "common/out.h"
 #include "http/http1.h"
 #include "proxy/ntlm.h"
+#include "proxy/signin-store.h"
 #include "proxy/signin.h"
 
 /* The channels, as docs/signin.md and /metrics name them. */
@@ -49,6 +50,7 @@ struct pc_guard_attempt {
 struct shared {
     pthread_mutex_t lock;
     size_t size;
+    uint32_t node; /* this node's id in the store's messages (random at start) */
     _Alignas(8) unsigned char table[];
 };
 
@@ -59,7 +61,7 @@ static struct ev_loop *loop;
 static struct pc_guard_attempt *free_attempts;
 static uint8_t scratch[PC_NTLM_TOKEN_MAX]; /* a decoded token; wiped after each use */
 
-static uint64_t *m_fail[NCHANNELS], *m_success[NCHANNELS], *m_refused[2], *m_locked[2];
+static uint64_t *m_fail[NCHANNELS], *m_success[NCHANNELS], *m_refused[2], *m_locked[2], *m_store_up;
 static ev_timer gauge_timer;
 
 static void policy_of(const struct pc_config *c, struct pc_signin_policy *p)
@@ -111,11 +113,12 @@ int pc_guard_create(const struct pc_config *c)
         return -1;
     }
     pthread_mutexattr_destroy(&a);
-    uint32_t seed;
-    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
-        seed = (uint32_t)(uintptr_t)m ^ (uint32_t)getpid();
+    uint32_t seed[2];
+    if (getrandom(seed, sizeof seed, 0) != sizeof seed)
+        seed[0] = (uint32_t)(uintptr_t)m ^ (uint32_t)getpid(), seed[1] = ~seed[0];
+    s->node = seed[1];
     s->size = tsize;
-    table = pc_signin_init(s->table, tsize, &p, na, ns, seed);
+    table = pc_signin_init(s->table, tsize, &p, na, ns, seed[0]);
     if (!table) {
         pc_err("sign-in defence off: its table cannot be laid out");
         munmap(m, size);
@@ -138,9 +141,32 @@ static void gauge_cb(struct ev_loop *l, ev_timer *w, int revents)
         *m_locked[0] = st.accounts_locked;
     if (m_locked[1])
         *m_locked[1] = st.sources_locked;
+    if (m_store_up)
+        *m_store_up = pc_store_up();
 }
 
-void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l)
+/* A result another node counted (signin-store.c): into this node's table. */
+static void apply_remote(bool success, int64_t when, const char *account, const uint8_t src[16])
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct pc_addr a = {0};
+    if (memcmp(src, v4mapped, 12) == 0) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&a.ss;
+        v4->sin_family = AF_INET;
+        memcpy(&v4->sin_addr, src + 12, 4);
+        a.len = sizeof *v4;
+    } else {
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a.ss;
+        v6->sin6_family = AF_INET6;
+        memcpy(&v6->sin6_addr, src, 16);
+        a.len = sizeof *v6;
+    }
+    lock();
+    pc_signin_result(table, when, account, &a, success);
+    unlock();
+}
+
+void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l, int id)
 {
     cfg = c;
     loop = l;
@@ -164,6 +190,11 @@ void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l)
     m_refused[1] = pc_stat(PC_COUNTER, "portico_signin_refusals_total{reason=\"source\"}");
     m_locked[0] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"account\"}");
     m_locked[1] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"source\"}");
+    if (c->signin.has_store) {
+        m_store_up = pc_stat(PC_GAUGE_MIN, "portico_signin_store_up");
+        /* Every worker publishes; one per node applies the others' results. */
+        pc_store_start(c, l, id == 0, shm->node, apply_remote);
+    }
     ev_timer_init(&gauge_timer, gauge_cb, 0.5, 5.0);
     ev_timer_start(l, &gauge_timer);
     ev_unref(l); /* the refresh alone does not keep a draining worker alive */
@@ -193,6 +224,11 @@ static struct pc_guard_attempt *attempt_new(struct pc_txn *t, enum channel ch,
     a->account[0] = '\0';
     t->signin = a;
     return a;
+}
+
+void pc_guard_drain(void)
+{
+    pc_store_stop();
 }
 
 void pc_guard_release(struct pc_txn *t)
@@ -376,6 +412,9 @@ void pc_guard_response(struct pc_txn *t, const struct pc_head *h)
     enum pc_signin_verdict after =
         fail ? pc_signin_check(table, now, acct, &a->source) : PC_SIGNIN_ALLOW;
     unlock();
+    uint8_t key[16];
+    pc_signin_source_key(&a->source, key);
+    pc_store_publish(!fail, now, acct, key);
     count(fail ? m_fail[a->channel] : m_success[a->channel]);
     if (!fail)
         return;

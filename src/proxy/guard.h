@@ -27,8 +27,12 @@
  * (logged; portico then runs without the defence). */
 int pc_guard_create(const struct pc_config *cfg);
 
-/* Worker start: the policy of CFG, the series of /metrics, the gauge refresh. */
-void pc_guard_worker_init(const struct pc_config *cfg, struct ev_loop *loop);
+/* Worker ID's start: the policy of CFG, the series of /metrics, the gauge refresh, the link to
+ * the store of several nodes (signin-store.h). */
+void pc_guard_worker_init(const struct pc_config *cfg, struct ev_loop *loop, int id);
+
+/* The worker drains (reload or stop): it leaves the store. */
+void pc_guard_drain(void);
 
 enum pc_guard_step {
     PC_GUARD_PASS,      /* forward it (an attempt is then recorded in t->signin) */

@@ -5,7 +5,7 @@ that every panel and query uses, schemaVersion 39, panels laid out on the 24-col
 without overlap), with the variables instance, pool and name, which every query filters on
 where its metric has the label; and it has the panels the issue asks for: request rate per
 pool and per name, 4xx and 5xx, latency quantiles from the histogram, member health, TLS
-handshakes and failures, reloads, pinned connections.
+handshakes and failures, reloads, pinned connections, certificate expiry and OCSP stapling.
 
 Against a real portico (admin listener on loopback, an HTTPS listener, a few requests and one
 failed TLS handshake so that every series exists): every metric a query names is one that
@@ -167,7 +167,13 @@ def test_queries_filter_on_the_variables():
     process_wide = {"portico_client_connections", "portico_upstream_pinned_connections",
                     "portico_tls_handshakes_total", "portico_tls_handshake_failures_total",
                     "portico_config_reloads_total", "portico_config_reload_failures_total",
-                    "portico_config_last_reload_successful", "portico_start_time_seconds"}
+                    "portico_config_last_reload_successful", "portico_start_time_seconds",
+                    # per listener certificate (issue 15), no pool
+                    "portico_certificate_expiry_timestamp_seconds",
+                    "portico_certificate_ocsp_stapled",
+                    "portico_certificate_ocsp_next_update_timestamp_seconds",
+                    "portico_certificate_ocsp_last_fetch_timestamp_seconds",
+                    "portico_certificate_ocsp_fetch_failures_total"}
     for where, q in queries(load()):
         if where.startswith("variable"):
             continue
@@ -201,6 +207,8 @@ CATEGORIES = {
     "reloads": lambda p, e: "portico_config_reloads_total{" in e,
     "refused reloads": lambda p, e: "portico_config_reload_failures_total{" in e,
     "pinned connections": lambda p, e: "portico_upstream_pinned_connections{" in e,
+    "certificate expiry": lambda p, e: "portico_certificate_expiry_timestamp_seconds{" in e,
+    "OCSP stapling": lambda p, e: "portico_certificate_ocsp_stapled{" in e,
 }
 
 

@@ -96,7 +96,7 @@ static int http_post(const struct pc_ocsp_cert *c, struct body *b, char *why, si
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (cc != CURLE_OK)
-        snprintf(why, wlen, "%s",
+        snprintf(why, wlen, "%.150s",
                  b->too_big ? "the response is too large"
                  : err[0]   ? err
                             : curl_easy_strerror(cc));

@@ -424,7 +424,7 @@ static _Noreturn void helper_child(pid_t master)
     pc_tls_free(tls); /* the keys are cleared as OpenSSL frees them */
     tls = NULL;
     pc_tls_forget_secrets();
-    pc_ocsp_helper_run(set); /* SIGTERM and SIGINT stay blocked: it waits for them */
+    pc_ocsp_helper_run(set); /* SIGTERM and SIGINT stay blocked: it reads them (signalfd) */
 }
 
 /* Starts the helper for the running contexts when a certificate has a responder to ask. */
@@ -445,16 +445,32 @@ static void helper_start(void)
     helper_pid = pid;
 }
 
-/* Stops the helper and waits for it, so that no slot has two writers (tls/ocsp-t.h): SIGKILL
- * is safe, a response is written to its file by rename and to its slot under a seqlock. */
+/* Stops the helper and waits for it, so that no slot ever has two writers (tls/ocsp-t.h).
+ * SIGTERM ends it within milliseconds, even in the middle of a request (it polls a signalfd);
+ * one that has not ended after HELPER_STOP_WAIT is killed, which is safe too: a response is
+ * written to its file by rename and to its slot under a seqlock. */
+#define HELPER_STOP_WAIT 2.0
 static void helper_stop(void)
 {
     helper_respawn_at = 0;
     if (!helper_pid)
         return;
+    if (kill(helper_pid, SIGTERM) < 0)
+        pc_warn("ocsp: stopping the helper pid %d: %s", (int)helper_pid, strerror(errno));
+    int status;
+    for (int i = 0; i < (int)(HELPER_STOP_WAIT * 100); i++) {
+        pid_t r = waitpid(helper_pid, &status, WNOHANG);
+        if (r == helper_pid || (r < 0 && errno != EINTR)) {
+            helper_pid = 0;
+            return;
+        }
+        struct timespec ten_ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ten_ms, NULL);
+    }
+    pc_warn("ocsp: the helper pid %d did not stop within %.0f s: killing it", (int)helper_pid,
+            HELPER_STOP_WAIT);
     if (kill(helper_pid, SIGKILL) < 0)
         pc_warn("ocsp: killing the helper pid %d: %s", (int)helper_pid, strerror(errno));
-    int status;
     while (waitpid(helper_pid, &status, 0) < 0 && errno == EINTR)
         ;
     helper_pid = 0;

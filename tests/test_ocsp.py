@@ -34,8 +34,9 @@ class Responder:
     """POST / (RFC 6960 Appendix A.1) answered by `openssl ocsp -index INDEX -reqin -respout`,
     signed by the CA itself, nextUpdate one hour on."""
 
-    def __init__(self, ca, ip, port=PORT):
+    def __init__(self, ca, ip, port=PORT, signer=None):
         self.ca = ca
+        self.signer = signer or (ca.pem, ca.key)  # another CA's pair: a forged response
         self.requests = 0
         outer = self
 
@@ -63,7 +64,7 @@ class Responder:
         with open(reqf, "wb") as f:
             f.write(req)
         subprocess.run(["openssl", "ocsp", "-index", self.ca.index, "-CA", self.ca.pem,
-                        "-rsigner", self.ca.pem, "-rkey", self.ca.key, "-reqin", reqf,
+                        "-rsigner", self.signer[0], "-rkey", self.signer[1], "-reqin", reqf,
                         "-respout", respf, "-nmin", "60"],
                        check=True, capture_output=True, timeout=10)
         with open(respf, "rb") as f:
@@ -77,13 +78,13 @@ class Responder:
 class OcspCA:
     """A CA and its index.txt; leaf(stem, url, revoked) -> (chain file, key file)."""
 
-    def __init__(self, d):
+    def __init__(self, d, cn="OCSP Test CA"):
         self.dir = d
         os.makedirs(d, exist_ok=True)
         self.pem, self.key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
         self.index = os.path.join(d, "index.txt")
         self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key, "-out",
-                  self.pem, "-days", "30", "-subj", "/CN=OCSP Test CA",
+                  self.pem, "-days", "30", "-subj", "/CN=" + cn,
                   "-addext", "basicConstraints=critical,CA:TRUE",
                   "-addext", "keyUsage=critical,keyCertSign,cRLSign")
         open(self.index, "w").close()
@@ -126,21 +127,27 @@ def ocsp(tmp_path_factory):
     net = harness.Net.alloc()
     ca = OcspCA(str(tmp_path_factory.mktemp("ocspca")))
     up, cached_ip, down, silent = net.owa(10), net.owa(11), net.owa(12), net.owa(13)
+    late_ip, forged_ip = net.owa(14), net.owa(15)
+    other = OcspCA(str(tmp_path_factory.mktemp("otherca")), cn="Not The Issuer CA")
     certs = {
         "good": ca.leaf("good", "http://%s:%d/" % (up, PORT)),
         "revoked": ca.leaf("revoked", "http://%s:%d/" % (up, PORT), revoked=True),
         "cached": ca.leaf("cached", "http://%s:%d/" % (cached_ip, PORT)),
         "down": ca.leaf("down", "http://%s:%d/" % (down, PORT)),
         "silent": ca.leaf("silent", "http://%s:%d/" % (silent, PORT)),
+        "late": ca.leaf("late", "http://%s:%d/" % (late_ip, PORT)),
+        "forged": ca.leaf("forged", "http://%s:%d/" % (forged_ip, PORT)),
     }
     resp = Responder(ca, up)
+    forged = Responder(ca, forged_ip, signer=(other.pem, other.key))
     # A responder that takes the connection and never answers (the kernel completes the TCP
     # handshake on the listen queue; nothing ever reads).
     hang = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     hang.bind((silent, PORT))
     hang.listen(16)
-    yield {"ca": ca, "certs": certs, "cached_ip": cached_ip, "responder": resp}
+    yield {"ca": ca, "certs": certs, "cached_ip": cached_ip, "late_ip": late_ip, "responder": resp}
     resp.stop()
+    forged.stop()
     hang.close()
     net.release()
 
@@ -279,6 +286,42 @@ def test_silent_responder_never_delays_a_handshake(make_stack, tmp_path, ocsp):
     t0 = time.monotonic()
     assert st.stop() == 0
     assert time.monotonic() - t0 < 8 * harness.SLOW  # the helper is killed, not waited for
+
+
+def test_forged_response_not_stapled(make_stack, tmp_path, ocsp):
+    """A response signed by another CA does not verify against the issuer: never stapled."""
+    ca = ocsp["ca"]
+    st = stack_with(make_stack, tmp_path, ocsp["certs"]["forged"])
+    assert st.portico.wait_stderr(r"fetch from \S+ failed: the signature does not verify "
+                                  r"against the issuer", timeout=WAIT), st.portico.stderr()
+    status, _, out = s_client(st, ca)
+    assert status is None, out
+    assert not os.path.exists(str(tmp_path / "state" / "webext.contoso.com-rsa.ocsp"))
+
+
+def test_late_response_takes_effect_without_reload(make_stack, tmp_path, ocsp):
+    """The responder comes up after portico: the retry (30 s, +-10 %) gets the response, the
+    next handshake staples it, and a connection opened before goes on; no reload, no new
+    worker."""
+    ca = ocsp["ca"]
+    st = stack_with(make_stack, tmp_path, ocsp["certs"]["late"], timeout_keepalive=120)
+    assert st.portico.wait_stderr(r"fetch from \S+ failed: .*retrying in (2[7-9]|3[0-3]) s",
+                                  timeout=WAIT), st.portico.stderr()
+    assert s_client(st, ca)[0] is None
+    workers = st.portico.worker_pids()
+    ctx = harness.tls_context(cafile=ca.pem)
+    before = harness.Client(st.net.ext, 443, st.net.client, None, ctx, server_hostname=NAMES[0])
+    assert before.request().status == 200
+    resp = Responder(ca, ocsp["late_ip"])
+    try:
+        assert st.portico.wait_stderr(GOOD_LINE, timeout=40), st.portico.stderr()
+        assert s_client(st, ca)[0] == "good"
+        assert before.request().status == 200      # the same connection, still served
+        before.close()
+        assert not [l for l in st.portico.stderr_lines if "reloading" in l]
+        assert st.portico.worker_pids() == workers
+    finally:
+        resp.stop()
 
 
 def test_cached_response_reused_after_restart(make_stack, tmp_path, ocsp):

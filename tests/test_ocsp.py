@@ -6,7 +6,9 @@ request behind a small HTTP server bound to a loopback address (openssl 3.0's ow
 every interface). Cases: a good certificate is stapled (and its response cached 0600 in a
 0700 state_dir, shown on /metrics and the status page, kept across a reload); a revoked one is
 not stapled and is warned in the log; a responder that is down or that never answers leaves the
-certificate served at once without a staple (no handshake waits for it); a cached response is
+certificate served at once without a staple (no handshake waits for it); a response signed by
+another CA is never stapled; a responder that comes up late is picked up by the retry and
+stapled without a reload, a connection opened before still served; a cached response is
 stapled after a restart with the responder gone; ocsp_stapling = off staples nothing; -t
 checks state_dir.
 """

@@ -465,7 +465,8 @@ static void helper_stop(void)
             return;
         }
         struct timespec ten_ms = {0, 10 * 1000 * 1000};
-        nanosleep(&ten_ms, NULL);
+        if (nanosleep(&ten_ms, NULL) < 0 && errno != EINTR)
+            break; /* cannot wait: kill it now */
     }
     pc_warn("ocsp: the helper pid %d did not stop within %.0f s: killing it", (int)helper_pid,
             HELPER_STOP_WAIT);

@@ -5,7 +5,7 @@ that every panel and query uses, schemaVersion 39, panels laid out on the 24-col
 without overlap), with the variables instance, pool and name, which every query filters on
 where its metric has the label; and it has the panels the issue asks for: request rate per
 pool and per name, 4xx and 5xx, latency quantiles from the histogram, member health, TLS
-handshakes and failures, reloads, pinned connections.
+handshakes and failures, reloads, pinned connections, certificate expiry and OCSP stapling.
 
 Against a real portico (admin listener on loopback, an HTTPS listener, a few requests and one
 failed TLS handshake so that every series exists): every metric a query names is one that
@@ -170,7 +170,14 @@ def test_queries_filter_on_the_variables():
                     "portico_config_last_reload_successful", "portico_start_time_seconds",
                     "portico_signin_failures_total", "portico_signin_successes_total",
                     "portico_signin_refusals_total", "portico_signin_locked",
-                    "portico_signin_store_up"}
+                    "portico_signin_store_up",
+
+                    # per listener certificate (issue 15), no pool
+                    "portico_certificate_expiry_timestamp_seconds",
+                    "portico_certificate_ocsp_stapled",
+                    "portico_certificate_ocsp_next_update_timestamp_seconds",
+                    "portico_certificate_ocsp_last_fetch_timestamp_seconds",
+                    "portico_certificate_ocsp_fetch_failures_total"}
     for where, q in queries(load()):
         if where.startswith("variable"):
             continue
@@ -204,6 +211,8 @@ CATEGORIES = {
     "reloads": lambda p, e: "portico_config_reloads_total{" in e,
     "refused reloads": lambda p, e: "portico_config_reload_failures_total{" in e,
     "pinned connections": lambda p, e: "portico_upstream_pinned_connections{" in e,
+    "certificate expiry": lambda p, e: "portico_certificate_expiry_timestamp_seconds{" in e,
+    "OCSP stapling": lambda p, e: "portico_certificate_ocsp_stapled{" in e,
 }
 
 
@@ -261,8 +270,11 @@ def exported(tmp_path_factory, pki):
     TLS handshake (the failure series only exist from their first failure)."""
     net = harness.Net.alloc()
     port = free_port()
+    # A sign-in store nobody listens on: its series exist (and read 0), as they do wherever
+    # one is set.
     st = harness.Stack(str(tmp_path_factory.mktemp("grafana")), pki, net=net, https_port=443,
                        admin="127.0.0.1:%d" % port,
+                       signin={"store": "redis://127.0.0.1:%d" % free_port()},
                        pools=[Pool("fe", [net.member(1)], harness.DEFAULT_NAMES, http="forward")])
     st.start()
     try:

@@ -113,7 +113,9 @@ static void status_json(FILE *f)
     }
     uint64_t conns = 0;
     pc_stats_sum("portico_client_connections", &conns);
-    fprintf(f, "],\"client_connections\":%llu,\"reloads\":%llu,\"last_reload_ok\":%s,\"errors\":[",
+    fputs("],", f);
+    pc_admin_certs_json(f);
+    fprintf(f, "\"client_connections\":%llu,\"reloads\":%llu,\"last_reload_ok\":%s,\"errors\":[",
             (unsigned long long)conns, (unsigned long long)pc_stats->reloads_total,
             pc_stats->last_reload_ok ? "true" : "false");
     bool first = true;
@@ -190,6 +192,7 @@ static void status_html(FILE *f)
         }
     }
     fputs("</table>\n", f);
+    pc_admin_certs_html(f);
     pc_admin_firewall_html(f, cfg);
     fputs("<h2>Recent warnings and errors</h2><pre>", f);
     for (uint32_t k = 0; k < PC_STATS_ERRORS; k++) {
@@ -224,6 +227,7 @@ static void respond(struct admin_conn *c)
         fputs("405 Method Not Allowed\n", f);
     } else if (pl == 8 && strncmp(path, "/metrics", 8) == 0) {
         pc_stats_prometheus(f);
+        pc_admin_certs_metrics(f);
     } else if (pl == 12 && strncmp(path, "/status.json", 12) == 0) {
         type = "application/json";
         status_json(f);

@@ -22,4 +22,11 @@ void pc_admin_html(FILE *f, const char *s, bool newline_br);
  * configuration implies them, as HTML. */
 void pc_admin_firewall_html(FILE *f, const struct pc_config *cfg);
 
+/* The listener certificates (certs.c): their series on /metrics; their table (names, key,
+ * issuer, expiry, OCSP stapling) on the status page; the "certificates": [...], member of
+ * /status.json (with its trailing comma). */
+void pc_admin_certs_metrics(FILE *f);
+void pc_admin_certs_html(FILE *f);
+void pc_admin_certs_json(FILE *f);
+
 #endif

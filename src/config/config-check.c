@@ -2,6 +2,7 @@
  * (docs/configuration.md), and the table of published names (config-int.h). */
 #include "config/config-int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,28 @@ void pc_cfg_build_names(struct pc_cfg_loader *ld)
     }
 }
 
+/* docs/certificates.md: state_dir holds the OCSP responses portico staples. It need not exist
+ * (portico creates it, 0700, when a certificate names a responder), but what is there must be
+ * a directory, and `user` must be able to write it. */
+static void check_state_dir(struct pc_cfg_loader *ld)
+{
+    const char *d = ld->cfg->state_dir;
+    int line = ld->proxy_seen[PK_STATE_DIR];
+    struct stat st;
+    if (!line || !d)
+        return; /* the default is only looked at when it is used */
+    if (stat(d, &st) < 0) {
+        if (errno != ENOENT)
+            pc_cfg_error(ld, line, "state_dir '%s': %s", d, strerror(errno));
+        return;
+    }
+    if (!S_ISDIR(st.st_mode))
+        pc_cfg_error(ld, line, "state_dir '%s': not a directory", d);
+    else if (st.st_mode & 077)
+        pc_cfg_warn(ld, line, "state_dir '%s': mode %04o, portico sets 0700", d,
+                    (unsigned)(st.st_mode & 07777));
+}
+
 void pc_cfg_finish_proxy(struct pc_cfg_loader *ld)
 {
     struct pc_config *cfg = ld->cfg;
@@ -99,6 +122,7 @@ void pc_cfg_finish_proxy(struct pc_cfg_loader *ld)
     }
     check_user(ld);
     check_ticket(ld);
+    check_state_dir(ld);
     /* Believing a header from everyone would let any client choose its address. */
     if (cfg->proxy_protocol != PC_PP_OFF && cfg->ntrusted == 0)
         pc_cfg_error(ld, ld->proxy_seen[PK_PROXY_PROTOCOL],

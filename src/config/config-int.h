@@ -44,7 +44,8 @@ enum {
     PK_USER = 10,
     PK_PROXY_PROTOCOL = 24,
     PK_TRUST_XFF = 25,
-    NPROXYKEYS = 27 /* keys of [proxy] */
+    PK_STATE_DIR = 28,
+    NPROXYKEYS = 29 /* keys of [proxy] */
 };
 enum {
     QK_SERVERS = 1,

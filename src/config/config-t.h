@@ -13,6 +13,9 @@
 
 #include "common/net-t.h"
 
+/* The default state_dir (docs/certificates.md): the packaged unit's StateDirectory=. */
+#define PC_STATE_DIR "/var/lib/portico"
+
 enum pc_role { PC_ROLE_FRONTEND, PC_ROLE_DIRECTOR, PC_ROLE_OWA, PC_ROLE_GENERIC };
 
 /* What the external HTTP listener does for a published name. AUTO never survives loading:
@@ -143,6 +146,8 @@ struct pc_config {
     int proxy_protocol; /* enum pc_proxy_protocol */
     bool trust_forwarded_for;
     bool certificate_watch; /* reload when a listener certificate or key file changes */
+    bool ocsp_stapling;     /* docs/certificates.md: staple OCSP responses (RFC 6066 §8) */
+    char *state_dir;        /* absolute: the OCSP response cache (default PC_STATE_DIR) */
     struct pc_signin_cfg signin;
 
     struct pc_pool *pools;

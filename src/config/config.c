@@ -47,7 +47,8 @@ struct keydef {
 
 static key_fn key_delay, key_deny_paths, key_store;
 static key_fn key_external, key_internal, key_certificate, key_key, key_workers, key_access_log,
-    key_admin, key_ciphers, key_servers, key_publish, key_verify, key_verify_name, key_trusted;
+    key_admin, key_ciphers, key_servers, key_publish, key_verify, key_verify_name, key_trusted,
+    key_state_dir;
 
 static const char *const w_off[] = {"off", NULL};
 static const char *const w_off_none[] = {"off", "none", NULL};
@@ -92,6 +93,8 @@ static const struct keydef proxy_keys[] = {
     {"proxy_protocol", K_WORD, C(proxy_protocol), 0, 0, w_proxy_protocol, NULL, false},
     {"trust_forwarded_for", K_ONOFF, C(trust_forwarded_for), 0, 0, NULL, NULL, false},
     {"certificate_watch", K_ONOFF, C(certificate_watch), 0, 0, NULL, NULL, false},
+    {"ocsp_stapling", K_ONOFF, C(ocsp_stapling), 0, 0, NULL, NULL, false},
+    {"state_dir", K_FN, 0, 0, 0, NULL, key_state_dir, false},
 };
 
 _Static_assert(NPROXYKEYS == sizeof proxy_keys / sizeof proxy_keys[0], "NPROXYKEYS");
@@ -146,6 +149,7 @@ static bool keys_in_step(void)
            strcmp(proxy_keys[PK_USER].name, "user") == 0 &&
            strcmp(proxy_keys[PK_PROXY_PROTOCOL].name, "proxy_protocol") == 0 &&
            strcmp(proxy_keys[PK_TRUST_XFF].name, "trust_forwarded_for") == 0 &&
+           strcmp(proxy_keys[PK_STATE_DIR].name, "state_dir") == 0 &&
            strcmp(pool_keys[QK_SERVERS].name, "servers") == 0 &&
            strcmp(pool_keys[QK_PUBLISH].name, "publish") == 0 &&
            strcmp(pool_keys[QK_HTTPS_PORT].name, "https_port") == 0 &&
@@ -256,6 +260,18 @@ static void key_access_log(struct pc_cfg_loader *ld, void *obj, const struct key
         cfg->access_log = pc_cfg_strdup("stdout");
     else
         cfg->access_log = pc_cfg_abspath(ld->dir, val);
+}
+
+/* docs/certificates.md: where the OCSP responses are cached. An absolute path (made so
+ * against the file's directory); what is there is checked once the file is read. */
+static void key_state_dir(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                          const char *val)
+{
+    (void)k;
+    (void)line;
+    struct pc_config *cfg = obj;
+    free(cfg->state_dir);
+    cfg->state_dir = pc_cfg_abspath(ld->dir, val);
 }
 
 static void key_admin(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
@@ -725,6 +741,8 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
         .max_connections = 20000,
         .max_pinned_per_client = 8,
         .certificate_watch = true,
+        .ocsp_stapling = true,
+        .state_dir = pc_cfg_strdup(PC_STATE_DIR),
         .access_log = pc_cfg_strdup("stdout"),
         .access_log_format = PC_LOG_COMBINED,
         .timeout_connect = 5,
@@ -809,6 +827,7 @@ void pc_config_free(struct pc_config *cfg)
     free(cfg->trusted);
     free(cfg->ciphers);
     free(cfg->ticket_key_file);
+    free(cfg->state_dir);
     free(cfg->user);
     free(cfg->access_log);
     free(cfg->path);

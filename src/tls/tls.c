@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "http/http1.h"
+#include "tls/ocsp.h"
 
 /* Forward secrecy and AEAD only, ECDSA and RSA certificates (Mozilla "intermediate"). */
 #define CIPHERS_MODERN                                                                             \
@@ -248,6 +249,11 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char *iv, EV
     if (EVP_MAC_CTX_set_params(hctx, params) != 1)
         return -1;
     return ret;
+}
+
+void pc_tls_forget_secrets(void)
+{
+    OPENSSL_cleanse(ticket_secret, sizeof(ticket_secret));
 }
 
 int pc_tls_ticket_secret(const struct pc_config *cfg)
@@ -554,6 +560,17 @@ struct pc_tls *pc_tls_load(const struct pc_config *cfg, struct pc_diag *diag)
     for (size_t i = 0; ok && i < cfg->npools; i++)
         if (cfg->pools[i].https_port && !(t->pool_ctx[i] = pool_ctx(cfg, &cfg->pools[i], diag)))
             ok = false;
+    if (ok && t->nservers) {
+        SSL_CTX **ctxs = calloc(t->nservers, sizeof(*ctxs));
+        for (size_t i = 0; ctxs && i < t->nservers; i++)
+            ctxs[i] = t->servers[i].ctx;
+        t->ocsp = ctxs ? pc_ocsp_set_new(cfg, ctxs, t->nservers) : NULL;
+        free(ctxs);
+        if (!t->ocsp) {
+            diag_add(diag, cfg->path, 0, "OCSP stapling: out of memory");
+            ok = false;
+        }
+    }
     if (!ok) {
         pc_tls_free(t);
         return NULL;
@@ -575,5 +592,6 @@ void pc_tls_free(struct pc_tls *t)
     for (size_t i = 0; t->pool_ctx && i < t->npools; i++)
         SSL_CTX_free(t->pool_ctx[i]);
     free(t->pool_ctx);
+    pc_ocsp_set_free(t->ocsp);
     free(t);
 }

@@ -26,6 +26,7 @@ struct pc_tls {
     size_t nservers;
     SSL_CTX **pool_ctx; /* parallel to cfg->pools */
     size_t npools;
+    struct pc_ocsp_set *ocsp; /* the listener certificates' OCSP stapling (tls/ocsp.h) */
 };
 
 /* Builds every context CFG needs. On error returns NULL after adding "FILE:LINE: message"
@@ -36,6 +37,9 @@ void pc_tls_free(struct pc_tls *t);
 /* The secret behind session-ticket keys: from ticket_key_file, else random. Called once in
  * the master before workers start, so that all of them encrypt and decrypt alike. */
 int pc_tls_ticket_secret(const struct pc_config *cfg);
+
+/* Forgets the session-ticket secret (the OCSP helper process, which never needs it). */
+void pc_tls_forget_secrets(void);
 
 /* Does the certificate pattern PAT (exact or "*.suffix", one label) cover HOST[0, LEN)? */
 bool pc_tls_name_match(const char *pat, const char *host, size_t len);

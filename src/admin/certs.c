@@ -1,0 +1,160 @@
+/* certs.c — the listener certificates on /metrics, /status and /status.json (admin.h): names,
+ * issuer, expiry and OCSP stapling state, read from the OCSP slots the master and the OCSP
+ * helper write (tls/ocsp-t.h; docs/certificates.md, docs/monitoring.md). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin/admin.h"
+#include "tls/ocsp.h"
+
+/* A Prometheus label value or JSON string: quote, backslash and control characters escaped
+ * (a CN may hold anything). */
+static void esc(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fputc('\\', f);
+        if (c >= 0x20)
+            fputc(c, f);
+    }
+}
+
+static void labels(FILE *f, const struct pc_ocsp_info *in)
+{
+    fputs("{name=\"", f);
+    esc(f, in->name);
+    fprintf(f, "\",key=\"%s\"", in->key);
+}
+
+void pc_admin_certs_metrics(FILE *f)
+{
+    static const char *const fam[] = {
+        "portico_certificate_expiry_timestamp_seconds gauge",
+        "portico_certificate_ocsp_stapled gauge",
+        "portico_certificate_ocsp_next_update_timestamp_seconds gauge",
+        "portico_certificate_ocsp_last_fetch_timestamp_seconds gauge",
+        "portico_certificate_ocsp_fetch_failures_total counter",
+    };
+    struct pc_ocsp_info in;
+    for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+        bool typed = false;
+        for (int i = 0; i < PC_OCSP_SLOTS; i++) {
+            if (!pc_ocsp_info(i, &in))
+                continue;
+            if (!typed)
+                fprintf(f, "# TYPE %s\n", fam[k]);
+            typed = true;
+            fprintf(f, "%.*s", (int)(strchr(fam[k], ' ') - fam[k]), fam[k]);
+            labels(f, &in);
+            switch (k) {
+            case 0:
+                fprintf(f, "} %lld\n", (long long)in.not_after);
+                break;
+            case 1:
+                fprintf(f, "} %d\n", in.stapled ? 1 : 0);
+                break;
+            case 2:
+                fprintf(f, "} %lld\n", (long long)(in.stapled ? in.next_update : 0));
+                break;
+            case 3: /* the result of the last attempt, or the state when there was none */
+                fprintf(f, ",result=\"%s\"} %lld\n", pc_ocsp_state_str(in.state),
+                        (long long)in.last_fetch);
+                break;
+            default:
+                fprintf(f, "} %llu\n", (unsigned long long)in.failures_total);
+            }
+        }
+    }
+}
+
+static void utc(FILE *f, int64_t t)
+{
+    char buf[40];
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t > 0 && gmtime_r(&tt, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm))
+        fputs(buf, f);
+    else
+        fputs("-", f);
+}
+
+/* The stapling column: what a client asking for the status gets, and why. */
+static void stapling(FILE *f, const struct pc_ocsp_info *in)
+{
+    if (in->stapled) {
+        fputs("<span class=\"up\">stapled</span> until ", f);
+        utc(f, in->next_update);
+        if (in->state != PC_OCSP_GOOD) {
+            fprintf(f, " (last fetch: %s", pc_ocsp_state_str(in->state));
+            if (in->detail[0]) {
+                fputs(": ", f);
+                pc_admin_html(f, in->detail, false);
+            }
+            fputc(')', f);
+        }
+        return;
+    }
+    fprintf(f, "<span class=\"%s\">not stapled</span> (%s",
+            in->state == PC_OCSP_REVOKED || in->state == PC_OCSP_ERROR ? "down" : "none",
+            pc_ocsp_state_str(in->state));
+    if (in->detail[0] && in->state != PC_OCSP_REVOKED) {
+        fputs(": ", f);
+        pc_admin_html(f, in->detail, false);
+    }
+    fputc(')', f);
+}
+
+void pc_admin_certs_html(FILE *f)
+{
+    struct pc_ocsp_info in;
+    bool any = false;
+    for (int i = 0; i < PC_OCSP_SLOTS; i++) {
+        if (!pc_ocsp_info(i, &in))
+            continue;
+        if (!any)
+            fputs("<h2>Certificates</h2><table id=\"certificates\" class=\"fw\"><tr><th>Names</th>"
+                  "<th>Key</th><th>Issuer</th><th>Expires</th><th>OCSP stapling</th>"
+                  "<th>Last fetch</th></tr>\n",
+                  f);
+        any = true;
+        fputs("<tr><td>", f);
+        pc_admin_html(f, in.names, false);
+        fprintf(f, "</td><td>%s</td><td>", in.key);
+        pc_admin_html(f, in.issuer, false);
+        fputs("</td><td>", f);
+        utc(f, in.not_after);
+        fputs("</td><td class=\"stapling\">", f);
+        stapling(f, &in);
+        fputs("</td><td>", f);
+        utc(f, in.last_fetch);
+        fputs("</td></tr>\n", f);
+    }
+    if (any)
+        fputs("</table>\n", f);
+}
+
+void pc_admin_certs_json(FILE *f)
+{
+    struct pc_ocsp_info in;
+    bool first = true;
+    fputs("\"certificates\":[", f);
+    for (int i = 0; i < PC_OCSP_SLOTS; i++) {
+        if (!pc_ocsp_info(i, &in))
+            continue;
+        fputs(first ? "{\"names\":\"" : ",{\"names\":\"", f);
+        first = false;
+        esc(f, in.names);
+        fprintf(f, "\",\"key\":\"%s\",\"issuer\":\"", in.key);
+        esc(f, in.issuer);
+        fprintf(f,
+                "\",\"not_after\":%lld,\"ocsp\":\"%s\",\"stapled\":%s,\"next_update\":%lld,"
+                "\"last_fetch\":%lld,\"detail\":\"",
+                (long long)in.not_after, pc_ocsp_state_str(in.state), in.stapled ? "true" : "false",
+                (long long)(in.stapled ? in.next_update : 0), (long long)in.last_fetch);
+        esc(f, in.detail);
+        fputs("\"}", f);
+    }
+    fputs("],", f);
+}

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/history.h"
 #include "admin/stats.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -542,6 +543,8 @@ static int start(struct pc_config *cfg)
         pc_warn("no shared memory for metrics: %s", strerror(errno));
     else
         pc_log_hook = pc_stats_error;
+    if (pc_history_create() < 0)
+        pc_warn("no shared memory for the status page's graphs: %s", strerror(errno));
     if (pc_stats)
         pc_stats->last_reload_ok = 1;
     tls = pc_tls_load(cfg, NULL);
@@ -581,6 +584,27 @@ static double monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The status page's graphs (history.h): a sample when one is due at monotonic time *NEXT;
+ * returns how long sigtimedwait() may wait, at most the 1 s tick, so that a sample is taken
+ * on time (the tests shorten the interval below a second). A reload that blocked the loop
+ * delays the next sample; samples missed are not made up for. */
+static struct timespec history_tick(const struct pc_config *cfg, double *next)
+{
+    double now = monotonic(), interval = pc_history_interval();
+    if (*next <= now) {
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        pc_history_sample(cfg, (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
+        *next += interval;
+        if (*next <= now)
+            *next = now + interval;
+    }
+    double wait = *next - now < 1 ? *next - now : 1;
+    if (wait < 0.001)
+        wait = 0.001;
+    return (struct timespec){(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+}
+
 int pc_master_run(struct pc_config *cfg)
 {
     sigset_t set;
@@ -603,8 +627,9 @@ int pc_master_run(struct pc_config *cfg)
 
     bool stopping = false;
     struct timespec deadline = {0};
+    double next_sample = monotonic() + pc_history_interval();
     for (;;) {
-        struct timespec tick = {1, 0};
+        struct timespec tick = stopping ? (struct timespec){1, 0} : history_tick(cfg, &next_sample);
         siginfo_t si;
         int sig = sigtimedwait(&set, &si, &tick);
         if (sig == SIGCHLD || sig < 0)

@@ -78,26 +78,28 @@ static uint64_t sum(const char *key, uint64_t absent)
     return pc_stats_sum(key, &v) ? v : absent;
 }
 
-/* The column of pool NAME, taking a free one or, failing that, the one whose pool has gone
- * longest without a sample (not one used by sample USED); -1 when none is left. A column
- * taken over forgets its old pool's values. */
-static int column(const char *name, uint32_t used)
+/* The column of pool NAME; -1 when it has none. */
+static int find_column(const char *name)
+{
+    for (int c = 0; c < PC_HISTORY_POOLS; c++)
+        if (strcmp(pc_history->col[c].name, name) == 0)
+            return c;
+    return -1;
+}
+
+/* A column for pool NAME, which has none: a free one or, failing that, the one whose pool has
+ * gone longest without a sample (not one marked for sample USED); -1 when none is left. A
+ * column taken over forgets its old pool's values. */
+static int take_column(const char *name, uint32_t used)
 {
     struct pc_history *h = pc_history;
     if (strlen(name) >= PC_HISTORY_NAME)
         return -1;
-    int free_c = -1, oldest = -1;
-    for (int c = 0; c < PC_HISTORY_POOLS; c++) {
-        if (strcmp(h->col[c].name, name) == 0)
-            return c;
-        if (!h->col[c].name[0]) {
-            if (free_c < 0)
-                free_c = c;
-        } else if (h->col[c].used != used && (oldest < 0 || h->col[c].used < h->col[oldest].used)) {
-            oldest = c;
-        }
-    }
-    int c = free_c >= 0 ? free_c : oldest;
+    int c = -1;
+    for (int i = 0; i < PC_HISTORY_POOLS && (c < 0 || h->col[c].name[0]); i++)
+        if (!h->col[i].name[0] ||
+            (h->col[i].used != used && (c < 0 || h->col[i].used < h->col[c].used)))
+            c = i;
     if (c < 0)
         return -1;
     for (uint32_t i = 0; i < CAP; i++)
@@ -181,9 +183,15 @@ void pc_history_sample(const struct pc_config *cfg, double now)
     uint32_t n = h->next;
     struct pc_history_sample s = {.t = now};
     uint64_t upstream = 0;
+    /* The pools that have a column keep it; then the new ones get one, if any is left. */
     for (size_t p = 0; p < cfg->npools; p++) {
-        int c = column(cfg->pools[p].name, n + 1);
-        if (c < 0)
+        int c = find_column(cfg->pools[p].name);
+        if (c >= 0)
+            h->col[c].used = n + 1;
+    }
+    for (size_t p = 0; p < cfg->npools; p++) {
+        int c = find_column(cfg->pools[p].name);
+        if (c < 0 && (c = take_column(cfg->pools[p].name, n + 1)) < 0)
             continue;
         sample_pool(cfg, &cfg->pools[p], &h->col[c], &s.pool[c], now, &upstream);
         h->col[c].used = n + 1;
@@ -265,10 +273,9 @@ void pc_history_json(FILE *f, const struct pc_config *cfg)
     fputs(",\"pools\":[", f);
     for (size_t p = 0; p < cfg->npools; p++) {
         /* A pool not sampled yet, or beyond PC_HISTORY_POOLS: values all null. */
-        int c = PC_HISTORY_POOLS;
-        for (int i = 0; h && i < PC_HISTORY_POOLS && c == PC_HISTORY_POOLS; i++)
-            if (strcmp(h->col[i].name, cfg->pools[p].name) == 0)
-                c = i;
+        int c = h ? find_column(cfg->pools[p].name) : -1;
+        if (c < 0)
+            c = PC_HISTORY_POOLS;
         fprintf(f, "%s{\"name\":\"%s\"", p ? "," : "", cfg->pools[p].name);
         series(f, "requests_per_s", first, count, c, F_REQ);
         series(f, "4xx_per_s", first, count, c, F_4XX);

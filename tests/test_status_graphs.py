@@ -14,8 +14,11 @@ change it), and wait for samples by polling /status.json, bounded in time.
   time), redraws by itself until the members-up line of fe ends at 1 of 2 and the member's
   state reads down, without reloading.
 
-With PORTICO_STATUS_SCREENSHOT=PATH the last test first runs half a minute of varied traffic
-and writes a desktop screenshot of the page to PATH (how docs/status.png is made:
+- the ring survives a reload: the samples from before it are kept, and the old workers'
+  counters, folded into the archive when they exit, make no spike.
+
+With PORTICO_STATUS_SCREENSHOT=PATH the last test samples every second, first runs 100 s of
+varied traffic and writes a desktop screenshot of the page to PATH (how docs/status.png is made:
 PORTICO_STATUS_SCREENSHOT=docs/status.png python3 -m pytest tests/test_status_graphs.py -k stopped).
 """
 
@@ -23,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import time
 from html.parser import HTMLParser
 
@@ -40,9 +44,20 @@ pytestmark = pytest.mark.skipif(
                                 "make deps installs it)")
 
 
+SCREENSHOT = os.environ.get("PORTICO_STATUS_SCREENSHOT")
+SHOT_INTERVAL, SHOT_TRAFFIC = 1.0, 100  # for docs/status.png: 100 s on a 6-minute window
+
+
 @pytest.fixture
 def graphs_stack(make_stack, monkeypatch):
     monkeypatch.setenv("PORTICO_STATUS_SAMPLE_INTERVAL", str(INTERVAL))
+    return sp.admin_stack(make_stack)
+
+
+@pytest.fixture
+def shot_stack(make_stack, monkeypatch):
+    monkeypatch.setenv("PORTICO_STATUS_SAMPLE_INTERVAL",
+                       str(SHOT_INTERVAL if SCREENSHOT else INTERVAL))
     return sp.admin_stack(make_stack)
 
 
@@ -193,20 +208,44 @@ def varied_traffic(st, seconds):
     while time.monotonic() < end:
         i += 1
         st.request("GET", "/echo?shot=%d" % i)
-        if i % 7 == 0:
+        if i % 6 == 0:
             st.request("GET", "/status/404", host="webext.contoso.com")
-        if i % 23 == 0:
+        if i % 15 == 0:
             st.request("GET", "/status/503", host="webext.contoso.com")
-        if i % 11 == 0:
-            st.request("GET", "/longpoll?secs=0.2")
-        time.sleep(0.02 + 0.03 * (1 + ((i // 40) % 3)))
+        if i % 4 == 0:
+            st.request("GET", "/longpoll?secs=0.08")
+        time.sleep(0.01 + 0.02 * (1 + ((i // 150) % 3)))
 
 
-def test_graphs_show_a_stopped_member_live(graphs_stack, tmp_path):
+def test_history_survives_a_reload(graphs_stack):
+    """The ring lives in the master: a reload (new workers) keeps the samples, and the counters
+    the old workers leave behind (folded into the archive) make no spike."""
     st, m1, m2, base = graphs_stack
-    keep = os.environ.get("PORTICO_STATUS_SCREENSHOT")
+    for i in range(20):
+        assert st.request("GET", "/echo?before-reload=%d" % i).status == 200
+    doc = wait_history(base, lambda d: since(pool_history(d)["requests_per_s"], 0)
+                       and max(since(pool_history(d)["requests_per_s"], 0)) > 0,
+                       "the requests before the reload")
+    before = doc["history"]
+    n = len(before["t"])
+    st.portico.signal(signal.SIGHUP)
+    assert st.portico.wait_stderr(r"reload done", timeout=10), st.portico.stderr()
+    doc = wait_history(base, lambda d: len(since(pool_history(d)["requests_per_s"], n)) >= 4,
+                       "four samples after the reload")
+    h = doc["history"]
+    assert h["t"][:n] == before["t"], "samples from before the reload are gone"
+    assert pool_history(doc)["requests_per_s"][:n] == pool_history({"history": before})[
+        "requests_per_s"]
+    assert max(since(pool_history(doc)["requests_per_s"], n)) == 0, \
+        "requests after a reload without traffic: %r" % pool_history(doc)["requests_per_s"][n:]
+    assert doc["reloads"] == 1
+
+
+def test_graphs_show_a_stopped_member_live(shot_stack, tmp_path):
+    st, m1, m2, base = shot_stack
+    keep = SCREENSHOT
     if keep:
-        varied_traffic(st, 30)
+        varied_traffic(st, SHOT_TRAFFIC)
     wait_history(base, lambda d: len(d["history"]["t"]) >= 2, "two samples")
     dt = sp.DevTools()
     try:

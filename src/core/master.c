@@ -535,6 +535,13 @@ static void respawn_due(const struct pc_config *cfg)
     }
 }
 
+static double wall_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Everything up to `portico: ready`: TLS, sockets, privileges, the first generation. */
 static int start(struct pc_config *cfg)
 {
@@ -545,6 +552,9 @@ static int start(struct pc_config *cfg)
         pc_log_hook = pc_stats_error;
     if (pc_history_create() < 0)
         pc_warn("no shared memory for the status page's graphs: %s", strerror(errno));
+    /* Before any worker counts: every counter is zero, and this first sample primes the pools,
+     * so that the traffic of the first interval is on the graphs (docs/monitoring.md). */
+    pc_history_sample(cfg, wall_clock());
     if (pc_stats)
         pc_stats->last_reload_ok = 1;
     tls = pc_tls_load(cfg, NULL);
@@ -592,9 +602,7 @@ static struct timespec history_tick(const struct pc_config *cfg, double *next)
 {
     double now = monotonic(), interval = pc_history_interval();
     if (*next <= now) {
-        struct timespec wall;
-        clock_gettime(CLOCK_REALTIME, &wall);
-        pc_history_sample(cfg, (double)wall.tv_sec + (double)wall.tv_nsec / 1e9);
+        pc_history_sample(cfg, wall_clock());
         *next += interval;
         if (*next <= now)
             *next = now + interval;

@@ -126,7 +126,8 @@ def points(path):
 
 
 def rendered(base):
-    """The page as Chromium renders it once its script has fetched /status.json and drawn."""
+    """The page as Chromium renders it, its script having drawn the history the page carries
+    (and perhaps the one of a later /status.json)."""
     out, _ = sp.chromium(["--virtual-time-budget=3000", "--dump-dom", base + "/status"])
     g = Graphs(out.decode("utf-8", "replace"))
     assert g.samples is not None, "the page's script did not draw the graphs"
@@ -151,7 +152,8 @@ def test_graphs_render_and_show_a_burst(graphs_stack):
         assert g.svgs[graph], "graph %s has no line" % graph
     for graph, series in (("requests", "fe"), ("connections", "client"), ("members", "fe")):
         assert len(points(g.line(graph, series))) >= 2, (graph, g.line(graph, series))
-    assert float(g.line("members", "fe")["data-last"]) == 2
+    # Its highest, not its newest: on a loaded machine a health check of FAST may time out.
+    assert float(g.line("members", "fe")["data-max"]) == 2, g.line("members", "fe")
 
     n = len(h["t"])
     for i in range(40):
@@ -171,9 +173,10 @@ def test_graphs_render_and_show_a_burst(graphs_stack):
         line = g.line(graph, series)
         assert float(line["data-max"]) > 0, (graph, line)
         assert any(y < BOTTOM - 1 for _, y in points(line)), \
-            "the burst does not rise above the baseline on %s/%s: %r" % (graph, series, line)
+            "the burst does not rise above the baseline on %s/%s: %r\n%r" % (graph, series, line,
+                                                                             doc["history"])
     for series in ("fe p50", "fe p99"):
-        assert points(g.line("latency", series)), g.line("latency", series)
+        assert points(g.line("latency", series)), (g.line("latency", series), doc["history"])
 
 
 LIVE_JS = """(() => {

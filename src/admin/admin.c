@@ -163,7 +163,7 @@ static void status_html(FILE *f)
     fprintf(f, "<p id=\"summary\">%llu client connection(s) now; %llu reload(s), last %s.</p>\n",
             (unsigned long long)conns, (unsigned long long)pc_stats->reloads_total,
             pc_stats->last_reload_ok ? "successful" : "refused");
-    pc_admin_graphs_html(f, pc_history_interval());
+    pc_admin_graphs_html(f, cfg);
     fputs("<h2>Published names</h2><table id=\"members\"><tr><th>Name</th><th>Pool</th>"
           "<th>Member</th><th>State</th><th>Connections</th><th>Requests</th><th>Req/s</th></tr>\n",
           f);

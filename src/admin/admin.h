@@ -22,10 +22,10 @@ void pc_admin_html(FILE *f, const char *s, bool newline_br);
  * configuration implies them, as HTML. */
 void pc_admin_firewall_html(FILE *f, const struct pc_config *cfg);
 
-/* Writes the status page's graphs of the last hour and the script that draws them from
- * /status.json and refreshes the page in place, every INTERVAL seconds (the sample interval),
- * within 1 to 5 s. */
-void pc_admin_graphs_html(FILE *f, double interval);
+/* Writes the status page's graphs of the last hour of CFG's pools, with the history they
+ * start from, and the script that draws them and refreshes the page in place from
+ * /status.json, at every sample but within 1 to 5 s. */
+void pc_admin_graphs_html(FILE *f, const struct pc_config *cfg);
 /* Their style rules, for the page's <style> element. */
 void pc_admin_graphs_css(FILE *f);
 

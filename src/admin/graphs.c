@@ -1,13 +1,15 @@
 /* graphs.c — the status page's graphs (admin.h; docs/monitoring.md, "Graphs").
  *
- * The page draws them itself, as inline SVG, from the `history` of /status.json (history.c),
- * which its script fetches again every few seconds; the same answer refreshes the members'
+ * The page draws them itself, as inline SVG, from the `history` of /status.json (history.c):
+ * the page carries the one of its moment, and its script fetches /status.json again every few
+ * seconds; the same answer refreshes the members'
  * states and figures and the recent errors in place, so the page no longer reloads (the
  * meta refresh stays for browsers without JavaScript). Nothing is loaded from anywhere else.
  * Each graph is drawn at its box's width in CSS pixels, so that text stays legible on a
  * phone, and again when that width changes. Every line carries data-series, data-last
  * (newest value) and data-max (its highest), for the tests and for anyone reading the DOM. */
 #include "admin/admin.h"
+#include "admin/history.h"
 
 static const char style[] =
     "#graphs{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:.5em 1.5em}"
@@ -99,8 +101,10 @@ static const char script[] =
     ".join('')}\n"
     "function refresh(){fetch('/status.json',{cache:'no-store'}).then(function(r){"
     "return r.json()}).then(update).catch(function(){})}\n"
-    "function go(){refresh();"
-    "setInterval(refresh,+document.getElementById('graphs').getAttribute('data-every'))}\n"
+    /* The page comes with the history of its moment: drawn at once, no fetch to wait for. */
+    "function go(){var e=document.getElementById('pc-history');"
+    "if(e){last=JSON.parse(e.textContent);draw(last.history)}\n"
+    " setInterval(refresh,+document.getElementById('graphs').getAttribute('data-every'))}\n"
     "window.addEventListener('resize',function(){if(last)draw(last.history)});\n"
     "document.addEventListener('DOMContentLoaded',go)})();\n";
 
@@ -109,8 +113,9 @@ void pc_admin_graphs_css(FILE *f)
     fputs(style, f);
 }
 
-void pc_admin_graphs_html(FILE *f, double interval)
+void pc_admin_graphs_html(FILE *f, const struct pc_config *cfg)
 {
+    double interval = pc_history_interval();
     /* Refreshed every 5 s as the page used to be, or at every sample when they come faster
      * (the tests), but not more than once a second. */
     double every = interval < 1 ? 1 : interval > 5 ? 5 : interval;
@@ -120,5 +125,7 @@ void pc_admin_graphs_html(FILE *f, double interval)
                 "<figure><figcaption>%s</figcaption><svg id=\"g-%s\" role=\"img\" "
                 "aria-label=\"%s\"></svg><div class=\"legend\" id=\"l-%s\"></div></figure>",
                 figures[i][1], figures[i][0], figures[i][1], figures[i][0]);
-    fprintf(f, "</div>\n<script>\n%s</script>\n", script);
+    fputs("</div>\n<script id=\"pc-history\" type=\"application/json\">{", f);
+    pc_history_json(f, cfg);
+    fprintf(f, "}</script>\n<script>\n%s</script>\n", script);
 }

@@ -15,9 +15,11 @@
 #   mock Front End fe02    127.0.10.12:8080 (HTTP) and 127.0.10.12:4443 (TLS)
 #   mock Office Web Apps   127.0.10.21:443 (TLS)
 #   portico                external 127.0.10.1 ports 443 and 80, internal (source) address
-#                          127.0.10.2
-# It waits until each one says it is ready, runs a few curl commands through the proxy, then
-# stays in the foreground showing portico's access log (stdout) and error log (stderr).
+#                          127.0.10.2, admin listener 127.0.10.1:9090 (the status page)
+# It waits until each one says it is ready, runs a few curl commands through the proxy (they
+# show on the status page's graphs at its next sample, within 10 s), prints the status page's
+# address, then stays in the foreground showing portico's access log (stdout) and error log
+# (stderr).
 # Ctrl-C or SIGTERM stops everything it started.
 #
 # Needs root (ports 80 and 443), /usr/bin/python3, curl, openssl. Build first: `make portico`.
@@ -29,6 +31,7 @@ cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 PORTICO=./portico
 EXT=127.0.10.1
+ADMIN=http://127.0.10.1:9090 # admin = in examples/demo.conf
 READY_TIMEOUT=20 # seconds to wait for a readiness line before giving up
 
 die() {
@@ -249,6 +252,10 @@ cat <<EOF
    HTTPS/TCP/443   Office Web Apps owa01 127.0.10.21                    (mock, TLS)
                    the pools' certificates come from the demo's internal CA, which portico
                    trusts (pool key ca); the name they must carry is the request's Host
+ Admin listener  $ADMIN (loopback only)
+   /status         the status page: graphs of the last hour (requests, 4xx and 5xx, p50 and
+                   p99 latency per pool, connections, members up), members, firewall tables
+   /metrics        Prometheus;  /status.json  the same facts and the graphs' history as JSON
  Certificates:  $PKI
  Configuration: $CONF (a copy of examples/demo.conf)
  Mock logs:     $TMP/*.log
@@ -273,6 +280,11 @@ for i in "${!CMDS[@]}"; do
     echo
 done
 
+echo "The status page, with these requests on its graphs from the next sample (every 10 s):"
+echo "    $ADMIN/status"
+echo "(from another machine: ssh -L 9090:127.0.10.1:9090 THIS-HOST, then"
+echo " http://localhost:9090/status in a browser)"
+echo
 echo "portico runs; its access log follows. Ctrl-C stops the demo."
 echo
 

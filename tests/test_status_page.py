@@ -4,9 +4,8 @@ A pool of two members with fast health checks and `admin` on: the page, as Chrom
 (--dump-dom), lists both members up; the test stops one member's mock, waits (polling
 /status.json, bounded) until the health checks mark it down, and the page, loaded again, says
 that member is down and the other one still up; /metrics agrees; the seed's two firewall tables
-are on the page. A desktop-sized screenshot with the member down is taken (--screenshot); with
-PORTICO_STATUS_SCREENSHOT=PATH it is also written to PATH (how docs/status.png is made:
-PORTICO_STATUS_SCREENSHOT=docs/status.png python3 -m pytest tests/test_status_page.py -k down).
+are on the page. A desktop-sized screenshot with the member down is taken (--screenshot).
+docs/status.png, the page with its graphs, comes from tests/test_status_graphs.py.
 
 On a phone (DevTools protocol over --remote-debugging-pipe, 390x844 mobile emulation) the page
 must lay out at the device width (a viewport meta) without anything wider than the screen.
@@ -395,6 +394,7 @@ def test_status_page_in_chromium_shows_a_stopped_member_down(make_stack, tmp_pat
 
     page = StatusPage(dump_dom(base + "/status"))
     assert page.states == {m1: ("up", "up"), m2: ("up", "up")}, page.states
+    # In <noscript> (for browsers without JavaScript): the page's script refreshes it in place.
     assert page.meta(**{"http-equiv": "refresh", "content": "5"}), page.metas
     viewport = page.meta(name="viewport")
     assert viewport and "width=device-width" in viewport[0].get("content", ""), page.metas
@@ -427,9 +427,6 @@ def test_status_page_in_chromium_shows_a_stopped_member_down(make_stack, tmp_pat
     assert screenshot(base + "/status", shot) == DESKTOP
     size = os.path.getsize(shot)
     assert size > 20000, "the screenshot looks empty (%d bytes)" % size
-    keep = os.environ.get("PORTICO_STATUS_SCREENSHOT")
-    if keep:
-        shutil.copyfile(shot, keep)
 
 
 def test_status_page_fits_a_phone(make_stack, tmp_path):

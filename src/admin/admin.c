@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin/history.h"
 #include "admin/stats.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -133,7 +134,9 @@ static void status_json(FILE *f)
         }
         fputc('"', f);
     }
-    fprintf(f, "]}\n");
+    fputs("],", f);
+    pc_history_json(f, cfg);
+    fputs("}\n", f);
 }
 
 static void status_html(FILE *f)
@@ -141,7 +144,8 @@ static void status_html(FILE *f)
     fputs(
         "<!doctype html><html><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-        "<meta http-equiv=\"refresh\" content=\"5\"><title>portico status</title><style>"
+        "<noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript>"
+        "<title>portico status</title><style>"
         "body{font:15px system-ui,sans-serif;margin:1em;color:#222}"
         "table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}"
         "td,th{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left}"
@@ -152,14 +156,16 @@ static void status_html(FILE *f)
         "@media(max-width:600px){td,th{padding:.3em .25em;font-size:13px}"
         "#members td,#members th{overflow-wrap:anywhere;padding:.3em .2em}"
         ".fw,.fw tbody,.fw tr,.fw td{display:block}.fw tr:first-child{display:none}"
-        ".fw td{border:0;padding:.15em .25em}.fw tr{border-bottom:1px solid #ddd;padding:.3em 0}}"
-        "</style></head><body><h1>portico</h1>\n",
+        ".fw td{border:0;padding:.15em .25em}.fw tr{border-bottom:1px solid #ddd;padding:.3em 0}}",
         f);
+    pc_admin_graphs_css(f);
+    fputs("</style></head><body><h1>portico</h1>\n", f);
     uint64_t conns = 0;
     pc_stats_sum("portico_client_connections", &conns);
-    fprintf(f, "<p>%llu client connection(s) now; %llu reload(s), last %s.</p>\n",
+    fprintf(f, "<p id=\"summary\">%llu client connection(s) now; %llu reload(s), last %s.</p>\n",
             (unsigned long long)conns, (unsigned long long)pc_stats->reloads_total,
             pc_stats->last_reload_ok ? "successful" : "refused");
+    pc_admin_graphs_html(f, cfg);
     fputs("<h2>Published names</h2><table id=\"members\"><tr><th>Name</th><th>Pool</th>"
           "<th>Member</th><th>State</th><th>Connections</th><th>Requests</th><th>Req/s</th></tr>\n",
           f);
@@ -194,7 +200,7 @@ static void status_html(FILE *f)
     fputs("</table>\n", f);
     pc_admin_certs_html(f);
     pc_admin_firewall_html(f, cfg);
-    fputs("<h2>Recent warnings and errors</h2><pre>", f);
+    fputs("<h2>Recent warnings and errors</h2><pre id=\"errors\">", f);
     for (uint32_t k = 0; k < PC_STATS_ERRORS; k++) {
         const char *e = pc_stats->errors[(pc_stats->err_next + k) % PC_STATS_ERRORS];
         if (e[0]) {

@@ -29,4 +29,11 @@ void pc_admin_certs_metrics(FILE *f);
 void pc_admin_certs_html(FILE *f);
 void pc_admin_certs_json(FILE *f);
 
+/* Writes the status page's graphs of the last hour of CFG's pools, with the history they
+ * start from, and the script that draws them and refreshes the page in place from
+ * /status.json, at every sample but within 1 to 5 s. */
+void pc_admin_graphs_html(FILE *f, const struct pc_config *cfg);
+/* Their style rules, for the page's <style> element. */
+void pc_admin_graphs_css(FILE *f);
+
 #endif

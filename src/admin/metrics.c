@@ -8,9 +8,9 @@
 #include "admin/stats.h"
 
 /* Request duration buckets (seconds): API calls are milliseconds, long polls minutes. */
-static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-                                 2.5,   5,    10,    30,   60,  300,  900, 1800};
-#define NB (sizeof(buckets) / sizeof(buckets[0]))
+const double pc_metrics_buckets[PC_METRICS_NBUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800};
+#define NB PC_METRICS_NBUCKETS
 
 struct pool_m {
     uint64_t *hist[NB + 1]; /* cumulative, the last is +Inf */
@@ -24,10 +24,21 @@ static struct pool_m *pools;
 static uint64_t *(*names)[5]; /* per published name, per status class */
 static uint64_t *client_conns, *pinned, *tls_ok;
 
-static char *pattern(const struct pc_name *n, char *buf, size_t len)
+void pc_metrics_bucket_key(char *buf, size_t len, const char *pool, size_t b)
 {
-    snprintf(buf, len, "%s%s", n->wildcard ? "*" : "", n->name);
-    return buf;
+    if (b < NB)
+        snprintf(buf, len, "portico_request_duration_seconds_bucket{pool=\"%s\",le=\"%g\"}", pool,
+                 pc_metrics_buckets[b]);
+    else
+        snprintf(buf, len, "portico_request_duration_seconds_bucket{pool=\"%s\",le=\"+Inf\"}",
+                 pool);
+}
+
+void pc_metrics_requests_key(char *buf, size_t len, const struct pc_name *n, int cls)
+{
+    /* A wildcard as it is written, "*.contoso.com" (the loader keeps ".contoso.com"). */
+    snprintf(buf, len, "portico_requests_total{pool=\"%s\",name=\"%s%s\",class=\"%dxx\"}",
+             n->pool->name, n->wildcard ? "*" : "", n->name, cls);
 }
 
 void pc_metrics_init(const struct pc_config *c, struct ev_loop *l)
@@ -43,14 +54,7 @@ void pc_metrics_init(const struct pc_config *c, struct ev_loop *l)
         const struct pc_pool *pool = &cfg->pools[p];
         struct pool_m *pm = &pools[p];
         for (size_t b = 0; b <= NB; b++) {
-            if (b < NB)
-                snprintf(key, sizeof(key),
-                         "portico_request_duration_seconds_bucket{pool=\"%s\",le=\"%g\"}",
-                         pool->name, buckets[b]);
-            else
-                snprintf(key, sizeof(key),
-                         "portico_request_duration_seconds_bucket{pool=\"%s\",le=\"+Inf\"}",
-                         pool->name);
+            pc_metrics_bucket_key(key, sizeof(key), pool->name, b);
             pm->hist[b] = pc_stat(PC_COUNTER, key);
         }
 #define SERIES(field, kind, fmt, ...)                                                              \
@@ -84,13 +88,11 @@ void pc_metrics_init(const struct pc_config *c, struct ev_loop *l)
             *pm->m_up[m] = 1;
         }
     }
-    static const char *const classes[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     for (size_t i = 0; i < cfg->nnames; i++) {
-        char pat[300];
-        for (int c = 0; c < 5; c++)
-            SERIES(names[i][c], PC_COUNTER,
-                   "portico_requests_total{pool=\"%s\",name=\"%s\",class=\"%s\"}",
-                   cfg->names[i].pool->name, pattern(&cfg->names[i], pat, sizeof(pat)), classes[c]);
+        for (int c = 0; c < 5; c++) {
+            pc_metrics_requests_key(key, sizeof(key), &cfg->names[i], c + 1);
+            names[i][c] = pc_stat(PC_COUNTER, key);
+        }
     }
     client_conns = pc_stat(PC_GAUGE, "portico_client_connections");
     pinned = pc_stat(PC_GAUGE, "portico_upstream_pinned_connections");
@@ -110,7 +112,7 @@ void pc_metrics_request(const struct pc_metrics_req *t)
         struct pool_m *pm = &pools[t->name->pool - cfg->pools];
         double d = t->t_start > 0 ? ev_now(loop) - t->t_start : 0;
         for (size_t b = 0; b < NB; b++)
-            if (d <= buckets[b])
+            if (d <= pc_metrics_buckets[b])
                 (*pm->hist[b])++;
         (*pm->hist[NB])++;
         (*pm->count)++;

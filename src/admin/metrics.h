@@ -8,6 +8,17 @@
 
 #include "config/config-t.h"
 
+/* Bounds of the request duration histogram, in seconds (docs/monitoring.md); the +Inf bucket
+ * comes after them. */
+#define PC_METRICS_NBUCKETS 16
+extern const double pc_metrics_buckets[PC_METRICS_NBUCKETS];
+
+/* The series keys that the status page's graphs read back (history.c): written here once so
+ * that the reader and the writer cannot disagree. Bucket B of pool POOL (B =
+ * PC_METRICS_NBUCKETS: +Inf); the requests of published name N with status class CLS (1..5). */
+void pc_metrics_bucket_key(char *buf, size_t len, const char *pool, size_t b);
+void pc_metrics_requests_key(char *buf, size_t len, const struct pc_name *n, int cls);
+
 /* Worker start: interns every series of the configuration. */
 void pc_metrics_init(const struct pc_config *cfg, struct ev_loop *loop);
 /* What is counted of a request that ended (the data path fills it from its transaction: admin/

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/history.h"
 #include "admin/stats.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -645,6 +646,13 @@ static void respawn_due(const struct pc_config *cfg)
     }
 }
 
+static double wall_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Everything up to `portico: ready`: TLS, sockets, privileges, the first generation. */
 static int start(struct pc_config *cfg)
 {
@@ -653,6 +661,11 @@ static int start(struct pc_config *cfg)
         pc_warn("no shared memory for metrics: %s", strerror(errno));
     else
         pc_log_hook = pc_stats_error;
+    if (pc_history_create() < 0)
+        pc_warn("no shared memory for the status page's graphs: %s", strerror(errno));
+    /* Before any worker counts: every counter is zero, and this first sample primes the pools,
+     * so that the traffic of the first interval is on the graphs (docs/monitoring.md). */
+    pc_history_sample(cfg, wall_clock());
     if (pc_stats)
         pc_stats->last_reload_ok = 1;
     if (pc_ocsp_init() < 0)
@@ -699,6 +712,25 @@ static double monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The status page's graphs (history.h): a sample when one is due at monotonic time *NEXT;
+ * returns how long sigtimedwait() may wait, at most the 1 s tick, so that a sample is taken
+ * on time (the tests shorten the interval below a second). A reload that blocked the loop
+ * delays the next sample; samples missed are not made up for. */
+static struct timespec history_tick(const struct pc_config *cfg, double *next)
+{
+    double now = monotonic(), interval = pc_history_interval();
+    if (*next <= now) {
+        pc_history_sample(cfg, wall_clock());
+        *next += interval;
+        if (*next <= now)
+            *next = now + interval;
+    }
+    double wait = *next - now < 1 ? *next - now : 1;
+    if (wait < 0.001)
+        wait = 0.001;
+    return (struct timespec){(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+}
+
 int pc_master_run(struct pc_config *cfg)
 {
     sigset_t set;
@@ -721,8 +753,9 @@ int pc_master_run(struct pc_config *cfg)
 
     bool stopping = false;
     struct timespec deadline = {0};
+    double next_sample = monotonic() + pc_history_interval();
     for (;;) {
-        struct timespec tick = {1, 0};
+        struct timespec tick = stopping ? (struct timespec){1, 0} : history_tick(cfg, &next_sample);
         siginfo_t si;
         int sig = sigtimedwait(&set, &si, &tick);
         if (sig == SIGCHLD || sig < 0)

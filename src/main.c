@@ -23,6 +23,8 @@ static void usage(FILE *f)
           "                                  [--allow-ssh] [--allow-vrrp]\n"
           "       portico probe -c FILE\n"
           "       portico import-arr FILE [-o OUT]  convert an IIS ARR applicationHost.config\n"
+          "       portico signin list -c FILE       sign-in lockouts in force\n"
+          "       portico signin clear NAME|ADDRESS -c FILE  lift one\n"
           "       portico -v                 version\n",
           f);
 }
@@ -31,8 +33,9 @@ static void usage(FILE *f)
 struct args {
     const char *conf;
     bool test;
-    const char *cmd; /* "ports", "probe", or NULL to run (or check) */
+    const char *cmd; /* "ports", "probe", "signin", or NULL to run (or check) */
     struct pc_ports_opts popts;
+    const char *signin_op, *signin_target; /* portico signin list | clear TARGET */
 };
 
 /* Reads ARGV into *A. Returns -1 to go on, else the exit status (after -v, -h or an error). */
@@ -43,8 +46,19 @@ static int parse_args(int argc, char **argv, struct args *a)
     const char *cmd = NULL;
     struct pc_ports_opts popts = {PC_PORTS_MARKDOWN, false, false, false, false};
     int i = 1;
+    const char *sop = NULL, *starget = NULL;
     if (argc > 1 && (strcmp(argv[1], "ports") == 0 || strcmp(argv[1], "probe") == 0))
         cmd = argv[i++];
+    if (argc > 2 && strcmp(argv[1], "signin") == 0) {
+        cmd = argv[i++];
+        sop = argv[i++];
+        if (strcmp(sop, "clear") == 0 && i < argc && argv[i][0] != '-')
+            starget = argv[i++];
+        if (strcmp(sop, "list") != 0 && !starget) {
+            usage(stderr);
+            return 2;
+        }
+    }
     for (; i < argc; i++) {
         if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
             conf = argv[++i];
@@ -84,15 +98,18 @@ static int parse_args(int argc, char **argv, struct args *a)
         usage(stderr);
         return 2;
     }
-    *a = (struct args){conf, test, cmd, popts};
+    *a = (struct args){conf, test, cmd, popts, sop, starget};
     return -1;
 }
 
 /* portico ports and portico probe, with a configuration that loaded. */
-static int run_tool(const char *cmd, struct pc_config *cfg, const struct pc_ports_opts *popts)
+static int run_tool(const char *cmd, struct pc_config *cfg, const struct args *a)
 {
+    const struct pc_ports_opts *popts = &a->popts;
     int rc;
-    if (strcmp(cmd, "ports") == 0) {
+    if (strcmp(cmd, "signin") == 0) {
+        rc = pc_cmd_signin(cfg, a->signin_op, a->signin_target);
+    } else if (strcmp(cmd, "ports") == 0) {
         rc = pc_cmd_ports(cfg, popts);
     } else {
         struct pc_tls *t = pc_tls_load(cfg, NULL);
@@ -119,7 +136,7 @@ int main(int argc, char **argv)
         if (diag.text)
             fputs(diag.text, stderr);
         pc_diag_free(&diag);
-        return run_tool(cmd, cfg, &a.popts);
+        return run_tool(cmd, cfg, &a);
     }
     if (test && cfg) {
         /* Load the certificates too: a key that does not match is a configuration error. */

@@ -324,3 +324,50 @@ def test_unreadable_soap_never_reaches_the_pool(make_stack, tmp_path, body):
         assert r.status == 400
         assert soap(c, "alice", PASSWORDS["alice"]).status == 200          # the connection goes on
     assert [e["user"] for e in wait_attempts(st, 1)] == ["alice"]
+
+
+def test_admin_lists_and_clears_lockouts(make_stack, tmp_path):
+    """The status page, /status.json and `portico signin list|clear` show and lift locks."""
+    import socket
+    import subprocess
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    st = signin_stack(make_stack, tmp_path, signin={"lockout_threshold": 2, "spray_accounts": 2},
+                      admin="127.0.0.1:%d" % port)
+    with client(st) as c:
+        for i in range(2):
+            assert oauth(c, "bob", "wrong%d" % i).status == 400
+    with client(st, 11) as c:
+        for u in ("carol", "dave"):
+            assert oauth(c, u, "wrong").status == 400
+
+    def admin(path):
+        with harness.Client("127.0.0.1", port) as a:
+            return a.request("GET", path, host="127.0.0.1:%d" % port).body.decode()
+
+    doc = json.loads(admin("/status.json"))["signin"]
+    assert [(a["account"], a["source"]) for a in doc["accounts"]] == [("bob", "every other source")]
+    assert 0 < doc["accounts"][0]["seconds_left"] <= 900
+    assert [x["source"] for x in doc["sources"]] == [source(st, 11)]
+    assert "signin-accounts" in admin("/status") and ">bob<" in admin("/status")
+
+    def cli(*args):
+        return subprocess.run([harness.PORTICO_BIN, "signin"] + list(args)
+                              + ["-c", st.portico.config_path],
+                              capture_output=True, text=True, timeout=30)
+
+    r = cli("list")
+    assert r.returncode == 0 and json.loads(r.stdout)["accounts"][0]["account"] == "bob", r
+    r = cli("clear", "CONTOSO\\Bob")                     # the account key, as a sign-in names it
+    assert r.returncode == 0 and "cleared bob" in r.stdout, r
+    r = cli("clear", source(st, 11))
+    assert r.returncode == 0, r
+    assert cli("clear", "nobody").returncode == 1
+    assert st.portico.wait_stderr(r"sign-in lockout cleared by the admin listener: account bob")
+    with client(st) as c:
+        assert oauth(c, "bob", PASSWORDS["bob"]).status == 200
+    with client(st, 11) as c:
+        assert oauth(c, "alice", PASSWORDS["alice"]).status == 200
+    assert json.loads(cli("list").stdout) == {"accounts": [], "sources": []}

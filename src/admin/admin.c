@@ -19,6 +19,14 @@
 
 static struct ev_loop *loop;        /* the worker's */
 static const struct pc_config *cfg; /* what the pages show */
+static const struct pc_admin_section *sections[4];
+static size_t nsections;
+
+void pc_admin_add_section(const struct pc_admin_section *s)
+{
+    if (nsections < sizeof sections / sizeof sections[0])
+        sections[nsections++] = s;
+}
 
 struct admin_conn {
     int fd;
@@ -26,6 +34,7 @@ struct admin_conn {
     ev_timer timer;
     char req[4096];
     size_t len;
+    bool local; /* the client is on loopback */
     char *out;
     size_t outlen, sent;
 };
@@ -116,6 +125,9 @@ static void status_json(FILE *f)
     pc_stats_sum("portico_client_connections", &conns);
     fputs("],", f);
     pc_admin_certs_json(f);
+    for (size_t i = 0; i < nsections; i++)
+        if (sections[i]->json)
+            sections[i]->json(f);
     fprintf(f, "\"client_connections\":%llu,\"reloads\":%llu,\"last_reload_ok\":%s,\"errors\":[",
             (unsigned long long)conns, (unsigned long long)pc_stats->reloads_total,
             pc_stats->last_reload_ok ? "true" : "false");
@@ -199,6 +211,9 @@ static void status_html(FILE *f)
     }
     fputs("</table>\n", f);
     pc_admin_certs_html(f);
+    for (size_t i = 0; i < nsections; i++)
+        if (sections[i]->html)
+            sections[i]->html(f);
     pc_admin_firewall_html(f, cfg);
     fputs("<h2>Recent warnings and errors</h2><pre id=\"errors\">", f);
     for (uint32_t k = 0; k < PC_STATS_ERRORS; k++) {
@@ -223,11 +238,20 @@ static void respond(struct admin_conn *c)
     int status = 200;
     const char *type = "text/plain; version=0.0.4";
     bool get = strncmp(c->req, "GET ", 4) == 0 && pc_stats;
-    const char *path = c->req + 4;
-    size_t pl = get ? strcspn(path, " ?") : 0;
+    bool post = strncmp(c->req, "POST ", 5) == 0 && pc_stats;
+    const char *path = c->req + (post ? 5 : 4);
+    size_t pl = get || post ? strcspn(path, " ?") : 0;
+    const char *query = path[pl] == '?' ? path + pl + 1 : path + pl;
+    size_t ql = strcspn(query, " ");
+    int own = 0;
+    for (size_t i = 0; i < nsections && !own && (get || post); i++)
+        if (sections[i]->request)
+            own = sections[i]->request(post, path, pl, query, ql, c->local, f, &type);
     if (!pc_stats) {
         status = 503; /* no shared memory for metrics at start (logged then) */
         fputs("503 metrics unavailable\n", f);
+    } else if (own) {
+        status = own;
     } else if (!get) {
         status = 405;
         fputs("405 Method Not Allowed\n", f);
@@ -311,7 +335,9 @@ void pc_admin_start(struct ev_loop *l, const struct pc_config *c)
 void pc_admin_accept(int lfd)
 {
     for (int i = 0; i < 16; i++) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
         struct admin_conn *c = calloc(1, sizeof(*c));
@@ -320,6 +346,8 @@ void pc_admin_accept(int lfd)
             return;
         }
         c->fd = fd;
+        struct pc_addr peer = {.ss = ss, .len = sl};
+        c->local = pc_cfg_is_loopback(&peer);
         ev_io_init(&c->io, admin_io_cb, fd, EV_READ);
         ev_io_start(loop, &c->io);
         ev_timer_init(&c->timer, admin_timer_cb, 10., 0.);

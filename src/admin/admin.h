@@ -36,4 +36,19 @@ void pc_admin_graphs_html(FILE *f, const struct pc_config *cfg);
 /* Their style rules, for the page's <style> element. */
 void pc_admin_graphs_css(FILE *f);
 
+/* A part of the pages that the data path owns (the sign-in defence, proxy/guard.c), added at
+ * worker start: admin/ calls it without knowing what it is. Every member may be NULL. */
+struct pc_admin_section {
+    void (*html)(FILE *f); /* a section of the status page */
+    void (*json)(FILE *f); /* "NAME":VALUE, members of /status.json (each with its comma) */
+    /* A request for PATH[0, PL) with QUERY[0, QL) (POST when POST): writes the body to F and
+     * sets *TYPE; returns the status, or 0 when the path is not its own. LOCAL: the client is
+     * on loopback (what changes state is refused from elsewhere). */
+    int (*request)(bool post, const char *path, size_t pl, const char *query, size_t ql, bool local,
+                   FILE *f, const char **type);
+};
+
+/* Adds S (kept: static storage) to the pages; at most 4. */
+void pc_admin_add_section(const struct pc_admin_section *s);
+
 #endif

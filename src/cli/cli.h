@@ -27,4 +27,9 @@ int pc_cmd_probe(const struct pc_config *cfg, const struct pc_tls *tls);
  * after the subcommand's name. Returns the exit status (0, 1 on a bad file, 2 on bad usage). */
 int pc_cmd_import_arr(int argc, char **argv);
 
+/* portico signin list | clear NAME|ADDRESS: the sign-in locks of the running portico, through
+ * its admin listener (docs/signin.md); OP is "list" or "clear" (TARGET: an account or a source
+ * address). Returns 0, or 1 when the listener refused or cannot be reached. */
+int pc_cmd_signin(const struct pc_config *cfg, const char *op, const char *target);
+
 #endif

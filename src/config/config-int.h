@@ -135,7 +135,6 @@ bool pc_cfg_tls_version(struct pc_cfg_loader *ld, int line, const char *key, con
  * stored in the address). Otherwise: "1.2.3.4", "::1" or "[::1]" with port 0.
  * No error reporting. */
 bool pc_cfg_parse_addr(const char *text, size_t len, bool want_port, struct pc_addr *out);
-bool pc_cfg_is_loopback(const struct pc_addr *a);
 bool pc_cfg_same_addr(const struct pc_addr *a, const struct pc_addr *b);
 
 /* A servers= entry, its addresses resolved. */

@@ -25,6 +25,8 @@ bool pc_config_parse_ip(const char *text, size_t len, struct pc_addr *out);
 /* A DNS host name as the configuration takes one: labels of letters, digits and '-' (not at
  * either end), 1..63 bytes each, 253 at most in all. */
 bool pc_cfg_valid_hostname(const char *s, size_t len);
+/* Whether A is a loopback address (127.0.0.0/8, ::1, or ::ffff:127.x.y.z). */
+bool pc_cfg_is_loopback(const struct pc_addr *a);
 
 const char *pc_role_str(enum pc_role role);
 const char *pc_http_mode_str(enum pc_http_mode mode);

@@ -9,6 +9,7 @@
  * An attempt is checked against the shared table (signin.c) before it may reach a pool; the
  * member's answer is its result. Passwords are never copied: the parsers skip over them. */
 #include "proxy/guard.h"
+#include "proxy/guard-int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,6 +55,8 @@ struct shared {
     _Alignas(8) unsigned char table[];
 };
 
+static void lock(void);
+static void unlock(void);
 static struct shared *shm;
 static struct pc_signin_table *table;
 static const struct pc_config *cfg;
@@ -76,6 +79,21 @@ static void policy_of(const struct pc_config *c, struct pc_signin_policy *p)
     p->spray_window = (unsigned)(s->spray_window + 0.5);
     p->spray_duration = (unsigned)(s->spray_duration + 0.5);
     p->qualified = s->account_key == PC_SIGNIN_KEY_DOMAIN;
+}
+
+struct pc_signin_table *pc_guard_table(void)
+{
+    return table;
+}
+
+void pc_guard_lock(void)
+{
+    lock();
+}
+
+void pc_guard_unlock(void)
+{
+    unlock();
 }
 
 static void lock(void)
@@ -190,6 +208,7 @@ void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l, int id)
     m_refused[1] = pc_stat(PC_COUNTER, "portico_signin_refusals_total{reason=\"source\"}");
     m_locked[0] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"account\"}");
     m_locked[1] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"source\"}");
+    pc_guard_admin_init(c, l);
     if (c->signin.has_store) {
         m_store_up = pc_stat(PC_GAUGE_MIN, "portico_signin_store_up");
         /* Every worker publishes; one per node applies the others' results. */

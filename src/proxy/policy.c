@@ -7,44 +7,12 @@
 #include <strings.h>
 
 #include "common/log.h"
+#include "common/pct.h"
 #include "config/config.h"
 #include "proxy/ntlm.h"
 
 /* The Lync Web App page of CVE-2023-41763 (pre-authentication SSRF through ?meeturl=). */
 static const char lwa_page[] = "/lwa/webpages/lwaclient.aspx";
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (unsigned char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Percent-decodes S[0, N) into OUT[0, CAP) (FORM: '+' is a space, as in a query). Returns the
- * length, or -1 for a bad escape, a control character, or no room. */
-static long pct_decode(const char *s, size_t n, bool form, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            int h = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int l = h >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
-            if (l < 0)
-                return -1;
-            c = (unsigned char)(h << 4 | l);
-            i += 2;
-        } else if (form && c == '+') {
-            c = ' ';
-        }
-        if (c < 0x20 || c == 0x7f || o + 1 >= cap)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return (long)o;
-}
 
 long pc_policy_path(const char *t, size_t n, char *out, size_t cap)
 {
@@ -52,7 +20,7 @@ long pc_policy_path(const char *t, size_t n, char *out, size_t cap)
     if (q)
         n = (size_t)(q - t);
     char dec[PC_MAX_POLICY_PATH];
-    long dl = pct_decode(t, n, false, dec, sizeof dec);
+    long dl = pc_pct_decode(t, n, false, dec, sizeof dec);
     if (dl < 0)
         return -1;
     /* Segment by segment into OUT: "" and "." vanish, ".." takes the last one back. */
@@ -140,10 +108,11 @@ static int meeturl(const struct pc_config *cfg, const char *q, size_t n, const c
         const char *eq = memchr(q + i, '=', e - i);
         size_t kl = eq ? (size_t)(eq - (q + i)) : e - i;
         char key[16];
-        long k = kl < sizeof key ? pct_decode(q + i, kl, true, key, sizeof key) : -1;
+        long k = kl < sizeof key ? pc_pct_decode(q + i, kl, true, key, sizeof key) : -1;
         if (k == 7 && strcasecmp(key, "meeturl") == 0) {
             char b64[2048], url[1536];
-            long bl = eq ? pct_decode(eq + 1, (size_t)(q + e - eq - 1), true, b64, sizeof b64) : -1;
+            long bl =
+                eq ? pc_pct_decode(eq + 1, (size_t)(q + e - eq - 1), true, b64, sizeof b64) : -1;
             for (long j = 0; j < bl; j++)
                 if (b64[j] == ' ')
                     b64[j] = '+'; /* a '+' that a query decoder made a space */

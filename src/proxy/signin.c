@@ -705,6 +705,56 @@ void pc_signin_stats(const struct pc_signin_table *t, int64_t now, struct pc_sig
         s->sources_locked += now < ((const struct source *)node_at(t, &t->src, i))->lock_until;
 }
 
+void pc_signin_each_lock(const struct pc_signin_table *t, int64_t now, pc_signin_lock_fn *fn,
+                         void *arg)
+{
+    for (uint32_t i = 0; i < t->acct.used; i++) {
+        const struct account *a = (const struct account *)node_at(t, &t->acct, i);
+        struct pc_signin_lock l = {.account = a->key};
+        if (now < a->general.lock_until) {
+            l.until = a->general.lock_until;
+            fn(&l, arg);
+        }
+        for (int j = 0; j < PC_SIGNIN_FAMILIAR_MAX; j++) {
+            const struct familiar *f = &a->fam[j];
+            if (f->used && now < f->a.lock_until) {
+                l.until = f->a.lock_until;
+                l.familiar = f->src;
+                fn(&l, arg);
+            }
+        }
+    }
+    for (uint32_t i = 0; i < t->src.used; i++) {
+        const struct source *s = (const struct source *)node_at(t, &t->src, i);
+        if (now < s->lock_until)
+            fn(&(struct pc_signin_lock){.source = s->src, .until = s->lock_until}, arg);
+    }
+}
+
+bool pc_signin_clear_account(struct pc_signin_table *t, const char *account)
+{
+    struct account *a = account_get(t, account, false);
+    if (!a)
+        return false;
+    memset(&a->general, 0, sizeof a->general);
+    for (int j = 0; j < PC_SIGNIN_FAMILIAR_MAX; j++)
+        memset(&a->fam[j].a, 0, sizeof a->fam[j].a); /* the familiar sources stay familiar */
+    return true;
+}
+
+bool pc_signin_clear_source(struct pc_signin_table *t, const struct pc_addr *source)
+{
+    uint8_t sk[16];
+    pc_signin_source_key(source, sk);
+    struct source *s = source_get(t, sk, false);
+    if (!s)
+        return false;
+    s->lock_until = 0;
+    s->nrecent = 0;
+    memset(s->recent, 0, sizeof s->recent);
+    return true;
+}
+
 void pc_signin_source_key(const struct pc_addr *a, uint8_t key[16])
 {
     memset(key, 0, 16);

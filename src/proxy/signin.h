@@ -116,6 +116,23 @@ struct pc_signin_stats {
 };
 void pc_signin_stats(const struct pc_signin_table *t, int64_t now, struct pc_signin_stats *s);
 
+/* A lock in force: an account's allowance (ACCOUNT; FAMILIAR the 16-byte key of the familiar
+ * source whose allowance it is, NULL for every other source) or a SOURCE (its key), locked
+ * until UNTIL. The pointers are valid during the call only. */
+struct pc_signin_lock {
+    const char *account;
+    const uint8_t *familiar, *source;
+    int64_t until;
+};
+typedef void pc_signin_lock_fn(const struct pc_signin_lock *l, void *arg);
+/* Calls FN for every lock in force at NOW. */
+void pc_signin_each_lock(const struct pc_signin_table *t, int64_t now, pc_signin_lock_fn *fn,
+                         void *arg);
+/* An administrator's pardon: ACCOUNT's failures and locks are forgotten (its familiar sources
+ * stay familiar), or SOURCE's. False when the table does not know it. */
+bool pc_signin_clear_account(struct pc_signin_table *t, const char *account);
+bool pc_signin_clear_source(struct pc_signin_table *t, const struct pc_addr *source);
+
 /* The 16-byte key of a source: an IPv4 address as ::ffff:a.b.c.d, an IPv6 one as its /64
  * (one host's privacy addresses share it; an attacker gets no fresh source per address). */
 void pc_signin_source_key(const struct pc_addr *a, uint8_t key[16]);

@@ -371,3 +371,18 @@ def test_admin_lists_and_clears_lockouts(make_stack, tmp_path):
     with client(st, 11) as c:
         assert oauth(c, "alice", PASSWORDS["alice"]).status == 200
     assert json.loads(cli("list").stdout) == {"accounts": [], "sources": []}
+
+
+def test_a_lockout_ends_after_its_duration(make_stack, tmp_path):
+    """Every lockout start and end is one log line; after lockout_duration the account signs in
+    again from anywhere."""
+    st = signin_stack(make_stack, tmp_path, signin={"lockout_threshold": 2, "lockout_duration": 2})
+    with client(st) as c:
+        for i in range(2):
+            assert oauth(c, "bob", "wrong%d" % i).status == 400
+        assert oauth(c, "bob", PASSWORDS["bob"]).status == 400        # locked
+    assert st.portico.wait_stderr(r"sign-in lockout: account bob from")
+    # The sweep runs every 5 s in worker 0: the end is logged within 2 + 5 s.
+    assert st.portico.wait_stderr(r"sign-in lockout ended: account bob", timeout=15)
+    with client(st) as c:
+        assert oauth(c, "bob", PASSWORDS["bob"]).status == 200

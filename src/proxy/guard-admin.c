@@ -15,8 +15,7 @@
 static const struct pc_config *cfg;
 static struct ev_loop *loop;
 
-/* A 16-byte source key as an address: IPv4 (mapped), else the IPv6 /64 it stands for. */
-static void key_text(const uint8_t k[16], char *buf, size_t size)
+void pc_guard_key_text(const uint8_t k[16], char *buf, size_t size)
 {
     static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (memcmp(k, v4, 12) == 0) {
@@ -53,7 +52,7 @@ static void one_lock(const struct pc_signin_lock *l, void *arg)
         return;
     char src[64] = "every other source";
     if (l->source || l->familiar)
-        key_text(l->source ? l->source : l->familiar, src, sizeof src);
+        pc_guard_key_text(l->source ? l->source : l->familiar, src, sizeof src);
     long left = (long)(l->until - c->now);
     if (c->html) {
         fputs("<tr><td>", c->f);

@@ -148,12 +148,29 @@ int pc_guard_create(const struct pc_config *c)
 
 /* Every 5 s: the locked accounts and sources, for /metrics (the same value from every
  * worker, read as the smallest). */
+static bool sweeper; /* worker 0: logs the lockouts that end */
+
+static void ended(const struct pc_signin_lock *l, void *arg)
+{
+    (void)arg;
+    char src[INET6_ADDRSTRLEN + 4] = "-";
+    const uint8_t *k = l->source ? l->source : l->familiar;
+    if (k)
+        pc_guard_key_text(k, src, sizeof src);
+    pc_info("sign-in lockout ended: %s %s%s%s", l->source ? "source" : "account",
+            l->source ? src : l->account, l->familiar ? " for familiar source " : "",
+            l->familiar ? src : "");
+}
+
 static void gauge_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
     (void)l, (void)w, (void)revents;
     struct pc_signin_stats st;
+    int64_t now = (int64_t)ev_now(loop);
     lock();
-    pc_signin_stats(table, (int64_t)ev_now(loop), &st);
+    if (sweeper)
+        pc_signin_expire(table, now, ended, NULL);
+    pc_signin_stats(table, now, &st);
     unlock();
     if (m_locked[0])
         *m_locked[0] = st.accounts_locked;
@@ -209,6 +226,7 @@ void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l, int id)
     m_locked[0] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"account\"}");
     m_locked[1] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"source\"}");
     pc_guard_admin_init(c, l);
+    sweeper = id == 0;
     if (c->signin.has_store) {
         m_store_up = pc_stat(PC_GAUGE_MIN, "portico_signin_store_up");
         /* Every worker publishes; one per node applies the others' results. */

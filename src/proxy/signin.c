@@ -731,6 +731,34 @@ void pc_signin_each_lock(const struct pc_signin_table *t, int64_t now, pc_signin
     }
 }
 
+void pc_signin_expire(struct pc_signin_table *t, int64_t now, pc_signin_lock_fn *fn, void *arg)
+{
+    for (uint32_t i = 0; i < t->acct.used; i++) {
+        struct account *a = (struct account *)node_at(t, &t->acct, i);
+        if (a->general.lock_until && now >= a->general.lock_until) {
+            fn(&(struct pc_signin_lock){.account = a->key, .until = a->general.lock_until}, arg);
+            a->general.lock_until = 0;
+        }
+        for (int j = 0; j < PC_SIGNIN_FAMILIAR_MAX; j++) {
+            struct familiar *f = &a->fam[j];
+            if (f->used && f->a.lock_until && now >= f->a.lock_until) {
+                fn(&(struct pc_signin_lock){.account = a->key,
+                                            .familiar = f->src,
+                                            .until = f->a.lock_until},
+                   arg);
+                f->a.lock_until = 0;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < t->src.used; i++) {
+        struct source *s = (struct source *)node_at(t, &t->src, i);
+        if (s->lock_until && now >= s->lock_until) {
+            fn(&(struct pc_signin_lock){.source = s->src, .until = s->lock_until}, arg);
+            s->lock_until = 0;
+        }
+    }
+}
+
 bool pc_signin_clear_account(struct pc_signin_table *t, const char *account)
 {
     struct account *a = account_get(t, account, false);

@@ -128,6 +128,8 @@ typedef void pc_signin_lock_fn(const struct pc_signin_lock *l, void *arg);
 /* Calls FN for every lock in force at NOW. */
 void pc_signin_each_lock(const struct pc_signin_table *t, int64_t now, pc_signin_lock_fn *fn,
                          void *arg);
+/* Calls FN for every lock that has run out at NOW, and marks it so (once per lock). */
+void pc_signin_expire(struct pc_signin_table *t, int64_t now, pc_signin_lock_fn *fn, void *arg);
 /* An administrator's pardon: ACCOUNT's failures and locks are forgotten (its familiar sources
  * stay familiar), or SOURCE's. False when the table does not know it. */
 bool pc_signin_clear_account(struct pc_signin_table *t, const char *account);

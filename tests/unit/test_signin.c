@@ -609,6 +609,52 @@ static void test_soap(void)
     CHECK_INT(soap(big, user, sizeof user), -1);
 }
 
+static void count_lock(const struct pc_signin_lock *l, void *arg)
+{
+    int *n = arg;
+    n[l->source ? 1 : 0]++;
+}
+
+/* The operations: listing, expiring (once per lock) and clearing. */
+static void test_locks(void)
+{
+    struct pc_signin_policy p = defaults();
+    p.spray_accounts = 2;
+    struct pc_signin_table *t = table(64, 64, &p);
+    struct pc_addr x = ip4("198.51.100.7"), y = ip4("198.51.100.9");
+    CHECK_INT(fail_n(t, T0, "alice", &x, 4), 4); /* alice locked (one account: no spray) */
+    pc_signin_result(t, T0, "bob", &y, false);
+    pc_signin_result(t, T0, "carol", &y, false); /* y: two accounts, a spray */
+    int n[2] = {0, 0};
+    pc_signin_each_lock(t, T0 + 1, count_lock, n);
+    CHECK_INT(n[0], 1);
+    CHECK_INT(n[1], 1);
+    /* Nothing has run out yet; at the end of the source's hour both have, once. */
+    n[0] = n[1] = 0;
+    pc_signin_expire(t, T0 + 1, count_lock, n);
+    CHECK_INT(n[0] + n[1], 0);
+    pc_signin_expire(t, T0 + 3600, count_lock, n);
+    CHECK_INT(n[0], 1);
+    CHECK_INT(n[1], 1);
+    n[0] = n[1] = 0;
+    pc_signin_expire(t, T0 + 3601, count_lock, n);
+    CHECK_INT(n[0] + n[1], 0);
+    /* Clearing: the account's allowance comes back at once; an unknown one is reported. */
+    CHECK_INT(fail_n(t, T0 + 4000, "alice", &x, 4), 4);
+    CHECK_INT(pc_signin_check(t, T0 + 4000, "alice", &x), PC_SIGNIN_REFUSE_ACCOUNT);
+    CHECK(pc_signin_clear_account(t, "alice"));
+    CHECK_INT(pc_signin_check(t, T0 + 4000, "alice", &x), PC_SIGNIN_ALLOW);
+    CHECK(!pc_signin_clear_account(t, "nobody"));
+    pc_signin_result(t, T0 + 4000, "dave", &y, false);
+    pc_signin_result(t, T0 + 4000, "erin", &y, false);
+    CHECK_INT(pc_signin_check(t, T0 + 4000, "frank", &y), PC_SIGNIN_REFUSE_SOURCE);
+    CHECK(pc_signin_clear_source(t, &y));
+    CHECK_INT(pc_signin_check(t, T0 + 4000, "frank", &y), PC_SIGNIN_ALLOW);
+    struct pc_addr z = ip4("192.0.2.200");
+    CHECK(!pc_signin_clear_source(t, &z));
+    free(t);
+}
+
 int main(void)
 {
     test_account();
@@ -621,5 +667,6 @@ int main(void)
     test_familiar();
     test_spray();
     test_capacity();
+    test_locks();
     return UNIT_DONE();
 }

@@ -25,13 +25,21 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/out.h"
+#include "common/util.h"
 #include "http/http1.h"
 #include "proxy/ntlm.h"
 #include "proxy/signin-store.h"
 #include "proxy/signin.h"
 
-/* The channels, as docs/signin.md and /metrics name them. */
-enum channel { CH_NTLM, CH_KERBEROS, CH_BASIC, CH_OAUTH, CH_SOAP, NCHANNELS };
+/* The channels (guard-int.h), short. */
+enum channel {
+    CH_NTLM = PC_GUARD_NTLM,
+    CH_KERBEROS = PC_GUARD_KERBEROS,
+    CH_BASIC = PC_GUARD_BASIC,
+    CH_OAUTH = PC_GUARD_OAUTH,
+    CH_SOAP = PC_GUARD_SOAP,
+    NCHANNELS = PC_GUARD_NCHANNELS
+};
 static const char *const channel_names[NCHANNELS] = {"ntlm", "kerberos", "basic", "oauth", "soap"};
 
 /* One attempt in flight (t->signin): taken from a free list, so that only sign-in requests
@@ -40,6 +48,7 @@ struct pc_guard_attempt {
     struct pc_guard_attempt *next; /* free list */
     enum channel channel;
     bool counted;          /* forwarded: its result goes to the table */
+    bool capture;          /* failed, with a small body: learn it once complete */
     bool kerberos_account; /* no account: per source only */
     struct pc_addr source;
     char account[PC_SIGNIN_NAME_MAX];
@@ -226,6 +235,7 @@ void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l, int id)
     m_locked[0] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"account\"}");
     m_locked[1] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"source\"}");
     pc_guard_admin_init(c, l);
+    pc_guard_answer_init(c);
     sweeper = id == 0;
     if (c->signin.has_store) {
         m_store_up = pc_stat(PC_GAUGE_MIN, "portico_signin_store_up");
@@ -256,6 +266,7 @@ static struct pc_guard_attempt *attempt_new(struct pc_txn *t, enum channel ch,
     a->next = NULL;
     a->channel = ch;
     a->counted = false;
+    a->capture = false;
     a->kerberos_account = false;
     a->source = *source;
     a->account[0] = '\0';
@@ -455,6 +466,8 @@ void pc_guard_response(struct pc_txn *t, const struct pc_head *h)
     count(fail ? m_fail[a->channel] : m_success[a->channel]);
     if (!fail)
         return;
+    pc_guard_learn_head(t->pool_idx, (enum pc_guard_channel)a->channel, h);
+    a->capture = h->has_cl && h->content_length <= 2048 && cfg->signin.failure_delay > 0;
     if (cfg->signin.failure_delay > 0)
         t->hold_until = t->t_start + cfg->signin.failure_delay;
     if (after != PC_SIGNIN_ALLOW) {
@@ -472,47 +485,29 @@ void pc_guard_response(struct pc_txn *t, const struct pc_head *h)
 int pc_guard_refusal(struct pc_out *o, struct pc_txn *t, bool close)
 {
     struct pc_guard_attempt *a = t->signin;
-    enum channel ch = a ? a->channel : CH_NTLM;
     if (cfg->signin.failure_delay > 0)
         t->hold_until = t->t_start + cfg->signin.failure_delay;
-    char *p = pc_out_reserve(o, 1024);
-    if (!p)
-        return 0;
-    const char *conn = close ? "Connection: close\r\n" : "";
-    int n;
-    if (ch == CH_SOAP) {
-        /* A SOAP 1.1 fault (the web ticket service's answer to a wrong password). */
-        static const char body[] =
-            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><s:Fault>"
-            "<faultcode>s:Client</faultcode><faultstring>The user name or "
-            "password is incorrect.</faultstring></s:Fault></s:Body></s:Envelope>";
-        n = snprintf(
-            p, 1024,
-            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/xml; charset=utf-8\r\n"
-            "X-Ms-diagnostics: 28020;source=\"portico\";reason=\"The user name or "
-            "password is incorrect.\"\r\nContent-Length: %zu\r\n%s\r\n%s",
-            sizeof body - 1, conn, body);
-        o->ob->end += (size_t)n;
-        return 500;
-    }
-    if (ch == CH_OAUTH) {
-        /* What the web ticket service answers a wrong password (docs/signin.md). */
-        static const char body[] = "{\"error\":\"invalid_grant\"}";
-        n = snprintf(p, 1024,
-                     "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n"
-                     "X-Ms-diagnostics: 28020;source=\"portico\";reason=\"The user name or "
-                     "password is incorrect.\"\r\nContent-Length: %zu\r\n%s\r\n%s",
-                     sizeof body - 1, conn, body);
-    } else {
-        /* What IIS answers a failed Windows authentication: the same offer as before. */
-        static const char body[] = "401 Unauthorized\n";
-        n = snprintf(p, 1024,
-                     "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\n%s"
-                     "Content-Length: %zu\r\n%s\r\n%s",
-                     ch == CH_BASIC ? "WWW-Authenticate: Basic realm=\"portico\"\r\n"
-                                    : "WWW-Authenticate: Negotiate\r\nWWW-Authenticate: NTLM\r\n",
-                     sizeof body - 1, conn, body);
-    }
-    o->ob->end += (size_t)n;
-    return ch == CH_OAUTH ? 400 : 401;
+    return pc_guard_answer(o, t->pool_idx, a ? (enum pc_guard_channel)a->channel : PC_GUARD_NTLM,
+                           close, ev_now(loop));
+}
+
+void pc_guard_complete(struct pc_txn *t)
+{
+    struct pc_guard_attempt *a = t->signin;
+    if (!a || !a->capture)
+        return;
+    a->capture = false;
+    /* Only a response still whole in the client's queue (held by the delay floor): its head
+     * in the buffer, its body there too or, forwarded without a copy, in RAW. */
+    const struct pc_out *o = t->resp;
+    size_t hl = o->ob ? o->ob->end - o->ob->start : 0;
+    char whole[4096];
+    if (t->bytes_out || !hl || hl + o->rawlen > sizeof whole)
+        return;
+    memcpy(whole, o->ob->data + o->ob->start, hl);
+    if (o->rawlen)
+        memcpy(whole + hl, o->raw, o->rawlen);
+    uint32_t acct = pc_fnv1a(PC_FNV_INIT, a->account, strlen(a->account));
+    pc_guard_learn_body(t->pool_idx, (enum pc_guard_channel)a->channel, whole, hl + o->rawlen,
+                        acct);
 }

@@ -60,6 +60,9 @@ void pc_guard_response(struct pc_txn *t, const struct pc_head *h);
  * memory. Sets t->hold_until. */
 int pc_guard_refusal(struct pc_out *o, struct pc_txn *t, bool close);
 
+/* T's response is complete (queued for the client): a failure's may be learned. */
+void pc_guard_complete(struct pc_txn *t);
+
 /* T's attempt is over (the transaction is reset or its client left). */
 void pc_guard_release(struct pc_txn *t);
 

@@ -214,6 +214,8 @@ static void txn_up_event(struct pc_txn *t, enum pc_up_event ev)
     switch (ev) {
     case PC_UP_COMPLETE:
         t->resp_done = true;
+        if (t->signin)
+            pc_guard_complete(t);
         return;
     case PC_UP_PIN_LOST:
         t->ops->event(t, PC_TXN_PIN_LOST);

@@ -251,6 +251,21 @@ static int sess_begin(struct pc_session *s, size_t hl)
     return r ? sess_local(s, a.status, a.loc, a.loclen, a.close) : 0;
 }
 
+/* Reads more request bytes into s->in: 1 some came, 0 none for now, -1 the client closed
+ * (or failed) and the session is closed. */
+static int sess_read_more(struct pc_session *s)
+{
+    ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
+    if (n > 0) {
+        s->t.bytes_in += (uint64_t)n;
+        return 1;
+    }
+    if (n == PC_IO_AGAIN)
+        return 0;
+    sess_close(s);
+    return -1;
+}
+
 /* Reads a sign-in form (s->t.body_left bytes, at most PC_GUARD_BODY_MAX) into s->in, then
  * lets request.c decide. Returns -1 if the session closed. */
 static int sess_read_form(struct pc_session *s)
@@ -272,15 +287,9 @@ static int sess_read_form(struct pc_session *s)
                 return sess_reject(s, 500);
             s->in = nb;
         }
-        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
-        if (n > 0) {
-            s->t.bytes_in += (uint64_t)n;
-            continue;
-        }
-        if (n == PC_IO_AGAIN)
-            return 0;
-        sess_close(s); /* the client left mid-form: nothing was forwarded */
-        return -1;
+        int r = sess_read_more(s); /* the client leaving mid-form: nothing was forwarded */
+        if (r <= 0)
+            return r;
     }
 }
 
@@ -321,15 +330,9 @@ static int sess_read_head(struct pc_session *s)
                 }
             }
         }
-        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
-        if (n > 0) {
-            s->t.bytes_in += (uint64_t)n;
-            continue;
-        }
-        if (n == PC_IO_AGAIN)
-            return 0;
-        sess_close(s); /* end of stream or error between requests: nothing to answer */
-        return -1;
+        int r = sess_read_more(s); /* end of stream between requests: nothing to answer */
+        if (r <= 0)
+            return r;
     }
 }
 

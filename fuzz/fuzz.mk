@@ -28,7 +28,8 @@ FUZZ_DIR   := build-fuzz
 # -DLLHTTP_STRICT_MODE=1, see fuzz/README.md). Another value needs another FUZZ_DIR.
 FUZZ_LLHTTP_FLAGS ?= $(LLHTTP_FLAGS)
 FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-FUZZ_CFLAGS := -g -O1 -std=gnu11 -Isrc -I/usr/share/include/llhttp -D_GNU_SOURCE $(FUZZ_SAN)
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -Isrc -I/usr/share/include/llhttp -I/usr/include/libxml2 \
+               -D_GNU_SOURCE $(FUZZ_SAN)
 FUZZ_LIBS  := -lev -lssl -lcrypto
 
 FUZZ_LLOBJS := $(FUZZ_DIR)/obj/llhttp/llhttp.o $(FUZZ_DIR)/obj/llhttp/api.o \
@@ -55,7 +56,7 @@ fuzz_opts = $$(case $$t in config) echo -max_len=8192;; chunked) echo -max_len=4
 .PHONY: fuzz fuzz-smoke fuzz-repro fuzz-build fuzz-clean fuzz-deps
 
 fuzz-deps:
-	$(call apt_install,clang libclang-rt-14-dev node-llhttp libev-dev libssl-dev)
+	$(call apt_install,clang libclang-rt-14-dev node-llhttp libev-dev libssl-dev libxml2-dev)
 
 fuzz-build: fuzz-deps
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
@@ -107,9 +108,10 @@ $(FUZZ_DIR)/fuzz_proxyproto: fuzz/fuzz_proxyproto.c fuzz/common.h $(FUZZ_DIR)/ob
 # The sign-in token parsers (NTLMSSP, SPNEGO, Kerberos, base64, the web-ticket form, Basic;
 # docs/signin.md): pure, like the PROXY protocol parser.
 $(FUZZ_DIR)/fuzz_ntlm: fuzz/fuzz_ntlm.c fuzz/common.h $(FUZZ_DIR)/obj/proxy/ntlm.o \
-		$(FUZZ_DIR)/obj/proxy/signin.o
+		$(FUZZ_DIR)/obj/proxy/signin.o $(FUZZ_DIR)/obj/proxy/signin-soap.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< \
-		$(FUZZ_DIR)/obj/proxy/ntlm.o $(FUZZ_DIR)/obj/proxy/signin.o
+		$(FUZZ_DIR)/obj/proxy/ntlm.o $(FUZZ_DIR)/obj/proxy/signin.o \
+		$(FUZZ_DIR)/obj/proxy/signin-soap.o -lxml2
 
 # Runs the harness named in the shell variable t on corpus directory $(1) (new entries) plus
 # the seeds and the saved findings of fuzz/crashes/NAME/ (each replayed first, so that a

@@ -12,7 +12,9 @@
  *   - the same input twice gives the same answer;
  *   - base64: pc_ntlm_b64_decode of our own encoding gives the input back;
  *   - the form and Basic parsers return NUL-terminated names, and account keys built from any
- *     name are UTF-8, NUL-terminated and never longer than asked. */
+ *     name are UTF-8, NUL-terminated and never longer than asked;
+ *   - the SOAP web ticket parser (src/proxy/signin-soap.c, libxml2) answers -1, 0 or 1, and a
+ *     user name only with 1, NUL-terminated within its array. */
 #include "common.h"
 #include "proxy/ntlm.h"
 #include "proxy/signin.h"
@@ -128,6 +130,12 @@ static void text_paths(const uint8_t *data, size_t size)
     FZ_CHECK(r >= -1 && r <= 1, "basic %d", r);
     if (r == 1)
         FZ_CHECK(utf8_ok(user, sizeof user), "basic user not UTF-8");
+
+    r = pc_signin_parse_soap(t, size, user, sizeof user);
+    FZ_CHECK(r >= -1 && r <= 1, "soap %d", r);
+    FZ_CHECK(strnlen(user, sizeof user) < sizeof user, "soap user not terminated");
+    if (r != 1)
+        FZ_CHECK(!user[0], "soap user without a token");
     free(t);
 }
 

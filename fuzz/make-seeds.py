@@ -250,6 +250,10 @@ NTLM = {
     "form-anon": b"grant_type=urn%3Amicrosoft.rtc%3Aanonmeeting&password=x&username=guest",
     "basic": b"Basic " + base64.b64encode(b"alice@contoso.com:Secret!"),
     "negotiate-header": b"Negotiate " + base64.b64encode(_ntlm3("CONTOSO", "dave")),
+    "soap-usernametoken": b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+    b'<s:Header><o:Security xmlns:o="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-'
+    b'wssecurity-secext-1.0.xsd"><o:UsernameToken><o:Username>CONTOSO\\alice</o:Username>'
+    b"<o:Password>x</o:Password></o:UsernameToken></o:Security></s:Header><s:Body/></s:Envelope>",
 }
 
 HARNESSES = {"request": REQUEST, "response": RESPONSE, "chunked": CHUNKED, "config": CONFIG, "ntlm": NTLM}

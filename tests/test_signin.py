@@ -408,3 +408,26 @@ def test_a_lockout_ends_after_its_duration(make_stack, tmp_path):
     assert st.portico.wait_stderr(r"sign-in lockout ended: account bob", timeout=15)
     with client(st) as c:
         assert oauth(c, "bob", PASSWORDS["bob"]).status == 200
+
+
+def test_behind_a_balancer_the_source_is_the_real_client(make_stack, tmp_path):
+    """With trust_forwarded_for, the source counted is the client X-Forwarded-For names, not the
+    balancer: one sprayer behind it is refused, another client behind the same balancer is
+    not."""
+    net = harness.Net.alloc()
+    balancer = net.client
+    st = signin_stack(make_stack, tmp_path, net=net, signin={"spray_accounts": 3},
+                      trusted_proxies=balancer, trust_forwarded_for="on")
+
+    def via(xff, user, password):
+        body = urllib.parse.urlencode({"grant_type": "password", "username": user,
+                                       "password": password}).encode()
+        with harness.Client(st.net.ext, 80, balancer) as c:
+            return c.request("POST", "/WebTicket/oauthtoken", body=body,
+                             headers=[("X-Forwarded-For", xff)])
+
+    for i in range(6):
+        assert via("203.0.113.66", "user%d" % i, "Autumn2026!").status == 400
+    assert len(wait_attempts(st, 3)) == 3                      # the sprayer: 3 accounts, then refused
+    assert via("203.0.113.77", "alice", PASSWORDS["alice"]).status == 200
+    assert st.portico.wait_stderr(r"sign-in lockout: source user\d from 203\.0\.113\.66")

@@ -431,3 +431,13 @@ def test_behind_a_balancer_the_source_is_the_real_client(make_stack, tmp_path):
     assert len(wait_attempts(st, 3)) == 3                      # the sprayer: 3 accounts, then refused
     assert via("203.0.113.77", "alice", PASSWORDS["alice"]).status == 200
     assert st.portico.wait_stderr(r"sign-in lockout: source user\d from 203\.0\.113\.66")
+
+
+def test_two_credentials_never_reach_the_pool(make_stack, tmp_path):
+    st = signin_stack(make_stack, tmp_path)
+    tok = mockpool.ntlm3_token("CONTOSO", "bob", "x")
+    with client(st) as c:
+        r = c.request("GET", "/abs/handler", headers=[("Authorization", "Bearer abc"),
+                                                      ("Authorization", "NTLM " + tok)])
+        assert r.status == 400
+    assert pool_attempts(st) == []

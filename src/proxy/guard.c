@@ -375,9 +375,16 @@ enum pc_guard_step pc_guard_request(struct pc_txn *t, const struct pc_head *h,
 {
     if (!table || !cfg->signin.on)
         return PC_GUARD_PASS;
-    for (unsigned i = 0; i < h->nfields; i++)
-        if (h->f[i].kind == PC_HK_AUTHORIZATION)
-            return authorization(t, h, &h->f[i], source);
+    const struct pc_field *authz = NULL;
+    for (unsigned i = 0; i < h->nfields; i++) {
+        if (h->f[i].kind != PC_HK_AUTHORIZATION)
+            continue;
+        if (authz)
+            return PC_GUARD_MALFORMED; /* two credentials: which one a member reads is its call */
+        authz = &h->f[i];
+    }
+    if (authz)
+        return authorization(t, h, authz, source);
     enum channel ch = body_channel(h);
     if (ch == NCHANNELS)
         return PC_GUARD_PASS;

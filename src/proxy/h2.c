@@ -198,7 +198,10 @@ void pc_h2_kick(struct pc_h2conn *c)
         c->again = true; /* the loop in progress steps every stream again */
         return;
     }
-    pc_session_kick(c->s);
+    /* From the next loop iteration, not from inside the member side's call (a transaction
+     * on the stack must not see its stream swept): the session's watcher runs as if the
+     * socket were ready, and libev merges repeated feeds. */
+    ev_feed_event(pc_w.loop, &c->s->io, EV_CUSTOM);
 }
 
 int pc_h2_events(struct pc_session *s)
@@ -252,7 +255,7 @@ void pc_h2_drain(struct pc_session *s)
     /* RFC 9113 §6.8: the streams already opened finish; no new one is accepted. */
     nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
                           NGHTTP2_NO_ERROR, NULL, 0);
-    pc_session_kick(s);
+    ev_feed_event(pc_w.loop, &s->io, EV_CUSTOM);
 }
 
 void pc_h2_release(struct pc_session *s)

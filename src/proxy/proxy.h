@@ -12,9 +12,6 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
 /* Asks every session to finish its transaction and close (graceful stop); returns how many
  * sessions are still open. */
 unsigned pc_session_drain(void);
-/* Drives S after something happened outside its own events (an HTTP/2 stream's member
- * connection, proxy/h2.c); S may close. */
-void pc_session_kick(struct pc_session *s);
 
 /* What a member connection reports to the transaction it serves. The upstream side calls
  * its owner (txn.c) only through these, registered with pc_upstream_init, so that the two

@@ -607,13 +607,6 @@ static void sess_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     sess_watch(s);
 }
 
-void pc_session_kick(struct pc_session *s)
-{
-    if (sess_drive(s) < 0)
-        return;
-    sess_watch(s);
-}
-
 /* ---- the client side of the transaction (struct pc_txn_client_ops) ---- */
 
 #define SESS_OF(t) PC_CONTAINER_OF(t, struct pc_session, t)

@@ -340,3 +340,12 @@ def test_client_reset_leaves_other_streams(make_stack):
     assert status(big) == 200
     assert hashlib.sha256(big["data"]).hexdigest() == mockpool.pattern_sha256(500000)
     c.close()
+
+
+def test_member_connection_reused_by_later_streams(make_stack):
+    """A stream that ended cleanly parks its member connection for the next one."""
+    st = h2_stack(make_stack)
+    c = H2Client(st)
+    conns = {json.loads(bytes(c.wait(c.request("/echo"))["data"]))["conn"] for _ in range(5)}
+    assert len(conns) == 1
+    c.close()

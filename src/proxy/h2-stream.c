@@ -653,8 +653,12 @@ static int cb_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
     st->unacked = 0;
     st->closed = true;
     if (!st->done) {
-        st->r.t.status = st->r.t.status ? st->r.t.status : 499;
-        stream_done(st, false); /* the client reset it, or the connection ends */
+        /* Closed once the last DATA went out: the member connection is reused. Else the
+         * client reset it, or the connection ends: the member connection closes. */
+        struct pc_txn *t = &st->r.t;
+        bool complete = pc_txn_complete(t) && !pc_out_pending(t->resp);
+        t->status = t->status ? t->status : 499;
+        stream_done(st, complete);
     }
     nghttp2_session_set_stream_user_data(ng, id, NULL);
     return 0;

@@ -250,6 +250,18 @@ def test_ntlm_request_reset_http11_required(make_stack):
     c.close()
 
 
+def test_64k_kerberos_header_reset_not_refused_for_size(make_stack):
+    """The header list limit fits the 64 KiB Negotiate (Kerberos) token HTTP/1.1 accepts: the
+    stream gets HTTP_1_1_REQUIRED, not a size error, and the connection carries on."""
+    st = h2_stack(make_stack)
+    c = H2Client(st)
+    tok = "YII" + "A" * (64 * 1024 - 16)
+    s = c.wait(c.request("/echo", headers=[("authorization", "Negotiate " + tok)]))
+    assert s["reset"] == 0xd
+    assert status(c.wait(c.request("/echo"))) == 200
+    c.close()
+
+
 def test_member_401_ntlm_only_is_reset(make_stack):
     st = h2_stack(make_stack)
     c = H2Client(st)
@@ -349,3 +361,12 @@ def test_member_connection_reused_by_later_streams(make_stack):
     conns = {json.loads(bytes(c.wait(c.request("/echo"))["data"]))["conn"] for _ in range(5)}
     assert len(conns) == 1
     c.close()
+
+
+def test_access_log_tells_http2(make_stack):
+    st = h2_stack(make_stack, access_log_format="combined")
+    c = H2Client(st)
+    assert status(c.wait(c.request("/echo?log=1"))) == 200
+    c.close()
+    (line,) = st.access_lines(1)
+    assert '"GET /echo?log=1 HTTP/2.0" 200 ' in line, line

@@ -370,3 +370,20 @@ def test_access_log_tells_http2(make_stack):
     c.close()
     (line,) = st.access_lines(1)
     assert '"GET /echo?log=1 HTTP/2.0" 200 ' in line, line
+
+
+def test_zero_window_slow_reader_ends_with_timeout_idle(make_stack):
+    """A client that opens no window for a download: the stream is reset after timeout_idle
+    (CANCEL), the connection and its other streams carry on."""
+    import h2.settings
+    st = h2_stack(make_stack, timeout_idle=1)
+    c = H2Client(st)
+    c.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    c.flush()
+    sid = c.request("/big?bytes=200000")
+    s = c.wait(sid)
+    assert s["reset"] == 0x8 and len(s["data"]) == 0
+    c.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535})
+    c.flush()
+    assert status(c.wait(c.request("/echo"))) == 200
+    c.close()

@@ -45,6 +45,7 @@ static struct pc_h2_stream *stream_new(struct pc_h2conn *c, int32_t id)
     st->c = c;
     st->id = id;
     st->f_off = UINT32_MAX;
+    st->opened = ev_now(pc_w.loop);
     /* What request.c and the access log read of the connection. */
     r->fd = s->fd;
     r->ssl = s->ssl;
@@ -106,8 +107,9 @@ static void stream_done(struct pc_h2_stream *st, bool reusable)
 
 static void stream_reset(struct pc_h2_stream *st, uint32_t code)
 {
-    if (!st->closed)
+    if (!st->closed && !st->rst)
         nghttp2_submit_rst_stream(st->c->ng, NGHTTP2_FLAG_NONE, st->id, code);
+    st->rst = true;
     stream_done(st, false);
 }
 
@@ -467,7 +469,7 @@ static int stream_submit(struct pc_h2_stream *st)
 static int stream_respond(struct pc_h2_stream *st)
 {
     struct pc_txn *t = &st->r.t;
-    if (st->closed)
+    if (st->closed || st->rst)
         return 0;
     if (!st->submitted) {
         if (!pc_out_pending(t->resp) || (t->hold_until > 0 && ev_now(pc_w.loop) < t->hold_until))
@@ -509,7 +511,7 @@ static int stream_local(struct pc_h2_stream *st, int status)
 void pc_h2_stream_step(struct pc_h2_stream *st)
 {
     struct pc_txn *t = &st->r.t;
-    if (!st->started || st->closed)
+    if (!st->started || st->closed || st->rst)
         return;
     if (!st->done) {
         if (st->form)
@@ -528,13 +530,31 @@ void pc_h2_stream_step(struct pc_h2_stream *st)
 double pc_h2_stream_timer(struct pc_h2_stream *st, double now)
 {
     struct pc_txn *t = &st->r.t;
-    if (!st->started || st->done || st->closed)
+    if (st->closed || st->rst)
         return 0;
-    if (t->hold_until > 0)
-        return t->hold_until; /* the step after this timer sends it when due */
+    if (!st->started) {
+        /* A header block that never completes (CONTINUATION frames trickled in) gets
+         * timeout_header, as an HTTP/1.1 head does. */
+        double due = st->opened + pc_w.cfg->timeout_header;
+        if (now < due)
+            return due;
+        stream_reset(st, NGHTTP2_CANCEL);
+        return 0;
+    }
+    if (t->hold_until > 0) {
+        if (now < t->hold_until)
+            return t->hold_until;
+        t->hold_until = 0; /* the sign-in delay floor is over: the next step answers */
+    }
     double idle = pc_w.cfg->timeout_idle;
     if (now < t->last_act + idle)
         return t->last_act + idle;
+    if (st->done) {
+        /* Complete on the member side, but the client takes nothing (a zero window held
+         * open): the stream ends with timeout_idle, as a slow reader's HTTP/1.1 does. */
+        stream_reset(st, NGHTTP2_CANCEL);
+        return 0;
+    }
     int status = pc_txn_timed_out(t, idle);
     if (status && !st->submitted)
         stream_local(st, status);

@@ -35,6 +35,8 @@ struct pc_h2_stream {
     bool deferred;    /* its DATA provider waits for bytes (NGHTTP2_ERR_DEFERRED) */
     bool done;        /* the transaction is over (logged, member connection released) */
     bool closed;      /* nghttp2 closed the stream: freed by the next sweep */
+    bool rst;         /* RST_STREAM submitted */
+    double opened;    /* its HEADERS began (timeout_header until the block is complete) */
     /* The request as request.c and the access log see it: a session of one request whose
      * transaction is the stream's (r.t; r.out is t->resp, r.in t->in). Last: r.t.lg is not
      * cleared. */

@@ -7,6 +7,7 @@ http2 = off offers no h2. Clients: Debian's curl and nghttp, and python3-h2 for 
 import hashlib
 import json
 import shutil
+import signal
 import socket
 import subprocess
 
@@ -43,6 +44,7 @@ class H2Client:
         self.conn.initiate_connection()
         self.flush()
         self.streams = {}
+        self.goaway = None
 
     def flush(self):
         data = self.conn.data_to_send()
@@ -91,6 +93,8 @@ class H2Client:
                 s["ended"] = True
             elif isinstance(ev, h2.events.StreamReset):
                 s["reset"] = ev.error_code
+            elif isinstance(ev, h2.events.ConnectionTerminated):
+                self.goaway = (ev.error_code, ev.last_stream_id)
         self.flush()
 
     def wait(self, sid):
@@ -387,3 +391,29 @@ def test_zero_window_slow_reader_ends_with_timeout_idle(make_stack):
     c.flush()
     assert status(c.wait(c.request("/echo"))) == 200
     c.close()
+
+
+@pytest.mark.skipif(not shutil.which("nghttp"), reason="nghttp")
+def test_reload_sends_goaway_and_finishes_streams(make_stack):
+    """SIGHUP: the old worker sends GOAWAY (NO_ERROR) and the long poll in flight completes on
+    it (nghttp: python3-h2 treats any GOAWAY as the end); a new connection is served by the
+    new worker."""
+    st = h2_stack(make_stack)
+    tok = harness.unique("lp")
+    p = subprocess.Popen(["nghttp", "-v", "-H", ":authority: %s" % HOST,
+                          "https://%s/longpoll?secs=2&%s" % (st.net.ext, tok)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        st.mock.wait_request(tok, timeout=10)
+        n = len(st.portico.stderr_lines)
+        st.portico.signal(signal.SIGHUP)
+        assert st.portico.wait_stderr(r"reload (done|refused)", timeout=20, start=n)
+        out, _ = p.communicate(timeout=20)
+    finally:
+        p.kill()
+    assert p.returncode == 0, out
+    assert "recv GOAWAY frame" in out and "error_code=NO_ERROR" in out, out
+    assert ":status: 200" in out, out
+    c2 = H2Client(st)
+    assert status(c2.wait(c2.request("/echo"))) == 200
+    c2.close()

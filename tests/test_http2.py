@@ -34,7 +34,7 @@ def h2_stack(make_stack, http2="on", **proxy):
 class H2Client:
     """A python3-h2 client connection over TLS (ALPN h2) from the test client address."""
 
-    def __init__(self, st, sni=HOST, alpn=("h2", "http/1.1"), timeout=10.0):
+    def __init__(self, st, sni=HOST, alpn=("h2", "http/1.1"), timeout=10.0 * harness.SLOW):
         ctx = tls_context(st.pki, alpn=alpn)
         raw = socket.create_connection((st.net.ext, 443), timeout=timeout,
                                        source_address=(st.net.client, 0))
@@ -337,9 +337,10 @@ def test_502_is_a_normal_h2_response(make_stack):
 
 
 def test_timeout_idle_per_stream_504(make_stack):
-    st = h2_stack(make_stack, timeout_idle=1)
+    idle = int(2 * harness.SLOW)  # sanitizers and valgrind: a slower first member connection
+    st = h2_stack(make_stack, timeout_idle=idle)
     c = H2Client(st)
-    lp = c.request("/longpoll?secs=5")
+    lp = c.request("/longpoll?secs=%d" % (3 * idle))
     s = c.wait(c.request("/echo"))
     assert status(s) == 200
     assert status(c.wait(lp)) == 504
@@ -380,7 +381,7 @@ def test_zero_window_slow_reader_ends_with_timeout_idle(make_stack):
     """A client that opens no window for a download: the stream is reset after timeout_idle
     (CANCEL), the connection and its other streams carry on."""
     import h2.settings
-    st = h2_stack(make_stack, timeout_idle=1)
+    st = h2_stack(make_stack, timeout_idle=int(harness.SLOW))
     c = H2Client(st)
     c.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
     c.flush()

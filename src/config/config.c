@@ -95,6 +95,7 @@ static const struct keydef proxy_keys[] = {
     {"certificate_watch", K_ONOFF, C(certificate_watch), 0, 0, NULL, NULL, false},
     {"ocsp_stapling", K_ONOFF, C(ocsp_stapling), 0, 0, NULL, NULL, false},
     {"state_dir", K_FN, 0, 0, 0, NULL, key_state_dir, false},
+    {"http2", K_ONOFF, C(http2), 0, 0, NULL, NULL, false},
 };
 
 _Static_assert(NPROXYKEYS == sizeof proxy_keys / sizeof proxy_keys[0], "NPROXYKEYS");

@@ -160,7 +160,7 @@ struct alog_rec {
     unsigned long long bytes;
     double dur;
     struct tm tm;
-    int minor; /* HTTP/1.x of the request */
+    const char *proto; /* "1.0", "1.1" or "2.0" */
 };
 
 static char *fmt_json(char *o, char *end, const struct alog_rec *r)
@@ -211,7 +211,7 @@ static char *fmt_combined(char *o, char *end, const struct alog_rec *r)
     o += esc(o, (size_t)(end - o) - 400, r->m, r->ml, ESC_TOKEN);
     *o++ = ' ';
     o += esc(o, (size_t)(end - o) - 300, r->p, r->pl, ESC_TOKEN);
-    o += snprintf(o, (size_t)(end - o), " HTTP/1.%d\" %d %llu \"", r->minor, r->status, r->bytes);
+    o += snprintf(o, (size_t)(end - o), " HTTP/%s\" %d %llu \"", r->proto, r->status, r->bytes);
     if (r->refl)
         o += esc(o, (size_t)(end - o) - 200, r->ref, r->refl, ESC_QUOTED);
     else
@@ -265,7 +265,7 @@ static void alog_gather(const struct pc_session *s, double now, struct alog_rec 
     r->dur = t->t_start > 0 ? now - t->t_start : 0;
     time_t secs = (time_t)now;
     gmtime_r(&secs, &r->tm);
-    r->minor = t->client_10 ? 0 : 1;
+    r->proto = t->h2 ? "2.0" : t->client_10 ? "1.0" : "1.1";
 }
 
 void pc_alog_request(const struct pc_session *s)

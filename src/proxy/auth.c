@@ -44,8 +44,9 @@ static bool credentials_bind(const char *v, size_t n)
 /* WWW-Authenticate = #challenge; challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
  * (RFC 9110 §11.6.1). Walks the comma-separated elements outside quoted strings: an element
  * that starts with `token =` (not `token==`, a token68's padding) is an auth-param of the
- * challenge before it; otherwise its first token is a scheme. */
-static bool challenges_bind(const char *v, size_t n)
+ * challenge before it; otherwise its first token is a scheme. Whether a challenge names a
+ * scheme that binds, or with OK one that does not; what cannot be parsed binds. */
+static bool challenges_have(const char *v, size_t n, bool ok)
 {
     size_t i = 0;
     while (i < n) {
@@ -55,12 +56,12 @@ static bool challenges_bind(const char *v, size_t n)
             break;
         size_t t = token_len(v + i, n - i);
         if (t == 0)
-            return true;
+            return !ok;
         size_t j = i + t;
         while (j < n && (v[j] == ' ' || v[j] == '\t'))
             j++;
         bool param = j < n && v[j] == '=' && !(j + 1 < n && v[j + 1] == '=');
-        if (!param && !request_bound(v + i, t))
+        if (!param && request_bound(v + i, t) == ok)
             return true;
         /* Skip to the next comma outside a quoted string. */
         bool quoted = false;
@@ -71,9 +72,14 @@ static bool challenges_bind(const char *v, size_t n)
                 quoted = !quoted;
         }
         if (quoted)
-            return true; /* unterminated quoted string: cannot tell, so bind */
+            return !ok; /* unterminated quoted string: cannot tell, so bind */
     }
     return false;
+}
+
+static bool challenges_bind(const char *v, size_t n)
+{
+    return challenges_have(v, n, false);
 }
 
 bool pc_auth_binds(const struct pc_head *h)
@@ -102,4 +108,19 @@ bool pc_auth_binds(const struct pc_head *h)
         }
     }
     return false;
+}
+
+bool pc_auth_only_bound(const struct pc_head *h)
+{
+    bool bound = false;
+    for (unsigned i = 0; i < h->nfields; i++) {
+        const struct pc_field *f = &h->f[i];
+        if (f->kind != PC_HK_WWW_AUTHENTICATE)
+            continue;
+        const char *v = h->base + f->value.off;
+        if (challenges_have(v, f->value.len, true))
+            return false;
+        bound |= challenges_have(v, f->value.len, false);
+    }
+    return bound;
 }

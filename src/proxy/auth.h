@@ -17,4 +17,9 @@
  * scheme that is not, or Persistent-Auth: true. Fields that cannot be read count as binding. */
 bool pc_auth_binds(const struct pc_head *h);
 
+/* Whether the response H challenges only with schemes that bind (NTLM, Negotiate: what IIS
+ * answers an anonymous request on an authenticated path), so that a client side which cannot
+ * keep the connection (an HTTP/2 stream) has nothing it could answer. */
+bool pc_auth_only_bound(const struct pc_head *h);
+
 #endif

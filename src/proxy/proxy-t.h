@@ -23,6 +23,8 @@
 #include "http/http1-t.h"
 #include "proxy/txn-t.h"
 
+struct pc_h2conn;
+
 struct pc_upconn {
     int fd;
     SSL *ssl; /* SSL bridging: NULL for the pool's HTTP port */
@@ -69,6 +71,7 @@ enum pc_sess_state {
     PC_S_LINGER,    /* response sent and our side shut: discarding what the client still
                      * sends, briefly, so that unread bytes do not turn the close into a RST
                      * that could destroy the response before the client reads it */
+    PC_S_H2,        /* HTTP/2 after ALPN chose h2: proxy/h2.c owns the connection */
     PC_S_PROXYHDR,  /* before anything else: reading the PROXY protocol header of a trusted
                      * balancer, or looking at the first byte of an untrusted peer for one
                      * (src/proxy/clientaddr.c) */
@@ -114,6 +117,8 @@ struct pc_session {
     bool xff_used;      /* this request's client came from X-Forwarded-For */
     uint16_t xff_field; /* ... from this field of the header block */
     uint32_t xff_cut;   /* ... whose item starting at this offset of the value is the client */
+
+    struct pc_h2conn *h2; /* PC_S_H2: the HTTP/2 connection (proxy/h2-t.h), else NULL */
 
     struct pc_txn t; /* the transaction in progress: one at a time (pipelined requests wait
                       * in `in`), last in the struct because its lg is not cleared */

@@ -169,6 +169,9 @@ int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a)
     s->t.client_10 = head.version == 10;
     s->t.head_req = pc_h1_eq(&head, head.method, "head");
     s->t.auth_req = pc_auth_binds(&head);
+    /* No pins: nowhere to keep the authenticated member connection (an HTTP/2 stream). */
+    if (s->t.auth_req && !s->t.pins)
+        return answer(a, PC_ANSWER_HTTP11, s->t.body != PC_BODY_NONE);
     /* Only WebSocket may upgrade: HTTP/2 (h2c) is not ours to offer. */
     s->t.upgrade_req = head.upgrade >= 0 && head.conn_upgrade && s->t.body == PC_BODY_NONE &&
                        head.f[head.upgrade].value.len >= 9 &&

@@ -10,6 +10,9 @@
 
 /* The status of the answer to a refused sign-in attempt, shaped by guard.c. */
 #define PC_ANSWER_SIGNIN (-1)
+/* The request carries connection-bound credentials and its client side cannot keep a member
+ * connection (an HTTP/2 stream): the client must retry over HTTP/1.1 (proxy/h2.c). */
+#define PC_ANSWER_HTTP11 (-2)
 
 /* What a request gets instead of a transaction: an answer of the proxy's own. */
 struct pc_answer {

@@ -23,6 +23,7 @@
 #include "http/http1.h"
 #include "proxy/clientaddr.h"
 #include "proxy/guard.h"
+#include "proxy/h2.h"
 #include "proxy/proxy.h"
 #include "proxy/request.h"
 #include "proxy/txn.h"
@@ -137,6 +138,8 @@ static void sess_log(struct pc_session *s)
  * TLS (after a best-effort close_notify), buffers. */
 static void sess_release(struct pc_session *s)
 {
+    if (s->h2)
+        pc_h2_release(s);
     pc_txn_client_closed(&s->t);
     if (s->ssl) {
         if (s->state != PC_S_HANDSHAKE && s->state != PC_S_PROXYHDR)
@@ -184,7 +187,9 @@ unsigned pc_session_drain(void)
         /* Only a keep-alive connection with nothing sent is idle: a new connection (its first
          * request may be on its way, or already in the kernel) gets its answer, with
          * Connection: close, within timeout_header. */
-        if (s->state == PC_S_IDLE && s->served && !sess_has_input(s))
+        if (s->state == PC_S_H2)
+            pc_h2_drain(s);
+        else if (s->state == PC_S_IDLE && s->served && !sess_has_input(s))
             sess_close(s);
         else
             s->t.close_after = true;
@@ -422,6 +427,10 @@ static int sess_handshake(struct pc_session *s)
         s->cert_idx = (uint8_t)pc_tls_server_index(pc_w.tls, s->ssl);
         s->state = PC_S_IDLE;
         sess_arm(s, pc_w.cfg->timeout_header);
+        if (pc_w.cfg->http2 && pc_tls_alpn_h2(s->ssl) && pc_h2_start(s) < 0) {
+            sess_close(s);
+            return -1;
+        }
         return 0;
     }
     if (r == 0)
@@ -506,6 +515,12 @@ static int sess_drive(struct pc_session *s)
         }
         case PC_S_LINGER:
             return sess_discard(s);
+        case PC_S_H2:
+            if (pc_h2_drive(s) < 0) {
+                sess_close(s);
+                return -1;
+            }
+            return 0;
         case PC_S_SIGNIN:
             if (sess_read_form(s) < 0)
                 return -1;
@@ -548,6 +563,9 @@ static void sess_watch(struct pc_session *s)
     case PC_S_LINGER:
         ev = EV_READ;
         break;
+    case PC_S_H2:
+        pc_io_want(pc_w.loop, &s->io, pc_h2_events(s));
+        return;
     case PC_S_ACTIVE:
         if (pc_out_pending(&s->out) && !sess_held(s))
             ev |= EV_WRITE;
@@ -653,6 +671,14 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct pc_session *s = SESS_FROM(w, timer);
     (void)revents;
+    if (s->state == PC_S_H2) {
+        if (pc_h2_timer(s) < 0) {
+            sess_close(s);
+            return;
+        }
+        sess_watch(s);
+        return;
+    }
     double now = ev_now(loop);
     double last =
         s->state == PC_S_ACTIVE && s->t.last_act > s->last_act ? s->t.last_act : s->last_act;
@@ -691,6 +717,7 @@ static void sess_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     case PC_S_IDLE:
     case PC_S_CLOSING:
     case PC_S_LINGER:
+    case PC_S_H2:
         sess_close(s);
         return;
     case PC_S_HEAD:

@@ -375,10 +375,10 @@ static enum pc_body_mode up_body_mode(const struct pc_txn *t, bool bodyless)
     if (head.status == 101)
         return PC_BODY_RAW;
     if (head.chunked)
-        return t->client_10 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
+        return t->client_10 || t->h2 ? PC_BODY_DECHUNK : PC_BODY_CHUNK;
     if (head.has_cl)
         return PC_BODY_RAW;
-    return t->client_10 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
+    return t->client_10 || t->h2 ? PC_BODY_RAW : PC_BODY_CHUNK; /* close-delimited */
 }
 
 static int up_head(struct pc_upconn *u, size_t hl)
@@ -411,7 +411,7 @@ static int up_head(struct pc_upconn *u, size_t hl)
         t->close_after = true;
     /* An interim response never goes to an HTTP/1.0 client (RFC 9110 §15.2): it would take
      * `103 Early Hints` for the answer. */
-    bool dropped = st < 200 && st != 101 && t->client_10;
+    bool dropped = st < 200 && st != 101 && (t->client_10 || t->h2);
     if (!dropped && !pc_rw_response(t->resp, &head, t, mode))
         return gone(up_fail(u, 502, "out of memory"));
     /* Framing (RFC 9112 §6.3): Content-Length is counted here, chunked goes through llhttp,

@@ -288,15 +288,18 @@ int pc_tls_ticket_secret(const struct pc_config *cfg)
 
 /* ---- contexts ---- */
 
+/* ARG non-NULL: http2 = on, h2 is preferred to http/1.1 (RFC 9113 §3.2: h2 over TLS only, no
+ * h2c). A client that offers only http/1.1 gets it as before. */
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
     (void)ssl;
-    (void)arg;
     static const unsigned char h11[] = "\x08http/1.1";
+    static const unsigned char both[] = "\x02h2\x08http/1.1";
+    const unsigned char *ours = arg ? both : h11;
+    unsigned ourlen = arg ? sizeof(both) - 1 : sizeof(h11) - 1;
     unsigned char *sel;
-    if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, ours, ourlen, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK; /* no common protocol: go on without ALPN */
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
@@ -397,7 +400,7 @@ static SSL_CTX *server_ctx(const struct pc_config *cfg, struct pc_tls *t)
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
     SSL_CTX_set_num_tickets(ctx, 1);
-    SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, NULL);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, cfg->http2 ? (void *)ctx : NULL);
     SSL_CTX_set_client_hello_cb(ctx, hello_cb, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);
@@ -594,4 +597,12 @@ void pc_tls_free(struct pc_tls *t)
     free(t->pool_ctx);
     pc_ocsp_set_free(t->ocsp);
     free(t);
+}
+
+bool pc_tls_alpn_h2(SSL *ssl)
+{
+    const unsigned char *p;
+    unsigned int n;
+    SSL_get0_alpn_selected(ssl, &p, &n);
+    return n == 2 && p[0] == 'h' && p[1] == '2';
 }

@@ -62,4 +62,7 @@ enum { PC_TLS_WANT_READ = 0x01, PC_TLS_WANT_WRITE = 0x02 };
  * SSL_get_error's code and OpenSSL's error queue holding the reason (pc_tls_error reads it). */
 int pc_tls_step(SSL *ssl, uint8_t *want, int *err);
 
+/* Whether ALPN chose h2 for the client connection SSL (http2 = on, docs/http2.md). */
+bool pc_tls_alpn_h2(SSL *ssl);
+
 #endif

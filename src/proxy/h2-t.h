@@ -1,0 +1,59 @@
+/* h2-t.h — an HTTP/2 client connection and its streams (functions: proxy/h2.h,
+ * docs/http2.md).
+ *
+ * The connection is a session (proxy-t.h) in state PC_S_H2 whose socket and TLS h2.c drives
+ * with an nghttp2 server session; each stream is one transaction (txn-t.h) without pins. */
+#ifndef PORTICO_H2_T_H
+#define PORTICO_H2_T_H
+
+#include <nghttp2/nghttp2.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/list.h"
+#include "proxy/proxy-t.h"
+
+struct pc_h2conn;
+
+struct pc_h2_stream {
+    struct pc_list link; /* the connection's streams, or the free list */
+    struct pc_h2conn *c;
+    int32_t id;
+    /* The request head as it arrives (RFC 9113 §8.3): pseudo-header values, then the fields
+     * as HTTP/1.1 lines, in hb; cookie crumbs in ck, joined with "; " (§8.2.3). */
+    struct pc_buf *hb, *ck;
+    uint32_t m_off, m_len, p_off, p_len, a_off, a_len, f_off;
+    uint32_t unacked; /* DATA bytes taken but not yet given back to the windows (§6.9) */
+    bool has_cl;      /* the request has a content-length */
+    bool too_big;     /* its header block did not fit: 431 */
+    bool started;     /* the head went to request.c */
+    bool form;        /* a sign-in form read whole first (request.c returned 2) */
+    bool body_end;    /* END_STREAM from the client */
+    bool chunked;     /* the body goes upstream chunked (no content-length) */
+    bool discard;     /* answered: what the client still sends is dropped */
+    bool submitted;   /* the response HEADERS are submitted */
+    bool deferred;    /* its DATA provider waits for bytes (NGHTTP2_ERR_DEFERRED) */
+    bool done;        /* the transaction is over (logged, member connection released) */
+    bool closed;      /* nghttp2 closed the stream: freed by the next sweep */
+    bool rst;         /* RST_STREAM submitted */
+    double opened;    /* its HEADERS began (timeout_header until the block is complete) */
+    /* The request as request.c and the access log see it: a session of one request whose
+     * transaction is the stream's (r.t; r.out is t->resp, r.in t->in). Last: r.t.lg is not
+     * cleared. */
+    struct pc_session r;
+};
+
+struct pc_h2conn {
+    struct pc_session *s; /* the client connection (socket, TLS, timer) */
+    nghttp2_session *ng;
+    struct pc_list streams; /* open streams */
+    struct pc_list link;    /* the free list */
+    unsigned nstreams;
+    int busy;        /* inside nghttp2 or the drive loop: no nested send */
+    bool again;      /* a stream moved while busy: step them all once more */
+    bool draining;   /* GOAWAY sent: finishes the streams in flight */
+    bool dying;      /* the connection is being freed: callbacks do nothing */
+    double last_act; /* last I/O on the connection */
+};
+
+#endif

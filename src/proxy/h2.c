@@ -1,0 +1,270 @@
+/* h2.c — an HTTP/2 client connection (RFC 9113; docs/http2.md): the nghttp2 server session
+ * on the session's TLS socket, its frames in and out, its timers (streams: h2-stream.c).
+ *
+ * nghttp2 does the framing, HPACK and flow control; portico owns the streams and their
+ * transactions. Everything happens in h2_settle(), called after any event on the socket or on
+ * a stream's member connection: frames in, every stream stepped, frames out, until nothing
+ * moves. nghttp2 is never re-entered from its own callbacks (busy). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/out.h"
+#include "common/util.h"
+#include "config/config.h"
+#include "core/io.h"
+#include "core/worker.h"
+#include "http/http1-t.h"
+#include "proxy/h2.h"
+#include "proxy/proxy.h"
+
+static struct pc_list free_conns = {&free_conns, &free_conns};
+static nghttp2_session_callbacks *callbacks;
+static nghttp2_option *options;
+
+/* RFC 9113 §6.5.2. 100 streams, as IIS and nginx; a header list as large as the HTTP/1.1
+ * header block portico accepts, so that a 64 KiB Kerberos token fits (and is then refused
+ * with HTTP_1_1_REQUIRED, not with a size error). */
+#define H2_MAX_STREAMS 100
+#define H2_WINDOW      65535 /* per stream: a request body fits one PC_BUF_BULK buffer */
+#define H2_SEND_ROUNDS 16    /* steps of streams and sends per event, bounded */
+
+/* Frames for the socket go into s->out (one bulk buffer); when it is full nghttp2 waits. */
+static ssize_t cb_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    (void)ng;
+    (void)flags;
+    struct pc_h2conn *c = ud;
+    struct pc_out *o = &c->s->out;
+    if (!o->ob && !(o->ob = pc_buf_get_cap(PC_BUF_BULK)))
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (pc_buf_room(o->ob) < len && o->ob->start) {
+        pc_buf_compact(o->ob);
+    }
+    if (pc_buf_room(o->ob) < len) {
+        if (pc_buf_len(o->ob))
+            return NGHTTP2_ERR_WOULDBLOCK;
+        len = pc_buf_room(o->ob); /* a frame larger than the buffer goes in pieces */
+    }
+    memcpy(o->ob->data + o->ob->end, data, len);
+    o->ob->end += len;
+    return (ssize_t)len;
+}
+
+static void h2_init(void)
+{
+    if (callbacks)
+        return;
+    if (nghttp2_session_callbacks_new(&callbacks) != 0 || nghttp2_option_new(&options) != 0) {
+        pc_err("out of memory for HTTP/2");
+        abort();
+    }
+    nghttp2_session_callbacks_set_send_callback(callbacks, cb_send);
+    pc_h2_stream_callbacks(callbacks);
+    /* Windows follow what the members take (RFC 9113 §5.2): h2-stream.c gives DATA back with
+     * nghttp2_session_consume once its transaction moved it. */
+    nghttp2_option_set_no_auto_window_update(options, 1);
+}
+
+int pc_h2_start(struct pc_session *s)
+{
+    h2_init();
+    struct pc_h2conn *c = PC_LIST_ITEM(pc_list_pop(&free_conns), struct pc_h2conn, link);
+    if (!c && !(c = malloc(sizeof(*c))))
+        return -1;
+    memset(c, 0, sizeof(*c));
+    c->s = s;
+    pc_list_init(&c->streams);
+    if (nghttp2_session_server_new2(&c->ng, callbacks, c, options) != 0) {
+        pc_list_push(&free_conns, &c->link);
+        return -1;
+    }
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, PC_MAX_HEAD},
+    };
+    if (nghttp2_submit_settings(c->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0) {
+        nghttp2_session_del(c->ng);
+        pc_list_push(&free_conns, &c->link);
+        return -1;
+    }
+    s->h2 = c;
+    s->state = PC_S_H2;
+    c->last_act = ev_now(pc_w.loop);
+    return 0;
+}
+
+/* Reads what the client sent and feeds it to nghttp2. 0, or -1 (closed, or a connection
+ * error nghttp2 could not answer with GOAWAY). */
+static int h2_read(struct pc_h2conn *c)
+{
+    struct pc_session *s = c->s;
+    while (nghttp2_session_want_read(c->ng)) {
+        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
+        if (n == PC_IO_AGAIN)
+            break;
+        if (n <= 0)
+            return -1;
+        c->last_act = ev_now(pc_w.loop);
+        ssize_t r = nghttp2_session_mem_recv(c->ng, (const uint8_t *)s->in->data + s->in->start,
+                                             pc_buf_len(s->in));
+        if (r < 0) {
+            static struct pc_ratelimit rl;
+            pc_log_limited(&rl, PC_LOG_INFO, "HTTP/2: client %s: %s", s->peer_ip,
+                           nghttp2_strerror((int)r));
+            return -1;
+        }
+        s->in->start = s->in->end;
+    }
+    if (s->in && !pc_buf_len(s->in)) {
+        pc_buf_put(s->in);
+        s->in = NULL;
+    }
+    return 0;
+}
+
+/* Serializes frames and writes them. 0, or -1 (the socket failed). */
+static int h2_send(struct pc_h2conn *c)
+{
+    struct pc_session *s = c->s;
+    for (;;) {
+        if (nghttp2_session_send(c->ng) != 0)
+            return -1;
+        if (!pc_out_pending(&s->out))
+            return 0;
+        int r = pc_io_flush(s->fd, s->ssl, &s->out, NULL);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 0; /* the socket is full: EV_WRITE brings us back */
+        c->last_act = ev_now(pc_w.loop);
+        if (!nghttp2_session_want_write(c->ng))
+            return 0;
+    }
+}
+
+/* Gives back the streams nghttp2 closed. */
+static void h2_sweep(struct pc_h2conn *c)
+{
+    for (struct pc_list *e = c->streams.next, *next; e != &c->streams; e = next) {
+        next = e->next;
+        struct pc_h2_stream *st = PC_CONTAINER_OF(e, struct pc_h2_stream, link);
+        if (st->closed)
+            pc_h2_stream_free(st);
+    }
+}
+
+/* Steps every stream and sends until nothing moves. 0, or -1 (close the connection). */
+static int h2_settle(struct pc_h2conn *c)
+{
+    for (int round = 0; round < H2_SEND_ROUNDS; round++) {
+        c->again = false;
+        for (struct pc_list *e = c->streams.next; e != &c->streams; e = e->next)
+            pc_h2_stream_step(PC_CONTAINER_OF(e, struct pc_h2_stream, link));
+        if (h2_send(c) < 0)
+            return -1;
+        if (!c->again)
+            break;
+    }
+    h2_sweep(c);
+    if (!nghttp2_session_want_read(c->ng) && !nghttp2_session_want_write(c->ng) &&
+        !pc_out_pending(&c->s->out))
+        return -1; /* GOAWAY sent and every stream done, or the client's GOAWAY */
+    return 0;
+}
+
+int pc_h2_drive(struct pc_session *s)
+{
+    struct pc_h2conn *c = s->h2;
+    c->busy++;
+    int r = h2_read(c);
+    if (r == 0)
+        r = h2_settle(c);
+    c->busy--;
+    /* Streams are looked at every second (timeout_idle, a sign-in hold): a timer armed for
+     * the idle connection's keep-alive is brought forward. */
+    if (r == 0 && c->nstreams && ev_timer_remaining(pc_w.loop, &s->timer) > 1.0) {
+        ev_timer_stop(pc_w.loop, &s->timer);
+        ev_timer_set(&s->timer, 1.0, 0.);
+        ev_timer_start(pc_w.loop, &s->timer);
+    }
+    return r;
+}
+
+void pc_h2_kick(struct pc_h2conn *c)
+{
+    if (c->busy) {
+        c->again = true; /* the loop in progress steps every stream again */
+        return;
+    }
+    /* From the next loop iteration, not from inside the member side's call (a transaction
+     * on the stack must not see its stream swept): the session's watcher runs as if the
+     * socket were ready, and libev merges repeated feeds. */
+    ev_feed_event(pc_w.loop, &c->s->io, EV_CUSTOM);
+}
+
+int pc_h2_events(struct pc_session *s)
+{
+    struct pc_h2conn *c = s->h2;
+    int ev = 0;
+    if (nghttp2_session_want_read(c->ng))
+        ev |= EV_READ;
+    if (pc_out_pending(&s->out))
+        ev |= EV_WRITE;
+    return ev;
+}
+
+int pc_h2_timer(struct pc_session *s)
+{
+    struct pc_h2conn *c = s->h2;
+    double now = ev_now(pc_w.loop);
+    double next = 0;
+    c->busy++;
+    for (struct pc_list *e = c->streams.next; e != &c->streams; e = e->next) {
+        double due = pc_h2_stream_timer(PC_CONTAINER_OF(e, struct pc_h2_stream, link), now);
+        if (due > 0 && (next == 0 || due < next))
+            next = due;
+    }
+    int r = h2_settle(c);
+    c->busy--;
+    if (r < 0)
+        return -1;
+    if (c->nstreams == 0) {
+        /* No stream open: the connection is idle, as a keep-alive HTTP/1.1 one. */
+        double due = c->last_act + pc_w.cfg->timeout_keepalive;
+        if (due <= now)
+            return -1;
+        if (next == 0 || due < next)
+            next = due;
+    } else if (next == 0 || next > now + 1.0) {
+        next = now + 1.0;
+    }
+    ev_timer_stop(pc_w.loop, &s->timer);
+    ev_timer_set(&s->timer, next > now ? next - now : 0.01, 0.);
+    ev_timer_start(pc_w.loop, &s->timer);
+    return 0;
+}
+
+void pc_h2_drain(struct pc_session *s)
+{
+    struct pc_h2conn *c = s->h2;
+    if (c->draining)
+        return;
+    c->draining = true;
+    /* RFC 9113 §6.8: the streams already opened finish; no new one is accepted. */
+    nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    ev_feed_event(pc_w.loop, &s->io, EV_CUSTOM);
+}
+
+void pc_h2_release(struct pc_session *s)
+{
+    struct pc_h2conn *c = s->h2;
+    c->dying = true; /* nghttp2_session_del must not reach the streams freed here */
+    while (!pc_list_empty(&c->streams))
+        pc_h2_stream_free(PC_CONTAINER_OF(c->streams.next, struct pc_h2_stream, link));
+    nghttp2_session_del(c->ng);
+    s->h2 = NULL;
+    pc_list_push(&free_conns, &c->link);
+}

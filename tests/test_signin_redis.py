@@ -46,9 +46,31 @@ def redis(tmp_path):
 def node(make_stack, tmp_path, name, store, **signin):
     path = tmp_path / ("passwords-%s.json" % name)
     path.write_text(json.dumps(PASSWORDS))
-    conf = {"failure_delay": "0.2", "store": store}
+    # The floor is also the time a result has to reach the other node before the next
+    # attempt there: generous for sanitized and loaded runs.
+    conf = {"failure_delay": "0.5", "store": store}
     conf.update(signin)
     return make_stack(mock_args=["--passwords", str(path)], signin=conf)
+
+
+def redis_command(url, *args):
+    """One command in RESP; the raw reply."""
+    host, port = url[len("redis://"):].rsplit(":", 1)
+    req = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a), a) for a in args)
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(req.encode())
+        return s.recv(65536).decode("latin-1")
+
+
+def wait_subscribers(url, n):
+    """Until N nodes listen on the channel (PUBSUB NUMSUB: the readiness of the subscribers)."""
+    deadline = time.monotonic() + 10 * harness.SLOW
+    while time.monotonic() < deadline:
+        reply = redis_command(url, "PUBSUB", "NUMSUB", "portico:signin")
+        if reply.rstrip().endswith(":%d" % n):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def redis_clients(url):
@@ -78,6 +100,7 @@ def test_two_nodes_lock_out_together(make_stack, tmp_path, redis):
     a = node(make_stack, tmp_path, "a", redis)
     b = node(make_stack, tmp_path, "b", redis)
     # Each node: one publishing link per worker and one subscriber.
+    assert wait_subscribers(redis, 2)
     assert wait_clients(redis, 2 * (harness.WORKERS + 1)) >= 2 * (harness.WORKERS + 1)
     statuses = []
     for i in range(8):

@@ -487,8 +487,8 @@ static void key_key_type(struct pc_cfg_loader *ld, void *obj, const struct keyde
         ((struct pc_config *)obj)->acme.key_type = i + 1; /* PC_ACME_ECDSA, _RSA, _BOTH */
 }
 
-/* [acme] renew_before: seconds (or 30d, ...) before notAfter; "auto": two thirds of the
- * lifetime. */
+/* [acme] renew_before: seconds, or days with a "d" (30d), before notAfter, up to ten years;
+ * "auto": at two thirds of the lifetime. */
 static void key_renew(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
                       const char *val)
 {
@@ -497,7 +497,19 @@ static void key_renew(struct pc_cfg_loader *ld, void *obj, const struct keydef *
         cfg->acme.renew_before = 0;
         return;
     }
-    pc_cfg_seconds(ld, line, k->name, val, &cfg->acme.renew_before);
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (end != val && (*end == 'd' || *end == 'D'))
+        v *= 86400, end++;
+    if (errno || end == val || *end || !(v >= 1 && v <= 3650 * 86400.0)) {
+        pc_cfg_error(ld, line,
+                     "bad value '%s' for '%s' (expected auto, seconds or days such as 30d, "
+                     "up to 3650d)",
+                     val, k->name);
+        return;
+    }
+    cfg->acme.renew_before = v;
 }
 
 /* deny_paths: path prefixes, each starting with '/', matched case-insensitively on the

@@ -154,6 +154,12 @@ def file_der(path):
     return ssl.PEM_cert_to_DER_cert(text[:text.index(end) + len(end)])
 
 
+def not_after(path):
+    out = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-enddate"],
+                         capture_output=True, text=True, check=True).stdout
+    return ssl.cert_time_to_seconds(out.strip().split("=", 1)[1])
+
+
 def wait_issued(st, start=0, count=1):
     t0 = time.monotonic()
     got = st.portico.wait_stderr(r"acme: certificate .* issued", timeout=WAIT, count=count,
@@ -226,9 +232,10 @@ def test_ca_down_backoff_old_certificate_serves(make_stack, pebble, tmp_path):
     crt = str(tmp_path / "state" / "acme" / "webext.contoso.com.crt")
     wait_issued(st)
     der = wait_serving(st, crt)
-    # The CA goes away and the certificate is due at once (renew_before beyond its lifetime).
+    # The CA goes away and the certificate is due 2 s later.
     pebble.stop()
-    text = open(st.portico.config_path).read().replace("[acme]", "[acme]\nrenew_before = 3000d")
+    text = open(st.portico.config_path).read().replace(
+        "[acme]", "[acme]\nrenew_before = %d" % (not_after(crt) - time.time() - 2))
     with open(st.portico.config_path, "w") as f:
         f.write(text)
     start = len(st.portico.stderr_lines)
@@ -248,10 +255,7 @@ def test_renewal_under_load(make_stack, pebble, tmp_path):
     wait_issued(st)
     first = wait_serving(st, crt)
     # Renewal in about 6 s: renew_before = the rest of the lifetime minus 6 s.
-    out = subprocess.run(["openssl", "x509", "-in", crt, "-noout", "-enddate"],
-                         capture_output=True, text=True, check=True).stdout
-    not_after = ssl.cert_time_to_seconds(out.strip().split("=", 1)[1])
-    renew_before = int(not_after - time.time()) - 6
+    renew_before = int(not_after(crt) - time.time()) - 6
     text = open(st.portico.config_path).read().replace(
         "[acme]", "[acme]\nrenew_before = %d" % renew_before)
     with open(st.portico.config_path, "w") as f:

@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,7 @@
 #include "config/config.h"
 #include "core/certwatch.h"
 #include "core/daemon.h"
+#include "core/helpers.h"
 #include "core/worker.h"
 #include "tls/acme.h"
 #include "tls/ocsp.h"
@@ -68,13 +68,6 @@ static size_t nprocs;
 static unsigned generation;            /* the generation serving: 1 at start, one more per reload */
 static time_t respawn_at[MAX_WORKERS]; /* slots of the serving generation to restart; 0: none */
 static struct pc_tls *tls;             /* contexts of the current configuration */
-/* The helper processes (docs/certificates.md): OCSP fetching and ACME ordering. */
-enum { H_OCSP, H_ACME, NHELPERS };
-static struct helper {
-    const char *name;
-    pid_t pid;         /* 0: none */
-    time_t respawn_at; /* when to start it again after it died; 0: not due */
-} helpers[NHELPERS] = {{"ocsp", 0, 0}, {"acme", 0, 0}};
 
 static bool addr_eq(const struct pc_addr *a, const struct pc_addr *b)
 {
@@ -411,131 +404,14 @@ static void raise_nofile(void)
     }
 }
 
-/* ---- the helpers (tls/ocsp-fetch.c, tls/acme-order.c, docs/certificates.md) ----
- * One process that fetches the OCSP responses and one that orders the ACME certificates, so
- * that neither the workers nor this loop ever wait for a responder or a CA. Forked after the
- * privilege drop, each keeps nothing it does not need: no listening socket, no capability, no
- * listener private key, no ticket secret. */
-
-static _Noreturn void helper_child(pid_t master, int which, const struct pc_config *cfg)
+/* In a helper (core/helpers.c), right after fork: what it must not keep of the master's. */
+static void close_inherited(void)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != master)
-        _exit(1);
     for (size_t i = 0; i < nsocks; i++)
         close(socks[i].fd);
     for (size_t i = 0; i < nprocs; i++)
         if (procs[i].accepting >= 0)
             close(procs[i].accepting);
-    pc_drop_all_caps();
-    struct pc_ocsp_set *set = tls->ocsp;
-    tls->ocsp = NULL;
-    pc_tls_free(tls); /* the keys are cleared as OpenSSL frees them */
-    tls = NULL;
-    pc_tls_forget_secrets();
-    /* SIGTERM and SIGINT stay blocked: each helper reads them (tls/fetch.c, a signalfd). */
-    if (which == H_ACME) {
-        pc_ocsp_set_free(set);
-        pc_acme_helper_run(cfg);
-    }
-    pc_ocsp_helper_run(set);
-}
-
-/* Starts each helper that CFG's running contexts need and that is not running. */
-static void helpers_start(const struct pc_config *cfg)
-{
-    for (int i = 0; i < NHELPERS; i++) {
-        struct helper *h = &helpers[i];
-        h->respawn_at = 0;
-        bool wanted = i == H_OCSP ? tls && pc_ocsp_wanted(tls->ocsp) : tls && pc_acme_wanted(cfg);
-        if (h->pid || !wanted)
-            continue;
-        pid_t master = getpid();
-        pid_t pid = fork();
-        if (pid < 0) {
-            pc_err("%s: cannot start the helper: fork: %s; trying again in 10 s", h->name,
-                   strerror(errno));
-            h->respawn_at = time(NULL) + 10;
-            continue;
-        }
-        if (pid == 0)
-            helper_child(master, i, cfg);
-        h->pid = pid;
-    }
-}
-
-/* Stops the helpers and waits for them, so that no slot ever has two writers (tls/ocsp-t.h,
- * tls/acme-t.h). SIGTERM ends one within milliseconds, even in the middle of a request (it
- * polls a signalfd); one that has not ended after HELPER_STOP_WAIT is killed, which is safe
- * too: files are written by rename and slots under a seqlock. */
-#define HELPER_STOP_WAIT 2.0
-static void helper_stop(struct helper *h)
-{
-    h->respawn_at = 0;
-    if (!h->pid)
-        return;
-    if (kill(h->pid, SIGTERM) < 0)
-        pc_warn("%s: stopping the helper pid %d: %s", h->name, (int)h->pid, strerror(errno));
-    int status;
-    for (int i = 0; i < (int)(HELPER_STOP_WAIT * 100); i++) {
-        pid_t r = waitpid(h->pid, &status, WNOHANG);
-        if (r == h->pid || (r < 0 && errno != EINTR)) {
-            h->pid = 0;
-            return;
-        }
-        struct timespec ten_ms = {0, 10 * 1000 * 1000};
-        if (nanosleep(&ten_ms, NULL) < 0 && errno != EINTR)
-            break; /* cannot wait: kill it now */
-    }
-    pc_warn("%s: the helper pid %d did not stop within %.0f s: killing it", h->name, (int)h->pid,
-            HELPER_STOP_WAIT);
-    if (kill(h->pid, SIGKILL) < 0)
-        pc_warn("%s: killing the helper pid %d: %s", h->name, (int)h->pid, strerror(errno));
-    while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    h->pid = 0;
-}
-
-static void helpers_stop(void)
-{
-    for (int i = 0; i < NHELPERS; i++)
-        helper_stop(&helpers[i]);
-}
-
-/* Who state_dir belongs to: `user`'s when running as root with one (then *CHOWN_IT). */
-static void state_owner(const struct pc_config *cfg, bool *chown_it, uid_t *uid, gid_t *gid)
-{
-    *chown_it = false;
-    *uid = 0;
-    *gid = 0;
-    if (geteuid() == 0 && cfg->user) {
-        struct passwd *pw = getpwnam(cfg->user);
-        if (pw) {
-            *chown_it = true;
-            *uid = pw->pw_uid;
-            *gid = pw->pw_gid;
-        }
-    }
-}
-
-/* state_dir for the OCSP cache, made (and, while still root, given to `user`) before the
- * privilege drop. */
-static void helper_state_dir(const struct pc_config *cfg)
-{
-    bool chown_it;
-    uid_t uid;
-    gid_t gid;
-    state_owner(cfg, &chown_it, &uid, &gid);
-    (void)pc_ocsp_state_dir(tls->ocsp, chown_it, uid, gid);
-}
-
-/* state_dir/acme and the placeholders of `certificate = acme`, before the contexts load. */
-static void acme_prepare(const struct pc_config *cfg)
-{
-    bool chown_it;
-    uid_t uid;
-    gid_t gid;
-    state_owner(cfg, &chown_it, &uid, &gid);
-    (void)pc_acme_prepare(cfg, chown_it, uid, gid);
 }
 
 /* Loads the configuration again, logging its diagnostics; NULL if it has errors. */
@@ -586,7 +462,7 @@ static struct pc_config *reload(struct pc_config *cur)
         return refuse(cur, NULL, NULL, "the configuration has errors");
     clamp_workers(next); /* as at start-up, before any socket is opened for it */
     /* Certificates and keys are read again: a renewed certificate needs only a reload. */
-    acme_prepare(next);
+    pc_helpers_prepare(next);
     struct pc_tls *next_tls = pc_tls_load(next, NULL);
     if (!next_tls || pc_tls_ticket_secret(next) < 0)
         return refuse(cur, next, next_tls, "TLS setup failed");
@@ -596,23 +472,23 @@ static struct pc_config *reload(struct pc_config *cur)
         return refuse(cur, next, next_tls, "cannot open the new listeners");
     }
     struct pc_tls *old_tls = tls;
-    helpers_stop();
+    pc_helpers_stop();
     tls = next_tls; /* what the new workers inherit */
     pc_ocsp_publish(tls->ocsp);
-    helper_state_dir(next);
+    pc_helpers_state_dir(next, tls);
     char why[128], msg[192];
     if (start_workers(next, generation + 1, why, sizeof(why)) < 0) {
         /* The old generation was not told anything: it goes on as if no SIGHUP had come. */
         tls = old_tls;
         pc_ocsp_publish(tls->ocsp);
-        helpers_start(cur);
+        pc_helpers_start(cur, &tls, close_inherited);
         rollback_sockets(old_nsocks);
         restore_ticket_secret(cur);
         snprintf(msg, sizeof(msg), "cannot start the new workers (%s)", why);
         return refuse(cur, next, next_tls, msg);
     }
     generation++;
-    helpers_start(next);
+    pc_helpers_start(next, &tls, close_inherited);
     memset(respawn_at, 0, sizeof(respawn_at)); /* every slot has a worker of the new one */
     signal_old(generation, SIGQUIT);
     /* Confirmed (log line, READY=1) only once no old worker can take a new connection. */
@@ -635,19 +511,8 @@ static void reap(bool stopping)
     pid_t pid;
     int status;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        struct helper *h = NULL;
-        for (int k = 0; k < NHELPERS && !h; k++)
-            h = helpers[k].pid == pid ? &helpers[k] : NULL;
-        if (h) {
-            h->pid = 0;
-            if (!stopping) {
-                pc_err("%s: the helper (pid %d) died (%s %d); restarting it in 10 s", h->name,
-                       (int)pid, WIFSIGNALED(status) ? "signal" : "status",
-                       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-                h->respawn_at = time(NULL) + 10;
-            }
+        if (pc_helpers_reaped(pid, status, stopping))
             continue;
-        }
         size_t i = 0;
         while (i < nprocs && procs[i].pid != pid)
             i++;
@@ -720,12 +585,12 @@ static int start(struct pc_config *cfg)
     if (pc_acme_init() < 0)
         pc_warn("acme: no shared memory for the HTTP-01 challenges: %s; nothing is ordered",
                 strerror(errno));
-    acme_prepare(cfg);
+    pc_helpers_prepare(cfg);
     tls = pc_tls_load(cfg, NULL);
     if (!tls || pc_tls_ticket_secret(cfg) < 0)
         return -1;
     pc_ocsp_publish(tls->ocsp); /* a cached response is stapled from the first handshake */
-    helper_state_dir(cfg);
+    pc_helpers_state_dir(cfg, tls);
     if (reconcile_sockets(cfg) < 0)
         return -1;
     /* Bound: nothing left that needs root but binding low ports on a later reload. */
@@ -738,7 +603,7 @@ static int start(struct pc_config *cfg)
     }
     generation = 1;
     pc_info("%d worker(s) started", cfg->workers);
-    helpers_start(cfg);
+    pc_helpers_start(cfg, &tls, close_inherited);
     return 0;
 }
 
@@ -746,7 +611,7 @@ static void begin_stop(const struct pc_config *cfg, struct timespec *deadline)
 {
     pc_info("stopping: draining for up to %.0f s", cfg->drain_timeout);
     pc_notify("STOPPING=1");
-    helpers_stop();
+    pc_helpers_stop();
     clock_gettime(CLOCK_MONOTONIC, deadline);
     deadline->tv_sec += (time_t)cfg->drain_timeout + 5;
     signal_old(generation + 1, SIGTERM);
@@ -825,9 +690,8 @@ int pc_master_run(struct pc_config *cfg)
         }
         if (!stopping) {
             respawn_due(cfg);
-            for (int i = 0; i < NHELPERS; i++)
-                if (helpers[i].respawn_at && helpers[i].respawn_at <= time(NULL))
-                    helpers_start(cfg);
+            if (pc_helpers_due(time(NULL)))
+                pc_helpers_start(cfg, &tls, close_inherited);
             continue;
         }
         if (nprocs == 0)

@@ -212,9 +212,10 @@ time_t pc_acme_renew_at(const struct pc_config *cfg, const char *file)
         goto out;
     time_t from = timegm(&nb), to = timegm(&na);
     /* docs/certificates.md#acme: renew_before, or at two thirds of the lifetime (what Let's
-     * Encrypt advises: 60 days into a 90-day certificate). */
-    at = cfg->acme.renew_before > 0 ? to - (time_t)cfg->acme.renew_before
-                                    : from + (to - from) * 2 / 3;
+     * Encrypt advises: 60 days into a 90-day certificate). A renew_before as long as the
+     * lifetime would order again at every start: two thirds then too. */
+    double rb = cfg->acme.renew_before;
+    at = rb > 0 && rb < (double)(to - from) ? to - (time_t)rb : from + (to - from) * 2 / 3;
     if (at <= 0)
         at = 1;
 out:

@@ -126,8 +126,18 @@ def acme_stack(make_stack, pebble, tmp_path, directory=None, **acme):
     conf = {"directory": directory or pebble.url, "contact": "mailto:admin@contoso.com",
             "ca": pebble.ca}
     conf.update(acme)
-    return make_stack(net=pebble.net, https_port=443, certificate="acme",
-                      state_dir=str(tmp_path / "state"), acme=conf)
+    port = free_port()
+    st = make_stack(net=pebble.net, https_port=443, certificate="acme",
+                    state_dir=str(tmp_path / "state"), acme=conf, admin="127.0.0.1:%d" % port)
+    st.admin_port = port
+    return st
+
+
+def metrics(st):
+    with harness.Client("127.0.0.1", st.admin_port) as c:
+        r = c.request(target="/metrics", host="127.0.0.1")
+        assert r.status == 200
+        return r.body.decode()
 
 
 def served(st, sni="webext.contoso.com"):
@@ -205,6 +215,11 @@ def test_issuance_http01_served_files_and_restart(make_stack, pebble, tmp_path):
     for f in ["account.key", "webext.contoso.com.crt", "webext.contoso.com.key"]:
         assert stat.S_IMODE(os.stat(d / f).st_mode) == 0o600, f
     assert not [f for f in os.listdir(d) if f.endswith(".tmp")]
+    # /metrics: the last order and the next (docs/certificates.md#acme).
+    text = metrics(st)
+    assert re.search(r'portico_acme_last_order_timestamp_seconds\{name="webext.contoso.com",'
+                     r'key="ecdsa",result="(ok|none)"\} \d+', text), text
+    assert 'portico_acme_order_failures_total{name="webext.contoso.com",key="ecdsa"} 0' in text
     # The HTTP side still works, and the account key never reaches the log.
     assert st.request(target="/echo").status == 200
     with open(d / "account.key") as f:
@@ -246,6 +261,9 @@ def test_ca_down_backoff_old_certificate_serves(make_stack, pebble, tmp_path):
     wait = int(re.search(r"retrying in (\d+) s", got[0]).group(1))
     assert 25 <= wait <= 35
     assert served(st) == der
+    text = metrics(st)
+    assert 'key="ecdsa",result="error"}' in text
+    assert 'portico_acme_order_failures_total{name="webext.contoso.com",key="ecdsa"} 1' in text
     assert st.request(target="/echo").status == 200
 
 

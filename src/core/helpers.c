@@ -56,6 +56,8 @@ void pc_helpers_start(const struct pc_config *cfg, struct pc_tls **tls,
         bool wanted = *tls && (i == H_OCSP ? pc_ocsp_wanted((*tls)->ocsp) : pc_acme_wanted(cfg));
         if (h->pid || !wanted)
             continue;
+        if (i == H_ACME)
+            pc_acme_status_reset(cfg); /* no ACME helper runs: the only writer */
         pid_t master = getpid();
         pid_t pid = fork();
         if (pid < 0) {

@@ -8,6 +8,7 @@
 #ifndef PORTICO_ACME_T_H
 #define PORTICO_ACME_T_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define PC_ACME_TOKENS      32 /* pending challenges at once: one per name of the order */
@@ -20,6 +21,26 @@ struct pc_acme_token {
     char token[PC_ACME_TOKEN_MAX];
     uint32_t klen;
     char keyauth[PC_ACME_KEYAUTH_MAX]; /* the key authorization (RFC 8555 §8.1) */
+};
+
+/* The state of one `certificate = acme` pair (index 0: ECDSA, 1: RSA), written by the helper
+ * (a seqlock too), read by the admin pages for /metrics (docs/monitoring.md). */
+struct pc_acme_status {
+    uint32_t seq;
+    uint8_t used;    /* configured: set by the master before it starts the helper */
+    uint8_t last_ok; /* the last attempt succeeded */
+    char name[96];   /* the order's first name */
+    int64_t last_attempt, next_attempt; /* 0: none yet */
+    uint64_t failures_total;
+};
+
+/* A copy for the admin pages. */
+struct pc_acme_info {
+    char name[96];
+    const char *key; /* "ecdsa", "rsa" */
+    bool last_ok;
+    int64_t last_attempt, next_attempt;
+    uint64_t failures_total;
 };
 
 #endif

@@ -22,17 +22,23 @@
 #include "tls/acme.h"
 #include "tls/fetch.h"
 
+struct shared {
+    struct pc_acme_token tokens[PC_ACME_TOKENS];
+    struct pc_acme_status status[2]; /* ECDSA, RSA */
+};
 static struct pc_acme_token *tokens; /* PC_ACME_TOKENS, shared */
+static struct pc_acme_status *status;
 
 int pc_acme_init(void)
 {
     if (tokens)
         return 0;
-    void *p = mmap(NULL, PC_ACME_TOKENS * sizeof(*tokens), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
     if (p == MAP_FAILED)
         return -1;
-    tokens = p; /* zero-filled: every entry free */
+    tokens = ((struct shared *)p)->tokens; /* zero-filled: every entry free */
+    status = ((struct shared *)p)->status;
     return 0;
 }
 
@@ -43,18 +49,21 @@ bool pc_acme_wanted(const struct pc_config *cfg)
 
 /* ---- the challenge table: a seqlock per entry, as the OCSP slots (ocsp.c) ---- */
 
-static void write_begin(struct pc_acme_token *t)
+static void seq_begin(uint32_t *seq)
 {
-    uint32_t v = __atomic_load_n(&t->seq, __ATOMIC_RELAXED) | 1u;
-    __atomic_store_n(&t->seq, v, __ATOMIC_RELAXED);
+    uint32_t v = __atomic_load_n(seq, __ATOMIC_RELAXED) | 1u;
+    __atomic_store_n(seq, v, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
-static void write_end(struct pc_acme_token *t)
+static void seq_end(uint32_t *seq)
 {
-    uint32_t v = __atomic_load_n(&t->seq, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->seq, v + 1, __ATOMIC_RELEASE);
+    uint32_t v = __atomic_load_n(seq, __ATOMIC_RELAXED);
+    __atomic_store_n(seq, v + 1, __ATOMIC_RELEASE);
 }
+
+#define write_begin(t) seq_begin(&(t)->seq)
+#define write_end(t)   seq_end(&(t)->seq)
 
 int pc_acme_token_set(const char *token, const char *keyauth)
 {
@@ -118,6 +127,65 @@ size_t pc_acme_challenge(const char *token, size_t len, char *out, size_t osize)
         }
     }
     return 0;
+}
+
+/* ---- the state of each pair, for /metrics ---- */
+
+void pc_acme_status_reset(const struct pc_config *cfg)
+{
+    for (int i = 0; status && i < 2; i++) {
+        struct pc_acme_status *st = &status[i];
+        bool used = false;
+        for (size_t c = 0; c < cfg->ncerts; c++)
+            used |= cfg->certs[c].acme == (i ? PC_ACME_RSA : PC_ACME_ECDSA);
+        write_begin(st);
+        st->used = used && pc_acme_wanted(cfg);
+        snprintf(st->name, sizeof(st->name), "%s", st->used ? cfg->acme.names[0] : "");
+        write_end(st);
+    }
+}
+
+void pc_acme_status_set(int type, bool ok, int64_t attempt, int64_t next)
+{
+    if (!status)
+        return;
+    struct pc_acme_status *st = &status[type == PC_ACME_RSA];
+    write_begin(st);
+    if (attempt) {
+        st->last_ok = ok;
+        st->last_attempt = attempt;
+        st->failures_total += !ok;
+    }
+    st->next_attempt = next;
+    write_end(st);
+}
+
+bool pc_acme_info(int i, struct pc_acme_info *out)
+{
+    if (!status || i < 0 || i > 1)
+        return false;
+    const struct pc_acme_status *st = &status[i];
+    for (int tries = 0; tries < 8; tries++) {
+        uint32_t a = __atomic_load_n(&st->seq, __ATOMIC_ACQUIRE);
+        if (a & 1u)
+            continue;
+        struct pc_acme_status copy;
+        memcpy(&copy, st, sizeof(copy));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&st->seq, __ATOMIC_RELAXED) != a)
+            continue;
+        if (!copy.used)
+            return false;
+        memcpy(out->name, copy.name, sizeof(out->name));
+        out->name[sizeof(out->name) - 1] = '\0';
+        out->key = i ? "rsa" : "ecdsa";
+        out->last_ok = copy.last_ok;
+        out->last_attempt = copy.last_attempt;
+        out->next_attempt = copy.next_attempt;
+        out->failures_total = copy.failures_total;
+        return true;
+    }
+    return false;
 }
 
 /* ---- state_dir/acme ---- */

@@ -35,6 +35,13 @@ size_t pc_acme_challenge(const char *token, size_t len, char *out, size_t osize)
 int pc_acme_token_set(const char *token, const char *keyauth);
 void pc_acme_tokens_clear(void);
 
+/* Master, with no ACME helper running: marks the pairs CFG configures (counters kept). */
+void pc_acme_status_reset(const struct pc_config *cfg);
+/* Helper: the result of an attempt for key type TYPE (PC_ACME_ECDSA, _RSA). */
+void pc_acme_status_set(int type, bool ok, int64_t attempt, int64_t next);
+/* Admin side: the state of pair I (0: ECDSA, 1: RSA); false when not configured. */
+bool pc_acme_info(int i, struct pc_acme_info *out);
+
 /* When the certificate in FILE is due for renewal under CFG (RFC 8555 leaves it to the
  * client: renew_before, or two thirds of the lifetime); 0 when it must be ordered now (absent,
  * unreadable, the placeholder, or missing one of the order's names). */

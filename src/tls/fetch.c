@@ -91,11 +91,16 @@ CURLcode pc_fetch_perform(CURL *h)
 void pc_fetch_sleep(time_t secs)
 {
     struct timespec end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
+    if (clock_gettime(CLOCK_MONOTONIC, &end) < 0) {
+        pc_err("clock_gettime: %s", strerror(errno));
+        stopping = true;
+        return;
+    }
     end.tv_sec += secs;
     while (!stopping) {
         struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (clock_gettime(CLOCK_MONOTONIC, &now) < 0)
+            now = end; /* cannot tell the time: one wait is over */
         long long ms =
             (long long)(end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
         if (ms <= 0)

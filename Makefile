@@ -5,13 +5,13 @@ LLHTTP  := /usr/share/llhttp
 CPPFLAGS := -Isrc -I/usr/share/include/llhttp -I/usr/include/libxml2 -D_GNU_SOURCE
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing
-LDLIBS  := -lev -lssl -lcrypto -lxml2 -lhiredis -lcurl -lnghttp2
+LDLIBS  := -lev -lssl -lcrypto -lxml2 -lhiredis -lcurl -lnghttp2 -ljansson
 # llhttp's strict mode: no bare CR or LF, no junk in chunk lines (found by fuzz/fuzz_chunked).
 LLHTTP_FLAGS := -DLLHTTP_STRICT_MODE=1
 
 # Debian packages: to build, to test, to benchmark.
-PKGS_BUILD := gcc make libc6-dev libssl-dev libev-dev node-llhttp libxml2-dev libhiredis-dev libcurl4-openssl-dev libnghttp2-dev
-PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2 nftables keepalived chromium haproxy redis-server nghttp2-client python3-h2
+PKGS_BUILD := gcc make libc6-dev libssl-dev libev-dev node-llhttp libxml2-dev libhiredis-dev libcurl4-openssl-dev libnghttp2-dev libjansson-dev
+PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2 nftables keepalived chromium haproxy redis-server nghttp2-client python3-h2 pebble
 PKGS_BENCH := wrk nginx-light haproxy
 
 SRCS    := $(sort $(wildcard src/*/*.c)) src/main.c

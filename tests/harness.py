@@ -427,6 +427,7 @@ def render_config(net, pools, access_log, pki=None, **proxy):
     opts.update(proxy)
     certs = opts.pop("certs", None)         # [(pem, key)]: several certificate/key pairs, in order
     signin = opts.pop("signin", None)       # {key: value} of a [signin] section
+    acme = opts.pop("acme", None)           # {key: value} of an [acme] section
     if str(opts.get("https_port")) != "off" and pki is not None and "certificate" not in opts \
             and not certs:
         opts["certificate"] = pki.public_pem
@@ -441,6 +442,8 @@ def render_config(net, pools, access_log, pki=None, **proxy):
             lines.append("key = %s" % key)
     if signin is not None:
         lines += ["", "[signin]"] + ["%s = %s" % kv for kv in signin.items()]
+    if acme is not None:
+        lines += ["", "[acme]"] + ["%s = %s" % kv for kv in acme.items()]
     return "\n".join(lines) + "\n\n" + "\n".join(p.render(pki) for p in pools)
 
 

@@ -177,7 +177,11 @@ def test_queries_filter_on_the_variables():
                     "portico_certificate_ocsp_stapled",
                     "portico_certificate_ocsp_next_update_timestamp_seconds",
                     "portico_certificate_ocsp_last_fetch_timestamp_seconds",
-                    "portico_certificate_ocsp_fetch_failures_total"}
+                    "portico_certificate_ocsp_fetch_failures_total",
+                    # per `certificate = acme` pair (docs/certificates.md#acme), no pool
+                    "portico_acme_last_order_timestamp_seconds",
+                    "portico_acme_next_order_timestamp_seconds",
+                    "portico_acme_order_failures_total"}
     for where, q in queries(load()):
         if where.startswith("variable"):
             continue
@@ -272,14 +276,20 @@ def exported(tmp_path_factory, pki):
     port = free_port()
     # A sign-in store nobody listens on: its series exist (and read 0), as they do wherever
     # one is set.
-    st = harness.Stack(str(tmp_path_factory.mktemp("grafana")), pki, net=net, https_port=443,
+    # And a `certificate = acme` whose CA is down: its series exist from the first attempt.
+    tmp = tmp_path_factory.mktemp("grafana")
+    st = harness.Stack(str(tmp), pki, net=net, https_port=443,
                        admin="127.0.0.1:%d" % port,
                        signin={"store": "redis://127.0.0.1:%d" % free_port()},
+                       certs=[(pki.public_pem, pki.public_key), ("acme", None)],
+                       state_dir=str(tmp / "state"), acme={"directory": "https://127.0.0.1:1/dir"},
                        pools=[Pool("fe", [net.member(1)], harness.DEFAULT_NAMES, http="forward")])
     st.start()
     try:
+        insecure = harness.tls_context(verify=False)   # the ACME placeholder serves too
         for name in harness.DEFAULT_NAMES:
-            assert st.tls_request("GET", "/echo", host=name, sni=name).status == 200
+            with st.tls_client(name, ctx=insecure) as c:
+                assert c.request("GET", "/echo", host=name).status == 200
         assert st.request("GET", "/echo", host="lyncdiscover.contoso.com").status == 200
         assert st.request("GET", "/", host="unknown.example.com").status == 404
         # plain HTTP on the TLS listener: a handshake failure ("http request")
@@ -293,7 +303,9 @@ def exported(tmp_path_factory, pki):
         deadline = time.monotonic() + 10 * harness.SLOW
         while True:
             text = admin_get(port, "/metrics")
-            if "portico_tls_handshake_failures_total{" in text or time.monotonic() > deadline:
+            if ("portico_tls_handshake_failures_total{" in text and
+                    'portico_acme_last_order_timestamp_seconds{name="webext.contoso.com",key="ecdsa",'
+                    'result="error"}' in text) or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         yield parse_metrics(text)

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "admin/admin.h"
+#include "tls/acme.h"
 #include "tls/ocsp.h"
 
 /* A Prometheus label value or JSON string: quote, backslash and control characters escaped
@@ -20,6 +21,8 @@ static void esc(FILE *f, const char *s)
             fputc(c, f);
     }
 }
+
+static void acme_metrics(FILE *f);
 
 static void labels(FILE *f, const struct pc_ocsp_info *in)
 {
@@ -65,6 +68,41 @@ void pc_admin_certs_metrics(FILE *f)
             default:
                 fprintf(f, "} %llu\n", (unsigned long long)in.failures_total);
             }
+        }
+    }
+    acme_metrics(f);
+}
+
+/* docs/certificates.md#acme: each `certificate = acme` pair's last order and the next. */
+static void acme_metrics(FILE *f)
+{
+    static const char *const fam[] = {
+        "portico_acme_last_order_timestamp_seconds gauge",
+        "portico_acme_next_order_timestamp_seconds gauge",
+        "portico_acme_order_failures_total counter",
+    };
+    struct pc_acme_info in;
+    for (size_t k = 0; k < sizeof(fam) / sizeof(fam[0]); k++) {
+        bool typed = false;
+        for (int i = 0; i < 2; i++) {
+            if (!pc_acme_info(i, &in))
+                continue;
+            if (!typed)
+                fprintf(f, "# TYPE %s\n", fam[k]);
+            typed = true;
+            fprintf(f, "%.*s{name=\"", (int)(strchr(fam[k], ' ') - fam[k]), fam[k]);
+            esc(f, in.name);
+            fprintf(f, "\",key=\"%s\"", in.key);
+            if (k == 0)
+                fprintf(f, ",result=\"%s\"} %lld\n",
+                        !in.last_attempt ? "none"
+                        : in.last_ok     ? "ok"
+                                         : "error",
+                        (long long)in.last_attempt);
+            else if (k == 1)
+                fprintf(f, "} %lld\n", (long long)in.next_attempt);
+            else
+                fprintf(f, "} %llu\n", (unsigned long long)in.failures_total);
         }
     }
 }

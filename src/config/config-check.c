@@ -131,3 +131,69 @@ void pc_cfg_finish_proxy(struct pc_cfg_loader *ld)
         pc_cfg_error(ld, ld->proxy_seen[PK_TRUST_XFF],
                      "'trust_forwarded_for' needs 'trusted_proxies' (the balancers it comes from)");
 }
+
+/* Adds the files of one `certificate = acme` key type: state_dir/acme/NAME.crt and .key, the
+ * RSA pair as NAME-rsa.* (docs/certificates.md#acme). */
+static void acme_files(struct pc_config *cfg, struct pc_cert *c, int type)
+{
+    const char *suffix = type == PC_ACME_RSA && cfg->acme.key_type == PC_ACME_BOTH ? "-rsa" : "";
+    c->acme = type;
+    c->cert = pc_cfg_printf("%s/acme/%s%s.crt", cfg->state_dir, cfg->acme.names[0], suffix);
+    c->key = pc_cfg_printf("%s/acme/%s%s.key", cfg->state_dir, cfg->acme.names[0], suffix);
+}
+
+void pc_cfg_finish_acme(struct pc_cfg_loader *ld)
+{
+    struct pc_config *cfg = ld->cfg;
+    struct pc_acme_cfg *a = &cfg->acme;
+    if (ld->acme_line && !a->directory)
+        pc_cfg_error(ld, ld->acme_line, "[acme] needs 'directory' (the ACME server's URL)");
+    if (!a->line) {
+        if (a->directory)
+            pc_cfg_warn(ld, ld->acme_line,
+                        "[acme] is set but no listener says 'certificate = acme': nothing is "
+                        "ordered");
+        return;
+    }
+    if (!a->directory) {
+        pc_cfg_error(ld, a->line, "'certificate = acme' needs an [acme] section with 'directory'");
+        return;
+    }
+    if (cfg->http_port == 0)
+        pc_cfg_error(ld, a->line,
+                     "'certificate = acme' needs the port-80 listener (http_port): the CA checks "
+                     "the HTTP-01 challenges there (RFC 8555 §8.3)");
+    else if (cfg->http_port != 80)
+        pc_cfg_warn(ld, a->line,
+                    "'certificate = acme' with http_port = %d: the CA checks HTTP-01 on port 80, "
+                    "so something must forward port 80 to it",
+                    cfg->http_port);
+    /* One order for every exact name (RFC 8555 §7.4); HTTP-01 cannot validate a wildcard
+     * (§8.3, RFC 8555 §7.1.3: wildcards need DNS-01). */
+    a->names = pc_cfg_calloc(cfg->nnames ? cfg->nnames : 1, sizeof *a->names);
+    for (size_t i = 0; i < cfg->nnames; i++) {
+        const struct pc_name *n = &cfg->names[i];
+        if (n->wildcard)
+            pc_cfg_warn(ld, n->line,
+                        "'*%s' is left out of the ACME order: HTTP-01 cannot validate a "
+                        "wildcard (publish the exact names to have them in the certificate)",
+                        n->name);
+        else
+            a->names[a->nnames++] = pc_cfg_strdup(n->name);
+    }
+    if (a->nnames == 0) {
+        pc_cfg_error(ld, a->line, "'certificate = acme': no exact published name to order");
+        return;
+    }
+    size_t i = 0;
+    while (i < cfg->ncerts && !cfg->certs[i].acme)
+        i++;
+    if (a->key_type == PC_ACME_BOTH) {
+        PC_CFG_RESERVE(cfg->certs, cfg->ncerts, ld->cap_certs);
+        cfg->certs[cfg->ncerts] = (struct pc_cert){.line = a->line};
+        acme_files(cfg, &cfg->certs[cfg->ncerts++], PC_ACME_RSA);
+        acme_files(cfg, &cfg->certs[i], PC_ACME_ECDSA);
+    } else {
+        acme_files(cfg, &cfg->certs[i], a->key_type);
+    }
+}

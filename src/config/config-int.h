@@ -57,6 +57,7 @@ enum {
     NPOOLKEYS = 17 /* keys of [pool NAME] */
 };
 enum { NSIGNINKEYS = 13 /* keys of [signin] */ };
+enum { NACMEKEYS = 5 /* keys of [acme] */ };
 
 /* What a pool needs while loading and not afterwards. */
 struct pool_aux {
@@ -66,7 +67,7 @@ struct pool_aux {
     bool duplicate; /* a second [pool NAME]: checked alone, left out of the checks across pools */
 };
 
-enum section { SEC_NONE, SEC_PROXY, SEC_POOL, SEC_SIGNIN, SEC_SKIP };
+enum section { SEC_NONE, SEC_PROXY, SEC_POOL, SEC_SIGNIN, SEC_ACME, SEC_SKIP };
 
 struct pc_cfg_loader {
     struct pc_config *cfg;
@@ -75,6 +76,8 @@ struct pc_cfg_loader {
     int proxy_seen[NPROXYKEYS];
     int signin_seen[NSIGNINKEYS];
     int signin_line; /* of the [signin] header, 0 when there is none */
+    int acme_seen[NACMEKEYS];
+    int acme_line; /* of the [acme] header, 0 when there is none */
     size_t cap_pools, cap_certs, cap_external;
     struct pool_aux *aux; /* parallel to cfg->pools */
     SSL_CTX *ssl;         /* created on demand to check cipher strings */
@@ -86,6 +89,8 @@ struct pc_cfg_loader {
  * index (names published twice are errors). */
 void pc_cfg_finish_proxy(struct pc_cfg_loader *ld);
 void pc_cfg_build_names(struct pc_cfg_loader *ld);
+/* config-check.c: `certificate = acme` resolved to its files, and the order's names. */
+void pc_cfg_finish_acme(struct pc_cfg_loader *ld);
 
 /* The loader's own: they add to its messages. */
 void pc_cfg_error(struct pc_cfg_loader *ld, int line, const char *fmt, ...)

@@ -93,6 +93,21 @@ struct pc_cert {
     char *key;  /* absolute path of the key, or NULL when it is in cert */
     int line;
     int key_line; /* line of key=, 0 when none */
+    int acme;     /* certificate = acme (docs/certificates.md#acme): PC_ACME_ECDSA or
+                   * PC_ACME_RSA, the files in state_dir/acme/; 0: files given */
+};
+
+/* [acme] (docs/certificates.md#acme): RFC 8555 issuance for `certificate = acme`. */
+enum { PC_ACME_ECDSA = 1, PC_ACME_RSA = 2, PC_ACME_BOTH = 3 };
+struct pc_acme_cfg {
+    char *directory;     /* the directory URL; NULL: no [acme] (or no directory) */
+    char *contact;       /* mailto:..., or NULL */
+    char *ca;            /* absolute: the CA of the directory's TLS; NULL: the system store */
+    int key_type;        /* PC_ACME_ECDSA, _RSA or _BOTH */
+    double renew_before; /* seconds before notAfter; 0: at two thirds of the lifetime */
+    char **names;        /* the order's names: every exact published name (wildcards left out) */
+    size_t nnames;
+    int line; /* of the first certificate = acme, 0 when none */
 };
 
 /* [signin] (docs/signin.md): the sign-in defence against password spraying and lockout. */
@@ -150,6 +165,7 @@ struct pc_config {
     bool ocsp_stapling;     /* docs/certificates.md: staple OCSP responses (RFC 6066 §8) */
     char *state_dir;        /* absolute: the OCSP response cache (default PC_STATE_DIR) */
     struct pc_signin_cfg signin;
+    struct pc_acme_cfg acme;
 
     struct pc_pool *pools;
     size_t npools;

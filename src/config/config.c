@@ -45,7 +45,8 @@ struct keydef {
     bool repeat;              /* may appear more than once in a section */
 };
 
-static key_fn key_delay, key_deny_paths, key_store;
+static key_fn key_delay, key_deny_paths, key_store, key_acme_url, key_contact, key_renew,
+    key_key_type;
 static key_fn key_external, key_internal, key_certificate, key_key, key_workers, key_access_log,
     key_admin, key_ciphers, key_servers, key_publish, key_verify, key_verify_name, key_trusted,
     key_state_dir;
@@ -63,6 +64,7 @@ static const char *const w_onoff[] = {"off", "on", NULL};
 #define C(f) offsetof(struct pc_config, f)
 #define P(f) offsetof(struct pc_pool, f)
 #define S(f) offsetof(struct pc_config, signin.f)
+#define A(f) offsetof(struct pc_config, acme.f)
 
 static const struct keydef proxy_keys[] = {
     {"external", K_FN, 0, 0, 0, NULL, key_external, false},
@@ -119,6 +121,17 @@ static const struct keydef signin_keys[] = {
 
 _Static_assert(NSIGNINKEYS == sizeof signin_keys / sizeof signin_keys[0], "NSIGNINKEYS");
 
+/* [acme] (docs/certificates.md#acme, RFC 8555). */
+static const struct keydef acme_keys[] = {
+    {"directory", K_FN, A(directory), 0, 0, NULL, key_acme_url, false},
+    {"contact", K_FN, 0, 0, 0, NULL, key_contact, false},
+    {"ca", K_FILE, A(ca), 0, 0, NULL, NULL, false},
+    {"key_type", K_FN, 0, 0, 0, NULL, key_key_type, false},
+    {"renew_before", K_FN, 0, 0, 0, NULL, key_renew, false},
+};
+
+_Static_assert(NACMEKEYS == sizeof acme_keys / sizeof acme_keys[0], "NACMEKEYS");
+
 static const struct keydef pool_keys[] = {
     {"role", K_WORD, P(role), 0, 0, w_role, NULL, false},
     {"servers", K_FN, 0, 0, 0, NULL, key_servers, false},
@@ -143,6 +156,7 @@ _Static_assert(NPOOLKEYS == sizeof pool_keys / sizeof pool_keys[0], "NPOOLKEYS")
 
 #undef C
 #undef P
+#undef A
 
 static bool keys_in_step(void)
 {
@@ -213,6 +227,17 @@ static void key_certificate(struct pc_cfg_loader *ld, void *obj, const struct ke
                             const char *val)
 {
     struct pc_config *cfg = obj;
+    if (strcmp(val, "acme") == 0) { /* resolved to its files by pc_cfg_finish_acme */
+        if (cfg->acme.line) {
+            pc_cfg_error(ld, line, "second 'certificate = acme' (the first is at line %d)",
+                         cfg->acme.line);
+            return;
+        }
+        cfg->acme.line = line;
+        PC_CFG_RESERVE(cfg->certs, cfg->ncerts, ld->cap_certs);
+        cfg->certs[cfg->ncerts++] = (struct pc_cert){.line = line, .acme = PC_ACME_ECDSA};
+        return;
+    }
     char *path = pc_cfg_abspath(ld->dir, val);
     pc_cfg_check_file(ld, line, k->name, path);
     PC_CFG_RESERVE(cfg->certs, cfg->ncerts, ld->cap_certs);
@@ -228,6 +253,10 @@ static void key_key(struct pc_cfg_loader *ld, void *obj, const struct keydef *k,
         return;
     }
     struct pc_cert *c = &cfg->certs[cfg->ncerts - 1];
+    if (c->acme) {
+        pc_cfg_error(ld, line, "'key' after 'certificate = acme' (its key is portico's own)");
+        return;
+    }
     if (c->key) {
         pc_cfg_error(ld, line, "second 'key' for the certificate of line %d", c->line);
         return;
@@ -415,6 +444,73 @@ static void key_store(struct pc_cfg_loader *ld, void *obj, const struct keydef *
         return;
     }
     cfg->signin.has_store = true;
+}
+
+/* [acme] directory: an https:// URL (RFC 8555 §7.1.1); http:// only on loopback tests would
+ * invite a downgrade, so it is refused. */
+static void key_acme_url(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                         const char *val)
+{
+    struct pc_config *cfg = obj;
+    if (strncasecmp(val, "https://", 8) != 0 || !val[8] || strpbrk(val, " \t\"<>")) {
+        pc_cfg_error(ld, line,
+                     "bad value '%s' for '%s' (expected the https:// URL of the ACME "
+                     "directory, such as https://acme-v02.api.letsencrypt.org/directory)",
+                     val, k->name);
+        return;
+    }
+    free(cfg->acme.directory);
+    cfg->acme.directory = pc_cfg_strdup(val);
+}
+
+/* [acme] contact: mailto:ADDRESS (RFC 8555 §7.3: the CA's notices about the account). */
+static void key_contact(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                        const char *val)
+{
+    struct pc_config *cfg = obj;
+    const char *at = strchr(val, '@');
+    if (strncasecmp(val, "mailto:", 7) != 0 || !at || at == val + 7 || !at[1] ||
+        strpbrk(val, " \t\"<>,")) {
+        pc_cfg_error(ld, line, "bad value '%s' for '%s' (expected mailto:ADDRESS)", val, k->name);
+        return;
+    }
+    free(cfg->acme.contact);
+    cfg->acme.contact = pc_cfg_strdup(val);
+}
+
+/* [acme] key_type: ecdsa (P-256), rsa (2048 bits, for old clients) or both. */
+static void key_key_type(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                         const char *val)
+{
+    static const char *const words[] = {"ecdsa", "rsa", "both", NULL};
+    int i;
+    if (pc_cfg_word(ld, line, k->name, val, words, &i))
+        ((struct pc_config *)obj)->acme.key_type = i + 1; /* PC_ACME_ECDSA, _RSA, _BOTH */
+}
+
+/* [acme] renew_before: seconds, or days with a "d" (30d), before notAfter, up to ten years;
+ * "auto": at two thirds of the lifetime. */
+static void key_renew(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                      const char *val)
+{
+    struct pc_config *cfg = obj;
+    if (strcasecmp(val, "auto") == 0) {
+        cfg->acme.renew_before = 0;
+        return;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (end != val && (*end == 'd' || *end == 'D'))
+        v *= 86400, end++;
+    if (errno || end == val || *end || !(v >= 1 && v <= 3650 * 86400.0)) {
+        pc_cfg_error(ld, line,
+                     "bad value '%s' for '%s' (expected auto, seconds or days such as 30d, "
+                     "up to 3650d)",
+                     val, k->name);
+        return;
+    }
+    cfg->acme.renew_before = v;
 }
 
 /* deny_paths: path prefixes, each starting with '/', matched case-insensitively on the
@@ -607,6 +703,17 @@ static void on_section(void *user, int line, const char *type, const char *name)
             ld->signin_line = line;
             ld->sec = SEC_SIGNIN;
         }
+    } else if (strcasecmp(type, "acme") == 0) {
+        if (name) {
+            pc_cfg_error(ld, line, "[acme] takes no name");
+            ld->sec = SEC_SKIP;
+        } else if (ld->acme_line) {
+            pc_cfg_error(ld, line, "second [acme] (the first is at line %d)", ld->acme_line);
+            ld->sec = SEC_SKIP;
+        } else {
+            ld->acme_line = line;
+            ld->sec = SEC_ACME;
+        }
     } else if (strcasecmp(type, "pool") == 0) {
         if (!name) {
             pc_cfg_error(ld, line, "[pool] needs a name: [pool NAME]");
@@ -616,8 +723,8 @@ static void on_section(void *user, int line, const char *type, const char *name)
         }
     } else {
         pc_cfg_error(ld, line,
-                     "unknown section [%s%s%s] (expected [proxy], [signin] or [pool NAME])", type,
-                     name ? " " : "", name ? name : "");
+                     "unknown section [%s%s%s] (expected [proxy], [signin], [acme] or [pool NAME])",
+                     type, name ? " " : "", name ? name : "");
         ld->sec = SEC_SKIP; /* its keys would only repeat the same mistake */
     }
 }
@@ -687,6 +794,9 @@ static void on_pair(void *user, int line, const char *key, const char *val)
     case SEC_SIGNIN:
         table = signin_keys, n = NSIGNINKEYS, seen = ld->signin_seen, obj = ld->cfg;
         break;
+    case SEC_ACME:
+        table = acme_keys, n = NACMEKEYS, seen = ld->acme_seen, obj = ld->cfg;
+        break;
     case SEC_POOL:
     default:
         table = pool_keys, n = NPOOLKEYS, seen = cur_aux(ld)->seen, obj = cur_pool(ld);
@@ -696,9 +806,11 @@ static void on_pair(void *user, int line, const char *key, const char *val)
     while (i < n && strcasecmp(table[i].name, key) != 0)
         i++;
     if (i == n) {
-        if (ld->sec == SEC_PROXY || ld->sec == SEC_SIGNIN)
+        if (ld->sec != SEC_POOL)
             pc_cfg_error(ld, line, "unknown key '%s' in [%s]", key,
-                         ld->sec == SEC_PROXY ? "proxy" : "signin");
+                         ld->sec == SEC_PROXY    ? "proxy"
+                         : ld->sec == SEC_SIGNIN ? "signin"
+                                                 : "acme");
         else
             pc_cfg_error(ld, line, "unknown key '%s' in [pool %s]", key, cur_pool(ld)->name);
         return;
@@ -766,6 +878,7 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
                    .account_key = PC_SIGNIN_KEY_USER,
                    .max_accounts = 32768,
                    .max_sources = 32768},
+        .acme = {.key_type = PC_ACME_ECDSA},
     };
     struct pc_cfg_loader ld = {.cfg = cfg};
     static const struct pc_ini_handlers handlers = {on_section, on_pair, on_syntax_error};
@@ -782,6 +895,7 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
         finish_section(&ld);
         pc_cfg_finish_proxy(&ld);
         pc_cfg_build_names(&ld);
+        pc_cfg_finish_acme(&ld);
     }
 
     free(ld.aux);
@@ -824,6 +938,12 @@ void pc_config_free(struct pc_config *cfg)
         free(cfg->certs[i].key);
     }
     free(cfg->certs);
+    for (size_t i = 0; i < cfg->acme.nnames; i++)
+        free(cfg->acme.names[i]);
+    free(cfg->acme.names);
+    free(cfg->acme.directory);
+    free(cfg->acme.contact);
+    free(cfg->acme.ca);
     free(cfg->external);
     free(cfg->trusted);
     free(cfg->ciphers);

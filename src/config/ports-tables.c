@@ -138,6 +138,12 @@ static void http_listener_notes(const struct pc_config *cfg, struct pc_sb *sb)
     }
     if (!*sep)
         pc_sb_printf(sb, "No published name is served over HTTP.");
+    /* docs/certificates.md#acme: the CA fetches the HTTP-01 answers here (RFC 8555 §8.3). */
+    if (cfg->acme.line && cfg->acme.nnames)
+        pc_sb_printf(sb,
+                     "\nAlso answers the ACME HTTP-01 challenges (/.well-known/acme-challenge/) "
+                     "of certificate = acme: the CA (%s) must reach it from the Internet.",
+                     cfg->acme.directory);
     pc_sb_free(&names);
 }
 

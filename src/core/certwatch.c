@@ -82,9 +82,11 @@ void pc_certwatch_free(void)
 void pc_certwatch_arm(const struct pc_config *cfg)
 {
     pc_certwatch_free();
-    if (!cfg->certificate_watch)
-        return;
     for (size_t i = 0; i < cfg->ncerts; i++) {
+        /* The files of `certificate = acme` are always watched: the ACME helper's new pair
+         * takes effect through the reload this triggers (tls/acme.c). */
+        if (!cfg->certificate_watch && !cfg->certs[i].acme)
+            continue;
         watch(cfg->certs[i].cert);
         watch(cfg->certs[i].key);
     }

@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +35,9 @@
 #include "config/config.h"
 #include "core/certwatch.h"
 #include "core/daemon.h"
+#include "core/helpers.h"
 #include "core/worker.h"
+#include "tls/acme.h"
 #include "tls/ocsp.h"
 #include "tls/tls.h"
 
@@ -67,8 +68,6 @@ static size_t nprocs;
 static unsigned generation;            /* the generation serving: 1 at start, one more per reload */
 static time_t respawn_at[MAX_WORKERS]; /* slots of the serving generation to restart; 0: none */
 static struct pc_tls *tls;             /* contexts of the current configuration */
-static pid_t helper_pid;               /* the OCSP helper (docs/certificates.md); 0: none */
-static time_t helper_respawn_at;       /* when to start it again after it died; 0: not due */
 
 static bool addr_eq(const struct pc_addr *a, const struct pc_addr *b)
 {
@@ -405,95 +404,14 @@ static void raise_nofile(void)
     }
 }
 
-/* ---- the OCSP helper (tls/ocsp-fetch.c, docs/certificates.md) ----
- * One process that fetches the OCSP responses, so that neither the workers nor this loop
- * ever wait for a responder. Forked after the privilege drop, it keeps nothing it does not
- * need: no listening socket, no capability, no private key, no ticket secret. */
-
-static _Noreturn void helper_child(pid_t master)
+/* In a helper (core/helpers.c), right after fork: what it must not keep of the master's. */
+static void close_inherited(void)
 {
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != master)
-        _exit(1);
     for (size_t i = 0; i < nsocks; i++)
         close(socks[i].fd);
     for (size_t i = 0; i < nprocs; i++)
         if (procs[i].accepting >= 0)
             close(procs[i].accepting);
-    pc_drop_all_caps();
-    struct pc_ocsp_set *set = tls->ocsp;
-    tls->ocsp = NULL;
-    pc_tls_free(tls); /* the keys are cleared as OpenSSL frees them */
-    tls = NULL;
-    pc_tls_forget_secrets();
-    pc_ocsp_helper_run(set); /* SIGTERM and SIGINT stay blocked: it reads them (signalfd) */
-}
-
-/* Starts the helper for the running contexts when a certificate has a responder to ask. */
-static void helper_start(void)
-{
-    helper_respawn_at = 0;
-    if (helper_pid || !tls || !pc_ocsp_wanted(tls->ocsp))
-        return;
-    pid_t master = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        pc_err("ocsp: cannot start the helper: fork: %s; trying again in 10 s", strerror(errno));
-        helper_respawn_at = time(NULL) + 10;
-        return;
-    }
-    if (pid == 0)
-        helper_child(master);
-    helper_pid = pid;
-}
-
-/* Stops the helper and waits for it, so that no slot ever has two writers (tls/ocsp-t.h).
- * SIGTERM ends it within milliseconds, even in the middle of a request (it polls a signalfd);
- * one that has not ended after HELPER_STOP_WAIT is killed, which is safe too: a response is
- * written to its file by rename and to its slot under a seqlock. */
-#define HELPER_STOP_WAIT 2.0
-static void helper_stop(void)
-{
-    helper_respawn_at = 0;
-    if (!helper_pid)
-        return;
-    if (kill(helper_pid, SIGTERM) < 0)
-        pc_warn("ocsp: stopping the helper pid %d: %s", (int)helper_pid, strerror(errno));
-    int status;
-    for (int i = 0; i < (int)(HELPER_STOP_WAIT * 100); i++) {
-        pid_t r = waitpid(helper_pid, &status, WNOHANG);
-        if (r == helper_pid || (r < 0 && errno != EINTR)) {
-            helper_pid = 0;
-            return;
-        }
-        struct timespec ten_ms = {0, 10 * 1000 * 1000};
-        if (nanosleep(&ten_ms, NULL) < 0 && errno != EINTR)
-            break; /* cannot wait: kill it now */
-    }
-    pc_warn("ocsp: the helper pid %d did not stop within %.0f s: killing it", (int)helper_pid,
-            HELPER_STOP_WAIT);
-    if (kill(helper_pid, SIGKILL) < 0)
-        pc_warn("ocsp: killing the helper pid %d: %s", (int)helper_pid, strerror(errno));
-    while (waitpid(helper_pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    helper_pid = 0;
-}
-
-/* state_dir for the OCSP cache, made (and, while still root, given to `user`) before the
- * privilege drop. */
-static void helper_state_dir(const struct pc_config *cfg)
-{
-    bool chown_it = false;
-    uid_t uid = 0;
-    gid_t gid = 0;
-    if (geteuid() == 0 && cfg->user) {
-        struct passwd *pw = getpwnam(cfg->user);
-        if (pw) {
-            chown_it = true;
-            uid = pw->pw_uid;
-            gid = pw->pw_gid;
-        }
-    }
-    (void)pc_ocsp_state_dir(tls->ocsp, chown_it, uid, gid);
 }
 
 /* Loads the configuration again, logging its diagnostics; NULL if it has errors. */
@@ -544,6 +462,7 @@ static struct pc_config *reload(struct pc_config *cur)
         return refuse(cur, NULL, NULL, "the configuration has errors");
     clamp_workers(next); /* as at start-up, before any socket is opened for it */
     /* Certificates and keys are read again: a renewed certificate needs only a reload. */
+    pc_helpers_prepare(next);
     struct pc_tls *next_tls = pc_tls_load(next, NULL);
     if (!next_tls || pc_tls_ticket_secret(next) < 0)
         return refuse(cur, next, next_tls, "TLS setup failed");
@@ -553,23 +472,23 @@ static struct pc_config *reload(struct pc_config *cur)
         return refuse(cur, next, next_tls, "cannot open the new listeners");
     }
     struct pc_tls *old_tls = tls;
-    helper_stop();
+    pc_helpers_stop();
     tls = next_tls; /* what the new workers inherit */
     pc_ocsp_publish(tls->ocsp);
-    helper_state_dir(next);
+    pc_helpers_state_dir(next, tls);
     char why[128], msg[192];
     if (start_workers(next, generation + 1, why, sizeof(why)) < 0) {
         /* The old generation was not told anything: it goes on as if no SIGHUP had come. */
         tls = old_tls;
         pc_ocsp_publish(tls->ocsp);
-        helper_start();
+        pc_helpers_start(cur, &tls, close_inherited);
         rollback_sockets(old_nsocks);
         restore_ticket_secret(cur);
         snprintf(msg, sizeof(msg), "cannot start the new workers (%s)", why);
         return refuse(cur, next, next_tls, msg);
     }
     generation++;
-    helper_start();
+    pc_helpers_start(next, &tls, close_inherited);
     memset(respawn_at, 0, sizeof(respawn_at)); /* every slot has a worker of the new one */
     signal_old(generation, SIGQUIT);
     /* Confirmed (log line, READY=1) only once no old worker can take a new connection. */
@@ -592,16 +511,8 @@ static void reap(bool stopping)
     pid_t pid;
     int status;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (pid == helper_pid) {
-            helper_pid = 0;
-            if (!stopping) {
-                pc_err("ocsp: the helper (pid %d) died (%s %d); restarting it in 10 s", (int)pid,
-                       WIFSIGNALED(status) ? "signal" : "status",
-                       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-                helper_respawn_at = time(NULL) + 10;
-            }
+        if (pc_helpers_reaped(pid, status, stopping))
             continue;
-        }
         size_t i = 0;
         while (i < nprocs && procs[i].pid != pid)
             i++;
@@ -671,11 +582,15 @@ static int start(struct pc_config *cfg)
     if (pc_ocsp_init() < 0)
         pc_warn("ocsp: no shared memory for OCSP responses: %s; nothing is stapled",
                 strerror(errno));
+    if (pc_acme_init() < 0)
+        pc_warn("acme: no shared memory for the HTTP-01 challenges: %s; nothing is ordered",
+                strerror(errno));
+    pc_helpers_prepare(cfg);
     tls = pc_tls_load(cfg, NULL);
     if (!tls || pc_tls_ticket_secret(cfg) < 0)
         return -1;
     pc_ocsp_publish(tls->ocsp); /* a cached response is stapled from the first handshake */
-    helper_state_dir(cfg);
+    pc_helpers_state_dir(cfg, tls);
     if (reconcile_sockets(cfg) < 0)
         return -1;
     /* Bound: nothing left that needs root but binding low ports on a later reload. */
@@ -688,7 +603,7 @@ static int start(struct pc_config *cfg)
     }
     generation = 1;
     pc_info("%d worker(s) started", cfg->workers);
-    helper_start();
+    pc_helpers_start(cfg, &tls, close_inherited);
     return 0;
 }
 
@@ -696,7 +611,7 @@ static void begin_stop(const struct pc_config *cfg, struct timespec *deadline)
 {
     pc_info("stopping: draining for up to %.0f s", cfg->drain_timeout);
     pc_notify("STOPPING=1");
-    helper_stop();
+    pc_helpers_stop();
     clock_gettime(CLOCK_MONOTONIC, deadline);
     deadline->tv_sec += (time_t)cfg->drain_timeout + 5;
     signal_old(generation + 1, SIGTERM);
@@ -775,8 +690,8 @@ int pc_master_run(struct pc_config *cfg)
         }
         if (!stopping) {
             respawn_due(cfg);
-            if (helper_respawn_at && helper_respawn_at <= time(NULL))
-                helper_start();
+            if (pc_helpers_due(time(NULL)))
+                pc_helpers_start(cfg, &tls, close_inherited);
             continue;
         }
         if (nprocs == 0)

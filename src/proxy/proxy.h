@@ -70,7 +70,8 @@ void pc_health_stop(void);
 bool pc_rw_request(struct pc_out *o, const struct pc_head *h, struct pc_session *s);
 bool pc_rw_response(struct pc_out *o, const struct pc_head *h, const struct pc_txn *t,
                     enum pc_body_mode mode);
-/* A response of the proxy's own: STATUS with a short text body (or a Location for 3xx). */
+/* A response of the proxy's own: STATUS with a short text body (or a Location for 3xx; for a
+ * 200, LOCATION is the text body: an ACME key authorization, RFC 8555 §8.3). */
 bool pc_rw_local(struct pc_out *o, int status, const char *location, size_t loclen, bool close);
 const char *pc_rw_reason(int status);
 

@@ -19,6 +19,7 @@
 #include "proxy/proxy.h"
 #include "proxy/request.h"
 #include "proxy/txn.h"
+#include "tls/acme.h"
 #include "tls/tls.h"
 
 static struct pc_head head; /* scratch: one header block is processed at a time */
@@ -87,6 +88,24 @@ static int redirect(struct pc_session *s, const char *host, size_t hostlen, stru
     a->loc = loc;
     a->loclen = (size_t)n;
     return 1;
+}
+
+/* RFC 8555 §8.3: GET /.well-known/acme-challenge/TOKEN of a published name on the port-80
+ * listener is the CA checking a challenge the ACME helper published (tls/acme.c): answered
+ * here, before the name's http mode (redirect, forward) and never forwarded. True with *A. */
+static bool acme_challenge(const struct pc_head *h, struct pc_answer *a)
+{
+    static const char prefix[] = "/.well-known/acme-challenge/";
+    static char keyauth[PC_ACME_KEYAUTH_MAX];
+    const size_t pl = sizeof(prefix) - 1;
+    const char *path = h->base + h->path.off;
+    if (h->path.len <= pl || memcmp(path, prefix, pl) != 0)
+        return false;
+    size_t n = pc_acme_challenge(path + pl, h->path.len - pl, keyauth, sizeof(keyauth));
+    answer(a, n ? 200 : 404, false);
+    a->loc = n ? keyauth : NULL; /* a local 200's body (pc_rw_local) */
+    a->loclen = n;
+    return true;
 }
 
 /* The client a sign-in attempt comes from: the connection's, or this request's when a trusted
@@ -193,6 +212,8 @@ int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a)
     s->t.name = host ? pc_config_route(cfg, host, hostlen) : NULL;
     if (!s->t.name)
         return answer(a, 404, s->t.body != PC_BODY_NONE);
+    if (s->kind == PC_LISTEN_HTTP && cfg->acme.line && acme_challenge(&head, a))
+        return 1;
     if (s->ssl && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
         return answer(a, 421, s->t.body != PC_BODY_NONE);
     if (s->kind == PC_LISTEN_HTTP) {

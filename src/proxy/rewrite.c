@@ -11,6 +11,7 @@
 #include "http/http1.h"
 #include "proxy/proxy.h"
 #include "proxy/txn.h"
+#include "tls/acme-t.h"
 
 struct wr {
     char *p, *start;
@@ -184,9 +185,15 @@ const char *pc_rw_reason(int status)
 
 bool pc_rw_local(struct pc_out *o, int status, const char *location, size_t loclen, bool close)
 {
-    char body[64];
+    char body[PC_ACME_KEYAUTH_MAX];
     int bl = snprintf(body, sizeof(body), "%d %s\n", status, pc_rw_reason(status));
-    char *p = pc_out_reserve(o, loclen + 256);
+    if (status == 200 && location) { /* an ACME key authorization (request.c), as the body */
+        bl = (int)(loclen < sizeof(body) ? loclen : sizeof(body) - 1);
+        memcpy(body, location, (size_t)bl);
+        body[bl] = '\0';
+        location = NULL;
+    }
+    char *p = pc_out_reserve(o, loclen + 512);
     if (!p)
         return false;
     int n = sprintf(p, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n",

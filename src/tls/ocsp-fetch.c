@@ -12,9 +12,7 @@
  * with 10% jitter so that several nodes do not ask in step; a revoked certificate is asked
  * again after RETRY_MAX (a revocation is not undone, but a mistaken answer may be).
  *
- * Stopping: the master sends SIGTERM (a reload, a stop) and waits. The signal is read from a
- * signalfd that every wait here polls, a request in flight included (curl's multi interface),
- * so the helper ends within milliseconds, its files and slots whole, and exits normally. */
+ * Stopping, waiting and jitter are shared with the ACME helper (fetch.c). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/rand.h>
@@ -27,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "tls/fetch.h"
 #include "tls/ocsp.h"
 
 #define FETCH_TIMEOUT   10L /* seconds for one request, connection included */
@@ -34,51 +33,6 @@
 #define REFRESH_MIN     60   /* never ask again sooner after a good answer */
 #define RETRY_MIN       30   /* first retry after a failure */
 #define RETRY_MAX       3600 /* longest wait between failed attempts */
-
-static int stop_fd = -1; /* signalfd of SIGTERM and SIGINT */
-static bool stopping;
-
-/* Whether a stop was asked for (reads the signalfd when it is readable). */
-static bool stop_seen(short revents)
-{
-    if (revents & POLLIN) {
-        struct signalfd_siginfo si;
-        if (read(stop_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) || errno != EAGAIN)
-            stopping = true;
-    }
-    return stopping;
-}
-
-/* Runs the transfer H to its end, or until a stop is asked for (CURLE_ABORTED_BY_CALLBACK). */
-static CURLcode perform(CURL *h)
-{
-    CURLM *m = curl_multi_init();
-    CURLcode cc = CURLE_OUT_OF_MEMORY;
-    if (!m || curl_multi_add_handle(m, h) != CURLM_OK) {
-        curl_multi_cleanup(m);
-        return cc;
-    }
-    int running = 1;
-    while (running) {
-        if (curl_multi_perform(m, &running) != CURLM_OK || !running)
-            break;
-        struct curl_waitfd w = {.fd = stop_fd, .events = CURL_WAIT_POLLIN};
-        int n = 0;
-        if (curl_multi_poll(m, &w, 1, 1000, &n) != CURLM_OK)
-            break;
-        if (stop_seen(w.revents & CURL_WAIT_POLLIN ? POLLIN : 0)) {
-            cc = CURLE_ABORTED_BY_CALLBACK;
-            running = 0;
-        }
-    }
-    int left;
-    for (CURLMsg *msg; !stopping && (msg = curl_multi_info_read(m, &left));)
-        if (msg->msg == CURLMSG_DONE)
-            cc = msg->data.result;
-    curl_multi_remove_handle(m, h);
-    curl_multi_cleanup(m);
-    return cc;
-}
 
 struct body {
     unsigned char buf[PC_OCSP_DER_MAX];
@@ -143,7 +97,7 @@ static int http_post(const struct pc_ocsp_cert *c, struct body *b, char *why, si
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
-    CURLcode cc = perform(h);
+    CURLcode cc = pc_fetch_perform(h);
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (cc != CURLE_OK)
@@ -160,15 +114,6 @@ out:
     curl_easy_cleanup(h);
     OPENSSL_free(q);
     return rc;
-}
-
-/* 10% of jitter either way around SECS. */
-static time_t jitter(time_t secs)
-{
-    unsigned char r = 128;
-    if (RAND_bytes(&r, 1) != 1)
-        r = 128;
-    return secs + (secs / 10) * ((time_t)r - 128) / 128;
 }
 
 /* When to ask again after a good answer held from THIS_UPDATE to NEXT_UPDATE. */
@@ -191,7 +136,7 @@ static time_t fetch_one(const struct pc_ocsp_cert *c, time_t *backoff)
     enum pc_ocsp_state st = PC_OCSP_ERROR;
     if (http_post(c, &b, why, sizeof(why)) == 0)
         st = pc_ocsp_check(c, b.buf, b.len, now, &tu, &nu, why, sizeof(why));
-    if (stopping)
+    if (pc_fetch_stopping())
         return now; /* nothing is written: the next helper asks again */
     if (st == PC_OCSP_GOOD) {
         pc_ocsp_cache_write(c, b.buf, b.len);
@@ -210,10 +155,10 @@ static time_t fetch_one(const struct pc_ocsp_cert *c, time_t *backoff)
                       (int64_t)now);
         pc_warn("ocsp: certificate %s: the responder %s says it is %s: not stapled", c->name,
                 c->url, st == PC_OCSP_REVOKED ? "REVOKED" : "unknown to it");
-        return now + jitter(RETRY_MAX);
+        return now + pc_fetch_jitter(RETRY_MAX);
     }
     pc_ocsp_store(c, st, NULL, 0, 0, 0, false, why, (int64_t)now);
-    time_t wait = jitter(*backoff);
+    time_t wait = pc_fetch_jitter(*backoff);
     int64_t held_tu, held_nu;
     bool held = pc_ocsp_held(c, &held_tu, &held_nu);
     pc_warn("ocsp: certificate %s: fetch from %s failed: %s; %s; retrying in %lld s", c->name,
@@ -247,19 +192,12 @@ _Noreturn void pc_ocsp_helper_run(struct pc_ocsp_set *set)
         int64_t half = pc_ocsp_held(&set->c[i], &tu, &nu) ? tu + (nu - tu) / 2 : 0;
         due[i] = half > (int64_t)now ? (time_t)half : now;
     }
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &stop, NULL) < 0 ||
-        (stop_fd = signalfd(-1, &stop, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
-        pc_err("ocsp: signalfd: %s: nothing is fetched", strerror(errno));
+    if (pc_fetch_stop_init("ocsp") < 0)
         _exit(1);
-    }
-    while (!stopping) {
+    while (!pc_fetch_stopping()) {
         now = time(NULL);
         time_t next = now + RETRY_MAX;
-        for (size_t i = 0; i < set->n && !stopping; i++) {
+        for (size_t i = 0; i < set->n && !pc_fetch_stopping(); i++) {
             const struct pc_ocsp_cert *c = &set->c[i];
             if (!set->on || !c->url || !c->issuer || c->slot < 0)
                 continue;
@@ -269,20 +207,12 @@ _Noreturn void pc_ocsp_helper_run(struct pc_ocsp_set *set)
                 next = due[i];
         }
         now = time(NULL);
-        struct pollfd pf = {.fd = stop_fd, .events = POLLIN};
-        int r = poll(&pf, 1, next > now ? (int)(next - now) * 1000 : 0);
-        if (r < 0 && errno != EINTR) {
-            pc_err("ocsp: poll: %s", strerror(errno));
-            break;
-        }
-        if (r > 0)
-            stop_seen(pf.revents);
+        pc_fetch_sleep(next > now ? next - now : 0);
     }
     free(due);
     free(backoff);
     pc_ocsp_set_free(set);
     curl_global_cleanup();
-    if (close(stop_fd) < 0)
-        pc_warn("ocsp: close: %s", strerror(errno));
+    pc_fetch_stop_close("ocsp");
     _exit(0);
 }

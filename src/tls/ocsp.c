@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "tls/fetch.h"
 
 #define NO_NEXT_UPDATE                                                                             \
     3600           /* validity given to a response without nextUpdate (RFC 6960 §4.2.2.1) */
@@ -549,32 +550,6 @@ const char *pc_ocsp_state_str(enum pc_ocsp_state st)
 
 /* ---- the cache ---- */
 
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* So that the rename itself survives a crash. */
-static void sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    if (fsync(fd) < 0)
-        pc_warn("ocsp: fsync %s: %s", dir, strerror(errno));
-    if (close(fd) < 0)
-        pc_warn("ocsp: close %s: %s", dir, strerror(errno));
-}
-
 void pc_ocsp_cache_write(const struct pc_ocsp_cert *c, const unsigned char *der, size_t len)
 {
     if (!c->cache)
@@ -584,37 +559,8 @@ void pc_ocsp_cache_write(const struct pc_ocsp_cert *c, const unsigned char *der,
             pc_warn("ocsp: removing %s: %s", c->cache, strerror(errno));
         return;
     }
-    char tmp[600];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", c->cache);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        pc_warn("ocsp: cannot cache the response: %s: %s", tmp, strerror(errno));
-        return;
-    }
-    /* An old temporary file keeps its mode through O_TRUNC: 0600 whatever it was. */
-    bool ok = fchmod(fd, 0600) == 0 && write_all(fd, der, len) == 0 && fsync(fd) == 0;
-    int e = errno;
-    if (close(fd) < 0 && ok) {
-        ok = false;
-        e = errno;
-    }
-    if (ok && rename(tmp, c->cache) < 0) {
-        ok = false;
-        e = errno;
-    }
-    if (!ok) {
-        pc_warn("ocsp: cannot cache the response: %s: %s", c->cache, strerror(e));
-        if (unlink(tmp) < 0 && errno != ENOENT)
-            pc_warn("ocsp: removing %s: %s", tmp, strerror(errno));
-        return;
-    }
-    char dir[600];
-    snprintf(dir, sizeof(dir), "%s", c->cache);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        sync_dir(dir);
-    }
+    if (pc_fetch_write_atomic(c->cache, der, len, 0600) < 0)
+        pc_warn("ocsp: cannot cache the response: %s: %s", c->cache, strerror(errno));
 }
 
 int pc_ocsp_state_dir(const struct pc_ocsp_set *set, bool chown_it, uid_t uid, gid_t gid)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <time.h>
 
@@ -455,6 +456,9 @@ static int load_cert(const struct pc_config *cfg, struct pc_tls *t, const struct
     char err[256];
     const char *keyfile = c->key ? c->key : c->cert;
     struct pc_tls_server probe = {0};
+    /* `portico -t` before the first start: the ACME files are made at start (tls/acme.c). */
+    if (c->acme && diag && access(c->cert, F_OK) < 0)
+        return 0;
     BIO *bio = BIO_new_file(c->cert, "r");
     X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
     BIO_free(bio);

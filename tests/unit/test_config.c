@@ -447,7 +447,7 @@ static const struct {
     const char *msg;
 } error_cases[] = {
     {POOL "[bogus]\nx = 1\n", 4,
-     "unknown section [bogus] (expected [proxy], [signin] or [pool NAME])"},
+     "unknown section [bogus] (expected [proxy], [signin], [acme] or [pool NAME])"},
     {POOL "[proxy x]\n", 4, "[proxy] takes no name"},
     {POOL "[pool]\n", 4, "[pool] needs a name: [pool NAME]"},
     {POOL "[pool a b]\n", 4, "section header with more than one name"},
@@ -673,25 +673,26 @@ static void test_many_errors(void)
     CHECK_INT(d.nerrors, 11);
     CHECK_INT(d.nwarnings, 2);
     char want[4096];
-    snprintf(want, sizeof want,
-             "%1$s:3: bad value '99999' for 'https_port' (expected a port from 1 to 65535 or off)\n"
-             "%1$s:4: bad value '1.4' for 'tls_min' (expected 1.0 | 1.1 | 1.2 | 1.3)\n"
-             "%1$s:5: unknown key 'bogus' in [proxy]\n"
-             "%1$s:6: bad value '0' for 'drain_timeout' (expected seconds above 0, such as 30 "
-             "or 0.5)\n"
-             "%1$s:7: warning: admin listener on '0.0.0.0:9090', not a loopback address: "
-             "metrics and status are open to that network\n"
-             "%1$s:12: warning: verify = off in pool 'a': its certificates are not checked, so "
-             "anyone on the path to it can read and change the traffic\n"
-             "%1$s:16: bad published name 'bad..name' (expected a host name such as "
-             "webext.contoso.com or a wildcard such as *.contoso.com)\n"
-             "%1$s:16: name 'b.contoso.com' is already published by pool 'a' at line 11\n"
-             "%1$s:17: http = forward in pool 'b', which has no http_port to forward to\n"
-             "%1$s:20: pool 'c' has no servers\n"
-             "%1$s:20: pool 'c' publishes no names\n"
-             "%1$s:23: second [pool a] (the first is at line 9)\n"
-             "%1$s:27: unknown section [nonsense] (expected [proxy], [signin] or [pool NAME])\n",
-             p);
+    snprintf(
+        want, sizeof want,
+        "%1$s:3: bad value '99999' for 'https_port' (expected a port from 1 to 65535 or off)\n"
+        "%1$s:4: bad value '1.4' for 'tls_min' (expected 1.0 | 1.1 | 1.2 | 1.3)\n"
+        "%1$s:5: unknown key 'bogus' in [proxy]\n"
+        "%1$s:6: bad value '0' for 'drain_timeout' (expected seconds above 0, such as 30 "
+        "or 0.5)\n"
+        "%1$s:7: warning: admin listener on '0.0.0.0:9090', not a loopback address: "
+        "metrics and status are open to that network\n"
+        "%1$s:12: warning: verify = off in pool 'a': its certificates are not checked, so "
+        "anyone on the path to it can read and change the traffic\n"
+        "%1$s:16: bad published name 'bad..name' (expected a host name such as "
+        "webext.contoso.com or a wildcard such as *.contoso.com)\n"
+        "%1$s:16: name 'b.contoso.com' is already published by pool 'a' at line 11\n"
+        "%1$s:17: http = forward in pool 'b', which has no http_port to forward to\n"
+        "%1$s:20: pool 'c' has no servers\n"
+        "%1$s:20: pool 'c' publishes no names\n"
+        "%1$s:23: second [pool a] (the first is at line 9)\n"
+        "%1$s:27: unknown section [nonsense] (expected [proxy], [signin], [acme] or [pool NAME])\n",
+        p);
     CHECK_STR(d.text, want);
     pc_diag_free(&d);
 }

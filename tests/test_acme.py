@@ -1,0 +1,384 @@
+"""ACME issuance and renewal (issue 15, docs/certificates.md#acme; RFC 8555, HTTP-01).
+
+Debian's pebble (the ACME test server) and pebble-challtestsrv (its DNS server, answering A
+records for every name with portico's external address) are started by the tests on loopback.
+pebble's TLS certificate is made here by a small CA, given to portico as [acme] ca. Cases:
+issuance through HTTP-01 (the certificate served on the HTTPS listener, its files and modes), a
+restart that reuses it without a new order, a CA that is down (backoff, the old certificate keeps
+serving), a renewal while a client loop makes requests (none fails, new connections see the new
+serial), the challenge path never forwarded, and the -t checks.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import threading
+import time
+
+import pytest
+
+import harness
+
+WAIT = 30 * harness.SLOW
+NAMES = harness.DEFAULT_NAMES
+
+
+def free_port(ip="127.0.0.1", kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind((ip, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(ip, port, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout * harness.SLOW
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s" % (proc.args[0], proc.returncode))
+        try:
+            socket.create_connection((ip, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listens on %s:%d" % (ip, port))
+
+
+class Pebble:
+    """pebble on 127.0.0.1 (httpPort: portico's port-80 listener) and its DNS server."""
+
+    def __init__(self, d, ext_ip, env=None):
+        self.dir = d
+        os.makedirs(d, exist_ok=True)
+        self.ext_ip = ext_ip
+        self.env = env or {}
+        self.ca = os.path.join(d, "pebble-ca.pem")
+        run = lambda *a: subprocess.run(["openssl"] + list(a), cwd=d, check=True,
+                                        capture_output=True)
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", "pebble-ca.key", "-out", "pebble-ca.pem", "-days", "2",
+            "-subj", "/CN=pebble test TLS CA", "-addext", "basicConstraints=critical,CA:TRUE")
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", "pebble.key", "-out", "pebble.csr", "-subj", "/CN=127.0.0.1")
+        with open(os.path.join(d, "pebble.ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        run("x509", "-req", "-in", "pebble.csr", "-CA", "pebble-ca.pem", "-CAkey", "pebble-ca.key",
+            "-CAcreateserial", "-days", "2", "-out", "pebble.pem", "-extfile", "pebble.ext")
+        self.port = free_port()
+        self.mgmt = free_port()
+        self.dns = free_port(kind=socket.SOCK_DGRAM)
+        self.url = "https://127.0.0.1:%d/dir" % self.port
+        self.procs = []
+
+    def start(self):
+        conf = {"pebble": {"listenAddress": "127.0.0.1:%d" % self.port,
+                           "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
+                           "certificate": os.path.join(self.dir, "pebble.pem"),
+                           "privateKey": os.path.join(self.dir, "pebble.key"),
+                           "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "",
+                           "externalAccountBindingRequired": False}}
+        path = os.path.join(self.dir, "pebble.json")
+        with open(path, "w") as f:
+            json.dump(conf, f)
+        dns = subprocess.Popen(
+            ["pebble-challtestsrv", "-dns01", "127.0.0.1:%d" % self.dns, "-defaultIPv4", self.ext_ip,
+             "-defaultIPv6", "", "-http01", "", "-https01", "", "-tlsalpn01", "",
+             "-management", "127.0.0.1:%d" % free_port()],
+            stdout=open(os.path.join(self.dir, "dns.log"), "ab"), stderr=subprocess.STDOUT)
+        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", **self.env)
+        peb = subprocess.Popen(["pebble", "-config", path, "-dnsserver", "127.0.0.1:%d" % self.dns],
+                               stdout=open(os.path.join(self.dir, "pebble.log"), "ab"),
+                               stderr=subprocess.STDOUT, env=env)
+        self.procs = [dns, peb]
+        wait_port("127.0.0.1", self.port, peb)
+        return self
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(10)
+        self.procs = []
+
+    def log(self):
+        with open(os.path.join(self.dir, "pebble.log"), errors="replace") as f:
+            return f.read()
+
+    def orders(self):
+        return len(re.findall(r"POST /order-plz", self.log()))
+
+
+@pytest.fixture
+def pebble(tmp_path):
+    net = harness.Net.alloc()
+    p = Pebble(str(tmp_path / "pebble"), net.ext)
+    p.net = net
+    p.start()
+    yield p
+    p.stop()
+
+
+def acme_stack(make_stack, pebble, tmp_path, directory=None, **acme):
+    conf = {"directory": directory or pebble.url, "contact": "mailto:admin@contoso.com",
+            "ca": pebble.ca}
+    conf.update(acme)
+    port = free_port()
+    st = make_stack(net=pebble.net, https_port=443, certificate="acme",
+                    state_dir=str(tmp_path / "state"), acme=conf, admin="127.0.0.1:%d" % port)
+    st.admin_port = port
+    return st
+
+
+def metrics(st):
+    with harness.Client("127.0.0.1", st.admin_port) as c:
+        r = c.request(target="/metrics", host="127.0.0.1")
+        assert r.status == 200
+        return r.body.decode()
+
+
+def served(st, sni="webext.contoso.com"):
+    """The DER certificate the HTTPS listener serves (not verified: read, then compared)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((st.net.ext, 443), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname=sni) as t:
+            return t.getpeercert(binary_form=True)
+
+
+def cert_info(der):
+    out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial", "-issuer",
+                          "-ext", "subjectAltName"], input=der, capture_output=True, check=True)
+    return out.stdout.decode()
+
+
+def file_der(path):
+    """The DER of the first certificate of the PEM file (the leaf of a chain)."""
+    with open(path) as f:
+        text = f.read()
+    end = "-----END CERTIFICATE-----"
+    return ssl.PEM_cert_to_DER_cert(text[:text.index(end) + len(end)])
+
+
+def not_after(path):
+    out = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-enddate"],
+                         capture_output=True, text=True, check=True).stdout
+    return ssl.cert_time_to_seconds(out.strip().split("=", 1)[1])
+
+
+def wait_issued(st, start=0, count=1):
+    t0 = time.monotonic()
+    got = st.portico.wait_stderr(r"acme: certificate .* issued", timeout=WAIT, count=count,
+                                 start=start)
+    assert len(got) >= count, st.portico.stderr()
+    return time.monotonic() - t0
+
+
+def wait_serving(st, path, timeout=WAIT):
+    deadline = time.monotonic() + timeout * harness.SLOW
+    want = file_der(path)
+    while time.monotonic() < deadline:
+        if served(st) == want:
+            return want
+        time.sleep(0.1)
+    raise AssertionError("%s not served; stderr:\n%s" % (path, st.portico.stderr()))
+
+
+def restart(st):
+    st.portico.stop()
+    start = len(st.portico.stderr_lines)
+    st.portico.ready.clear()
+    st.portico.start()
+    return start
+
+
+def test_issuance_http01_served_files_and_restart(make_stack, pebble, tmp_path):
+    t0 = time.monotonic()
+    st = acme_stack(make_stack, pebble, tmp_path)
+    crt = str(tmp_path / "state" / "acme" / "webext.contoso.com.crt")
+    # Until the order completes, a self-signed placeholder serves.
+    assert "portico ACME placeholder" in cert_info(served(st))
+    wait_issued(st)
+    der = wait_serving(st, crt)
+    elapsed = time.monotonic() - t0
+    info = cert_info(der)
+    assert "Pebble Intermediate" in info
+    for n in NAMES:
+        assert "DNS:" + n in info
+    print("time to first certificate (start to served): %.2f s" % elapsed)
+    d = tmp_path / "state" / "acme"
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    for f in ["account.key", "webext.contoso.com.crt", "webext.contoso.com.key"]:
+        assert stat.S_IMODE(os.stat(d / f).st_mode) == 0o600, f
+    assert not [f for f in os.listdir(d) if f.endswith(".tmp")]
+    # /metrics: the last order and the next (docs/certificates.md#acme).
+    text = metrics(st)
+    assert re.search(r'portico_acme_last_order_timestamp_seconds\{name="webext.contoso.com",'
+                     r'key="ecdsa",result="(ok|none)"\} \d+', text), text
+    assert 'portico_acme_order_failures_total{name="webext.contoso.com",key="ecdsa"} 0' in text
+    # The HTTP side still works, and the account key never reaches the log.
+    assert st.request(target="/echo").status == 200
+    with open(d / "account.key") as f:
+        body = "".join(f.read().splitlines()[1:-1])
+    assert body[:40] not in st.portico.stderr()
+    # A restart serves the saved pair and orders nothing.
+    orders = pebble.orders()
+    start = restart(st)
+    assert served(st) == der
+    assert st.portico.wait_stderr(r"acme: certificate .* is in place; renewal in", start=start)
+    time.sleep(1)
+    assert pebble.orders() == orders
+    assert not [l for l in st.portico.stderr_lines[start:] if "ordering a certificate" in l]
+
+
+def test_challenge_path_not_forwarded(make_stack, pebble, tmp_path):
+    st = acme_stack(make_stack, pebble, tmp_path, directory="https://127.0.0.1:1/dir")
+    r = st.request(target="/.well-known/acme-challenge/nosuchtoken")
+    assert r.status == 404
+    assert not st.mock.saw("nosuchtoken")
+
+
+def test_ca_down_backoff_old_certificate_serves(make_stack, pebble, tmp_path):
+    st = acme_stack(make_stack, pebble, tmp_path)
+    crt = str(tmp_path / "state" / "acme" / "webext.contoso.com.crt")
+    wait_issued(st)
+    der = wait_serving(st, crt)
+    # The CA goes away and the certificate is due 2 s later.
+    pebble.stop()
+    text = open(st.portico.config_path).read().replace(
+        "[acme]", "[acme]\nrenew_before = %d" % (not_after(crt) - time.time() - 2))
+    with open(st.portico.config_path, "w") as f:
+        f.write(text)
+    start = len(st.portico.stderr_lines)
+    st.portico.signal(signal.SIGHUP)
+    got = st.portico.wait_stderr(r"acme: order for webext.contoso.com \(ecdsa\) failed: .*"
+                                 r"keeps serving; retrying in (\d+) s", timeout=WAIT, start=start)
+    assert got, st.portico.stderr()
+    wait = int(re.search(r"retrying in (\d+) s", got[0]).group(1))
+    assert 25 <= wait <= 35
+    assert served(st) == der
+    text = metrics(st)
+    assert 'key="ecdsa",result="error"}' in text
+    assert 'portico_acme_order_failures_total{name="webext.contoso.com",key="ecdsa"} 1' in text
+    assert st.request(target="/echo").status == 200
+
+
+def test_renewal_under_load(make_stack, pebble, tmp_path):
+    st = acme_stack(make_stack, pebble, tmp_path)
+    crt = str(tmp_path / "state" / "acme" / "webext.contoso.com.crt")
+    wait_issued(st)
+    first = wait_serving(st, crt)
+    # Renewal in about 6 s: renew_before = the rest of the lifetime minus 6 s.
+    renew_before = int(not_after(crt) - time.time()) - 6
+    text = open(st.portico.config_path).read().replace(
+        "[acme]", "[acme]\nrenew_before = %d" % renew_before)
+    with open(st.portico.config_path, "w") as f:
+        f.write(text)
+    start = len(st.portico.stderr_lines)
+    st.portico.signal(signal.SIGHUP)
+    stop = threading.Event()
+    results = {"ok": 0, "failed": 0, "serials": set()}
+    ctx = harness.tls_context(cafile=None, verify=False)
+
+    def loop():
+        while not stop.is_set():
+            try:
+                with st.tls_client(ctx=ctx) as c:
+                    r = c.request(target="/echo")
+                    results["serials"].add(c.sock.getpeercert(binary_form=True))
+                    results["ok" if r.status == 200 else "failed"] += 1
+            except Exception:
+                results["failed"] += 1
+
+    threads = [threading.Thread(target=loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        wait_issued(st, start=start)
+        second = None
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            second = served(st)
+            if second != first:
+                break
+            time.sleep(0.1)
+        assert second != first
+        time.sleep(1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    print("renewal: %d requests in 4 loops, %d failed, %d distinct certificates seen"
+          % (results["ok"] + results["failed"], results["failed"], len(results["serials"])))
+    assert results["failed"] == 0
+    assert second in results["serials"] and first in results["serials"]
+    assert cert_info(second) != cert_info(first)
+
+
+def test_check_errors(tmp_path):
+    conf = tmp_path / "p.conf"
+    conf.write_text("""[proxy]
+external = 127.0.0.1
+https_port = 443
+certificate = acme
+key = /nonexistent
+[acme]
+directory = http://ca.example/dir
+contact = admin
+key_type = dsa
+[pool fe]
+servers = 127.0.0.2
+publish = webext.contoso.com *.contoso.com
+""")
+    r = harness.run_portico(["-t", "-c", str(conf)])
+    assert r.returncode != 0
+    err = r.stderr
+    assert "p.conf:5: 'key' after 'certificate = acme'" in err
+    assert "p.conf:7: bad value 'http://ca.example/dir' for 'directory'" in err
+    assert "p.conf:8: bad value 'admin' for 'contact'" in err
+    assert "p.conf:9: bad value 'dsa' for 'key_type'" in err
+    assert "'certificate = acme' needs an [acme] section with 'directory'" in err
+    conf.write_text("""[proxy]
+external = 127.0.0.1
+https_port = 443
+certificate = acme
+[acme]
+directory = https://ca.example/dir
+[pool fe]
+servers = 127.0.0.2
+publish = webext.contoso.com *.contoso.com
+""")
+    r = harness.run_portico(["-t", "-c", str(conf)])
+    assert r.returncode == 0, r.stderr
+    assert "'*.contoso.com' is left out of the ACME order" in r.stderr
+
+
+def test_key_type_both(make_stack, pebble, tmp_path):
+    st = acme_stack(make_stack, pebble, tmp_path, key_type="both")
+    d = tmp_path / "state" / "acme"
+    ec, rsa = str(d / "webext.contoso.com.crt"), str(d / "webext.contoso.com-rsa.crt")
+    wait_issued(st, count=2)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if not st.portico.wait_stderr(r"renewal in", timeout=0.1, count=2) and \
+                "Pebble" in cert_info(file_der(ec)) and "Pebble" in cert_info(file_der(rsa)):
+            break
+        time.sleep(0.2)
+    # An ECDSA client gets the ECDSA certificate, an RSA-only one the RSA certificate.
+    for path, ciphers in ((ec, "ECDHE-ECDSA-AES128-GCM-SHA256"), (rsa, "ECDHE-RSA-AES128-GCM-SHA256")):
+        want = file_der(path)
+        deadline = time.monotonic() + WAIT
+        while True:
+            ctx = harness.tls_context(verify=False, max_version="1.2", ciphers=ciphers)
+            with st.tls_client(ctx=ctx) as c:
+                got = c.sock.getpeercert(binary_form=True)
+            if got == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert got == want, path
+    for f in ["webext.contoso.com-rsa.key", "webext.contoso.com.key"]:
+        assert stat.S_IMODE(os.stat(d / f).st_mode) == 0o600

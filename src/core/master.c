@@ -658,13 +658,14 @@ int pc_master_run(struct pc_config *cfg)
     raise_nofile();
     if (start(cfg) < 0)
         return 1;
+    /* Armed before the readiness line: a file replaced right after it is seen as a change. */
+    pc_certwatch_arm(cfg);
     /* The readiness line that scripts and tests wait for: every listener is bound. */
     fputs("portico: ready\n", stderr);
     fflush(stderr);
     char st[64];
     snprintf(st, sizeof(st), "READY=1\nMAINPID=%d", (int)getpid());
     pc_notify(st);
-    pc_certwatch_arm(cfg);
 
     bool stopping = false;
     struct timespec deadline = {0};

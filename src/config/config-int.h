@@ -195,4 +195,43 @@ void pc_route_index_free(struct pc_route_index *ix);
 /* trusted_proxies = ADDRESS[/BITS] ... (trust.c): appends to cfg->trusted, reports bad items. */
 void pc_cfg_key_trusted(struct pc_cfg_loader *ld, struct pc_config *cfg, int line, const char *val);
 
+/* ---- the key tables (config.c) and what fills them (config-keys.c) ---- */
+
+struct pc_cfg_loader;
+struct keydef;
+typedef void pc_cfg_key_fn(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
+                           const char *val);
+
+enum ktype { K_SECONDS, K_INT, K_PORT_OFF, K_WORD, K_ONOFF, K_TLS, K_STR, K_FILE, K_FN };
+
+struct keydef {
+    const char *name;
+    enum ktype type;
+    size_t off;               /* of the field in struct pc_config / struct pc_pool */
+    int min, max;             /* K_INT, K_PORT_OFF */
+    const char *const *words; /* K_WORD: the values; K_PORT_OFF: the words that mean 0 */
+    pc_cfg_key_fn *fn;        /* K_FN */
+    bool repeat;              /* may appear more than once in a section */
+};
+
+/* The keys that take more than a value of a kind (config-keys.c): one function each, called
+ * by the loader with the key (K) and the object its table fills (OBJ). */
+pc_cfg_key_fn pc_cfg_key_delay, pc_cfg_key_deny_paths, pc_cfg_key_store, pc_cfg_key_acme_url,
+    pc_cfg_key_contact, pc_cfg_key_renew, pc_cfg_key_key_type, pc_cfg_key_external,
+    pc_cfg_key_internal, pc_cfg_key_certificate, pc_cfg_key_key, pc_cfg_key_workers,
+    pc_cfg_key_access_log, pc_cfg_key_admin, pc_cfg_key_ciphers, pc_cfg_key_servers,
+    pc_cfg_key_publish, pc_cfg_key_verify, pc_cfg_key_verify_name, pc_cfg_key_trusted_proxies,
+    pc_cfg_key_state_dir;
+
+/* The pool being read, and what the loader keeps of it (the last [pool NAME]). */
+static inline struct pc_pool *pc_cfg_cur_pool(struct pc_cfg_loader *ld)
+{
+    return &ld->cfg->pools[ld->cfg->npools - 1];
+}
+
+static inline struct pool_aux *pc_cfg_cur_aux(struct pc_cfg_loader *ld)
+{
+    return &ld->aux[ld->cfg->npools - 1];
+}
+
 #endif

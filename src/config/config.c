@@ -28,29 +28,6 @@ _Static_assert(sizeof(enum pc_role) == sizeof(int) && sizeof(enum pc_http_mode) 
 
 /* ---- key tables ------------------------------------------------------------------------- */
 
-struct pc_cfg_loader;
-struct keydef;
-typedef void key_fn(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                    const char *val);
-
-enum ktype { K_SECONDS, K_INT, K_PORT_OFF, K_WORD, K_ONOFF, K_TLS, K_STR, K_FILE, K_FN };
-
-struct keydef {
-    const char *name;
-    enum ktype type;
-    size_t off;               /* of the field in struct pc_config / struct pc_pool */
-    int min, max;             /* K_INT, K_PORT_OFF */
-    const char *const *words; /* K_WORD: the values; K_PORT_OFF: the words that mean 0 */
-    key_fn *fn;               /* K_FN */
-    bool repeat;              /* may appear more than once in a section */
-};
-
-static key_fn key_delay, key_deny_paths, key_store, key_acme_url, key_contact, key_renew,
-    key_key_type;
-static key_fn key_external, key_internal, key_certificate, key_key, key_workers, key_access_log,
-    key_admin, key_ciphers, key_servers, key_publish, key_verify, key_verify_name, key_trusted,
-    key_state_dir;
-
 static const char *const w_off[] = {"off", NULL};
 static const char *const w_off_none[] = {"off", "none", NULL};
 static const char *const w_log_format[] = {"combined", "json", "w3c", NULL};
@@ -67,36 +44,36 @@ static const char *const w_onoff[] = {"off", "on", NULL};
 #define A(f) offsetof(struct pc_config, acme.f)
 
 static const struct keydef proxy_keys[] = {
-    {"external", K_FN, 0, 0, 0, NULL, key_external, false},
-    {"internal", K_FN, 0, 0, 0, NULL, key_internal, false},
+    {"external", K_FN, 0, 0, 0, NULL, pc_cfg_key_external, false},
+    {"internal", K_FN, 0, 0, 0, NULL, pc_cfg_key_internal, false},
     {"https_port", K_PORT_OFF, C(https_port), 1, 65535, w_off, NULL, false},
     {"http_port", K_PORT_OFF, C(http_port), 1, 65535, w_off, NULL, false},
-    {"certificate", K_FN, 0, 0, 0, NULL, key_certificate, true},
-    {"key", K_FN, 0, 0, 0, NULL, key_key, true},
+    {"certificate", K_FN, 0, 0, 0, NULL, pc_cfg_key_certificate, true},
+    {"key", K_FN, 0, 0, 0, NULL, pc_cfg_key_key, true},
     {"tls_min", K_TLS, C(tls_min), 0, 0, NULL, NULL, false},
-    {"ciphers", K_FN, C(ciphers), 0, 0, NULL, key_ciphers, false},
+    {"ciphers", K_FN, C(ciphers), 0, 0, NULL, pc_cfg_key_ciphers, false},
     {"ticket_key_file", K_FILE, C(ticket_key_file), 0, 0, NULL, NULL, false},
-    {"workers", K_FN, 0, 0, 0, NULL, key_workers, false},
+    {"workers", K_FN, 0, 0, 0, NULL, pc_cfg_key_workers, false},
     {"user", K_STR, C(user), 0, 0, NULL, NULL, false},
     {"max_connections", K_INT, C(max_connections), 1, 10000000, NULL, NULL, false},
     {"max_connections_per_client", K_INT, C(max_connections_per_client), 0, 10000000, NULL, NULL,
      false},
     {"max_pinned_per_client", K_INT, C(max_pinned_per_client), 1, 1024, NULL, NULL, false},
-    {"access_log", K_FN, 0, 0, 0, NULL, key_access_log, false},
+    {"access_log", K_FN, 0, 0, 0, NULL, pc_cfg_key_access_log, false},
     {"access_log_format", K_WORD, C(access_log_format), 0, 0, w_log_format, NULL, false},
-    {"admin", K_FN, 0, 0, 0, NULL, key_admin, false},
+    {"admin", K_FN, 0, 0, 0, NULL, pc_cfg_key_admin, false},
     {"timeout_connect", K_SECONDS, C(timeout_connect), 0, 0, NULL, NULL, false},
     {"timeout_handshake", K_SECONDS, C(timeout_handshake), 0, 0, NULL, NULL, false},
     {"timeout_header", K_SECONDS, C(timeout_header), 0, 0, NULL, NULL, false},
     {"timeout_keepalive", K_SECONDS, C(timeout_keepalive), 0, 0, NULL, NULL, false},
     {"timeout_idle", K_SECONDS, C(timeout_idle), 0, 0, NULL, NULL, false},
     {"drain_timeout", K_SECONDS, C(drain_timeout), 0, 0, NULL, NULL, false},
-    {"trusted_proxies", K_FN, 0, 0, 0, NULL, key_trusted, false},
+    {"trusted_proxies", K_FN, 0, 0, 0, NULL, pc_cfg_key_trusted_proxies, false},
     {"proxy_protocol", K_WORD, C(proxy_protocol), 0, 0, w_proxy_protocol, NULL, false},
     {"trust_forwarded_for", K_ONOFF, C(trust_forwarded_for), 0, 0, NULL, NULL, false},
     {"certificate_watch", K_ONOFF, C(certificate_watch), 0, 0, NULL, NULL, false},
     {"ocsp_stapling", K_ONOFF, C(ocsp_stapling), 0, 0, NULL, NULL, false},
-    {"state_dir", K_FN, 0, 0, 0, NULL, key_state_dir, false},
+    {"state_dir", K_FN, 0, 0, 0, NULL, pc_cfg_key_state_dir, false},
     {"http2", K_ONOFF, C(http2), 0, 0, NULL, NULL, false},
 };
 
@@ -112,43 +89,43 @@ static const struct keydef signin_keys[] = {
     {"spray_accounts", K_INT, S(spray_accounts), 1, 32, NULL, NULL, false},
     {"spray_window", K_SECONDS, S(spray_window), 0, 0, NULL, NULL, false},
     {"spray_duration", K_SECONDS, S(spray_duration), 0, 0, NULL, NULL, false},
-    {"failure_delay", K_FN, S(failure_delay), 0, 0, NULL, key_delay, false},
+    {"failure_delay", K_FN, S(failure_delay), 0, 0, NULL, pc_cfg_key_delay, false},
     {"account_key", K_WORD, S(account_key), 0, 0, w_account_key, NULL, false},
     {"max_accounts", K_INT, S(max_accounts), 16, 1 << 22, NULL, NULL, false},
     {"max_sources", K_INT, S(max_sources), 16, 1 << 22, NULL, NULL, false},
-    {"store", K_FN, 0, 0, 0, NULL, key_store, false},
+    {"store", K_FN, 0, 0, 0, NULL, pc_cfg_key_store, false},
 };
 
 _Static_assert(NSIGNINKEYS == sizeof signin_keys / sizeof signin_keys[0], "NSIGNINKEYS");
 
 /* [acme] (docs/certificates.md#acme, RFC 8555). */
 static const struct keydef acme_keys[] = {
-    {"directory", K_FN, A(directory), 0, 0, NULL, key_acme_url, false},
-    {"contact", K_FN, 0, 0, 0, NULL, key_contact, false},
+    {"directory", K_FN, A(directory), 0, 0, NULL, pc_cfg_key_acme_url, false},
+    {"contact", K_FN, 0, 0, 0, NULL, pc_cfg_key_contact, false},
     {"ca", K_FILE, A(ca), 0, 0, NULL, NULL, false},
-    {"key_type", K_FN, 0, 0, 0, NULL, key_key_type, false},
-    {"renew_before", K_FN, 0, 0, 0, NULL, key_renew, false},
+    {"key_type", K_FN, 0, 0, 0, NULL, pc_cfg_key_key_type, false},
+    {"renew_before", K_FN, 0, 0, 0, NULL, pc_cfg_key_renew, false},
 };
 
 _Static_assert(NACMEKEYS == sizeof acme_keys / sizeof acme_keys[0], "NACMEKEYS");
 
 static const struct keydef pool_keys[] = {
     {"role", K_WORD, P(role), 0, 0, w_role, NULL, false},
-    {"servers", K_FN, 0, 0, 0, NULL, key_servers, false},
-    {"publish", K_FN, 0, 0, 0, NULL, key_publish, false},
+    {"servers", K_FN, 0, 0, 0, NULL, pc_cfg_key_servers, false},
+    {"publish", K_FN, 0, 0, 0, NULL, pc_cfg_key_publish, false},
     {"https_port", K_INT, P(https_port), 1, 65535, NULL, NULL, false},
     {"http_port", K_PORT_OFF, P(http_port), 1, 65535, w_off_none, NULL, false},
     {"http", K_WORD, P(http), 0, 0, w_http, NULL, false},
     {"ca", K_FILE, P(ca), 0, 0, NULL, NULL, false},
-    {"verify_name", K_FN, 0, 0, 0, NULL, key_verify_name, false},
-    {"verify", K_FN, 0, 0, 0, NULL, key_verify, false},
+    {"verify_name", K_FN, 0, 0, 0, NULL, pc_cfg_key_verify_name, false},
+    {"verify", K_FN, 0, 0, 0, NULL, pc_cfg_key_verify, false},
     {"tls_min", K_TLS, P(tls_min), 0, 0, NULL, NULL, false},
-    {"ciphers", K_FN, P(ciphers), 0, 0, NULL, key_ciphers, false},
+    {"ciphers", K_FN, P(ciphers), 0, 0, NULL, pc_cfg_key_ciphers, false},
     {"affinity", K_WORD, P(affinity), 0, 0, w_affinity, NULL, false},
     {"health_interval", K_SECONDS, P(health_interval), 0, 0, NULL, NULL, false},
     {"health_rise", K_INT, P(health_rise), 1, 1000, NULL, NULL, false},
     {"health_fall", K_INT, P(health_fall), 1, 1000, NULL, NULL, false},
-    {"deny_paths", K_FN, 0, 0, 0, NULL, key_deny_paths, false},
+    {"deny_paths", K_FN, 0, 0, 0, NULL, pc_cfg_key_deny_paths, false},
     {"meeturl_check", K_WORD, P(meeturl_check), 0, 0, w_onoff, NULL, false},
 };
 
@@ -174,398 +151,6 @@ static bool keys_in_step(void)
 
 /* ---- loading state ---------------------------------------------------------------------- */
 
-static struct pc_pool *cur_pool(struct pc_cfg_loader *ld)
-{
-    return &ld->cfg->pools[ld->cfg->npools - 1];
-}
-
-static struct pool_aux *cur_aux(struct pc_cfg_loader *ld)
-{
-    return &ld->aux[ld->cfg->npools - 1];
-}
-
-/* ---- [proxy] keys ----------------------------------------------------------------------- */
-
-static void key_external(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                         const char *val)
-{
-    struct pc_config *cfg = obj;
-    const char *item;
-    size_t len;
-    while ((item = pc_cfg_next_item(&val, &len))) {
-        struct pc_addr a;
-        if (!pc_cfg_parse_addr(item, len, false, &a)) {
-            pc_cfg_error(ld, line, "bad address '%.*s' for '%s' (expected an IPv4 or IPv6 address)",
-                         (int)len, item, k->name);
-            continue;
-        }
-        bool dup = false;
-        for (size_t i = 0; i < cfg->nexternal && !dup; i++)
-            dup = pc_cfg_same_addr(&cfg->external[i], &a);
-        if (dup) {
-            pc_cfg_error(ld, line, "address '%.*s' listed twice in '%s'", (int)len, item, k->name);
-            continue;
-        }
-        PC_CFG_RESERVE(cfg->external, cfg->nexternal, ld->cap_external);
-        cfg->external[cfg->nexternal++] = a;
-    }
-}
-
-static void key_internal(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                         const char *val)
-{
-    struct pc_config *cfg = obj;
-    if (!pc_cfg_parse_addr(val, strlen(val), false, &cfg->internal)) {
-        pc_cfg_error(ld, line, "bad address '%s' for '%s' (expected one IPv4 or IPv6 address)", val,
-                     k->name);
-        return;
-    }
-    cfg->has_internal = true;
-}
-
-static void key_certificate(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                            const char *val)
-{
-    struct pc_config *cfg = obj;
-    if (strcmp(val, "acme") == 0) { /* resolved to its files by pc_cfg_finish_acme */
-        if (cfg->acme.line) {
-            pc_cfg_error(ld, line, "second 'certificate = acme' (the first is at line %d)",
-                         cfg->acme.line);
-            return;
-        }
-        cfg->acme.line = line;
-        PC_CFG_RESERVE(cfg->certs, cfg->ncerts, ld->cap_certs);
-        cfg->certs[cfg->ncerts++] = (struct pc_cert){.line = line, .acme = PC_ACME_ECDSA};
-        return;
-    }
-    char *path = pc_cfg_abspath(ld->dir, val);
-    pc_cfg_check_file(ld, line, k->name, path);
-    PC_CFG_RESERVE(cfg->certs, cfg->ncerts, ld->cap_certs);
-    cfg->certs[cfg->ncerts++] = (struct pc_cert){.cert = path, .key = NULL, .line = line};
-}
-
-static void key_key(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                    const char *val)
-{
-    struct pc_config *cfg = obj;
-    if (cfg->ncerts == 0) {
-        pc_cfg_error(ld, line, "'key' without a 'certificate' before it");
-        return;
-    }
-    struct pc_cert *c = &cfg->certs[cfg->ncerts - 1];
-    if (c->acme) {
-        pc_cfg_error(ld, line, "'key' after 'certificate = acme' (its key is portico's own)");
-        return;
-    }
-    if (c->key) {
-        pc_cfg_error(ld, line, "second 'key' for the certificate of line %d", c->line);
-        return;
-    }
-    c->key = pc_cfg_abspath(ld->dir, val);
-    c->key_line = line;
-    pc_cfg_check_file(ld, line, k->name, c->key);
-}
-
-static void key_workers(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                        const char *val)
-{
-    struct pc_config *cfg = obj;
-    if (strcasecmp(val, "auto") == 0)
-        cfg->workers = 0; /* resolved when loading ends */
-    else if (!pc_cfg_parse_int(val, 1, 4096, &cfg->workers))
-        pc_cfg_error(ld, line, "bad value '%s' for '%s' (expected auto or a number from 1 to 4096)",
-                     val, k->name);
-}
-
-static void key_access_log(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                           const char *val)
-{
-    (void)k;
-    (void)line;
-    struct pc_config *cfg = obj;
-    free(cfg->access_log);
-    if (strcmp(val, "off") == 0)
-        cfg->access_log = NULL;
-    else if (strcmp(val, "stdout") == 0)
-        cfg->access_log = pc_cfg_strdup("stdout");
-    else
-        cfg->access_log = pc_cfg_abspath(ld->dir, val);
-}
-
-/* docs/certificates.md: where the OCSP responses are cached. An absolute path (made so
- * against the file's directory); what is there is checked once the file is read. */
-static void key_state_dir(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                          const char *val)
-{
-    (void)k;
-    (void)line;
-    struct pc_config *cfg = obj;
-    free(cfg->state_dir);
-    cfg->state_dir = pc_cfg_abspath(ld->dir, val);
-}
-
-static void key_admin(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                      const char *val)
-{
-    struct pc_config *cfg = obj;
-    if (strcmp(val, "off") == 0) {
-        cfg->has_admin = false;
-        return;
-    }
-    /* "ADDRESS:PORT" or, to open it beyond loopback on purpose, "ADDRESS:PORT expose". */
-    size_t alen = strcspn(val, " \t");
-    const char *rest = val + alen + strspn(val + alen, " \t");
-    bool expose = strcmp(rest, "expose") == 0;
-    if (*rest && !expose) {
-        pc_cfg_error(ld, line, "unexpected '%s' after the address of '%s' (only 'expose')", rest,
-                     k->name);
-        return;
-    }
-    if (!pc_cfg_parse_addr(val, alen, true, &cfg->admin)) {
-        pc_cfg_error(ld, line,
-                     "bad address '%.*s' for '%s' (expected off, ADDRESS:PORT or [IPv6]:PORT)",
-                     (int)alen, val, k->name);
-        return;
-    }
-    cfg->has_admin = true;
-    if (!pc_cfg_is_loopback(&cfg->admin)) {
-        if (!expose)
-            pc_cfg_error(ld, line,
-                         "admin listener on '%.*s' is not a loopback address: add 'expose' "
-                         "after it to open metrics and status to that network",
-                         (int)alen, val);
-        else
-            pc_cfg_warn(ld, line,
-                        "admin listener on '%.*s', not a loopback address: metrics and status "
-                        "are open to that network",
-                        (int)alen, val);
-    }
-}
-
-static void key_trusted(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                        const char *val)
-{
-    (void)k;
-    pc_cfg_key_trusted(ld, obj, line, val);
-}
-
-/* Shared by [proxy] and pools: a cipher string that selects nothing fails at run time only,
- * so it is tried here on a scratch SSL_CTX. */
-/* failure_delay: seconds (at most 10: a client waits that long for each failure), or 0 / off
- * for none. */
-static void key_delay(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                      const char *val)
-{
-    double *out = (double *)((char *)obj + k->off);
-    if (strcasecmp(val, "off") == 0 || strcmp(val, "0") == 0) {
-        *out = 0;
-        return;
-    }
-    double v;
-    if (!pc_cfg_seconds(ld, line, k->name, val, &v))
-        return;
-    if (v > 10) {
-        pc_cfg_error(ld, line, "'%s' of %s s is too long (at most 10 s, or off)", k->name, val);
-        return;
-    }
-    *out = v;
-}
-
-static void key_ciphers(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                        const char *val)
-{
-    char **field = (char **)((char *)obj + k->off);
-    free(*field);
-    *field = pc_cfg_strdup(val);
-    if (!ld->ssl && !(ld->ssl = SSL_CTX_new(TLS_method()))) {
-        ERR_clear_error();
-        return; /* cannot check: left to the TLS layer */
-    }
-    if (SSL_CTX_set_cipher_list(ld->ssl, val) != 1)
-        pc_cfg_error(ld, line, "bad value '%s' for '%s' (OpenSSL selects no cipher from it)", val,
-                     k->name);
-    ERR_clear_error();
-}
-
-/* ---- pool keys -------------------------------------------------------------------------- */
-
-static void key_servers(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                        const char *val)
-{
-    (void)obj;
-    (void)k;
-    struct pool_aux *aux = cur_aux(ld);
-    const char *item;
-    size_t len;
-    while ((item = pc_cfg_next_item(&val, &len))) {
-        struct pc_cfg_server s;
-        if (!pc_cfg_server(ld, line, item, len, &s))
-            continue;
-        PC_CFG_RESERVE(aux->servers, aux->nservers, aux->cap_servers);
-        aux->servers[aux->nservers++] = s;
-    }
-}
-
-static void key_publish(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                        const char *val)
-{
-    (void)k;
-    struct pc_pool *pool = obj;
-    size_t cap = 0;
-    const char *item;
-    size_t len;
-    while ((item = pc_cfg_next_item(&val, &len))) {
-        char *name = pc_cfg_publish_name(ld, line, item, len);
-        if (!name)
-            continue;
-        PC_CFG_RESERVE(pool->publish, pool->npublish, cap);
-        pool->publish[pool->npublish++] = name;
-    }
-}
-
-/* store: off, or redis://ADDRESS:PORT (an address, not a name: the workers never resolve one
- * while serving). */
-static void key_store(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                      const char *val)
-{
-    struct pc_config *cfg = obj;
-    cfg->signin.has_store = false;
-    if (strcmp(val, "off") == 0)
-        return;
-    const char *a = strncasecmp(val, "redis://", 8) == 0 ? val + 8 : NULL;
-    size_t n = a ? strlen(a) : 0;
-    if (n && a[n - 1] == '/')
-        n--; /* redis://10.0.0.9:6379/ */
-    if (!a || !pc_cfg_parse_addr(a, n, true, &cfg->signin.store)) {
-        pc_cfg_error(ld, line,
-                     "bad value '%s' for '%s' (expected off or redis://ADDRESS:PORT, such as "
-                     "redis://10.0.0.9:6379 or redis://[2001:db8::9]:6379)",
-                     val, k->name);
-        return;
-    }
-    cfg->signin.has_store = true;
-}
-
-/* [acme] directory: an https:// URL (RFC 8555 §7.1.1); http:// only on loopback tests would
- * invite a downgrade, so it is refused. */
-static void key_acme_url(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                         const char *val)
-{
-    struct pc_config *cfg = obj;
-    if (strncasecmp(val, "https://", 8) != 0 || !val[8] || strpbrk(val, " \t\"<>")) {
-        pc_cfg_error(ld, line,
-                     "bad value '%s' for '%s' (expected the https:// URL of the ACME "
-                     "directory, such as https://acme-v02.api.letsencrypt.org/directory)",
-                     val, k->name);
-        return;
-    }
-    free(cfg->acme.directory);
-    cfg->acme.directory = pc_cfg_strdup(val);
-}
-
-/* [acme] contact: mailto:ADDRESS (RFC 8555 §7.3: the CA's notices about the account). */
-static void key_contact(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                        const char *val)
-{
-    struct pc_config *cfg = obj;
-    const char *at = strchr(val, '@');
-    if (strncasecmp(val, "mailto:", 7) != 0 || !at || at == val + 7 || !at[1] ||
-        strpbrk(val, " \t\"<>,")) {
-        pc_cfg_error(ld, line, "bad value '%s' for '%s' (expected mailto:ADDRESS)", val, k->name);
-        return;
-    }
-    free(cfg->acme.contact);
-    cfg->acme.contact = pc_cfg_strdup(val);
-}
-
-/* [acme] key_type: ecdsa (P-256), rsa (2048 bits, for old clients) or both. */
-static void key_key_type(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                         const char *val)
-{
-    static const char *const words[] = {"ecdsa", "rsa", "both", NULL};
-    int i;
-    if (pc_cfg_word(ld, line, k->name, val, words, &i))
-        ((struct pc_config *)obj)->acme.key_type = i + 1; /* PC_ACME_ECDSA, _RSA, _BOTH */
-}
-
-/* [acme] renew_before: seconds, or days with a "d" (30d), before notAfter, up to ten years;
- * "auto": at two thirds of the lifetime. */
-static void key_renew(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                      const char *val)
-{
-    struct pc_config *cfg = obj;
-    if (strcasecmp(val, "auto") == 0) {
-        cfg->acme.renew_before = 0;
-        return;
-    }
-    char *end;
-    errno = 0;
-    double v = strtod(val, &end);
-    if (end != val && (*end == 'd' || *end == 'D'))
-        v *= 86400, end++;
-    if (errno || end == val || *end || !(v >= 1 && v <= 3650 * 86400.0)) {
-        pc_cfg_error(ld, line,
-                     "bad value '%s' for '%s' (expected auto, seconds or days such as 30d, "
-                     "up to 3650d)",
-                     val, k->name);
-        return;
-    }
-    cfg->acme.renew_before = v;
-}
-
-/* deny_paths: path prefixes, each starting with '/', matched case-insensitively on the
- * normalised path (proxy/policy.c); a prefix with '%', '?', '#', a dot segment or '//' could
- * never match a normalised path, so it is an error. */
-static void key_deny_paths(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                           const char *val)
-{
-    struct pc_pool *pool = obj;
-    size_t cap = 0;
-    const char *item;
-    size_t len;
-    while ((item = pc_cfg_next_item(&val, &len))) {
-        char *p = pc_cfg_strndup(item, len);
-        bool ok = p[0] == '/' && !strpbrk(p, "%?#\\") && !strstr(p, "//") && !strstr(p, "/./") &&
-                  !strstr(p, "/../") && strcmp(p + len - (len >= 2 ? 2 : len), "/.") != 0 &&
-                  strcmp(p + len - (len >= 3 ? 3 : len), "/..") != 0;
-        if (!ok) {
-            pc_cfg_error(ld, line,
-                         "bad path '%s' for '%s' (expected a path such as /persistentchat/rm/: "
-                         "it starts with '/' and has no %%, ?, #, \\, // or dot segment)",
-                         p, k->name);
-            free(p);
-            continue;
-        }
-        for (char *c = p; *c; c++)
-            *c = (char)tolower((unsigned char)*c);
-        PC_CFG_RESERVE(pool->deny_paths, pool->ndeny_paths, cap);
-        pool->deny_paths[pool->ndeny_paths++] = p;
-    }
-}
-
-static void key_verify(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                       const char *val)
-{
-    struct pc_pool *pool = obj;
-    if (pc_cfg_onoff(ld, line, k->name, val, &pool->verify) && !pool->verify)
-        pc_cfg_warn(ld, line,
-                    "verify = off in pool '%s': its certificates are not checked, so anyone on "
-                    "the path to it can read and change the traffic",
-                    pool->name);
-}
-
-static void key_verify_name(struct pc_cfg_loader *ld, void *obj, const struct keydef *k, int line,
-                            const char *val)
-{
-    struct pc_pool *pool = obj;
-    if (!pc_cfg_valid_hostname(val, strlen(val))) {
-        pc_cfg_error(ld, line, "bad value '%s' for '%s' (expected a host name)", val, k->name);
-        return;
-    }
-    free(pool->verify_name);
-    pool->verify_name = pc_cfg_strdup(val);
-}
-
 /* ---- sections --------------------------------------------------------------------------- */
 
 static void role_ports(enum pc_role role, int *https, int *http)
@@ -588,8 +173,8 @@ static uint32_t member_id(const struct pc_member *m)
 
 static void finish_pool(struct pc_cfg_loader *ld)
 {
-    struct pc_pool *pool = cur_pool(ld);
-    struct pool_aux *aux = cur_aux(ld);
+    struct pc_pool *pool = pc_cfg_cur_pool(ld);
+    struct pool_aux *aux = pc_cfg_cur_aux(ld);
     int https, http;
     role_ports(pool->role, &https, &http);
     if (!aux->seen[QK_HTTPS_PORT])
@@ -799,7 +384,8 @@ static void on_pair(void *user, int line, const char *key, const char *val)
         break;
     case SEC_POOL:
     default:
-        table = pool_keys, n = NPOOLKEYS, seen = cur_aux(ld)->seen, obj = cur_pool(ld);
+        table = pool_keys, n = NPOOLKEYS, seen = pc_cfg_cur_aux(ld)->seen,
+        obj = pc_cfg_cur_pool(ld);
         break;
     }
     size_t i = 0;
@@ -812,7 +398,7 @@ static void on_pair(void *user, int line, const char *key, const char *val)
                          : ld->sec == SEC_SIGNIN ? "signin"
                                                  : "acme");
         else
-            pc_cfg_error(ld, line, "unknown key '%s' in [pool %s]", key, cur_pool(ld)->name);
+            pc_cfg_error(ld, line, "unknown key '%s' in [pool %s]", key, pc_cfg_cur_pool(ld)->name);
         return;
     }
     const struct keydef *k = &table[i];

@@ -19,6 +19,7 @@ static int app_start(const struct pc_config *cfg, int id)
         pc_err("worker %d: serving without an access log", id); /* traffic matters more */
     pc_metrics_init(cfg, pc_w.loop);
     pc_guard_worker_init(cfg, pc_w.loop, id);
+    pc_guard_admin_init(cfg, pc_w.loop);
     pc_session_init();
     pc_health_start();
     return 0;

@@ -15,18 +15,6 @@
 static const struct pc_config *cfg;
 static struct ev_loop *loop;
 
-void pc_guard_key_text(const uint8_t k[16], char *buf, size_t size)
-{
-    static const uint8_t v4[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(k, v4, 12) == 0) {
-        inet_ntop(AF_INET, k + 12, buf, (socklen_t)size);
-        return;
-    }
-    char a[INET6_ADDRSTRLEN];
-    inet_ntop(AF_INET6, k, a, sizeof a);
-    snprintf(buf, size, "%s/64", a);
-}
-
 /* JSON string: the account keys are UTF-8 without control characters (signin.c). */
 static void json_str(FILE *f, const char *s)
 {
@@ -52,7 +40,7 @@ static void one_lock(const struct pc_signin_lock *l, void *arg)
         return;
     char src[64] = "every other source";
     if (l->source || l->familiar)
-        pc_guard_key_text(l->source ? l->source : l->familiar, src, sizeof src);
+        pc_signin_source_text(l->source ? l->source : l->familiar, src, sizeof src);
     long left = (long)(l->until - c->now);
     if (c->html) {
         fputs("<tr><td>", c->f);
@@ -183,6 +171,8 @@ static const struct pc_admin_section section = {
 
 void pc_guard_admin_init(const struct pc_config *c, struct ev_loop *l)
 {
+    if (!pc_guard_table())
+        return; /* no table, no defence (logged at start) */
     cfg = c;
     loop = l;
     pc_admin_add_section(&section);

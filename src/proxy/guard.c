@@ -165,7 +165,7 @@ static void ended(const struct pc_signin_lock *l, void *arg)
     char src[INET6_ADDRSTRLEN + 4] = "-";
     const uint8_t *k = l->source ? l->source : l->familiar;
     if (k)
-        pc_guard_key_text(k, src, sizeof src);
+        pc_signin_source_text(k, src, sizeof src);
     pc_info("sign-in lockout ended: %s %s%s%s", l->source ? "source" : "account",
             l->source ? src : l->account, l->familiar ? " for familiar source " : "",
             l->familiar ? src : "");
@@ -234,7 +234,6 @@ void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l, int id)
     m_refused[1] = pc_stat(PC_COUNTER, "portico_signin_refusals_total{reason=\"source\"}");
     m_locked[0] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"account\"}");
     m_locked[1] = pc_stat(PC_GAUGE_MIN, "portico_signin_locked{kind=\"source\"}");
-    pc_guard_admin_init(c, l);
     pc_guard_answer_init(c);
     sweeper = id == 0;
     if (c->signin.has_store) {

@@ -31,6 +31,10 @@ int pc_guard_create(const struct pc_config *cfg);
  * the store of several nodes (signin-store.h). */
 void pc_guard_worker_init(const struct pc_config *cfg, struct ev_loop *loop, int id);
 
+/* Worker start, after pc_guard_worker_init: the sign-in part of the admin pages
+ * (guard-admin.c: app.c calls it, so that guard.c does not call up into it). */
+void pc_guard_admin_init(const struct pc_config *cfg, struct ev_loop *loop);
+
 /* The worker drains (reload or stop): it leaves the store. */
 void pc_guard_drain(void);
 

@@ -585,6 +585,18 @@ static int h2_c_local(struct pc_txn *t, int status, bool close)
     return stream_local(ST_OF(t), status);
 }
 
+void pc_h2_kick(struct pc_h2conn *c)
+{
+    if (c->busy) {
+        c->again = true; /* the loop in progress steps every stream again */
+        return;
+    }
+    /* From the next loop iteration, not from inside the member side's call (a transaction
+     * on the stack must not see its stream swept): the session's watcher runs as if the
+     * socket were ready, and libev merges repeated feeds. */
+    ev_feed_event(pc_w.loop, &c->s->io, EV_CUSTOM);
+}
+
 static void h2_c_abort(struct pc_txn *t)
 {
     struct pc_h2_stream *st = ST_OF(t);

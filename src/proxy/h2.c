@@ -192,18 +192,6 @@ int pc_h2_drive(struct pc_session *s)
     return r;
 }
 
-void pc_h2_kick(struct pc_h2conn *c)
-{
-    if (c->busy) {
-        c->again = true; /* the loop in progress steps every stream again */
-        return;
-    }
-    /* From the next loop iteration, not from inside the member side's call (a transaction
-     * on the stack must not see its stream swept): the session's watcher runs as if the
-     * socket were ready, and libev merges repeated feeds. */
-    ev_feed_event(pc_w.loop, &c->s->io, EV_CUSTOM);
-}
-
 int pc_h2_events(struct pc_session *s)
 {
     struct pc_h2conn *c = s->h2;

@@ -135,6 +135,9 @@ void pc_signin_expire(struct pc_signin_table *t, int64_t now, pc_signin_lock_fn 
 bool pc_signin_clear_account(struct pc_signin_table *t, const char *account);
 bool pc_signin_clear_source(struct pc_signin_table *t, const struct pc_addr *source);
 
+/* A 16-byte source key as text: the IPv4 address (mapped), else the IPv6 /64 it stands for. */
+void pc_signin_source_text(const uint8_t k[16], char *buf, size_t size);
+
 /* The 16-byte key of a source: an IPv4 address as ::ffff:a.b.c.d, an IPv6 one as its /64
  * (one host's privacy addresses share it; an attacker gets no fresh source per address). */
 void pc_signin_source_key(const struct pc_addr *a, uint8_t key[16]);

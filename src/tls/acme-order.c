@@ -110,8 +110,7 @@ static int http(struct acme *a, const char *url, const char *body, bool head, st
         snprintf(a->why, sizeof(a->why), "out of memory");
         goto out;
     }
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+    pc_fetch_setopt(h, url, "https", REQ_TIMEOUT, CONNECT_TIMEOUT, "portico-acme", on_body, r, err);
     if (a->cfg->acme.ca)
         curl_easy_setopt(h, CURLOPT_CAINFO, a->cfg->acme.ca);
     if (body) {
@@ -119,15 +118,8 @@ static int http(struct acme *a, const char *url, const char *body, bool head, st
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     }
     curl_easy_setopt(h, CURLOPT_NOBODY, head ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, REQ_TIMEOUT);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "portico-acme");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
     CURLcode cc = pc_fetch_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     if (cc != CURLE_OK)

@@ -58,6 +58,20 @@ void pc_fetch_stop_close(const char *who)
     stop_fd = -1;
 }
 
+void pc_fetch_setopt(CURL *h, const char *url, const char *protocols, long timeout, long connect,
+                     const char *agent, curl_write_callback write, void *data, char *err)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, connect);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, agent);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, data);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
+}
+
 CURLcode pc_fetch_perform(CURL *h)
 {
     CURLM *m = curl_multi_init();

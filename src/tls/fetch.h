@@ -14,6 +14,11 @@
 int pc_fetch_stop_init(const char *who);
 /* Whether a stop was asked for. */
 bool pc_fetch_stopping(void);
+/* The options every helper transfer takes: URL over PROTOCOLS ("https", "http,https"), at most
+ * TIMEOUT seconds in all and CONNECT to connect, no signals, AGENT as User-Agent, the body to
+ * WRITE(DATA), curl's message in ERR (CURL_ERROR_SIZE). */
+void pc_fetch_setopt(CURL *h, const char *url, const char *protocols, long timeout, long connect,
+                     const char *agent, curl_write_callback write, void *data, char *err);
 /* Runs the transfer H to its end, or until a stop is asked for (CURLE_ABORTED_BY_CALLBACK). */
 CURLcode pc_fetch_perform(CURL *h);
 /* Waits SECS seconds, or until a stop is asked for. */

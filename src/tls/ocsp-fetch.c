@@ -84,19 +84,12 @@ static int http_post(const struct pc_ocsp_cert *c, struct body *b, char *why, si
         goto out;
     }
     char err[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(h, CURLOPT_URL, c->url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    pc_fetch_setopt(h, c->url, "http,https", FETCH_TIMEOUT, CONNECT_TIMEOUT, "portico-ocsp",
+                    on_data, b, err);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, (const char *)q);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)qlen);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, FETCH_TIMEOUT);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "portico-ocsp");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, err);
     CURLcode cc = pc_fetch_perform(h);
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

@@ -103,7 +103,9 @@ static int clear(const char *q, size_t ql, FILE *f)
 {
     const char *eq = memchr(q, '=', ql);
     char val[PC_SIGNIN_NAME_MAX], key[PC_SIGNIN_NAME_MAX];
-    long vl = eq ? pc_pct_decode(eq + 1, ql - (size_t)(eq + 1 - q), true, val, sizeof val) : -1;
+    long vl = eq ? pc_pct_decode(eq + 1, ql - (size_t)(eq + 1 - q),
+                                 PC_PCT_PLUS | PC_PCT_U | PC_PCT_NOCTL, val, sizeof val)
+                 : -1;
     size_t kl = eq ? (size_t)(eq - q) : 0;
     bool ok = false, known = false;
     if (vl > 0 && kl == 7 && strncmp(q, "account", 7) == 0) {

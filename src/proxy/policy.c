@@ -20,7 +20,7 @@ long pc_policy_path(const char *t, size_t n, char *out, size_t cap)
     if (q)
         n = (size_t)(q - t);
     char dec[PC_MAX_POLICY_PATH];
-    long dl = pc_pct_decode(t, n, false, dec, sizeof dec);
+    long dl = pc_pct_decode(t, n, PC_PCT_U | PC_PCT_NOCTL, dec, sizeof dec);
     if (dl < 0)
         return -1;
     /* Segment by segment into OUT: "" and "." vanish, ".." takes the last one back. */
@@ -108,11 +108,13 @@ static int meeturl(const struct pc_config *cfg, const char *q, size_t n, const c
         const char *eq = memchr(q + i, '=', e - i);
         size_t kl = eq ? (size_t)(eq - (q + i)) : e - i;
         char key[16];
-        long k = kl < sizeof key ? pc_pct_decode(q + i, kl, true, key, sizeof key) : -1;
+        /* As ASP.NET reads a query (pct.h): however it is spelled, a meeturl is one. */
+        long k = pc_pct_decode(q + i, kl, PC_PCT_PLUS | PC_PCT_U, key, sizeof key);
         if (k == 7 && strcasecmp(key, "meeturl") == 0) {
             char b64[2048], url[1536];
-            long bl =
-                eq ? pc_pct_decode(eq + 1, (size_t)(q + e - eq - 1), true, b64, sizeof b64) : -1;
+            long bl = eq ? pc_pct_decode(eq + 1, (size_t)(q + e - eq - 1), PC_PCT_PLUS | PC_PCT_U,
+                                         b64, sizeof b64)
+                         : -1;
             for (long j = 0; j < bl; j++)
                 if (b64[j] == ' ')
                     b64[j] = '+'; /* a '+' that a query decoder made a space */

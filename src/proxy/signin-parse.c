@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/pct.h"
 #include "common/util.h"
 #include "proxy/ntlm.h"
 
@@ -117,60 +118,11 @@ int pc_signin_account(const char *domain, const char *user, bool qualified, char
 
 /* ---- the form (HTML 5 "application/x-www-form-urlencoded", as ASP.NET reads it) ---- */
 
-static int hexval(unsigned char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Decodes S into OUT[0, CAP - 1) with its NUL: `+` is a space, `%XX` a byte, and `%uXXXX` (a
- * BMP code point other than a surrogate, as UTF-8) because ASP.NET's UrlDecode takes it too:
- * otherwise `%u0061lice` would be alice for the pool and nobody here. Returns the length, -1
- * for a bad escape, -2 when it does not fit. */
+/* A form value decoded as ASP.NET's form collection does (pct.h): -1 for a bad escape, -2
+ * when it does not fit. */
 static long form_decode(struct span s, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        unsigned char c = (unsigned char)s.p[i], b[3];
-        size_t k = 1;
-        b[0] = c == '+' ? ' ' : c;
-        if (c == '%' && i + 5 < s.n && (s.p[i + 1] == 'u' || s.p[i + 1] == 'U')) {
-            unsigned cp = 0;
-            for (int j = 2; j < 6; j++) {
-                int h = hexval((unsigned char)s.p[i + (size_t)j]);
-                if (h < 0)
-                    return -1;
-                cp = cp << 4 | (unsigned)h;
-            }
-            if (cp >= 0xd800 && cp <= 0xdfff)
-                return -1;
-            if (cp < 0x80)
-                b[0] = (unsigned char)cp;
-            else if (cp < 0x800)
-                b[0] = (unsigned char)(0xc0 | cp >> 6), b[1] = (unsigned char)(0x80 | (cp & 0x3f)),
-                k = 2;
-            else
-                b[0] = (unsigned char)(0xe0 | cp >> 12),
-                b[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f)),
-                b[2] = (unsigned char)(0x80 | (cp & 0x3f)), k = 3;
-            i += 5;
-        } else if (c == '%') {
-            int h1 = i + 2 < s.n ? hexval((unsigned char)s.p[i + 1]) : -1;
-            int h2 = i + 2 < s.n ? hexval((unsigned char)s.p[i + 2]) : -1;
-            if (h1 < 0 || h2 < 0)
-                return -1;
-            b[0] = (unsigned char)(h1 << 4 | h2);
-            i += 2;
-        }
-        if (k >= cap - o)
-            return -2;
-        memcpy(out + o, b, k);
-        o += k;
-    }
-    out[o] = 0;
-    return (long)o;
+    return pc_pct_decode(s.p, s.n, PC_PCT_PLUS | PC_PCT_U, out, cap);
 }
 
 enum form_field { FIELD_OTHER, FIELD_GRANT, FIELD_USER, FIELD_PASSWORD };

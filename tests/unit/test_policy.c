@@ -34,6 +34,9 @@ static void test_path(void)
     CHECK(norm("/a%2") == NULL);
     CHECK(norm("/a%00b") == NULL);
     CHECK(norm("/a%0ab") == NULL);
+    CHECK_STR(norm("/%u0053cheduler"), "/scheduler"); /* http.sys takes %u too */
+    CHECK(norm("/a%u00") == NULL);
+    CHECK(norm("/a%ud800") == NULL);
     char small[8];
     CHECK_INT((int)pc_policy_path("/abcdefghij", 11, small, sizeof small), -1);
 }
@@ -99,6 +102,10 @@ static void test_meeturl(void)
     CHECK_INT(check(h, lwa("/lwa/x/../WebPages/LwaClient.aspx/", "https://attacker.example/")),
               403);
     CHECK_INT(check(h, "/lwa/WebPages/LwaClient.aspx?meeturl=!!notbase64"), 403);
+    /* However the parameter is spelled, as ASP.NET reads a query (%XX, %uXXXX, any case). */
+    CHECK_INT(check(h, "/lwa/WebPages/LwaClient.aspx?m%65%65%74%75%72%6c=aGk="), 403);
+    CHECK_INT(check(h, "/lwa/WebPages/LwaClient.aspx?me%u0065tUrl=aGk="), 403);
+    CHECK_INT(check(h, lwa("/lwa/WebPages/%u004cwaClient.aspx", "https://attacker.example/")), 403);
     CHECK_INT(check(h, "/lwa/WebPages/LwaClient.aspx?MeetUrl="), 403);
     char two[2048];
     snprintf(two, sizeof two, "%s&meeturl=aGk=", lwa(page, "https://meet.contoso.com/a/B"));

@@ -447,6 +447,24 @@ def render_config(net, pools, access_log, pki=None, **proxy):
     return "\n".join(lines) + "\n\n" + "\n".join(p.render(pki) for p in pools)
 
 
+def free_port(ip="127.0.0.1", kind=socket.SOCK_STREAM):
+    """A port nothing listens on at IP now (the kernel's choice), for a listener a test starts."""
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.bind((ip, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def admin_get(port, path, ip="127.0.0.1"):
+    """GET PATH on the admin listener at IP:PORT; asserts 200 and returns the body as text."""
+    with Client(ip, port) as c:
+        r = c.request("GET", path, host="%s:%d" % (ip, port), headers=[("Connection", "close")])
+    assert r.status == 200, (path, r)
+    return r.body.decode("utf-8")
+
+
 # ---------------------------------------------------------------------------------------------
 # The portico process.
 

@@ -27,12 +27,7 @@ WAIT = 30 * harness.SLOW
 NAMES = harness.DEFAULT_NAMES
 
 
-def free_port(ip="127.0.0.1", kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind((ip, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = harness.free_port
 
 
 def wait_port(ip, port, proc, timeout=10.0):

@@ -235,20 +235,7 @@ def test_quantiles():
 # ---------------------------------------------------------------------------------------------
 # Against a running portico
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
-def admin_get(port, path):
-    with harness.Client("127.0.0.1", port) as c:
-        r = c.request("GET", path, host="127.0.0.1:%d" % port, headers=[("Connection", "close")])
-    assert r.status == 200, (path, r)
-    return r.body.decode("utf-8")
+free_port, admin_get = harness.free_port, harness.admin_get
 
 
 def parse_metrics(text):

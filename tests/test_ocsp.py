@@ -154,13 +154,7 @@ def ocsp(tmp_path_factory):
     net.release()
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+free_port = harness.free_port
 
 
 def stack_with(make_stack, tmp_path, cert, **proxy):
@@ -198,10 +192,7 @@ def request_ok(st, ca):
 
 
 def admin_get(st, path):
-    with harness.Client("127.0.0.1", st.admin_port) as c:
-        r = c.request("GET", path, host="127.0.0.1", headers=[("Connection", "close")])
-    assert r.status == 200, r
-    return r.body.decode()
+    return harness.admin_get(st.admin_port, path)
 
 
 def metric(text, name):

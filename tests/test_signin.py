@@ -294,13 +294,7 @@ def test_defence_off_forwards_everything(make_stack, tmp_path):
 
 
 def test_metrics_count_failures_and_refusals(make_stack, tmp_path):
-    port = harness.free_port() if hasattr(harness, "free_port") else None
-    if port is None:
-        import socket
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+    port = harness.free_port()
     st = signin_stack(make_stack, tmp_path, signin={"lockout_threshold": 2},
                       admin="127.0.0.1:%d" % port)
     with client(st) as c:
@@ -309,8 +303,7 @@ def test_metrics_count_failures_and_refusals(make_stack, tmp_path):
         assert ntlm(c, "CONTOSO", "alice", "nope").status == 401
     deadline = time.monotonic() + 10 * harness.SLOW
     while True:
-        with harness.Client("127.0.0.1", port) as a:
-            text = a.request("GET", "/metrics", host="127.0.0.1:%d" % port).body.decode()
+        text = harness.admin_get(port, "/metrics")
         if 'portico_signin_locked{kind="account"} 1' in text or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -350,12 +343,8 @@ def test_unreadable_soap_never_reaches_the_pool(make_stack, tmp_path, body):
 
 def test_admin_lists_and_clears_lockouts(make_stack, tmp_path):
     """The status page, /status.json and `portico signin list|clear` show and lift locks."""
-    import socket
     import subprocess
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = harness.free_port()
     st = signin_stack(make_stack, tmp_path, signin={"lockout_threshold": 2, "spray_accounts": 2},
                       admin="127.0.0.1:%d" % port)
     with client(st) as c:
@@ -366,8 +355,7 @@ def test_admin_lists_and_clears_lockouts(make_stack, tmp_path):
             assert oauth(c, u, "wrong").status == 400
 
     def admin(path):
-        with harness.Client("127.0.0.1", port) as a:
-            return a.request("GET", path, host="127.0.0.1:%d" % port).body.decode()
+        return harness.admin_get(port, path)
 
     doc = json.loads(admin("/status.json"))["signin"]
     assert [(a["account"], a["source"]) for a in doc["accounts"]] == [("bob", "every other source")]

@@ -17,12 +17,7 @@ from test_signin import PASSWORDS, client, oauth, pool_attempts, source, wait_at
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
-def free_port(ip):
-    s = socket.socket()
-    s.bind((ip, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = harness.free_port
 
 
 @pytest.fixture

@@ -307,13 +307,7 @@ class StatusPage(HTMLParser):
 # ---------------------------------------------------------------------------------------------
 # The stack
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+free_port = harness.free_port
 
 
 def admin_stack(make_stack):
@@ -330,10 +324,7 @@ def admin_stack(make_stack):
 
 def admin_get(base, path):
     host, port = base[len("http://"):].split(":")
-    with harness.Client(host, int(port)) as c:
-        r = c.request("GET", path, host="%s:%s" % (host, port), headers=[("Connection", "close")])
-    assert r.status == 200, (path, r)
-    return r.body.decode("utf-8")
+    return harness.admin_get(int(port), path, ip=host)
 
 
 def member_states(base):

@@ -136,15 +136,9 @@ static void status_json(FILE *f)
         const char *e = pc_stats->errors[(pc_stats->err_next + k) % PC_STATS_ERRORS];
         if (!e[0])
             continue;
-        fputs(first ? "\"" : ",\"", f);
+        fputs(first ? "" : ",", f);
         first = false;
-        for (; *e; e++) {
-            if (*e == '"' || *e == '\\')
-                fputc('\\', f);
-            if ((unsigned char)*e >= 0x20)
-                fputc(*e, f);
-        }
-        fputc('"', f);
+        pc_admin_json_str(f, e);
     }
     fputs("],", f);
     pc_history_json(f, cfg);

@@ -15,6 +15,11 @@ void pc_admin_start(struct ev_loop *loop, const struct pc_config *cfg);
 /* Accepts and serves connections on the admin listening socket LFD. */
 void pc_admin_accept(int lfd);
 
+/* Writes S as a JSON string (quotes included), with control characters and < > & as \u
+ * escapes: the status page embeds JSON in a <script> element, which a "</script>" in a name
+ * must not end. */
+void pc_admin_json_str(FILE *f, const char *s);
+
 /* Writes S escaped for HTML text and attribute values (newlines as <br> when NEWLINE_BR). */
 void pc_admin_html(FILE *f, const char *s, bool newline_br);
 

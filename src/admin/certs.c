@@ -9,8 +9,8 @@
 #include "tls/acme.h"
 #include "tls/ocsp.h"
 
-/* A Prometheus label value or JSON string: quote, backslash and control characters escaped
- * (a CN may hold anything). */
+/* A Prometheus label value: quote and backslash escaped, control characters dropped (a CN may
+ * hold anything). */
 static void esc(FILE *f, const char *s)
 {
     for (; *s; s++) {
@@ -181,18 +181,18 @@ void pc_admin_certs_json(FILE *f)
     for (int i = 0; i < PC_OCSP_SLOTS; i++) {
         if (!pc_ocsp_info(i, &in))
             continue;
-        fputs(first ? "{\"names\":\"" : ",{\"names\":\"", f);
+        fputs(first ? "{\"names\":" : ",{\"names\":", f);
         first = false;
-        esc(f, in.names);
-        fprintf(f, "\",\"key\":\"%s\",\"issuer\":\"", in.key);
-        esc(f, in.issuer);
+        pc_admin_json_str(f, in.names);
+        fprintf(f, ",\"key\":\"%s\",\"issuer\":", in.key);
+        pc_admin_json_str(f, in.issuer);
         fprintf(f,
-                "\",\"not_after\":%lld,\"ocsp\":\"%s\",\"stapled\":%s,\"next_update\":%lld,"
-                "\"last_fetch\":%lld,\"detail\":\"",
+                ",\"not_after\":%lld,\"ocsp\":\"%s\",\"stapled\":%s,\"next_update\":%lld,"
+                "\"last_fetch\":%lld,\"detail\":",
                 (long long)in.not_after, pc_ocsp_state_str(in.state), in.stapled ? "true" : "false",
                 (long long)(in.stapled ? in.next_update : 0), (long long)in.last_fetch);
-        esc(f, in.detail);
-        fputs("\"}", f);
+        pc_admin_json_str(f, in.detail);
+        fputs("}", f);
     }
     fputs("],", f);
 }

@@ -7,6 +7,7 @@
  * next. A sample costs one pc_stats_sum() per series the graphs read (about 20 per pool plus
  * 2 per published name and per member), each a hash lookup per live worker: no allocation,
  * nothing on the data path. */
+#include "admin/admin.h"
 #include "admin/history.h"
 
 #include <stdbool.h>
@@ -247,21 +248,6 @@ static void value(FILE *f, const struct pc_history_sample *s, int col, enum fiel
     }
 }
 
-/* S as a JSON string, with < > & as \u escapes too: the status page embeds this JSON in a
- * <script> element (graphs.c), which a "</script>" in a pool name must not end. */
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&')
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 /* `,"NAME":[...]`: field K of the COUNT samples from FIRST on, of column COL (-1: the
  * sample's own fields; PC_HISTORY_POOLS: none, all null). */
 static void series(FILE *f, const char *name, uint32_t first, uint32_t count, int col, enum field k)
@@ -292,7 +278,7 @@ void pc_history_json(FILE *f, const struct pc_config *cfg)
         if (c < 0)
             c = PC_HISTORY_POOLS;
         fputs(p ? ",{\"name\":" : "{\"name\":", f);
-        json_string(f, cfg->pools[p].name);
+        pc_admin_json_str(f, cfg->pools[p].name);
         series(f, "requests_per_s", first, count, c, F_REQ);
         series(f, "4xx_per_s", first, count, c, F_4XX);
         series(f, "5xx_per_s", first, count, c, F_5XX);

@@ -1,4 +1,4 @@
-/* html.c — text escaped for the status page's HTML (admin.h). */
+/* html.c — text escaped for the status page's HTML and for its JSON (admin.h). */
 #include "admin/admin.h"
 
 void pc_admin_html(FILE *f, const char *s, bool newline_br)
@@ -27,4 +27,17 @@ void pc_admin_html(FILE *f, const char *s, bool newline_br)
             fputc(*s, f);
         }
     }
+}
+
+void pc_admin_json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&')
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
 }

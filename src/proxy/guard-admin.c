@@ -15,18 +15,6 @@
 static const struct pc_config *cfg;
 static struct ev_loop *loop;
 
-/* JSON string: the account keys are UTF-8 without control characters (signin.c). */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 struct list_ctx {
     FILE *f;
     int64_t now;
@@ -56,7 +44,7 @@ static void one_lock(const struct pc_signin_lock *l, void *arg)
     c->first = false;
     if (!c->sources) {
         fputs("\"account\":", c->f);
-        json_str(c->f, l->account);
+        pc_admin_json_str(c->f, l->account);
         fputs(",", c->f);
     }
     fprintf(c->f, "\"source\":\"%s\",\"seconds_left\":%ld}", src, left);

@@ -31,25 +31,16 @@
 #include "proxy/signin-store.h"
 #include "proxy/signin.h"
 
-/* The channels (guard-int.h), short. */
-enum channel {
-    CH_NTLM = PC_GUARD_NTLM,
-    CH_KERBEROS = PC_GUARD_KERBEROS,
-    CH_BASIC = PC_GUARD_BASIC,
-    CH_OAUTH = PC_GUARD_OAUTH,
-    CH_SOAP = PC_GUARD_SOAP,
-    NCHANNELS = PC_GUARD_NCHANNELS
-};
-static const char *const channel_names[NCHANNELS] = {"ntlm", "kerberos", "basic", "oauth", "soap"};
+static const char *const channel_names[PC_GUARD_NCHANNELS] = {"ntlm", "kerberos", "basic", "oauth",
+                                                              "soap"};
 
 /* One attempt in flight (t->signin): taken from a free list, so that only sign-in requests
  * pay for the account name. */
 struct pc_guard_attempt {
     struct pc_guard_attempt *next; /* free list */
-    enum channel channel;
-    bool counted;          /* forwarded: its result goes to the table */
-    bool capture;          /* failed, with a small body: learn it once complete */
-    bool kerberos_account; /* no account: per source only */
+    enum pc_guard_channel channel;
+    bool counted; /* forwarded: its result goes to the table */
+    bool capture; /* failed, with a small body: learn it once complete */
     struct pc_addr source;
     char account[PC_SIGNIN_NAME_MAX];
 };
@@ -64,8 +55,6 @@ struct shared {
     _Alignas(8) unsigned char table[];
 };
 
-static void lock(void);
-static void unlock(void);
 static struct shared *shm;
 static struct pc_signin_table *table;
 static const struct pc_config *cfg;
@@ -73,7 +62,8 @@ static struct ev_loop *loop;
 static struct pc_guard_attempt *free_attempts;
 static uint8_t scratch[PC_NTLM_TOKEN_MAX]; /* a decoded token; wiped after each use */
 
-static uint64_t *m_fail[NCHANNELS], *m_success[NCHANNELS], *m_refused[2], *m_locked[2], *m_store_up;
+static uint64_t *m_fail[PC_GUARD_NCHANNELS], *m_success[PC_GUARD_NCHANNELS], *m_refused[2],
+    *m_locked[2], *m_store_up;
 static ev_timer gauge_timer;
 
 static void policy_of(const struct pc_config *c, struct pc_signin_policy *p)
@@ -97,22 +87,12 @@ struct pc_signin_table *pc_guard_table(void)
 
 void pc_guard_lock(void)
 {
-    lock();
-}
-
-void pc_guard_unlock(void)
-{
-    unlock();
-}
-
-static void lock(void)
-{
     int r = pthread_mutex_lock(&shm->lock);
     if (r == EOWNERDEAD)
         pthread_mutex_consistent(&shm->lock);
 }
 
-static void unlock(void)
+void pc_guard_unlock(void)
 {
     pthread_mutex_unlock(&shm->lock);
 }
@@ -176,11 +156,11 @@ static void gauge_cb(struct ev_loop *l, ev_timer *w, int revents)
     (void)l, (void)w, (void)revents;
     struct pc_signin_stats st;
     int64_t now = (int64_t)ev_now(loop);
-    lock();
+    pc_guard_lock();
     if (sweeper)
         pc_signin_expire(table, now, ended, NULL);
     pc_signin_stats(table, now, &st);
-    unlock();
+    pc_guard_unlock();
     if (m_locked[0])
         *m_locked[0] = st.accounts_locked;
     if (m_locked[1])
@@ -205,9 +185,9 @@ static void apply_remote(bool success, int64_t when, const char *account, const 
         memcpy(&v6->sin6_addr, src, 16);
         a.len = sizeof *v6;
     }
-    lock();
+    pc_guard_lock();
     pc_signin_result(table, when, account, &a, success);
-    unlock();
+    pc_guard_unlock();
 }
 
 void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l, int id)
@@ -218,11 +198,11 @@ void pc_guard_worker_init(const struct pc_config *c, struct ev_loop *l, int id)
         return;
     struct pc_signin_policy p;
     policy_of(c, &p);
-    lock();
+    pc_guard_lock();
     pc_signin_set_policy(table, &p);
-    unlock();
+    pc_guard_unlock();
     char key[96];
-    for (int i = 0; i < NCHANNELS; i++) {
+    for (int i = 0; i < PC_GUARD_NCHANNELS; i++) {
         snprintf(key, sizeof key, "portico_signin_failures_total{channel=\"%s\"}",
                  channel_names[i]);
         m_fail[i] = pc_stat(PC_COUNTER, key);
@@ -254,8 +234,26 @@ static void count(uint64_t *c)
 
 /* ---- which requests are attempts ---- */
 
-static struct pc_guard_attempt *attempt_new(struct pc_txn *t, enum channel ch,
-                                            const struct pc_addr *source)
+/* The source of an attempt: the X-Forwarded-For client when there is one (parsed only for an
+ * attempt, not for every request), else the connection's peer. */
+static void source_of(struct pc_addr *out, const struct pc_addr *peer, const char *xff)
+{
+    *out = (struct pc_addr){0};
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&out->ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->ss;
+    if (xff && inet_pton(AF_INET, xff, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        out->len = sizeof *v4;
+    } else if (xff && inet_pton(AF_INET6, xff, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        out->len = sizeof *v6;
+    } else {
+        *out = *peer;
+    }
+}
+
+static struct pc_guard_attempt *attempt_new(struct pc_txn *t, enum pc_guard_channel ch,
+                                            const struct pc_addr *peer, const char *xff)
 {
     struct pc_guard_attempt *a = free_attempts;
     if (a)
@@ -266,8 +264,7 @@ static struct pc_guard_attempt *attempt_new(struct pc_txn *t, enum channel ch,
     a->channel = ch;
     a->counted = false;
     a->capture = false;
-    a->kerberos_account = false;
-    a->source = *source;
+    source_of(&a->source, peer, xff);
     a->account[0] = '\0';
     t->signin = a;
     return a;
@@ -299,10 +296,10 @@ static bool account_of(struct pc_guard_attempt *a, const char *domain, const cha
 /* The table's verdict on A; REFUSE when it is locked (counted as a refusal). */
 static enum pc_guard_step check(struct pc_guard_attempt *a)
 {
-    lock();
+    pc_guard_lock();
     enum pc_signin_verdict v = pc_signin_check(table, (int64_t)ev_now(loop),
                                                a->account[0] ? a->account : NULL, &a->source);
-    unlock();
+    pc_guard_unlock();
     if (v == PC_SIGNIN_ALLOW) {
         a->counted = true;
         return PC_GUARD_PASS;
@@ -314,7 +311,8 @@ static enum pc_guard_step check(struct pc_guard_attempt *a)
 /* The Authorization field of H: an NTLM AUTHENTICATE, a Kerberos token or Basic credentials
  * make T an attempt. */
 static enum pc_guard_step authorization(struct pc_txn *t, const struct pc_head *h,
-                                        const struct pc_field *f, const struct pc_addr *source)
+                                        const struct pc_field *f, const struct pc_addr *peer,
+                                        const char *xff)
 {
     const char *v = h->base + f->value.off;
     size_t n = f->value.len;
@@ -322,20 +320,20 @@ static enum pc_guard_step authorization(struct pc_txn *t, const struct pc_head *
     enum pc_ntlm_kind k = pc_ntlm_parse_header(v, n, scratch, sizeof scratch, &info);
     struct pc_guard_attempt *a = NULL;
     if (k == PC_NTLM_AUTHENTICATE) {
-        if (!(a = attempt_new(t, CH_NTLM, source)))
+        if (!(a = attempt_new(t, PC_GUARD_NTLM, peer, xff)))
             return PC_GUARD_PASS; /* out of memory: forwarded uncounted rather than refused */
         if (!account_of(a, info.domain, info.user)) {
             pc_guard_release(t);
             return PC_GUARD_PASS;
         }
     } else if (k == PC_NTLM_KERBEROS) {
-        if (!(a = attempt_new(t, CH_KERBEROS, source)))
+        if (!(a = attempt_new(t, PC_GUARD_KERBEROS, peer, xff)))
             return PC_GUARD_PASS;
     } else if (k == PC_NTLM_NONE) {
         char user[PC_SIGNIN_NAME_MAX];
         if (pc_signin_parse_basic(v, n, user, sizeof user) != 1)
             return PC_GUARD_PASS;
-        if (!(a = attempt_new(t, CH_BASIC, source)))
+        if (!(a = attempt_new(t, PC_GUARD_BASIC, peer, xff)))
             return PC_GUARD_PASS;
         if (!account_of(a, NULL, user)) {
             pc_guard_release(t);
@@ -357,20 +355,20 @@ static bool path_is(const struct pc_head *h, const char *path)
     return n == pl || p[pl] == '?' || p[pl] == '/';
 }
 
-/* The channel of a POST whose body is a sign-in (the web ticket service), or NCHANNELS. */
-static enum channel body_channel(const struct pc_head *h)
+/* The channel of a POST whose body is a sign-in (the web ticket service), or PC_GUARD_NCHANNELS. */
+static enum pc_guard_channel body_channel(const struct pc_head *h)
 {
     if (!pc_h1_eq(h, h->method, "post"))
-        return NCHANNELS;
+        return PC_GUARD_NCHANNELS;
     if (path_is(h, "/webticket/oauthtoken"))
-        return CH_OAUTH;
+        return PC_GUARD_OAUTH;
     if (path_is(h, "/webticket/webticketservice.svc/auth"))
-        return CH_SOAP;
-    return NCHANNELS;
+        return PC_GUARD_SOAP;
+    return PC_GUARD_NCHANNELS;
 }
 
 enum pc_guard_step pc_guard_request(struct pc_txn *t, const struct pc_head *h,
-                                    const struct pc_addr *source)
+                                    const struct pc_addr *peer, const char *xff)
 {
     if (!table || !cfg->signin.on)
         return PC_GUARD_PASS;
@@ -383,9 +381,9 @@ enum pc_guard_step pc_guard_request(struct pc_txn *t, const struct pc_head *h,
         authz = &h->f[i];
     }
     if (authz)
-        return authorization(t, h, authz, source);
-    enum channel ch = body_channel(h);
-    if (ch == NCHANNELS)
+        return authorization(t, h, authz, peer, xff);
+    enum pc_guard_channel ch = body_channel(h);
+    if (ch == PC_GUARD_NCHANNELS)
         return PC_GUARD_PASS;
     if (h->chunked)
         return PC_GUARD_CHUNKED;
@@ -393,7 +391,7 @@ enum pc_guard_step pc_guard_request(struct pc_txn *t, const struct pc_head *h,
         return PC_GUARD_PASS; /* no form, no password */
     if (h->content_length > PC_GUARD_BODY_MAX)
         return PC_GUARD_TOO_LARGE;
-    return attempt_new(t, ch, source) ? PC_GUARD_BODY : PC_GUARD_PASS;
+    return attempt_new(t, ch, peer, xff) ? PC_GUARD_BODY : PC_GUARD_PASS;
 }
 
 enum pc_guard_step pc_guard_body(struct pc_txn *t, const char *body, size_t len)
@@ -403,7 +401,7 @@ enum pc_guard_step pc_guard_body(struct pc_txn *t, const char *body, size_t len)
         return PC_GUARD_PASS;
     char user[PC_SIGNIN_NAME_MAX];
     int found;
-    if (a->channel == CH_SOAP) {
+    if (a->channel == PC_GUARD_SOAP) {
         found = pc_signin_parse_soap(body, len, user, sizeof user);
     } else {
         struct pc_signin_form f;
@@ -439,14 +437,14 @@ static bool has_diagnostics(const struct pc_head *h)
 /* Whether the response H is the member's refusal of a password on channel CH: 401 for the
  * authentication schemes, 400 (invalid_grant) or 401 for the OAuth grant, 401 or an error
  * with X-Ms-diagnostics (the SOAP fault) for the SOAP web ticket. */
-static bool is_failure(enum channel ch, const struct pc_head *h)
+static bool is_failure(enum pc_guard_channel ch, const struct pc_head *h)
 {
     int status = h->status;
     if (status == 401)
         return true;
-    if (ch == CH_OAUTH)
+    if (ch == PC_GUARD_OAUTH)
         return status == 400;
-    return ch == CH_SOAP && status >= 400 && has_diagnostics(h);
+    return ch == PC_GUARD_SOAP && status >= 400 && has_diagnostics(h);
 }
 
 void pc_guard_response(struct pc_txn *t, const struct pc_head *h)
@@ -461,18 +459,18 @@ void pc_guard_response(struct pc_txn *t, const struct pc_head *h)
         return; /* the pool failed, not the password: no verdict */
     int64_t now = (int64_t)ev_now(loop);
     const char *acct = a->account[0] ? a->account : NULL;
-    lock();
+    pc_guard_lock();
     pc_signin_result(table, now, acct, &a->source, !fail);
     enum pc_signin_verdict after =
         fail ? pc_signin_check(table, now, acct, &a->source) : PC_SIGNIN_ALLOW;
-    unlock();
+    pc_guard_unlock();
     uint8_t key[16];
     pc_signin_source_key(&a->source, key);
     pc_store_publish(!fail, now, acct, key);
     count(fail ? m_fail[a->channel] : m_success[a->channel]);
     if (!fail)
         return;
-    pc_guard_learn_head(t->pool_idx, (enum pc_guard_channel)a->channel, h);
+    pc_guard_learn_head(t->pool_idx, a->channel, h);
     a->capture = h->has_cl && h->content_length <= 2048 && cfg->signin.failure_delay > 0;
     if (cfg->signin.failure_delay > 0)
         t->hold_until = t->t_start + cfg->signin.failure_delay;
@@ -493,8 +491,7 @@ int pc_guard_refusal(struct pc_out *o, struct pc_txn *t, bool close)
     struct pc_guard_attempt *a = t->signin;
     if (cfg->signin.failure_delay > 0)
         t->hold_until = t->t_start + cfg->signin.failure_delay;
-    return pc_guard_answer(o, t->pool_idx, a ? (enum pc_guard_channel)a->channel : PC_GUARD_NTLM,
-                           close, ev_now(loop));
+    return pc_guard_answer(o, t->pool_idx, a ? a->channel : PC_GUARD_NTLM, close, ev_now(loop));
 }
 
 void pc_guard_complete(struct pc_txn *t)
@@ -514,6 +511,5 @@ void pc_guard_complete(struct pc_txn *t)
     if (o->rawlen)
         memcpy(whole + hl, o->raw, o->rawlen);
     uint32_t acct = pc_fnv1a(PC_FNV_INIT, a->account, strlen(a->account));
-    pc_guard_learn_body(t->pool_idx, (enum pc_guard_channel)a->channel, whole, hl + o->rawlen,
-                        acct);
+    pc_guard_learn_body(t->pool_idx, a->channel, whole, hl + o->rawlen, acct);
 }

@@ -47,10 +47,11 @@ enum pc_guard_step {
     PC_GUARD_TOO_LARGE, /* a sign-in form over PC_GUARD_BODY_MAX: 413 */
 };
 
-/* The routed request head H of T (T's name and status fields set) from SOURCE (the client,
- * as the access log names it). */
+/* The routed request head H of T (T's name and status fields set) from the connection's PEER,
+ * or from the client a trusted X-Forwarded-For named (XFF: its address as text, NULL when
+ * none): the source is the client the access log names. */
 enum pc_guard_step pc_guard_request(struct pc_txn *t, const struct pc_head *h,
-                                    const struct pc_addr *source);
+                                    const struct pc_addr *peer, const char *xff);
 
 /* After PC_GUARD_BODY: the whole body BODY[0, LEN). PASS, REFUSE or MALFORMED. */
 enum pc_guard_step pc_guard_body(struct pc_txn *t, const char *body, size_t len);

@@ -1,7 +1,6 @@
 /* request.c — an HTTP/1 request head (see request.h): parsing, routing (404, 421, the port-80
  * redirect), rewriting it for the pool, and starting the transaction. The session reads and
  * scans the head and answers what this file decides. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,27 +107,6 @@ static bool acme_challenge(const struct pc_head *h, struct pc_answer *a)
     return true;
 }
 
-/* The client a sign-in attempt comes from: the connection's, or this request's when a trusted
- * X-Forwarded-For named it (peer_ip then holds it). */
-static const struct pc_addr *request_source(const struct pc_session *s, struct pc_addr *buf)
-{
-    if (!s->xff_used)
-        return &s->peer;
-    *buf = (struct pc_addr){0};
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&buf->ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&buf->ss;
-    if (inet_pton(AF_INET, s->peer_ip, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        buf->len = sizeof *v4;
-    } else if (inet_pton(AF_INET6, s->peer_ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        buf->len = sizeof *v6;
-    } else {
-        return &s->peer;
-    }
-    return buf;
-}
-
 /* The sign-in defence stopped the request before a pool saw it (docs/signin.md). */
 static int guard_answer(struct pc_session *s, enum pc_guard_step g, struct pc_answer *a)
 {
@@ -159,6 +137,39 @@ int pc_request_resume(struct pc_session *s, struct pc_answer *a)
     }
     if (pc_txn_start(&s->t) < 0)
         return answer(a, 502, true);
+    return 0;
+}
+
+/* Routes the request to a published name by HOST[0, HOSTLEN) (NULL: none; then by SNI for an
+ * HTTP/1.0 request on TLS): 404, 421, the port-80 redirect or an ACME challenge are answered
+ * in *A (1), else s->t.name is set (0). */
+static int route(struct pc_session *s, const char *host, size_t hostlen, struct pc_answer *a)
+{
+    const struct pc_config *cfg = pc_w.cfg;
+    /* An HTTP/1.0 request without Host is routed by SNI; plain HTTP has none. */
+    if (!host && s->ssl) {
+        host = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
+        hostlen = host ? strlen(host) : 0;
+        /* The handshake refused a bad name already (tls.c); this is the same check, kept
+         * where the name is used, so that no other path can bring one here. */
+        if (host && !pc_h1_valid_hostname(host, hostlen))
+            return answer(a, 400, true);
+        if (host)
+            lg_copy(s, &head, host, hostlen);
+    }
+    s->t.name = host ? pc_config_route(cfg, host, hostlen) : NULL;
+    if (!s->t.name)
+        return answer(a, 404, s->t.body != PC_BODY_NONE);
+    if (s->kind == PC_LISTEN_HTTP && cfg->acme.line && acme_challenge(&head, a))
+        return 1;
+    if (s->ssl && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
+        return answer(a, 421, s->t.body != PC_BODY_NONE);
+    if (s->kind == PC_LISTEN_HTTP) {
+        if (s->t.name->http == PC_HTTP_REDIRECT)
+            return redirect(s, host, hostlen, a);
+        if (s->t.name->http != PC_HTTP_FORWARD)
+            return answer(a, 404, s->t.body != PC_BODY_NONE);
+    }
     return 0;
 }
 
@@ -198,30 +209,8 @@ int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a)
     s->t.expect_continue = head.expect_continue;
     s->t.close_after = head.conn_close || (s->t.client_10 && !head.conn_keepalive) || pc_w.draining;
 
-    /* An HTTP/1.0 request without Host is routed by SNI; plain HTTP has none. */
-    if (!host && s->ssl) {
-        host = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
-        hostlen = host ? strlen(host) : 0;
-        /* The handshake refused a bad name already (tls.c); this is the same check, kept
-         * where the name is used, so that no other path can bring one here. */
-        if (host && !pc_h1_valid_hostname(host, hostlen))
-            return answer(a, 400, true);
-        if (host)
-            lg_copy(s, &head, host, hostlen);
-    }
-    s->t.name = host ? pc_config_route(cfg, host, hostlen) : NULL;
-    if (!s->t.name)
-        return answer(a, 404, s->t.body != PC_BODY_NONE);
-    if (s->kind == PC_LISTEN_HTTP && cfg->acme.line && acme_challenge(&head, a))
+    if (route(s, host, hostlen, a))
         return 1;
-    if (s->ssl && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
-        return answer(a, 421, s->t.body != PC_BODY_NONE);
-    if (s->kind == PC_LISTEN_HTTP) {
-        if (s->t.name->http == PC_HTTP_REDIRECT)
-            return redirect(s, host, hostlen, a);
-        if (s->t.name->http != PC_HTTP_FORWARD)
-            return answer(a, 404, s->t.body != PC_BODY_NONE);
-    }
     int deny =
         pc_policy_check(cfg, s->t.name, head.base + head.path.off, head.path.len, s->peer_ip);
     if (deny)
@@ -230,8 +219,8 @@ int pc_request_begin(struct pc_session *s, size_t hl, struct pc_answer *a)
     s->t.has_cookie =
         s->t.name->pool->affinity == PC_AFFINITY_COOKIE && pc_cookie_wsman(&head, &s->t.cookie_id);
 
-    struct pc_addr src;
-    enum pc_guard_step g = pc_guard_request(&s->t, &head, request_source(s, &src));
+    enum pc_guard_step g =
+        pc_guard_request(&s->t, &head, &s->peer, s->xff_used ? s->peer_ip : NULL);
     if (g >= PC_GUARD_REFUSE)
         return guard_answer(s, g, a);
 

@@ -404,17 +404,10 @@ static int sess_peek_client(struct pc_session *s)
 {
     if (s->in && pc_buf_room(s->in) == 0 && s->in->start == 0)
         return 0;
-    ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
-    if (n > 0) {
-        s->t.bytes_in += (uint64_t)n;
-        if (s->t.discard_in)
-            s->in->start = s->in->end; /* the rest of an abandoned body */
-        return 0;
-    }
-    if (n == PC_IO_AGAIN)
-        return 0;
-    sess_close(s);
-    return -1;
+    int r = sess_read_more(s);
+    if (r > 0 && s->t.discard_in)
+        s->in->start = s->in->end; /* the rest of an abandoned body */
+    return r < 0 ? -1 : 0;
 }
 
 /* Advances the TLS handshake with the client. Returns -1 if the session closed. */

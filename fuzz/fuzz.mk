@@ -108,7 +108,8 @@ $(FUZZ_DIR)/fuzz_proxyproto: fuzz/fuzz_proxyproto.c fuzz/common.h $(FUZZ_DIR)/ob
 # The sign-in token parsers (NTLMSSP, SPNEGO, Kerberos, base64, the web-ticket form, Basic;
 # docs/signin.md): pure, like the PROXY protocol parser.
 FUZZ_SIGNOBJS := $(FUZZ_DIR)/obj/proxy/ntlm.o $(FUZZ_DIR)/obj/proxy/signin.o \
-                 $(FUZZ_DIR)/obj/proxy/signin-parse.o $(FUZZ_DIR)/obj/proxy/signin-soap.o
+                 $(FUZZ_DIR)/obj/proxy/signin-parse.o $(FUZZ_DIR)/obj/proxy/signin-soap.o \
+                 $(FUZZ_DIR)/obj/common/pct.o
 $(FUZZ_DIR)/fuzz_ntlm: fuzz/fuzz_ntlm.c fuzz/common.h $(FUZZ_SIGNOBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< $(FUZZ_SIGNOBJS) -lxml2
 

@@ -19,13 +19,20 @@ reload N only) and the listener's certificate file (three certificates in turn).
 - a broken configuration in the middle is refused with FILE:LINE logged, and the running
   configuration (and certificate, although the file changed) keeps serving;
 - the master's descriptors do not grow over the reloads, and the replaced workers exit once
-  their work is done.
+  their work is done;
+- HTTP/2 clients (issue 13, docs/http2.md) are served through the reloads too: a thread keeps
+  four streams in flight on one connection at a time, and one long poll per batch is a stream.
+  An old worker ends its HTTP/2 connections with GOAWAY (NO_ERROR) and finishes the streams it
+  took; a stream above GOAWAY's last stream id, or refused with REFUSED_STREAM, was not
+  processed (RFC 9113 §6.8, §8.7) and is retried on a new connection, as browsers do; that is
+  the only allowance, and it is counted.
 
 Everything is bounded: counts per thread and an overall deadline (SLOW for sanitized builds).
 No sleep is used as synchronisation: reload completion is the notify message and the log line.
 """
 
 import collections
+import json
 import os
 import random
 import re
@@ -39,6 +46,13 @@ import time
 import harness
 import mockpool
 from harness import IO_TIMEOUT, SLOW, Pool, ProtocolError
+
+try:
+    import h2.errors
+    from hyperframe.frame import GoAwayFrame
+    from test_http2 import H2Client
+except ImportError:  # python3-h2 is a test dependency (Makefile); without it, no HTTP/2 load
+    H2Client = None
 
 RELOADS = 50
 BROKEN_AT = 25                      # a broken configuration is tried just before reload 25
@@ -56,7 +70,9 @@ UPLOAD_PIECES = 4
 # must drain and exit 0, even one told to stop while it was still starting
 ABNORMAL = re.compile(r"worker \d+ \(pid \d+\) died|worker pid \d+ ended abnormally")
 KINDS = ("keep-alive GET http", "keep-alive GET https", "new-connection GET http",
-         "new-connection GET https", "upload http", "upload https")
+         "new-connection GET https", "upload http", "upload https") + (
+             ("h2 stream GET",) if H2Client else ())
+H2_STREAMS = 4                      # streams in flight on the HTTP/2 load connection
 
 
 def expected_cert(i):
@@ -354,6 +370,147 @@ class Load:
         with self.lock:
             self.longpolls.append((name, at_send, at_answer, secs))
 
+    # -- HTTP/2 (python3-h2)
+
+    def h2_connect(self, timeout=None):
+        c = H2Client(self.st, timeout=timeout or 10.0 * SLOW)
+        if c.alpn != "h2":
+            c.close()
+            raise ProtocolError("ALPN chose %r, not h2" % c.alpn)
+
+        def goaway(frame):
+            # python3-h2 ends the whole connection on any GOAWAY; RFC 9113 §6.8 lets the
+            # streams up to the last stream id finish, and browsers read them: so does this one.
+            c.goaway = (frame.error_code, frame.last_stream_id)
+            return [], []
+        c.conn._frame_dispatch_table[GoAwayFrame] = goaway
+        return c
+
+    @staticmethod
+    def h2_settled(c, sids):
+        """Whether every stream of SIDS has its answer, a reset, or can have none any more (it is
+        above the last stream id of a GOAWAY received)."""
+        last = c.goaway[1] if c.goaway else None
+        return all(c.streams[i]["ended"] or c.streams[i]["reset"] is not None
+                   or (last is not None and i > last) for i in sids)
+
+    def h2_round(self, c, todo):
+        """Sends the requests TODO as concurrent streams on C and reads them to the end.
+        Returns (answered [(target, big, H2Resp)], unprocessed [(target, big)])."""
+        sids = {c.request(t): (t, big) for t, big in todo}
+        closed = False
+        while not self.h2_settled(c, sids):
+            try:
+                c.pump()
+            except ConnectionError:
+                closed = True
+                break
+        answered, unprocessed = [], []
+        last = c.goaway[1] if c.goaway else None
+        for sid, (t, big) in sids.items():
+            s = c.streams[sid]
+            if s["ended"] and s["headers"]:
+                answered.append((t, big, H2Resp(s)))
+            elif s["reset"] == h2.errors.ErrorCodes.REFUSED_STREAM or (
+                    last is not None and sid > last):
+                unprocessed.append((t, big))
+            else:
+                answered.append((t, big, "stream %d %s%s" % (
+                    sid, "reset %r" % s["reset"] if s["reset"] is not None else "unanswered",
+                    ", connection closed" if closed else "")))
+        return answered, unprocessed, closed or c.goaway is not None
+
+    def h2_gets(self, name):
+        """H2_STREAMS concurrent GETs at a time on one HTTP/2 connection, a new connection once
+        the server sent GOAWAY or closed it; unprocessed streams are retried (at most twice)."""
+        kind = "h2 stream GET"
+        rng = random.Random(name)
+        c, n, again = None, 0, []
+        try:
+            while self.running(n):
+                todo = again[:H2_STREAMS]
+                again = again[H2_STREAMS:]
+                while len(todo) < H2_STREAMS:
+                    n += 1
+                    todo.append(self.pick_get(rng, name) + (0,))
+                try:
+                    if c is None:
+                        c = self.h2_connect()
+                    answered, unprocessed, done = self.h2_round(c, [(t, b) for t, b, _ in todo])
+                except (OSError, ProtocolError) as e:
+                    self.fail(kind, "%d streams: %s: %r" % (len(todo), type(e).__name__, e))
+                    c, done = None, False
+                    continue
+                tries = {t: k for t, _, k in todo}
+                for t, big, r in answered:
+                    err = r if isinstance(r, str) else self.check_get(r, t, big)
+                    if err:
+                        self.fail(kind, "%s: %s" % (t, err))
+                    else:
+                        self.ok(kind)
+                for t, big in unprocessed:
+                    if tries[t] >= 2:
+                        self.fail(kind, "%s: not processed three times" % t)
+                        continue
+                    self.note("h2 streams not processed (GOAWAY or REFUSED_STREAM), retried")
+                    again.append((t, big, tries[t] + 1))
+                if c.goaway and c.goaway[0] != 0:
+                    self.fail(kind, "GOAWAY with error %d, not NO_ERROR" % c.goaway[0])
+                if done:
+                    self.note("h2 connections ended by the server")
+                    c.close()
+                    c = None
+        finally:
+            if c is not None:
+                c.close()
+
+    def h2_longpoll(self, name):
+        kind = "long poll h2"
+        target = "/longpoll?secs=%s&t=%s" % (LONGPOLL_SECS, harness.unique(name))
+        t0 = time.monotonic()
+        try:
+            c = self.h2_connect(timeout=LONGPOLL_SECS + IO_TIMEOUT)
+            at_send = self.reloads
+            answered, unprocessed, _ = self.h2_round(c, [(target, None)])
+            c.close()
+        except (OSError, ProtocolError) as e:
+            self.fail(kind, "%s: %s: %r" % (target, type(e).__name__, e))
+            return
+        secs = time.monotonic() - t0
+        at_answer = self.reloads
+        if unprocessed:
+            self.fail(kind, "%s: not processed on a new connection" % target)
+            return
+        r = answered[0][2]
+        err = r if isinstance(r, str) else self.check_get(r, target, None)
+        if not err and r.json().get("held") != LONGPOLL_SECS:
+            err = "held %r s, not %r" % (r.json().get("held"), LONGPOLL_SECS)
+        if not err and secs < LONGPOLL_SECS * 0.95:
+            err = "answered after %.2f s, before the pool's %.1f s" % (secs, LONGPOLL_SECS)
+        if err:
+            self.fail(kind, "%s: %s" % (target, err))
+            return
+        self.ok(kind)
+        with self.lock:
+            self.longpolls.append((name, at_send, at_answer, secs))
+
+
+class H2Resp:
+    """A finished python3-h2 stream with the Response interface check_get reads."""
+
+    def __init__(self, s):
+        self.fields = {n.decode().lower(): v.decode() for n, v in s["headers"]}
+        self.status = int(self.fields[":status"])
+        self.reason = ""
+        self.body = bytes(s["data"])
+        self.body_len = len(self.body)
+
+    def header(self, name):
+        return self.fields.get(name.lower())
+
+    def json(self):
+        return json.loads(self.body)
+
 
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
@@ -373,7 +530,8 @@ def test_fifty_reloads_under_load(make_stack, tmp_path):
     put_cert(expected_cert(0))
     net = harness.Net.alloc()
     members = [net.member(1), net.member(2)]
-    proxy = dict(https_port=443, certificate=live_pem, key=live_key)
+    proxy = dict(https_port=443, certificate=live_pem, key=live_key,
+                 **({"http2": "on"} if H2Client else {}))
 
     def pools(i):
         return [Pool("fe", [members[i % 2]], harness.DEFAULT_NAMES + ["r%d.contoso.com" % i],
@@ -464,6 +622,8 @@ def test_fifty_reloads_under_load(make_stack, tmp_path):
                 load.spawn(load.keepalive_gets, tls, "ka-%s-%d" % ("https" if tls else "http", k))
             load.spawn(load.new_conn_gets, tls, "new-%s" % ("https" if tls else "http"))
             load.spawn(load.uploads, tls, "up-%s" % ("https" if tls else "http"))
+        if H2Client:
+            load.spawn(load.h2_gets, "h2")
         # Load before the first reload: every kind of request has been answered once.
         deadline = time.monotonic() + 10 * SLOW
         while not all(load.counts[k] for k in KINDS):
@@ -496,6 +656,8 @@ def test_fifty_reloads_under_load(make_stack, tmp_path):
             if i in LONGPOLL_AT:
                 for k in range(LONGPOLLS_PER_BATCH):
                     lp_threads.append(load.spawn(load.longpoll, k % 2 == 1, "lp%d-%d" % (i, k)))
+                if H2Client:
+                    lp_threads.append(load.spawn(load.h2_longpoll, "lp%d-h2" % i))
         phase = time.monotonic() - started
         for t in lp_threads:
             t.join(LONGPOLL_SECS + 3 * IO_TIMEOUT)
@@ -519,7 +681,7 @@ def test_fifty_reloads_under_load(make_stack, tmp_path):
     abnormal = [l for l in st.portico.stderr_lines if ABNORMAL.search(l)]
 
     c = load.counts
-    total = sum(c[k] for k in KINDS + ("long poll http", "long poll https"))
+    total = sum(c[k] for k in KINDS + ("long poll http", "long poll https", "long poll h2"))
     failed = sum(v for k, v in c.items() if k.endswith("FAILED"))
     spans = [a - s for _, s, a, _ in load.longpolls]
     covered = sum(1 for i in range(RELOADS + 1) if load.per_interval[i])
@@ -548,7 +710,7 @@ def test_fifty_reloads_under_load(make_stack, tmp_path):
     if abnormal:
         problems.append("workers ended abnormally:\n" + "\n".join(abnormal[:10]))
     assert not problems, "\n\n".join(problems + [summary])
-    assert len(load.longpolls) == len(LONGPOLL_AT) * LONGPOLLS_PER_BATCH, summary
+    assert len(load.longpolls) == len(LONGPOLL_AT) * (LONGPOLLS_PER_BATCH + bool(H2Client)), summary
     assert min(spans) >= LONGPOLL_MIN_SPAN, "a long poll spanned fewer than %d reloads: %s" % (
         LONGPOLL_MIN_SPAN, summary)
     for k in KINDS:

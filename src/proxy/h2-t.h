@@ -49,11 +49,13 @@ struct pc_h2conn {
     struct pc_list streams; /* open streams */
     struct pc_list link;    /* the free list */
     unsigned nstreams;
-    int busy;        /* inside nghttp2 or the drive loop: no nested send */
-    bool again;      /* a stream moved while busy: step them all once more */
-    bool draining;   /* GOAWAY sent: finishes the streams in flight */
-    bool dying;      /* the connection is being freed: callbacks do nothing */
-    double last_act; /* last I/O on the connection */
+    int busy;         /* inside nghttp2 or the drive loop: no nested send */
+    bool again;       /* a stream moved while busy: step them all once more */
+    bool draining;    /* the shutdown notice sent: GOAWAY follows at goaway_at */
+    bool goaway;      /* the final GOAWAY sent: finishes the streams in flight */
+    bool dying;       /* the connection is being freed: callbacks do nothing */
+    double last_act;  /* last I/O on the connection */
+    double goaway_at; /* when draining: when the final GOAWAY is due */
 };
 
 #endif

@@ -28,6 +28,9 @@ static nghttp2_option *options;
 #define H2_MAX_STREAMS 100
 #define H2_WINDOW      65535 /* per stream: a request body fits one PC_BUF_BULK buffer */
 #define H2_SEND_ROUNDS 16    /* steps of streams and sends per event, bounded */
+/* From the shutdown notice to the final GOAWAY (RFC 9113 §6.8: "at least one round-trip
+ * time"): a second is more than the round trip of any network a Lync client signs in from. */
+#define H2_GOAWAY_DELAY 1.0
 
 /* Frames for the socket go into s->out (one bulk buffer); when it is full nghttp2 waits. */
 static ssize_t cb_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags, void *ud)
@@ -92,6 +95,10 @@ int pc_h2_start(struct pc_session *s)
     s->h2 = c;
     s->state = PC_S_H2;
     c->last_act = ev_now(pc_w.loop);
+    /* Accepted before the drain, handshake done after: like an HTTP/1.1 connection's first
+     * request, the streams on their way are served, then the connection ends. */
+    if (pc_w.draining)
+        pc_h2_drain(s);
     return 0;
 }
 
@@ -203,11 +210,25 @@ int pc_h2_events(struct pc_session *s)
     return ev;
 }
 
+/* Sends the final GOAWAY once it is due (pc_h2_drain): it names the last stream taken, and
+ * nghttp2 refuses any later one. Returns when it is due, or 0 once sent or not draining. */
+static double h2_goaway(struct pc_h2conn *c, double now)
+{
+    if (!c->draining || c->goaway)
+        return 0;
+    if (now < c->goaway_at)
+        return c->goaway_at;
+    c->goaway = true;
+    nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    return 0;
+}
+
 int pc_h2_timer(struct pc_session *s)
 {
     struct pc_h2conn *c = s->h2;
     double now = ev_now(pc_w.loop);
-    double next = 0;
+    double next = h2_goaway(c, now);
     c->busy++;
     for (struct pc_list *e = c->streams.next; e != &c->streams; e = e->next) {
         double due = pc_h2_stream_timer(PC_CONTAINER_OF(e, struct pc_h2_stream, link), now);
@@ -234,15 +255,23 @@ int pc_h2_timer(struct pc_session *s)
     return 0;
 }
 
+/* A graceful shutdown in two steps (RFC 9113 §6.8): a GOAWAY whose last stream id is 2^31-1
+ * announces it while requests already on their way are still taken, and H2_GOAWAY_DELAY later
+ * the final one names the last stream taken; those finish, then the connection closes. A
+ * single GOAWAY at once would refuse the requests crossing it (the client must retry them). */
 void pc_h2_drain(struct pc_session *s)
 {
     struct pc_h2conn *c = s->h2;
     if (c->draining)
         return;
     c->draining = true;
-    /* RFC 9113 §6.8: the streams already opened finish; no new one is accepted. */
-    nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->ng),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+    c->goaway_at = ev_now(pc_w.loop) + H2_GOAWAY_DELAY;
+    nghttp2_submit_shutdown_notice(c->ng);
+    if (ev_timer_remaining(pc_w.loop, &s->timer) > H2_GOAWAY_DELAY) {
+        ev_timer_stop(pc_w.loop, &s->timer);
+        ev_timer_set(&s->timer, H2_GOAWAY_DELAY, 0.);
+        ev_timer_start(pc_w.loop, &s->timer);
+    }
     ev_feed_event(pc_w.loop, &s->io, EV_CUSTOM);
 }
 

@@ -441,6 +441,7 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
         .max_pinned_per_client = 8,
         .certificate_watch = true,
         .ocsp_stapling = true,
+        .http2 = true, /* docs/http2.md */
         .state_dir = pc_cfg_strdup(PC_STATE_DIR),
         .access_log = pc_cfg_strdup("stdout"),
         .access_log_format = PC_LOG_COMBINED,

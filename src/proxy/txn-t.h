@@ -56,8 +56,7 @@ struct pc_txn {
                             * (NULL: it cannot keep any, connection-bound auth is refused) */
     const char *client_ip; /* the client as text (balancing by address, logs) */
     bool up_tls;           /* members are reached over TLS (the HTTPS listener) */
-    bool h2;               /* an HTTP/2 stream (proxy/h2.c): bodies go to it without framing,
-                            * interim responses are not relayed (not yet, docs/http2.md) */
+    bool h2;               /* an HTTP/2 stream (proxy/h2.c): bodies go to it without framing */
 
     /* Per request: everything from here to lg starts at zero (pc_txn_reset). */
     struct pc_upconn *up; /* the member connection serving it, NULL when none */

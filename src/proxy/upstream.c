@@ -410,8 +410,8 @@ static int up_head(struct pc_upconn *u, size_t hl)
     if (st >= 200 && !t->req_done && !member_ka)
         t->close_after = true;
     /* An interim response never goes to an HTTP/1.0 client (RFC 9110 §15.2): it would take
-     * `103 Early Hints` for the answer. */
-    bool dropped = st < 200 && st != 101 && (t->client_10 || t->h2);
+     * `103 Early Hints` for the answer. An HTTP/2 stream relays it as HEADERS (h2-resp.c). */
+    bool dropped = st < 200 && st != 101 && t->client_10;
     if (!dropped && !pc_rw_response(t->resp, &head, t, mode))
         return gone(up_fail(u, 502, "out of memory"));
     /* Framing (RFC 9112 §6.3): Content-Length is counted here, chunked goes through llhttp,

@@ -1,6 +1,8 @@
 /* h2-resp.c — an HTTP/2 stream's response (RFC 9113 §8.1; docs/http2.md): the member's
  * HTTP/1.1 response, as upstream.c queues it in t->resp (bodies without framing), goes out as
- * HEADERS and DATA; interim responses (1xx) as HEADERS of their own before the final one. */
+ * HEADERS and DATA; interim responses (1xx) as HEADERS of their own before the final one; the
+ * trailer section of a chunked response (t->trailers) as HEADERS with END_STREAM after the
+ * last DATA. */
 #include <string.h>
 
 #include "common/out.h"
@@ -61,6 +63,46 @@ static size_t head_fields(char status[4])
     return n;
 }
 
+/* The trailer section TR (field lines, then CRLF, as chunked.c checked it) as nva, without
+ * the fields no trailer carries on (pc_h1_trailer_allowed): their number, or -1 (more than a
+ * head may have, a malformed response). */
+static int trailer_fields(const struct pc_buf *tr)
+{
+    const char *p = tr->data + tr->start, *end = tr->data + tr->end;
+    size_t n = 0, lo = 0;
+    while (end - p > 2) {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        const char *eol = colon ? memchr(colon, '\r', (size_t)(end - colon)) : NULL;
+        if (!eol)
+            return -1; /* never: chunked.c ends every line with CRLF */
+        const char *v = colon + 1, *ve = eol;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        if (pc_h1_trailer_allowed(p, (size_t)(colon - p))) {
+            if (n == PC_MAX_FIELDS)
+                return -1;
+            nva[n++] = nv_lower(p, (uint32_t)(colon - p), v, (uint32_t)(ve - v), &lo);
+        }
+        p = eol + 2;
+    }
+    return (int)n;
+}
+
+/* The member's trailers after the last DATA (§8.1), from inside the DATA provider: 1 sent
+ * (the DATA ends without END_STREAM), 0 none left to send, -1 failed. */
+static int stream_trailers(struct pc_h2_stream *st)
+{
+    struct pc_txn *t = &st->r.t;
+    int n = trailer_fields(t->trailers);
+    pc_buf_put(t->trailers);
+    t->trailers = NULL;
+    if (n <= 0)
+        return n;
+    return nghttp2_submit_trailer(st->c->ng, st->id, nva, (size_t)n) == 0 ? 1 : -1;
+}
+
 /* Copies response bytes for a DATA frame; deferred while none are queued (§6.1). */
 static ssize_t stream_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
                            uint32_t *flags, nghttp2_data_source *src, void *ud)
@@ -93,6 +135,11 @@ static ssize_t stream_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t
     }
     if (!pc_out_pending(o) && (t->resp_done || st->done)) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        int r = t->trailers && t->resp_done ? stream_trailers(st) : 0;
+        if (r < 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR */
+        if (r > 0)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers' HEADERS end it */
         return (ssize_t)n;
     }
     if (n == 0) {
@@ -115,7 +162,7 @@ static uint32_t stream_final(struct pc_h2_stream *st, size_t hl)
     char status[4];
     size_t n = head_fields(status);
     t->resp->ob->start += hl;
-    bool bodyless = t->resp_done && !pc_out_pending(t->resp);
+    bool bodyless = t->resp_done && !pc_out_pending(t->resp) && !t->trailers;
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = stream_read};
     if (nghttp2_submit_response(st->c->ng, st->id, nva, n, bodyless ? NULL : &dp) != 0)
         return NGHTTP2_INTERNAL_ERROR;

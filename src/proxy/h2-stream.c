@@ -1,6 +1,7 @@
 /* h2-stream.c — HTTP/2 streams (RFC 9113 §5, §8; docs/http2.md): each is one transaction
- * (txn.c) without pins, whose request head is rebuilt as HTTP/1.1 for request.c and whose
- * HTTP/1.1 response (t->resp, written by upstream.c) goes out as HEADERS and DATA (h2-resp.c).
+ * (txn.c) without pins, whose request head is rebuilt as HTTP/1.1 for request.c, its body and
+ * trailers framed as HTTP/1.1 for txn.c, and whose HTTP/1.1 response (t->resp, written by
+ * upstream.c) goes out as HEADERS and DATA (h2-resp.c).
  *
  * A request carrying connection-bound credentials, and a member's 401 that offers only such
  * schemes, are reset with HTTP_1_1_REQUIRED (§7, 0xd): the client retries over HTTP/1.1,
@@ -121,6 +122,7 @@ void pc_h2_stream_free(struct pc_h2_stream *st)
         nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
     pc_buf_put(st->hb);
     pc_buf_put(st->ck);
+    pc_buf_put(st->tr);
     pc_buf_put(st->r.in);
     pc_out_reset(&st->r.out);
     pc_txn_reset(&st->r.t);
@@ -321,24 +323,65 @@ static void stream_data(struct pc_h2_stream *st, const uint8_t *data, size_t len
     t->last_act = ev_now(pc_w.loop);
 }
 
+/* One field of the request's trailers (a HEADERS with END_STREAM after the body, §8.1;
+ * nghttp2 refused pseudo-header and connection-specific fields). A body that goes upstream
+ * chunked carries them in its last chunk as HTTP/1.1 lines, bounded as chunked.c bounds a
+ * trailer section; one with a content-length cannot (docs/http2.md): they are dropped, as
+ * the fields no trailer carries on are (pc_h1_trailer_allowed). */
+static void stream_trailer(struct pc_h2_stream *st, const uint8_t *n, size_t nl, const uint8_t *v,
+                           size_t vl)
+{
+    if (!st->chunked || st->discard || st->done || st->tr_big ||
+        !pc_h1_trailer_allowed((const char *)n, nl))
+        return;
+    size_t have = st->tr ? st->tr->end : 0;
+    st->tr_big = have + nl + vl + 4 > PC_MAX_FIELD - 2 ||
+                 !(hb_put(&st->tr, n, nl) && hb_put(&st->tr, ": ", 2) && hb_put(&st->tr, v, vl) &&
+                   hb_put(&st->tr, "\r\n", 2));
+}
+
+/* Trailers larger than a field may be: 431 as for a head, while nothing was answered. */
+static void stream_trailers_too_big(struct pc_h2_stream *st)
+{
+    if (st->r.t.resp_begun)
+        stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+    else
+        stream_local(st, 431);
+}
+
+/* END_STREAM: a chunked body gets its last chunk, with the trailers. */
 static void stream_body_end(struct pc_h2_stream *st)
 {
     st->body_end = true;
     if (!st->chunked || st->discard || st->done)
         return;
+    if (st->tr_big) {
+        stream_trailers_too_big(st);
+        return;
+    }
+    size_t tl = st->tr ? pc_buf_len(st->tr) : 0, need = 5 + tl;
     struct pc_buf *b = st->r.in;
-    if (!b && !(b = st->r.in = pc_buf_get_cap(PC_BUF_BULK))) {
+    if (!b && !(b = st->r.in = pc_buf_get_cap(need > PC_BUF_BULK ? need : PC_BUF_BULK))) {
         stream_reset(st, NGHTTP2_INTERNAL_ERROR);
         return;
     }
-    if (pc_buf_room(b) < 5)
+    if (pc_buf_room(b) < need)
         pc_buf_compact(b); /* chunked: never held (txn.c copies re-chunked pieces) */
-    if (pc_buf_room(b) < 5) {
-        stream_reset(st, NGHTTP2_INTERNAL_ERROR);
-        return;
+    if (pc_buf_room(b) < need) {
+        struct pc_buf *nb = b->end + need <= H2_BODY_MAX ? pc_buf_grow(b, b->end + need) : NULL;
+        if (!nb) {
+            stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+            return;
+        }
+        st->r.in = b = nb;
     }
-    memcpy(b->data + b->end, "0\r\n\r\n", 5);
-    b->end += 5;
+    memcpy(b->data + b->end, "0\r\n", 3);
+    if (tl)
+        memcpy(b->data + b->end + 3, st->tr->data + st->tr->start, tl);
+    memcpy(b->data + b->end + 3 + tl, "\r\n", 2);
+    b->end += need;
+    pc_buf_put(st->tr);
+    st->tr = NULL;
 }
 
 /* Gives DATA back to the windows once the transaction moved all of it (§6.9): the client
@@ -385,6 +428,8 @@ static int stream_local(struct pc_h2_stream *st, int status)
     struct pc_txn *t = &st->r.t;
     pc_txn_drop(t);
     pc_out_reset(t->resp);
+    pc_buf_put(t->trailers); /* a member's response this answer replaces */
+    t->trailers = NULL;
     if (status == PC_ANSWER_SIGNIN)
         status = pc_guard_refusal(t->resp, t, false);
     else if (!pc_rw_local(t->resp, status, NULL, 0, false))
@@ -538,9 +583,10 @@ static int cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 {
     (void)flags;
     struct pc_h2_stream *st = stream_of(ng, frame->hd.stream_id, ud);
-    /* Trailers (a second HEADERS) are not relayed yet (docs/http2.md). */
     if (st && !st->started && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
         stream_field(st, name, namelen, value, valuelen);
+    else if (st && st->started && !st->closed && frame->headers.cat == NGHTTP2_HCAT_HEADERS)
+        stream_trailer(st, name, namelen, value, valuelen); /* trailers (§8.1) */
     return 0;
 }
 

@@ -12,7 +12,10 @@
  *   - the re-encoding (PC_BODY_CHUNK) of what A delivered, decoded again by a second llhttp
  *     parser (B, in other pieces), yields the same payload bytes; complete when A completed,
  *     incomplete (never complete, never an error) when A failed or ran out of input;
- *   - PC_BODY_DECHUNK (HTTP/1.0 clients) yields the payload bytes themselves. */
+ *   - PC_BODY_DECHUNK (HTTP/1.0 clients) yields the payload bytes themselves;
+ *   - with c->keep (half the inputs: an HTTP/2 stream's decoders), the trailer section kept by
+ *     the time on_message_complete runs is the reference's byte for byte (none when it has no
+ *     field). */
 #include <llhttp.h>
 
 #include "common.h"
@@ -248,6 +251,7 @@ struct side {
     bool reencode;
     struct pc_out chunk, dechunk;
     struct bytes payload;
+    struct bytes kept; /* parser A's kept trailer section when on_message_complete ran */
     bool complete;
     bool end_refused; /* llhttp completed, portico's end check refused the message */
 };
@@ -270,6 +274,10 @@ static int on_complete(llhttp_t *p)
     FZ_CHECK(!s->complete, "two messages");
     s->complete = true;
     if (s->reencode) {
+        /* Parser A is a struct pc_chunked (the others are plain llhttp). */
+        const struct pc_buf *tr = ((struct pc_chunked *)p)->tr;
+        if (tr)
+            bytes_add(&s->kept, tr->data + tr->start, tr->end - tr->start);
         FZ_CHECK(pc_body_end(&s->chunk, PC_BODY_CHUNK) == 0, "pc_body_end failed");
         FZ_CHECK(pc_body_end(&s->dechunk, PC_BODY_DECHUNK) == 0, "pc_body_end failed");
     }
@@ -404,6 +412,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct side a = {.reencode = true};
     struct pc_chunked la;
     start(&la, &a, req, true);
+    la.keep = fz_next(&rng) & 1; /* an HTTP/2 stream's decoders keep the trailer section */
     size_t a_used = 0;
     enum llhttp_errno a_err = HPE_OK;
     int ra = feed(&la, body, n, &rng, &a_used, &a_err, true);
@@ -459,7 +468,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FZ_CHECK(a_used == r_used, "llhttp ended the body at %zu, RFC 9112 at %zu", a_used, r_used);
         FZ_CHECK(a.payload.n == rp.n && (rp.n == 0 || memcmp(a.payload.p, rp.p, rp.n) == 0),
                  "llhttp's payload differs from the reference's");
+        /* Kept: the section byte for byte, final CRLF included, and nothing when it has no
+         * field; else nothing. */
+        size_t tn = la.keep && a_used - r_trailers > 2 ? a_used - r_trailers : 0;
+        FZ_CHECK(a.kept.n == tn && (tn == 0 || memcmp(a.kept.p, body + r_trailers, tn) == 0),
+                 "kept trailer section: %zu bytes, the reference's %zu", a.kept.n, tn);
     }
+    pc_chunked_release(&la);
 
     /* DECHUNK: the payload itself. */
     size_t dn = a.dechunk.ob ? a.dechunk.ob->end - a.dechunk.ob->start : 0;
@@ -520,6 +535,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     free(enc);
     free(a.payload.p);
+    free(a.kept.p);
     free(b.payload.p);
     free(rp.p);
     free(sp.p);

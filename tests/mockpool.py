@@ -18,6 +18,10 @@ Paths (HTTP/1.1, keep-alive; request bodies with Content-Length or chunked):
   /longpoll?secs=N             answers after N seconds
   /chunked?n=N&size=S&delay=D  chunked response: N chunks of S pattern bytes, D seconds apart
   /big?bytes=N[&chunked=1]     N pattern bytes (Content-Length, or chunked)
+  /trailers?bytes=N[&bad=1][&big=B][&split=1]  chunked: N pattern bytes, then a trailer section
+                               with X-Checksum (their sha256) and X-Mock-Trailer; bad=1 adds
+                               TRAILERS_BAD and TRAILERS_ODD, big=B a field X-Big of B bytes,
+                               split=1 sends the section in three writes
   /stall?secs=N                reads the request, says nothing for N seconds, closes
   /status/NNN[?cl=N]           that status; 1xx: the interim answer then a 200; 204/304: no body
   /interim?code=102[&count=1]  interim answer(s) then a 200
@@ -41,6 +45,7 @@ Paths (HTTP/1.1, keep-alive; request bodies with Content-Length or chunked):
   /ntlm, /abs/handler          connection-oriented authentication like IIS's NTLM/Negotiate
                                (see Handler.ntlm): the state lives in the TCP connection
   /ws[?hello=1][&refuse=1]     WebSocket echo (RFC 6455 framing, see Handler.websocket)
+The echo document lists the trailer fields of a chunked request body ("trailers").
 Any path: ?close=1 answers with Connection: close and closes; ?drop_after=S answers normally
 (keep-alive) and closes the connection once it has been idle for S seconds. Expect:
 100-continue gets "HTTP/1.1 100 Continue" before the body is read (except on /auth401).
@@ -268,6 +273,16 @@ LYNC_RESPONSE_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("Cache-Control", "no-cache"),
 ]
+
+# Trailer fields /trailers?bad=1 adds: none may be relayed (RFC 9110 section 6.5.1, RFC 9113
+# section 8.2.2), then fields that are, written oddly (mixed case, whitespace around the value).
+TRAILERS_BAD = [
+    ("Content-Length", "5"), ("Transfer-Encoding", "chunked"), ("Connection", "close"),
+    ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "keep-alive"), ("Upgrade", "h2c"),
+    ("TE", "trailers"), ("Trailer", "X-Other"), ("Host", "evil.example"), ("Set-Cookie", "a=b"),
+    ("WWW-Authenticate", "NTLM"), ("Content-Type", "text/evil"), ("X-Forwarded-For", "203.0.113.9"),
+]
+TRAILERS_ODD = [("X-Upper-CASE", "Mixed Value"), ("x-spaces", "\t  padded value  ")]
 
 REASONS = {
     100: "Continue", 101: "Switching Protocols", 102: "Processing", 103: "Early Hints",
@@ -816,6 +831,7 @@ class Handler:
             "body_len": req.body_len, "body_sha256": req.body_sha.hexdigest(),
             "tls": self.tls, "sni": self.sni, "alpn": self.alpn, "tls_version": self.tls_version,
             "tls_reused": self.tls_reused,
+            "trailers": [[n, v] for n, v in getattr(req, "trailers", [])],
         }
         doc.update(extra)
         return doc
@@ -851,6 +867,7 @@ class Handler:
             return self.ntlm(req)
         fn = {
             "/longpoll": self.longpoll, "/chunked": self.chunked, "/big": self.big,
+            "/trailers": self.trailers,
             "/stall": self.stall, "/interim": self.interim, "/close-after": self.close_after,
             "/garbage": self.garbage, "/reset-mid": self.reset_mid,
             "/bad-response": self.bad_response, "/connhdr": self.connhdr,
@@ -945,6 +962,31 @@ class Handler:
         if not keep:
             self.close_gracefully()
         return keep
+
+    def trailers(self, req):
+        n = req.q("bytes", 1000, int)
+        hs = [("Content-Type", "application/octet-stream"), ("Transfer-Encoding", "chunked"),
+              ("Trailer", "X-Checksum")]
+        self.send(self.head_bytes(200, hs + self.std_headers()))
+        if req.method == "HEAD":
+            return self.keep_alive(req)
+        for c in pattern_chunks(n, step=16384):
+            self.send(b"%x\r\n" % len(c) + bytes(c) + b"\r\n")
+        tr = [("X-Checksum", pattern_sha256(n)), ("X-Mock-Trailer", "1")]
+        if req.q("bad"):
+            tr += TRAILERS_BAD + TRAILERS_ODD
+        if req.q("big"):
+            tr.append(("X-Big", big_header_value(req.q("big", 0, int))))
+        section = b"0\r\n" + "".join("%s: %s\r\n" % kv for kv in tr).encode("latin-1") + b"\r\n"
+        if req.q("split"):
+            # The section across reads of the proxy: a field cut in its name, the final CRLF alone.
+            cuts = [0, 10, len(section) - 1, len(section)]
+            for a, b in zip(cuts, cuts[1:]):
+                self.send(section[a:b])
+                time.sleep(0.05)
+        else:
+            self.send(section)
+        return self.keep_alive(req)
 
     def stall(self, req):
         time.sleep(req.q("secs", 5.0, float))

@@ -95,7 +95,12 @@ class H2Client:
                 s["reset"] = ev.error_code
             elif isinstance(ev, h2.events.ConnectionTerminated):
                 self.goaway = (ev.error_code, ev.last_stream_id)
+            if s is not None:
+                self.on_event(ev, s)
         self.flush()
+
+    def on_event(self, ev, s):
+        """Every event of a stream S, after the above (tests/test_http2_trailers.py)."""
 
     def wait(self, sid):
         s = self.streams[sid]

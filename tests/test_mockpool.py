@@ -61,6 +61,21 @@ def test_chunked_upload_and_expect(mock):
         assert r.json()["body_sha256"] == hashlib.sha256(b"hello world").hexdigest()
 
 
+def test_trailers_both_ways(mock):
+    with conn(mock) as c:
+        c.send(build_request("POST", "/echo", headers=[("Transfer-Encoding", "chunked")]))
+        c.send(b"5\r\nhello\r\n0\r\nX-Sum: abc\r\nX-Two:  2 \r\n\r\n")
+        d = c.read_response().json()
+        assert d["body_len"] == 5 and d["trailers"] == [["X-Sum", "abc"], ["X-Two", "2"]]
+        assert c.request("POST", "/echo", body=b"x").json()["trailers"] == []
+        r = c.request("GET", "/trailers?bytes=40000&bad=1&split=1")
+        assert r.framing == "chunked" and len(r.body) == 40000
+        assert r.trailers[:2] == [("X-Checksum", mockpool.pattern_sha256(40000)),
+                                  ("X-Mock-Trailer", "1")]
+        assert r.trailers[2:] == [(n, v.strip(" \t")) for n, v in
+                                  mockpool.TRAILERS_BAD + mockpool.TRAILERS_ODD]
+
+
 def test_auth401_sends_no_100_and_reads_no_body(mock):
     with conn(mock) as c:
         c.send(build_request("POST", "/auth401", headers=[("Expect", "100-continue"),

@@ -37,7 +37,14 @@ int pc_body_put(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t
 
 int pc_body_end(struct pc_out *o, enum pc_body_mode mode)
 {
+    return pc_body_end_trailers(o, mode, NULL, 0);
+}
+
+int pc_body_end_trailers(struct pc_out *o, enum pc_body_mode mode, const char *tr, size_t len)
+{
     if (mode != PC_BODY_CHUNK)
         return 0;
-    return pc_out_append(o, "0\r\n\r\n", 5) ? 0 : -1;
+    if (!len)
+        return pc_out_append(o, "0\r\n\r\n", 5) ? 0 : -1;
+    return pc_out_append(o, "0\r\n", 3) && pc_out_append(o, tr, len) ? 0 : -1;
 }

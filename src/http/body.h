@@ -13,5 +13,8 @@
 int pc_body_put(struct pc_out *o, enum pc_body_mode mode, const char *at, size_t len);
 /* Queues the end of a body: the last chunk in PC_BODY_CHUNK mode, nothing otherwise. */
 int pc_body_end(struct pc_out *o, enum pc_body_mode mode);
+/* The same with the trailer section TR[0, LEN) (its field lines and final CRLF, as
+ * pc_chunked keeps it) in the last chunk; LEN 0: none. */
+int pc_body_end_trailers(struct pc_out *o, enum pc_body_mode mode, const char *tr, size_t len);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "common/buf.h"
 #include "http/http1.h"
 
 enum { TR_LINE = 1, TR_NAME, TR_VALUE, TR_VALUE_CR, TR_END_CR };
@@ -82,15 +83,57 @@ int pc_chunked_begin(struct pc_chunked *c, bool request)
     c->trailer_len = 0;
     c->ext_len = 0;
     c->ext_quoted = false;
+    c->keep = false;
+    c->tr = NULL;
     enum llhttp_errno e = request ? llhttp_execute(&c->ll, req, sizeof(req) - 1)
                                   : llhttp_execute(&c->ll, resp, sizeof(resp) - 1);
     return e == HPE_OK ? 0 : -1;
 }
 
-/* The trailer section (RFC 9112 §7.1.2), which portico checks and drops: field lines with a
- * token name, then CRLF. llhttp 8.1 would end it on a bare LF and take an empty name or an
- * obs-fold. Returns HPE_OK (more to come), HPE_PAUSED (the message ended after *USED bytes,
- * on_message_complete has run) or an error at AT + *USED. */
+void pc_chunked_release(struct pc_chunked *c)
+{
+    pc_buf_put(c->tr);
+    c->tr = NULL;
+}
+
+/* Appends P[0, N) of the trailer section to c->tr (bounded by the section's limit). */
+static bool tr_keep(struct pc_chunked *c, const char *p, size_t n)
+{
+    struct pc_buf *b = c->tr;
+    if (!c->keep || n == 0)
+        return true;
+    if (!b && !(b = c->tr = pc_buf_get_cap(n > PC_BUF_SMALL ? n : PC_BUF_SMALL)))
+        return false;
+    if (pc_buf_room(b) < n) {
+        size_t cap = b->cap * 2 > b->end + n ? b->cap * 2 : b->end + n;
+        if (cap > PC_MAX_FIELD && b->end + n <= PC_MAX_FIELD)
+            cap = PC_MAX_FIELD;
+        struct pc_buf *nb = pc_buf_grow(b, cap);
+        if (!nb)
+            return false;
+        c->tr = b = nb;
+    }
+    memcpy(b->data + b->end, p, n);
+    b->end += n;
+    return true;
+}
+
+/* The end of the trailer section: what was kept of it, then the end of the message. */
+static enum llhttp_errno trailer_end(struct pc_chunked *c, const char *at, size_t n)
+{
+    c->trailer = 0;
+    if (!tr_keep(c, at, n))
+        return HPE_USER;
+    if (c->trailer_len == 2)
+        pc_chunked_release(c); /* only the final CRLF: no trailer field */
+    const llhttp_settings_t *st = c->ll.settings;
+    return st->on_message_complete(&c->ll) < 0 ? HPE_USER : HPE_PAUSED;
+}
+
+/* The trailer section (RFC 9112 §7.1.2), which portico checks, and drops unless c->keep:
+ * field lines with a token name, then CRLF. llhttp 8.1 would end it on a bare LF and take an
+ * empty name or an obs-fold. Returns HPE_OK (more to come), HPE_PAUSED (the message ended
+ * after *USED bytes, on_message_complete has run) or an error at AT + *USED. */
 static enum llhttp_errno trailer(struct pc_chunked *c, const char *at, size_t len, size_t *used)
 {
     for (size_t i = 0; i < len; i++) {
@@ -122,15 +165,13 @@ static enum llhttp_errno trailer(struct pc_chunked *c, const char *at, size_t le
             if (ch != '\n')
                 return HPE_INVALID_CHUNK_SIZE;
             *used = i + 1;
-            c->trailer = 0;
-            const llhttp_settings_t *st = c->ll.settings;
-            return st->on_message_complete(&c->ll) < 0 ? HPE_USER : HPE_PAUSED;
+            return trailer_end(c, at, i + 1);
         }
         if (!ok)
             return HPE_INVALID_HEADER_TOKEN;
     }
     *used = len;
-    return HPE_OK;
+    return tr_keep(c, at, len) ? HPE_OK : HPE_USER;
 }
 
 enum llhttp_errno pc_chunked_feed(struct pc_chunked *c, const char *at, size_t len, size_t *used)

@@ -307,6 +307,63 @@ static bool split_target(struct pc_head *h)
     return true;
 }
 
+/* Fields no trailer section carries on (RFC 9110 §6.5.1: framing, routing, authentication,
+ * request modifiers, response controls, content format; RFC 9113 §8.2.2: connection-specific),
+ * and those portico writes in the head itself: a trailer must not smuggle them past the checks
+ * made on the head (an NTLM Authorization, X-Forwarded-For). */
+static const char *const not_trailers[] = {
+    /* connection-specific, framing, routing */
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+    "trailer",
+    "content-length",
+    "host",
+    /* authentication and state */
+    "authorization",
+    "proxy-authorization",
+    "www-authenticate",
+    "proxy-authenticate",
+    "persistent-auth",
+    "cookie",
+    "set-cookie",
+    /* request modifiers */
+    "expect",
+    "max-forwards",
+    "range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-range",
+    /* response controls, content format */
+    "cache-control",
+    "expires",
+    "age",
+    "vary",
+    "location",
+    "retry-after",
+    "content-type",
+    "content-encoding",
+    "content-range",
+    /* portico's own */
+    "x-forwarded-for",
+    "x-forwarded-proto",
+};
+
+bool pc_h1_trailer_allowed(const char *name, size_t len)
+{
+    if (len == 0 || name[0] == ':')
+        return false; /* a pseudo-header field (RFC 9113 §8.1) */
+    for (size_t i = 0; i < sizeof(not_trailers) / sizeof(not_trailers[0]); i++)
+        if (len == strlen(not_trailers[i]) && strncasecmp(name, not_trailers[i], len) == 0)
+            return false;
+    return true;
+}
+
 size_t pc_h1_authority_host(const char *a, size_t len)
 {
     if (len && a[0] == '[') {

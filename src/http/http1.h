@@ -68,6 +68,11 @@ static inline const char *pc_h1_request_authority(const struct pc_head *h, size_
     return a.len ? h->base + a.off : NULL;
 }
 
+/* Whether a trailer field named NAME[0, LEN) is relayed (docs/http2.md, "Trailers"): not a
+ * pseudo-header, connection-specific, framing, routing or authentication field, nor one that
+ * only means something before the content. */
+bool pc_h1_trailer_allowed(const char *name, size_t len);
+
 /* Host of an authority (strips ":port" and brackets are kept for IPv6); returns its length. */
 size_t pc_h1_authority_host(const char *a, size_t len);
 

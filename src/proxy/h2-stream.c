@@ -1,6 +1,7 @@
 /* h2-stream.c — HTTP/2 streams (RFC 9113 §5, §8; docs/http2.md): each is one transaction
- * (txn.c) without pins, whose request head is rebuilt as HTTP/1.1 for request.c and whose
- * HTTP/1.1 response (t->resp, written by upstream.c) goes out as HEADERS and DATA.
+ * (txn.c) without pins, whose request head is rebuilt as HTTP/1.1 for request.c, its body and
+ * trailers framed as HTTP/1.1 for txn.c, and whose HTTP/1.1 response (t->resp, written by
+ * upstream.c) goes out as HEADERS and DATA (h2-resp.c).
  *
  * A request carrying connection-bound credentials, and a member's 401 that offers only such
  * schemes, are reset with HTTP_1_1_REQUIRED (§7, 0xd): the client retries over HTTP/1.1,
@@ -16,8 +17,8 @@
 #include "config/config.h"
 #include "core/worker.h"
 #include "http/http1.h"
-#include "proxy/auth.h"
 #include "proxy/guard.h"
+#include "proxy/h2-int.h"
 #include "proxy/h2.h"
 #include "proxy/proxy.h"
 #include "proxy/request.h"
@@ -25,10 +26,7 @@
 
 static struct pc_list free_streams = {&free_streams, &free_streams};
 static const struct pc_txn_client_ops h2_client_ops;
-static struct pc_head rhead;              /* scratch: one response head at a time */
-static nghttp2_nv nva[PC_MAX_FIELDS + 1]; /* ... its fields for nghttp2 */
-static char lnames[PC_MAX_HEAD];          /* ... their names in lower case (§8.2.1) */
-#define H2_BODY_MAX (4 * PC_BUF_BULK)     /* a chunked body's framing within a window */
+#define H2_BODY_MAX (4 * PC_BUF_BULK) /* a chunked body's framing within a window */
 
 #define ST_OF(t) PC_CONTAINER_OF(t, struct pc_h2_stream, r.t)
 
@@ -124,6 +122,7 @@ void pc_h2_stream_free(struct pc_h2_stream *st)
         nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
     pc_buf_put(st->hb);
     pc_buf_put(st->ck);
+    pc_buf_put(st->tr);
     pc_buf_put(st->r.in);
     pc_out_reset(&st->r.out);
     pc_txn_reset(&st->r.t);
@@ -324,24 +323,65 @@ static void stream_data(struct pc_h2_stream *st, const uint8_t *data, size_t len
     t->last_act = ev_now(pc_w.loop);
 }
 
+/* One field of the request's trailers (a HEADERS with END_STREAM after the body, §8.1;
+ * nghttp2 refused pseudo-header and connection-specific fields). A body that goes upstream
+ * chunked carries them in its last chunk as HTTP/1.1 lines, bounded as chunked.c bounds a
+ * trailer section; one with a content-length cannot (docs/http2.md): they are dropped, as
+ * the fields no trailer carries on are (pc_h1_trailer_allowed). */
+static void stream_trailer(struct pc_h2_stream *st, const uint8_t *n, size_t nl, const uint8_t *v,
+                           size_t vl)
+{
+    if (!st->chunked || st->discard || st->done || st->tr_big ||
+        !pc_h1_trailer_allowed((const char *)n, nl))
+        return;
+    size_t have = st->tr ? st->tr->end : 0;
+    st->tr_big = have + nl + vl + 4 > PC_MAX_FIELD - 2 ||
+                 !(hb_put(&st->tr, n, nl) && hb_put(&st->tr, ": ", 2) && hb_put(&st->tr, v, vl) &&
+                   hb_put(&st->tr, "\r\n", 2));
+}
+
+/* Trailers larger than a field may be: 431 as for a head, while nothing was answered. */
+static void stream_trailers_too_big(struct pc_h2_stream *st)
+{
+    if (st->r.t.resp_begun)
+        stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+    else
+        stream_local(st, 431);
+}
+
+/* END_STREAM: a chunked body gets its last chunk, with the trailers. */
 static void stream_body_end(struct pc_h2_stream *st)
 {
     st->body_end = true;
     if (!st->chunked || st->discard || st->done)
         return;
+    if (st->tr_big) {
+        stream_trailers_too_big(st);
+        return;
+    }
+    size_t tl = st->tr ? pc_buf_len(st->tr) : 0, need = 5 + tl;
     struct pc_buf *b = st->r.in;
-    if (!b && !(b = st->r.in = pc_buf_get_cap(PC_BUF_BULK))) {
+    if (!b && !(b = st->r.in = pc_buf_get_cap(need > PC_BUF_BULK ? need : PC_BUF_BULK))) {
         stream_reset(st, NGHTTP2_INTERNAL_ERROR);
         return;
     }
-    if (pc_buf_room(b) < 5)
+    if (pc_buf_room(b) < need)
         pc_buf_compact(b); /* chunked: never held (txn.c copies re-chunked pieces) */
-    if (pc_buf_room(b) < 5) {
-        stream_reset(st, NGHTTP2_INTERNAL_ERROR);
-        return;
+    if (pc_buf_room(b) < need) {
+        struct pc_buf *nb = b->end + need <= H2_BODY_MAX ? pc_buf_grow(b, b->end + need) : NULL;
+        if (!nb) {
+            stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+            return;
+        }
+        st->r.in = b = nb;
     }
-    memcpy(b->data + b->end, "0\r\n\r\n", 5);
-    b->end += 5;
+    memcpy(b->data + b->end, "0\r\n", 3);
+    if (tl)
+        memcpy(b->data + b->end + 3, st->tr->data + st->tr->start, tl);
+    memcpy(b->data + b->end + 3 + tl, "\r\n", 2);
+    b->end += need;
+    pc_buf_put(st->tr);
+    st->tr = NULL;
 }
 
 /* Gives DATA back to the windows once the transaction moved all of it (§6.9): the client
@@ -359,111 +399,7 @@ static void stream_ack(struct pc_h2_stream *st)
     st->r.in = NULL;
 }
 
-/* ---- the response ---- */
-
-/* Copies response bytes for a DATA frame; deferred while none are queued (§6.1). */
-static ssize_t stream_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
-                           uint32_t *flags, nghttp2_data_source *src, void *ud)
-{
-    (void)ng;
-    (void)id;
-    (void)ud;
-    struct pc_h2_stream *st = src->ptr;
-    struct pc_txn *t = &st->r.t;
-    struct pc_out *o = t->resp;
-    size_t n = 0;
-    if (o->ob && pc_buf_len(o->ob)) {
-        n = pc_buf_len(o->ob) < len ? pc_buf_len(o->ob) : len;
-        memcpy(buf, o->ob->data + o->ob->start, n);
-        o->ob->start += n;
-        if (!pc_buf_len(o->ob)) {
-            pc_buf_put(o->ob);
-            o->ob = NULL;
-        }
-    } else if (o->rawlen) {
-        n = o->rawlen < len ? o->rawlen : len;
-        memcpy(buf, o->raw, n);
-        o->raw += n;
-        o->rawlen -= n;
-    }
-    if (n) {
-        t->bytes_out += n;
-        t->last_act = ev_now(pc_w.loop);
-        st->c->again = true; /* room for the member's next bytes */
-    }
-    if (!pc_out_pending(o) && (t->resp_done || st->done)) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        return (ssize_t)n;
-    }
-    if (n == 0) {
-        st->deferred = true;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    return (ssize_t)n;
-}
-
-/* Fields HTTP/2 forbids in a response (RFC 9113 §8.2.2). */
-static bool connection_specific(const struct pc_field *f)
-{
-    switch (f->kind) {
-    case PC_HK_CONNECTION:
-    case PC_HK_KEEP_ALIVE:
-    case PC_HK_PROXY_CONNECTION:
-    case PC_HK_TRANSFER_ENCODING:
-    case PC_HK_UPGRADE:
-    case PC_HK_TE:
-        return true;
-    default:
-        return f->drop;
-    }
-}
-
-/* The response head at the start of t->resp as HEADERS. 0, or -1 (the stream was reset). */
-static int stream_submit(struct pc_h2_stream *st)
-{
-    struct pc_txn *t = &st->r.t;
-    struct pc_buf *b = t->resp->ob;
-    struct pc_hscan sc = {0};
-    int hl = b ? pc_h1_scan(&sc, b->data + b->start, pc_buf_len(b), false) : 0;
-    if (hl == 0)
-        return 0; /* upstream.c writes a head whole: not yet there */
-    if (hl < 0 || pc_h1_parse(b->data + b->start, (size_t)hl, false, &rhead) != 0) {
-        stream_reset(st, NGHTTP2_INTERNAL_ERROR);
-        return -1;
-    }
-    if (rhead.status == 401 && pc_auth_only_bound(&rhead)) {
-        /* NTLM or Negotiate only: nothing the client could answer on this stream. */
-        t->status = 401;
-        stream_reset(st, NGHTTP2_HTTP_1_1_REQUIRED);
-        return -1;
-    }
-    char status[4] = {(char)('0' + rhead.status / 100), (char)('0' + rhead.status / 10 % 10),
-                      (char)('0' + rhead.status % 10), 0};
-    size_t n = 0, lo = 0;
-    nva[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
-    for (unsigned i = 0; i < rhead.nfields && n < sizeof(nva) / sizeof(nva[0]); i++) {
-        const struct pc_field *f = &rhead.f[i];
-        if (connection_specific(f))
-            continue;
-        char *ln = lnames + lo;
-        for (uint32_t k = 0; k < f->name.len; k++) {
-            char ch = rhead.base[f->name.off + k];
-            ln[k] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-        }
-        lo += f->name.len;
-        nva[n++] = (nghttp2_nv){(uint8_t *)ln, (uint8_t *)(rhead.base + f->value.off), f->name.len,
-                                f->value.len, NGHTTP2_NV_FLAG_NONE};
-    }
-    b->start += (size_t)hl;
-    bool bodyless = t->resp_done && !pc_out_pending(t->resp);
-    nghttp2_data_provider dp = {.source.ptr = st, .read_callback = stream_read};
-    if (nghttp2_submit_response(st->c->ng, st->id, nva, n, bodyless ? NULL : &dp) != 0) {
-        stream_reset(st, NGHTTP2_INTERNAL_ERROR);
-        return -1;
-    }
-    st->submitted = true;
-    return 0;
-}
+/* ---- the response (h2-resp.c) ---- */
 
 /* Hands what t->resp holds to nghttp2: the head once, then wakes the DATA provider. */
 static int stream_respond(struct pc_h2_stream *st)
@@ -474,7 +410,10 @@ static int stream_respond(struct pc_h2_stream *st)
     if (!st->submitted) {
         if (!pc_out_pending(t->resp) || (t->hold_until > 0 && ev_now(pc_w.loop) < t->hold_until))
             return 0;
-        return stream_submit(st);
+        uint32_t code = pc_h2_resp_submit(st);
+        if (code)
+            stream_reset(st, code);
+        return code ? -1 : 0;
     }
     if (st->deferred && (pc_out_pending(t->resp) || t->resp_done || st->done)) {
         st->deferred = false;
@@ -489,6 +428,8 @@ static int stream_local(struct pc_h2_stream *st, int status)
     struct pc_txn *t = &st->r.t;
     pc_txn_drop(t);
     pc_out_reset(t->resp);
+    pc_buf_put(t->trailers); /* a member's response this answer replaces */
+    t->trailers = NULL;
     if (status == PC_ANSWER_SIGNIN)
         status = pc_guard_refusal(t->resp, t, false);
     else if (!pc_rw_local(t->resp, status, NULL, 0, false))
@@ -642,9 +583,10 @@ static int cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 {
     (void)flags;
     struct pc_h2_stream *st = stream_of(ng, frame->hd.stream_id, ud);
-    /* Trailers (a second HEADERS) are not relayed yet (docs/http2.md). */
     if (st && !st->started && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
         stream_field(st, name, namelen, value, valuelen);
+    else if (st && st->started && !st->closed && frame->headers.cat == NGHTTP2_HCAT_HEADERS)
+        stream_trailer(st, name, namelen, value, valuelen); /* trailers (§8.1) */
     return 0;
 }
 

@@ -22,10 +22,12 @@ struct pc_h2_stream {
     /* The request head as it arrives (RFC 9113 §8.3): pseudo-header values, then the fields
      * as HTTP/1.1 lines, in hb; cookie crumbs in ck, joined with "; " (§8.2.3). */
     struct pc_buf *hb, *ck;
+    struct pc_buf *tr; /* the request's trailers as HTTP/1.1 lines, for its last chunk */
     uint32_t m_off, m_len, p_off, p_len, a_off, a_len, f_off;
     uint32_t unacked; /* DATA bytes taken but not yet given back to the windows (§6.9) */
     bool has_cl;      /* the request has a content-length */
     bool too_big;     /* its header block did not fit: 431 */
+    bool tr_big;      /* its trailers did not fit (a field's limit): 431 */
     bool started;     /* the head went to request.c */
     bool form;        /* a sign-in form read whole first (request.c returned 2) */
     bool body_end;    /* END_STREAM from the client */

@@ -57,7 +57,8 @@ struct pc_txn {
     const char *client_ip; /* the client as text (balancing by address, logs) */
     bool up_tls;           /* members are reached over TLS (the HTTPS listener) */
     bool h2;               /* an HTTP/2 stream (proxy/h2.c): bodies go to it without framing,
-                            * interim responses are not relayed (not yet, docs/http2.md) */
+                            * trailer sections are kept (t->trailers, and a chunked request
+                            * body's on to the member) */
 
     /* Per request: everything from here to lg starts at zero (pc_txn_reset). */
     struct pc_upconn *up; /* the member connection serving it, NULL when none */
@@ -70,6 +71,8 @@ struct pc_txn {
     struct pc_chunked chunk;         /* a chunked request body (llhttp) */
     struct pc_buf *reqhead;          /* the rewritten header block until a connection takes it, and
                                       * kept after that while resend_ok */
+    struct pc_buf *trailers;         /* an HTTP/2 stream: the trailer section of the member's
+                                      * chunked response once complete, NULL when none */
     int status;                      /* status sent to the client */
     int up_status;                   /* status received from the pool, 0 if none */
     uint64_t bytes_out;              /* body and header bytes sent to the client */

@@ -34,13 +34,18 @@ static int req_on_body(llhttp_t *p, const char *at, size_t len)
     return pc_body_put(&t->up->out, t->body, at, len);
 }
 
+/* The end of a chunked request body; an HTTP/2 stream's trailers (h2-stream.c framed them,
+ * checked) go on in the last chunk. */
 static int req_on_complete(llhttp_t *p)
 {
     struct pc_txn *t = p->data;
+    struct pc_buf *tr = t->chunk.tr;
     t->req_done = true;
-    if (t->up && pc_body_end(&t->up->out, t->body) < 0)
-        return -1;
-    return HPE_PAUSED;
+    int r = t->up ? pc_body_end_trailers(&t->up->out, t->body, tr ? tr->data + tr->start : NULL,
+                                         tr ? pc_buf_len(tr) : 0)
+                  : 0;
+    pc_chunked_release(&t->chunk);
+    return r < 0 ? -1 : HPE_PAUSED;
 }
 
 void pc_txn_init(void)
@@ -56,6 +61,8 @@ void pc_txn_reset(struct pc_txn *t)
 {
     pc_guard_release(t);
     pc_buf_put(t->reqhead);
+    pc_buf_put(t->trailers);
+    pc_chunked_release(&t->chunk);
     memset(&t->up, 0, offsetof(struct pc_txn, lg) - offsetof(struct pc_txn, up));
     t->member_idx = -1;
 }
@@ -64,7 +71,10 @@ int pc_txn_chunked_body(struct pc_txn *t)
 {
     llhttp_init(&t->chunk.ll, HTTP_REQUEST, &req_settings);
     t->chunk.ll.data = t;
-    return pc_chunked_begin(&t->chunk, true);
+    if (pc_chunked_begin(&t->chunk, true) < 0)
+        return -1;
+    t->chunk.keep = t->h2;
+    return 0;
 }
 
 /* ---- choosing a member connection ---- */

@@ -69,9 +69,15 @@ static int resp_on_body(llhttp_t *p, const char *at, size_t len)
     return pc_body_put(u->t->resp, u->body, at, len);
 }
 
-/* The response is complete: 0, or -1 when out of memory. */
+/* The response is complete: 0, or -1 when out of memory. An HTTP/2 stream takes the trailer
+ * section of a chunked one (h2-resp.c relays it). */
 static int resp_done(struct pc_upconn *u)
 {
+    if (u->chunk.tr) {
+        pc_buf_put(u->t->trailers);
+        u->t->trailers = u->chunk.tr;
+        u->chunk.tr = NULL;
+    }
     u->msg_done = true;
     u->keepalive = u->ka_hdr && !u->until_close;
     return pc_body_end(u->t->resp, u->body);
@@ -125,6 +131,7 @@ void pc_upstream_close(struct pc_upconn *u)
         ERR_clear_error();
     }
     close(u->fd);
+    pc_chunked_release(&u->chunk);
     pc_buf_put(u->in);
     pc_out_reset(&u->out);
     up_recycle(u);
@@ -410,8 +417,8 @@ static int up_head(struct pc_upconn *u, size_t hl)
     if (st >= 200 && !t->req_done && !member_ka)
         t->close_after = true;
     /* An interim response never goes to an HTTP/1.0 client (RFC 9110 §15.2): it would take
-     * `103 Early Hints` for the answer. */
-    bool dropped = st < 200 && st != 101 && (t->client_10 || t->h2);
+     * `103 Early Hints` for the answer. An HTTP/2 stream relays it as HEADERS (h2-resp.c). */
+    bool dropped = st < 200 && st != 101 && t->client_10;
     if (!dropped && !pc_rw_response(t->resp, &head, t, mode))
         return gone(up_fail(u, 502, "out of memory"));
     /* Framing (RFC 9112 §6.3): Content-Length is counted here, chunked goes through llhttp,
@@ -426,6 +433,7 @@ static int up_head(struct pc_upconn *u, size_t hl)
         u->chunked_in = true;
         if (pc_chunked_begin(&u->chunk, false) < 0)
             return gone(up_fail(u, 502, "chunked framing"));
+        u->chunk.keep = t->h2; /* HTTP/1.x clients: trailers are dropped */
     } else if (head.has_cl) {
         u->body_left = head.content_length;
         if (u->body_left == 0 && resp_done(u) < 0)

@@ -1,8 +1,12 @@
 /* test_http1.c — the strict header-block parser (src/http/http1.c): what it accepts, what it
- * refuses and with which status, and the spans it hands to the proxy. */
+ * refuses and with which status, and the spans it hands to the proxy; trailer sections
+ * (which fields are relayed, chunked.c keeping one, body.c's last chunk carrying it). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/out.h"
+#include "http/body.h"
+#include "http/chunked.h"
 #include "http/http1.h"
 #include "proxy/auth.h"
 #include "proxy/cookie.h"
@@ -195,6 +199,83 @@ static void test_cert_names(void)
     CHECK(pc_tls_name_match("meet.contoso.com", "meet.contoso.com.", 17));
 }
 
+static void test_trailer_fields(void)
+{
+    CHECK(pc_h1_trailer_allowed("x-checksum", 10));
+    CHECK(pc_h1_trailer_allowed("grpc-status", 11));
+    CHECK(pc_h1_trailer_allowed("hosts", 5));
+    CHECK(!pc_h1_trailer_allowed("", 0));
+    CHECK(!pc_h1_trailer_allowed(":status", 7));
+    CHECK(!pc_h1_trailer_allowed("Content-Length", 14));
+    CHECK(!pc_h1_trailer_allowed("TRANSFER-ENCODING", 17));
+    CHECK(!pc_h1_trailer_allowed("connection", 10));
+    CHECK(!pc_h1_trailer_allowed("te", 2));
+    CHECK(!pc_h1_trailer_allowed("host", 4));
+    CHECK(!pc_h1_trailer_allowed("authorization", 13));
+    CHECK(!pc_h1_trailer_allowed("Set-Cookie", 10));
+    CHECK(!pc_h1_trailer_allowed("x-forwarded-for", 15));
+}
+
+static int tr_completed; /* 1: on_message_complete ran; 2: with the section kept by then */
+
+static int tr_complete(llhttp_t *p)
+{
+    tr_completed = 1 + (((struct pc_chunked *)p)->tr != NULL);
+    return HPE_PAUSED;
+}
+
+/* Feeds BODY in two reads cut at CUT to a chunked decoder that keeps (KEEP) its trailers:
+ * the decoder's final status. */
+static enum llhttp_errno tr_feed(struct pc_chunked *c, const char *body, size_t cut, bool keep)
+{
+    static llhttp_settings_t set;
+    llhttp_settings_init(&set);
+    set.on_message_complete = tr_complete;
+    pc_chunked_settings(&set);
+    llhttp_init(&c->ll, HTTP_RESPONSE, &set);
+    if (pc_chunked_begin(c, false) < 0)
+        return HPE_INTERNAL;
+    c->keep = keep;
+    tr_completed = 0;
+    size_t used, len = strlen(body);
+    enum llhttp_errno e = pc_chunked_feed(c, body, cut, &used);
+    return e == HPE_OK ? pc_chunked_feed(c, body + cut, len - cut, &used) : e;
+}
+
+static void test_trailer_section_kept(void)
+{
+    const char *body = "5\r\nhello\r\n0\r\nX-Sum: abc\r\nX-B:  two \r\n\r\n";
+    const char *sec = "X-Sum: abc\r\nX-B:  two \r\n\r\n";
+    struct pc_chunked c;
+    for (size_t cut = 1; cut < strlen(body); cut++) {
+        CHECK_INT(tr_feed(&c, body, cut, true), HPE_PAUSED);
+        CHECK_INT(tr_completed, 2);
+        CHECK(c.tr && pc_buf_len(c.tr) == strlen(sec) &&
+              memcmp(c.tr->data + c.tr->start, sec, strlen(sec)) == 0);
+        pc_chunked_release(&c);
+        CHECK(c.tr == NULL);
+    }
+    /* Not kept unless asked; nothing kept of an empty section. */
+    CHECK_INT(tr_feed(&c, body, 20, false), HPE_PAUSED);
+    CHECK_INT(tr_completed, 1);
+    CHECK_INT(tr_feed(&c, "3\r\nabc\r\n0\r\n\r\n", 11, true), HPE_PAUSED);
+    CHECK_INT(tr_completed, 1);
+    /* A bad section is still refused, kept or not. */
+    CHECK_INT(tr_feed(&c, "0\r\nX-A: 1\r\n folded\r\n\r\n", 5, true), HPE_INVALID_HEADER_TOKEN);
+    pc_chunked_release(&c);
+    /* The last chunk with the section (an HTTP/2 request's trailers going upstream). */
+    struct pc_out o = {0};
+    CHECK_INT(pc_body_end_trailers(&o, PC_BODY_CHUNK, sec, strlen(sec)), 0);
+    CHECK(o.ob && pc_buf_len(o.ob) == 3 + strlen(sec) && memcmp(o.ob->data, "0\r\n", 3) == 0 &&
+          memcmp(o.ob->data + 3, sec, strlen(sec)) == 0);
+    pc_out_reset(&o);
+    CHECK_INT(pc_body_end_trailers(&o, PC_BODY_CHUNK, NULL, 0), 0);
+    CHECK(o.ob && pc_buf_len(o.ob) == 5 && memcmp(o.ob->data, "0\r\n\r\n", 5) == 0);
+    pc_out_reset(&o);
+    CHECK_INT(pc_body_end_trailers(&o, PC_BODY_DECHUNK, sec, strlen(sec)), 0);
+    CHECK(!pc_out_pending(&o));
+}
+
 int main(void)
 {
     test_accepts();
@@ -205,5 +286,7 @@ int main(void)
     test_responses();
     test_leading_empty_lines();
     test_cert_names();
+    test_trailer_fields();
+    test_trailer_section_kept();
     return UNIT_DONE();
 }

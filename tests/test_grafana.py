@@ -171,6 +171,10 @@ def test_queries_filter_on_the_variables():
                     "portico_signin_failures_total", "portico_signin_successes_total",
                     "portico_signin_refusals_total", "portico_signin_locked",
                     "portico_signin_store_up",
+                    # by protocol and HTTP/2 (docs/http2.md), no pool
+                    "portico_client_requests_total", "portico_h2_connections_total",
+                    "portico_h2_streams_total", "portico_h2_resets_total",
+                    "portico_h2_goaways_total",
 
                     # per listener certificate (issue 15), no pool
                     "portico_certificate_expiry_timestamp_seconds",

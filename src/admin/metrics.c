@@ -23,6 +23,17 @@ static struct ev_loop *loop;
 static struct pool_m *pools;
 static uint64_t *(*names)[5]; /* per published name, per status class */
 static uint64_t *client_conns, *pinned, *tls_ok;
+static uint64_t *protos[PC_PROTO_N], *h2_conns, *h2_streams;
+static uint64_t *h2_resets[PC_H2_RST_N], *h2_goaways[PC_H2_GA_N];
+
+/* Label values, in the order of the enums (metrics.h). */
+static const char *const proto_names[PC_PROTO_N] = {"HTTP/1.1", "HTTP/1.0", "HTTP/2.0"};
+static const char *const reset_names[PC_H2_RST_N] = {
+    "rapid_reset",    "client_cancel", "http_1_1_required", "refused_stream",
+    "protocol_error", "timeout",       "internal_error",    "other"};
+static const char *const goaway_names[PC_H2_GA_N] = {
+    "no_error",   "rapid_reset",    "continuation_flood", "settings_flood", "ping_flood",
+    "empty_data", "outbound_flood", "protocol_error",     "internal_error", "other"};
 
 void pc_metrics_bucket_key(char *buf, size_t len, const char *pool, size_t b)
 {
@@ -97,6 +108,17 @@ void pc_metrics_init(const struct pc_config *c, struct ev_loop *l)
     client_conns = pc_stat(PC_GAUGE, "portico_client_connections");
     pinned = pc_stat(PC_GAUGE, "portico_upstream_pinned_connections");
     tls_ok = pc_stat(PC_COUNTER, "portico_tls_handshakes_total");
+    /* Every value from the start (at 0), so that a rate over them never misses its first. */
+    for (int i = 0; i < PC_PROTO_N; i++)
+        SERIES(protos[i], PC_COUNTER, "portico_client_requests_total{protocol=\"%s\"}",
+               proto_names[i]);
+    h2_conns = pc_stat(PC_COUNTER, "portico_h2_connections_total");
+    h2_streams = pc_stat(PC_COUNTER, "portico_h2_streams_total");
+    for (int i = 0; i < PC_H2_RST_N; i++)
+        SERIES(h2_resets[i], PC_COUNTER, "portico_h2_resets_total{reason=\"%s\"}", reset_names[i]);
+    for (int i = 0; i < PC_H2_GA_N; i++)
+        SERIES(h2_goaways[i], PC_COUNTER, "portico_h2_goaways_total{reason=\"%s\"}",
+               goaway_names[i]);
 #undef SERIES
 }
 
@@ -104,6 +126,8 @@ void pc_metrics_request(const struct pc_metrics_req *t)
 {
     if (!pools)
         return;
+    if ((unsigned)t->proto < PC_PROTO_N)
+        (*protos[t->proto])++;
     if (t->name) {
         size_t ni = (size_t)(t->name - cfg->names);
         int cls = t->status / 100 - 1;
@@ -176,4 +200,28 @@ void pc_metrics_tls_handshake(const char *failure_reason)
     }
     r[i] = '\0';
     pc_stat_addf(1, "portico_tls_handshake_failures_total{reason=\"%s\"}", r);
+}
+
+void pc_metrics_h2_conn(void)
+{
+    if (h2_conns)
+        (*h2_conns)++;
+}
+
+void pc_metrics_h2_stream(void)
+{
+    if (h2_streams)
+        (*h2_streams)++;
+}
+
+void pc_metrics_h2_reset(enum pc_metrics_h2_reset why)
+{
+    if ((unsigned)why < PC_H2_RST_N && h2_resets[why])
+        (*h2_resets[why])++;
+}
+
+void pc_metrics_h2_goaway(enum pc_metrics_h2_goaway why)
+{
+    if ((unsigned)why < PC_H2_GA_N && h2_goaways[why])
+        (*h2_goaways[why])++;
 }

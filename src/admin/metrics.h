@@ -21,12 +21,16 @@ void pc_metrics_requests_key(char *buf, size_t len, const struct pc_name *n, int
 
 /* Worker start: interns every series of the configuration. */
 void pc_metrics_init(const struct pc_config *cfg, struct ev_loop *loop);
+/* The protocol a client spoke (the access log's): portico_client_requests_total{protocol}. */
+enum pc_metrics_proto { PC_PROTO_HTTP11, PC_PROTO_HTTP10, PC_PROTO_HTTP2, PC_PROTO_N };
+
 /* What is counted of a request that ended (the data path fills it from its transaction: admin/
  * knows nothing of proxy/). */
 struct pc_metrics_req {
-    const struct pc_name *name; /* the published name it went to, NULL when none */
-    int status;                 /* the status sent to the client */
-    double t_start;             /* first byte of the request (ev_now time), 0 when unknown */
+    const struct pc_name *name;  /* the published name it went to, NULL when none */
+    enum pc_metrics_proto proto; /* the protocol of the access log */
+    int status;                  /* the status sent to the client */
+    double t_start;              /* first byte of the request (ev_now time), 0 when unknown */
     uint64_t bytes_out, bytes_in;
 };
 
@@ -41,5 +45,37 @@ void pc_metrics_member_request(unsigned p, unsigned m);
 void pc_metrics_connect_failure(unsigned p, unsigned m);
 void pc_metrics_member_up(unsigned p, unsigned m, bool up);
 void pc_metrics_tls_handshake(const char *failure_reason); /* NULL: success */
+
+/* HTTP/2 (proxy/h2-limits.c, docs/monitoring.md): connections and the streams clients opened
+ * on them (their ratio is the streams per connection), RST_STREAM by reason, and GOAWAY by
+ * reason. The label values are metrics.c's. */
+enum pc_metrics_h2_reset {
+    PC_H2_RST_RAPID,    /* the client's, before any response: the rapid-reset budget */
+    PC_H2_RST_CLIENT,   /* the client's, once the response began */
+    PC_H2_RST_HTTP11,   /* HTTP_1_1_REQUIRED: connection-bound credentials */
+    PC_H2_RST_REFUSED,  /* REFUSED_STREAM: beyond MAX_CONCURRENT_STREAMS */
+    PC_H2_RST_PROTOCOL, /* PROTOCOL_ERROR: a malformed request (RFC 9113 §8.1.1) */
+    PC_H2_RST_TIMEOUT,  /* CANCEL: timeout_header or timeout_idle */
+    PC_H2_RST_INTERNAL, /* INTERNAL_ERROR: a member failed mid-response, no memory */
+    PC_H2_RST_OTHER,
+    PC_H2_RST_N
+};
+enum pc_metrics_h2_goaway {
+    PC_H2_GA_NO_ERROR, /* reload or stop */
+    PC_H2_GA_RAPID_RESET,
+    PC_H2_GA_CONTINUATION,
+    PC_H2_GA_SETTINGS,
+    PC_H2_GA_PING,
+    PC_H2_GA_EMPTY,
+    PC_H2_GA_OUTBOUND, /* closed: the client reads nothing (nghttp2's NGHTTP2_ERR_FLOODED) */
+    PC_H2_GA_PROTOCOL,
+    PC_H2_GA_INTERNAL,
+    PC_H2_GA_OTHER,
+    PC_H2_GA_N
+};
+void pc_metrics_h2_conn(void);
+void pc_metrics_h2_stream(void);
+void pc_metrics_h2_reset(enum pc_metrics_h2_reset why);
+void pc_metrics_h2_goaway(enum pc_metrics_h2_goaway why);
 
 #endif

@@ -83,6 +83,7 @@ static void stream_log(struct pc_h2_stream *st)
         t->status = 499;
     pc_alog_request(&st->r);
     pc_metrics_request(&(struct pc_metrics_req){.name = t->name,
+                                                .proto = PC_PROTO_HTTP2,
                                                 .status = t->status,
                                                 .t_start = t->t_start,
                                                 .bytes_out = t->bytes_out,
@@ -123,6 +124,7 @@ void pc_h2_stream_free(struct pc_h2_stream *st)
     pc_buf_put(st->hb);
     pc_buf_put(st->ck);
     pc_buf_put(st->tr);
+    pc_buf_put(st->early);
     pc_buf_put(st->r.in);
     pc_out_reset(&st->r.out);
     pc_txn_reset(&st->r.t);
@@ -384,6 +386,25 @@ static void stream_body_end(struct pc_h2_stream *st)
     st->tr = NULL;
 }
 
+/* A complete head goes to request.c at the step after the read that brought it, not from
+ * cb_frame_recv: a stream the client resets in that read (CVE-2023-44487) never reaches a
+ * pool. The DATA read with it (st->early) and its END_STREAM (body_end) follow it. */
+static void stream_start(struct pc_h2_stream *st)
+{
+    struct pc_buf *early = st->early;
+    bool end = st->body_end;
+    st->early = NULL;
+    stream_begin(st, end && !early);
+    if (early) {
+        size_t n = pc_buf_len(early);
+        st->unacked -= (uint32_t)n; /* stream_data counts it again */
+        stream_data(st, (const uint8_t *)early->data + early->start, n);
+        pc_buf_put(early);
+        if (end)
+            stream_body_end(st);
+    }
+}
+
 /* Gives DATA back to the windows once the transaction moved all of it (§6.9): the client
  * sends no faster than the member takes. */
 static void stream_ack(struct pc_h2_stream *st)
@@ -452,6 +473,8 @@ static int stream_local(struct pc_h2_stream *st, int status)
 void pc_h2_stream_step(struct pc_h2_stream *st)
 {
     struct pc_txn *t = &st->r.t;
+    if (!st->started && st->head_done && !st->closed && !st->rst)
+        stream_start(st);
     if (!st->started || st->closed || st->rst)
         return;
     if (!st->done) {
@@ -583,10 +606,16 @@ static int cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
 {
     (void)flags;
     struct pc_h2_stream *st = stream_of(ng, frame->hd.stream_id, ud);
-    if (st && !st->started && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+    if (!st || st->closed)
+        return 0;
+    if (!st->started && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
         stream_field(st, name, namelen, value, valuelen);
-    else if (st && st->started && !st->closed && frame->headers.cat == NGHTTP2_HCAT_HEADERS)
-        stream_trailer(st, name, namelen, value, valuelen); /* trailers (§8.1) */
+    } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) { /* trailers (§8.1) */
+        if (!st->started && st->head_done && !st->rst)
+            stream_start(st); /* read with the head: the head (and its DATA) goes first */
+        if (st->started && !st->closed)
+            stream_trailer(st, name, namelen, value, valuelen);
+    }
     return 0;
 }
 
@@ -596,9 +625,18 @@ static int cb_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
     if (!st || st->closed)
         return 0;
     bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
-    if (frame->hd.type == NGHTTP2_HEADERS && !st->started)
-        stream_begin(st, end);
-    else if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end)
+    if (frame->hd.type == NGHTTP2_HEADERS && !st->head_done) {
+        st->head_done = true; /* stream_start at the next step */
+        st->body_end = end;
+        return 0;
+    }
+    if (!st->started && frame->hd.type == NGHTTP2_DATA) {
+        st->body_end |= end; /* with the DATA kept for stream_start */
+        return 0;
+    }
+    if (!st->started && !st->rst && frame->hd.type == NGHTTP2_HEADERS)
+        stream_start(st); /* trailers right after the head */
+    if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end)
         stream_body_end(st);
     return 0;
 }
@@ -610,6 +648,13 @@ static int cb_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t
     struct pc_h2_stream *st = stream_of(ng, id, ud);
     if (!st || st->closed) {
         nghttp2_session_consume(ng, id, len);
+        return 0;
+    }
+    if (!st->started && st->head_done && !st->rst) {
+        /* Read with its head: kept for stream_start, within the stream's window (§6.9). */
+        st->unacked += (uint32_t)len;
+        if (!hb_put(&st->early, data, len))
+            stream_reset(st, NGHTTP2_INTERNAL_ERROR);
         return 0;
     }
     stream_data(st, data, len);

@@ -22,12 +22,14 @@ struct pc_h2_stream {
     /* The request head as it arrives (RFC 9113 §8.3): pseudo-header values, then the fields
      * as HTTP/1.1 lines, in hb; cookie crumbs in ck, joined with "; " (§8.2.3). */
     struct pc_buf *hb, *ck;
-    struct pc_buf *tr; /* the request's trailers as HTTP/1.1 lines, for its last chunk */
+    struct pc_buf *tr;    /* the request's trailers as HTTP/1.1 lines, for its last chunk */
+    struct pc_buf *early; /* DATA read with the head, before it went to request.c */
     uint32_t m_off, m_len, p_off, p_len, a_off, a_len, f_off;
     uint32_t unacked; /* DATA bytes taken but not yet given back to the windows (§6.9) */
     bool has_cl;      /* the request has a content-length */
     bool too_big;     /* its header block did not fit: 431 */
     bool tr_big;      /* its trailers did not fit (a field's limit): 431 */
+    bool head_done;   /* END_HEADERS seen: to request.c at the next step (stream_start) */
     bool started;     /* the head went to request.c */
     bool form;        /* a sign-in form read whole first (request.c returned 2) */
     bool body_end;    /* END_STREAM from the client */
@@ -45,6 +47,23 @@ struct pc_h2_stream {
     struct pc_session r;
 };
 
+/* A token bucket of one abuse budget (h2-limits.c): what is left, and when it was counted. */
+struct pc_h2_bucket {
+    double tokens, at;
+};
+
+/* What h2-limits.c counts of one connection's frames (RFC 9113 §10.5). */
+struct pc_h2_limits {
+    struct pc_h2_bucket resets;   /* streams reset by the client before any response */
+    struct pc_h2_bucket settings; /* SETTINGS frames */
+    struct pc_h2_bucket pings;    /* PING frames */
+    struct pc_h2_bucket empty;    /* DATA frames without data nor END_STREAM */
+    unsigned continuations;       /* CONTINUATION frames of the header block being read */
+    int32_t last_sid;             /* the highest stream the client opened */
+    int calm;                     /* a budget ran out: GOAWAY ENHANCE_YOUR_CALM (why, 0 none) */
+    bool goaway_err;              /* a GOAWAY with an error code went out: the end */
+};
+
 struct pc_h2conn {
     struct pc_session *s; /* the client connection (socket, TLS, timer) */
     nghttp2_session *ng;
@@ -58,6 +77,7 @@ struct pc_h2conn {
     bool dying;       /* the connection is being freed: callbacks do nothing */
     double last_act;  /* last I/O on the connection */
     double goaway_at; /* when draining: when the final GOAWAY is due */
+    struct pc_h2_limits lim;
 };
 
 #endif

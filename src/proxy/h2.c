@@ -22,9 +22,11 @@ static struct pc_list free_conns = {&free_conns, &free_conns};
 static nghttp2_session_callbacks *callbacks;
 static nghttp2_option *options;
 
-/* RFC 9113 §6.5.2. 100 streams, as IIS and nginx; a header list as large as the HTTP/1.1
- * header block portico accepts, so that a 64 KiB Kerberos token fits (and is then refused
- * with HTTP_1_1_REQUIRED, not with a size error). */
+/* RFC 9113 §6.5.2. 100 streams, as IIS and nginx (past them: REFUSED_STREAM until the client
+ * acknowledged the SETTINGS, nghttp2's GOAWAY PROTOCOL_ERROR after, §5.1.2); a header list as
+ * large as the HTTP/1.1 header block portico accepts, so that a 64 KiB Kerberos token fits
+ * (and is then refused with HTTP_1_1_REQUIRED, not with a size error). The other limits:
+ * h2-limits.c. */
 #define H2_MAX_STREAMS 100
 #define H2_WINDOW      65535 /* per stream: a request body fits one PC_BUF_BULK buffer */
 #define H2_SEND_ROUNDS 16    /* steps of streams and sends per event, bounded */
@@ -64,6 +66,8 @@ static void h2_init(void)
     }
     nghttp2_session_callbacks_set_send_callback(callbacks, cb_send);
     pc_h2_stream_callbacks(callbacks);
+    pc_h2_limits_callbacks(callbacks);
+    pc_h2_limits_options(options);
     /* Windows follow what the members take (RFC 9113 §5.2): h2-stream.c gives DATA back with
      * nghttp2_session_consume once its transaction moved it. */
     nghttp2_option_set_no_auto_window_update(options, 1);
@@ -95,6 +99,7 @@ int pc_h2_start(struct pc_session *s)
     s->h2 = c;
     s->state = PC_S_H2;
     c->last_act = ev_now(pc_w.loop);
+    pc_h2_limits_start(c);
     /* Accepted before the drain, handshake done after: like an HTTP/1.1 connection's first
      * request, the streams on their way are served, then the connection ends. */
     if (pc_w.draining)
@@ -107,7 +112,7 @@ int pc_h2_start(struct pc_session *s)
 static int h2_read(struct pc_h2conn *c)
 {
     struct pc_session *s = c->s;
-    while (nghttp2_session_want_read(c->ng)) {
+    while (nghttp2_session_want_read(c->ng) && !c->lim.calm) {
         ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
         if (n == PC_IO_AGAIN)
             break;
@@ -120,6 +125,7 @@ static int h2_read(struct pc_h2conn *c)
             static struct pc_ratelimit rl;
             pc_log_limited(&rl, PC_LOG_INFO, "HTTP/2: client %s: %s", s->peer_ip,
                            nghttp2_strerror((int)r));
+            pc_h2_limits_fatal((int)r);
             return -1;
         }
         s->in->start = s->in->end;
@@ -165,6 +171,11 @@ static void h2_sweep(struct pc_h2conn *c)
 /* Steps every stream and sends until nothing moves. 0, or -1 (close the connection). */
 static int h2_settle(struct pc_h2conn *c)
 {
+    /* What nghttp2 queued while reading goes out before any stream steps: a stream it reset
+     * (malformed, refused) is closed by then and never starts, and after a GOAWAY for an
+     * error or a budget spent (h2-limits.c) nothing starts: the connection closes. */
+    if (h2_send(c) < 0 || c->lim.calm || c->lim.goaway_err)
+        return -1;
     for (int round = 0; round < H2_SEND_ROUNDS; round++) {
         c->again = false;
         for (struct pc_list *e = c->streams.next; e != &c->streams; e = e->next)

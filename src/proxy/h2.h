@@ -32,4 +32,15 @@ void pc_h2_stream_free(struct pc_h2_stream *st);
 /* Something moved for one of C's streams: drive C (now, or in the loop already running). */
 void pc_h2_kick(struct pc_h2conn *c);
 
+/* ---- between h2.c and h2-limits.c (the budgets of RFC 9113 §10.5, the frames' metrics) ---- */
+
+/* nghttp2's own limits, set explicitly. */
+void pc_h2_limits_options(nghttp2_option *opt);
+/* The callbacks that count frames in and out. */
+void pc_h2_limits_callbacks(nghttp2_session_callbacks *cb);
+/* A new connection: full budgets. */
+void pc_h2_limits_start(struct pc_h2conn *c);
+/* nghttp2_session_mem_recv failed with ERR (fatal: the connection closes without GOAWAY). */
+void pc_h2_limits_fatal(int err);
+
 #endif

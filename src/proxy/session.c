@@ -126,7 +126,9 @@ static void sess_log(struct pc_session *s)
     if (!s->t.status)
         s->t.status = 499; /* the client went away first (nginx's convention) */
     pc_alog_request(s);
+    enum pc_metrics_proto proto = s->t.client_10 ? PC_PROTO_HTTP10 : PC_PROTO_HTTP11;
     pc_metrics_request(&(struct pc_metrics_req){.name = s->t.name,
+                                                .proto = proto,
                                                 .status = s->t.status,
                                                 .t_start = s->t.t_start,
                                                 .bytes_out = s->t.bytes_out,

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/list.h"
+#include "proxy/h2-head.h"
 #include "proxy/proxy-t.h"
 
 struct pc_h2conn;
@@ -19,13 +20,9 @@ struct pc_h2_stream {
     struct pc_list link; /* the connection's streams, or the free list */
     struct pc_h2conn *c;
     int32_t id;
-    /* The request head as it arrives (RFC 9113 §8.3): pseudo-header values, then the fields
-     * as HTTP/1.1 lines, in hb; cookie crumbs in ck, joined with "; " (§8.2.3). */
-    struct pc_buf *hb, *ck;
-    uint32_t m_off, m_len, p_off, p_len, a_off, a_len, f_off;
+    /* The request head as it arrives (RFC 9113 §8.3), rebuilt as HTTP/1.1 by h2-head.c. */
+    struct pc_h2_head head;
     uint32_t unacked; /* DATA bytes taken but not yet given back to the windows (§6.9) */
-    bool has_cl;      /* the request has a content-length */
-    bool too_big;     /* its header block did not fit: 431 */
     bool started;     /* the head went to request.c */
     bool form;        /* a sign-in form read whole first (request.c returned 2) */
     bool body_end;    /* END_STREAM from the client */

@@ -312,9 +312,14 @@ static void check_begin(struct fz_stream *st, bool end_stream, struct fz_rng *rn
     struct pc_buf *b = pc_h2_head_compose(&st->head, chunked);
     struct sbuf r = ref_head(st, chunked);
     size_t lead;
-    bool fits = ref_scan(r.p, r.len, true, &lead) == (int)r.len;
+    int verdict = ref_scan(r.p, r.len, true, &lead); /* what HTTP/1.1 says of this head */
+    bool fits = verdict == (int)r.len;
     if (!b) {
-        FZ_CHECK(st->rec_over || !fits, "a %zu-byte head HTTP/1.1 takes was refused (431)", r.len);
+        FZ_CHECK(st->rec_over || !fits, "a %zu-byte head HTTP/1.1 takes was refused (%u)", r.len,
+                 st->head.status);
+        FZ_CHECK(st->rec_over ? st->head.status == 414 || st->head.status == 431
+                              : st->head.status == -verdict,
+                 "a head HTTP/1.1 refuses with %d was refused with %u", -verdict, st->head.status);
         free(r.p);
         return;
     }

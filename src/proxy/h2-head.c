@@ -19,13 +19,16 @@ void pc_h2_head_free(struct pc_h2_head *h)
     h->hb = h->ck = NULL;
 }
 
-static bool hb_put(struct pc_buf **bp, const void *p, size_t n)
+/* pc_h1_scan's limit for a whole header block: 128 KiB of fields after the request line. */
+#define H2_BLOCK_MAX (PC_MAX_HEAD + PC_MAX_REQUEST_LINE)
+
+static bool hb_put(struct pc_buf **bp, const void *p, size_t n, size_t max)
 {
     struct pc_buf *b = *bp;
     if (!b && !(b = *bp = pc_buf_get()))
         return false;
     if (pc_buf_room(b) < n) {
-        if (b->end + n > PC_MAX_HEAD)
+        if (b->end + n > max)
             return false;
         struct pc_buf *nb = pc_buf_grow(b, b->cap * 2 > b->end + n ? b->cap * 2 : b->end + n);
         if (!nb)
@@ -42,11 +45,12 @@ static bool name_is(const uint8_t *n, size_t len, const char *lit)
     return len == strlen(lit) && memcmp(n, lit, len) == 0;
 }
 
+/* The head holds what HTTP/1.1 would take, no more: each field line within PC_MAX_FIELD, the
+ * cookie crumbs within one Cookie line, the whole within H2_BLOCK_MAX (the lengths of :method
+ * and :path are kept even past that: the request line's limit comes first, as in pc_h1_scan). */
 void pc_h2_head_field(struct pc_h2_head *h, const uint8_t *n, size_t nl, const uint8_t *v,
                       size_t vl)
 {
-    if (h->too_big)
-        return;
     bool ok = true;
     uint32_t at = h->hb ? (uint32_t)h->hb->end : 0;
     if (nl && n[0] == ':') {
@@ -58,20 +62,40 @@ void pc_h2_head_field(struct pc_h2_head *h, const uint8_t *n, size_t nl, const u
             h->a_off = at, h->a_len = (uint32_t)vl;
         else
             return; /* :scheme is https on this listener */
-        ok = hb_put(&h->hb, v, vl);
+        ok = h->status || hb_put(&h->hb, v, vl, H2_BLOCK_MAX);
+    } else if (h->status) {
+        return;
     } else if (name_is(n, nl, "cookie")) {
-        /* §8.2.3: crumbs are joined with "; " for HTTP/1.1. */
-        ok = (!h->ck || hb_put(&h->ck, "; ", 2)) && hb_put(&h->ck, v, vl);
+        /* §8.2.3: crumbs are joined with "; " for HTTP/1.1, in one "Cookie: " line. */
+        ok = (!h->ck || hb_put(&h->ck, "; ", 2, PC_MAX_FIELD - 8)) &&
+             hb_put(&h->ck, v, vl, PC_MAX_FIELD - 8);
     } else if ((h->a_len && name_is(n, nl, "host")) || name_is(n, nl, "te")) {
         return; /* :authority wins over Host (§8.3.1); te: trailers is hop-by-hop */
     } else {
         if (h->f_off == UINT32_MAX)
             h->f_off = at;
         h->has_cl |= name_is(n, nl, "content-length");
-        ok = hb_put(&h->hb, n, nl) && hb_put(&h->hb, ": ", 2) && hb_put(&h->hb, v, vl) &&
-             hb_put(&h->hb, "\r\n", 2);
+        ok = nl + 2 + vl <= PC_MAX_FIELD && hb_put(&h->hb, n, nl, H2_BLOCK_MAX) &&
+             hb_put(&h->hb, ": ", 2, H2_BLOCK_MAX) && hb_put(&h->hb, v, vl, H2_BLOCK_MAX) &&
+             hb_put(&h->hb, "\r\n", 2, H2_BLOCK_MAX);
     }
-    h->too_big = !ok;
+    if (!ok)
+        h->status = 431;
+}
+
+/* The size of the head compose writes, or 0 when HTTP/1.1 would refuse it (h->status). */
+static size_t head_size(struct pc_h2_head *h, size_t fields, size_t cl, bool chunked)
+{
+    size_t line = (size_t)h->m_len + 1 + h->p_len + 9; /* "M P HTTP/1.1" */
+    if (line > PC_MAX_REQUEST_LINE)
+        h->status = 414;
+    else if ((h->a_len && 6 + (size_t)h->a_len > PC_MAX_FIELD) || (cl && 8 + cl > PC_MAX_FIELD))
+        h->status = 431;
+    size_t size = line + 2 + (h->a_len ? 8 + (size_t)h->a_len : 0) + fields + (cl ? 10 + cl : 0) +
+                  (chunked ? 28 : 0) + 2;
+    if (!h->status && size > H2_BLOCK_MAX)
+        h->status = 431;
+    return h->status ? 0 : size;
 }
 
 struct pc_buf *pc_h2_head_compose(struct pc_h2_head *h, bool chunked)
@@ -80,11 +104,10 @@ struct pc_buf *pc_h2_head_compose(struct pc_h2_head *h, bool chunked)
     size_t hblen = h->hb ? h->hb->end : 0;
     size_t foff = h->f_off == UINT32_MAX ? hblen : h->f_off;
     size_t cl = h->ck ? pc_buf_len(h->ck) : 0;
-    size_t need = hblen + cl + h->m_len + h->p_len + 96;
-    struct pc_buf *b = NULL;
-    if (!h->too_big && need <= PC_MAX_HEAD)
-        b = pc_buf_get_cap(need);
+    size_t need = head_size(h, hblen - foff, cl, chunked);
+    struct pc_buf *b = need ? pc_buf_get_cap(need) : NULL;
     if (!b) {
+        h->status = h->status ? h->status : 500;
         pc_h2_head_free(h);
         return NULL;
     }

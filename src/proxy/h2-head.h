@@ -15,8 +15,8 @@
 struct pc_h2_head {
     struct pc_buf *hb, *ck;
     uint32_t m_off, m_len, p_off, p_len, a_off, a_len, f_off;
-    bool has_cl;  /* the request has a content-length */
-    bool too_big; /* its header block did not fit: 431 */
+    bool has_cl;     /* the request has a content-length */
+    uint16_t status; /* refused as HTTP/1.1 would refuse such a head: 414, 431 (500: memory) */
 };
 
 /* H is empty (it may have been zeroed before). */
@@ -26,8 +26,9 @@ void pc_h2_head_init(struct pc_h2_head *h);
 void pc_h2_head_field(struct pc_h2_head *h, const uint8_t *n, size_t nl, const uint8_t *v,
                       size_t vl);
 /* The HTTP/1.1 head (request line, Host from :authority, the fields, Cookie, and
- * `Transfer-Encoding: chunked` when CHUNKED), in a buffer of its own; NULL when it is larger
- * than an HTTP/1.1 head may be (431). What H held is released either way. */
+ * `Transfer-Encoding: chunked` when CHUNKED), in a buffer of its own. NULL when HTTP/1.1 would
+ * refuse it (pc_h1_scan's limits: the request line 8 KiB, 414; a field line 64 KiB or the block
+ * 128 KiB + the request line, 431): H->status says with what. What H held is released. */
 struct pc_buf *pc_h2_head_compose(struct pc_h2_head *h, bool chunked);
 /* Releases what H holds. */
 void pc_h2_head_free(struct pc_h2_head *h);

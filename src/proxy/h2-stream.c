@@ -155,7 +155,7 @@ static void stream_begin(struct pc_h2_stream *st, bool end_stream)
     t->t_start = t->last_act = ev_now(pc_w.loop);
     st->chunked = !end_stream && !st->head.has_cl;
     if (!(st->r.in = pc_h2_head_compose(&st->head, st->chunked))) {
-        stream_local(st, 431);
+        stream_local(st, st->head.status); /* 414, 431: as HTTP/1.1 answers such a head */
         return;
     }
     size_t hl = pc_buf_len(st->r.in);

@@ -399,7 +399,8 @@ static void record(struct fz_stream *st, const uint8_t *n, size_t nl, const uint
     /* Fields the head never carries are not kept: their number is unbounded (each costs
      * portico nothing), and they do not count towards the size. */
     if (lit(name, nl, "te")) {
-        FZ_CHECK(lit((const char *)v, vl, "trailers"), "nghttp2 passed te: %.*s", (int)vl, v);
+        /* RFC 9113 §8.2.2 (a token: any case; reproducer te-trailers-case) */
+        FZ_CHECK(fz_ieq((const char *)v, vl, "trailers"), "nghttp2 passed te: %.*s", (int)vl, v);
         return;
     }
     if (st->auth && lit(name, nl, "host"))

@@ -12,7 +12,7 @@ LLHTTP_FLAGS := -DLLHTTP_STRICT_MODE=1
 # Debian packages: to build, to test, to benchmark.
 PKGS_BUILD := gcc make libc6-dev libssl-dev libev-dev node-llhttp libxml2-dev libhiredis-dev libcurl4-openssl-dev libnghttp2-dev libjansson-dev
 PKGS_TEST  := python3 python3-pytest curl openssl procps iproute2 nftables keepalived chromium haproxy redis-server nghttp2-client python3-h2 pebble
-PKGS_BENCH := wrk nginx-light haproxy
+PKGS_BENCH := wrk nginx-light haproxy nghttp2-client
 
 SRCS    := $(sort $(wildcard src/*/*.c)) src/main.c
 LLSRCS  := $(LLHTTP)/llhttp.c $(LLHTTP)/api.c $(LLHTTP)/http.c

@@ -51,16 +51,20 @@ SCENARIOS = [
     ("http100c1k", "HTTP keep-alive, 100 B, 1000 conns", "wrk", dict(scheme="http", path="/100b", conns=1000)),
     ("tls100", "HTTPS→HTTPS keep-alive, 100 B, 50 conns", "wrk", dict(scheme="https", path="/100b", conns=50)),
     ("tls16k", "HTTPS→HTTPS keep-alive, 16 KiB, 50 conns", "wrk", dict(scheme="https", path="/16k", conns=50)),
+    ("h2_100", "HTTP/2 (TLS)→HTTPS, 100 B, 10 conns × 10 streams", "h2load", dict(path="/100b")),
+    ("h2_16k", "HTTP/2 (TLS)→HTTPS, 16 KiB, 10 conns × 10 streams", "h2load", dict(path="/16k")),
     ("hs_ecdsa", "new TLS handshake, ECDSA P-256", "hs", dict(cert="ecdsa")),
     ("hs_rsa", "new TLS handshake, RSA-2048", "hs", dict(cert="rsa")),
     ("upload", "1 GiB streamed upload (HTTP)", "stream", dict(direction="up")),
     ("download", "1 GiB streamed download (HTTP)", "stream", dict(direction="down")),
     ("longpoll", "pending long polls over TLS (re-encrypted)", "poll", dict(send=True)),
     ("idle", "idle TLS connections (no request)", "poll", dict(send=False)),
+    ("h2idle", "idle HTTP/2 connections (TLS, SETTINGS exchanged, no stream)", "poll",
+     dict(send=False, h2=True)),
 ]
 DEFAULT = [s[0] for s in SCENARIOS if s[0] != "idle"]
-UNIT = {"wrk": "µs/req", "hs": "µs/handshake", "stream": "µs/MiB", "poll": "µs/conn"}
-RATE = {"wrk": "req/s", "hs": "handshakes/s", "stream": "MB/s", "poll": "conns/s"}
+UNIT = {"wrk": "µs/req", "h2load": "µs/req", "hs": "µs/handshake", "stream": "µs/MiB", "poll": "µs/conn"}
+RATE = {"wrk": "req/s", "h2load": "req/s", "hs": "handshakes/s", "stream": "MB/s", "poll": "conns/s"}
 
 
 def log(*a):
@@ -198,7 +202,7 @@ def backend_conf(w, be):
 """ % (temp_paths(w), be, B_HTTP, be, B_HTTPS, w, w, w)
 
 
-def nginx_conf(w, px, be, sink, cert):
+def nginx_conf(w, px, be, sink, cert, h2=False):
     return nginx_common(w, "nginx") + """http { access_log off; %s
   keepalive_requests 1000000; keepalive_timeout 120s; client_max_body_size 0;
   proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
@@ -211,16 +215,16 @@ def nginx_conf(w, px, be, sink, cert):
   upstream sink { server %s:%d; keepalive 256; }
   server { listen %s:%d backlog=4096; server_name %s; location / { proxy_pass http://be_http; } }
   server { listen %s:%d; server_name %s; location / { proxy_pass http://sink; } }
-  server { listen %s:%d ssl backlog=4096; server_name %s;
+  server { listen %s:%d ssl%s backlog=4096; server_name %s;
     ssl_protocols TLSv1.2 TLSv1.3; ssl_certificate %s/%s.crt; ssl_certificate_key %s/%s.key;
     location / { proxy_pass https://be_https; proxy_ssl_server_name on; proxy_ssl_name $host;
       proxy_ssl_verify on; proxy_ssl_trusted_certificate %s/intca.crt; proxy_ssl_session_reuse on; } }
 }
 """ % (temp_paths(w), be, B_HTTP, be, B_HTTPS, sink, B_SINK, px, P_HTTP, HOST, px, P_HTTP, UPHOST,
-       px, P_HTTPS, HOST, w, cert, w, cert, w)
+       px, P_HTTPS, " http2" if h2 else "", HOST, w, cert, w, cert, w)
 
 
-def haproxy_conf(w, px, be, sink, cert):
+def haproxy_conf(w, px, be, sink, cert, h2=False):
     return """global
   nbthread 1
   maxconn %d
@@ -240,7 +244,7 @@ frontend plain
   use_backend sink if { hdr(host) -i %s }
   default_backend be_http
 frontend tls
-  bind %s:%d backlog 4096 ssl crt %s/%s.pem alpn http/1.1
+  bind %s:%d backlog 4096 ssl crt %s/%s.pem alpn %s
   http-request set-header X-Forwarded-Proto https
   default_backend be_https
 backend be_http
@@ -249,11 +253,11 @@ backend be_https
   server b1 %s:%d ssl verify required ca-file %s/intca.crt sni str(%s) verifyhost %s
 backend sink
   server s1 %s:%d
-""" % ((NOFILE - 100) // 2, px, P_HTTP, UPHOST, px, P_HTTPS, w, cert, be, B_HTTP, be, B_HTTPS, w, HOST, HOST,
-       sink, B_SINK)
+""" % ((NOFILE - 100) // 2, px, P_HTTP, UPHOST, px, P_HTTPS, w, cert, "h2,http/1.1" if h2 else "http/1.1",
+       be, B_HTTP, be, B_HTTPS, w, HOST, HOST, sink, B_SINK)
 
 
-def portico_conf(px, be, sink, cert):
+def portico_conf(px, be, sink, cert, h2=False):
     return """[proxy]
 external = %s
 http_port = %d
@@ -263,6 +267,7 @@ key = %s.key
 workers = 1
 access_log = off
 drain_timeout = 1
+http2 = %s
 [pool fe]
 role = frontend
 servers = %s
@@ -281,7 +286,8 @@ https_port = %d
 ca = intca.crt
 publish = %s
 http = forward
-""" % (px, P_HTTP, P_HTTPS, cert, cert, be, B_HTTP, B_HTTPS, HOST, sink, B_SINK, B_HTTPS, UPHOST)
+""" % (px, P_HTTP, P_HTTPS, cert, cert, "on" if h2 else "off", be, B_HTTP, B_HTTPS, HOST, sink, B_SINK, B_HTTPS,
+       UPHOST)
 
 
 def wait_port(addr, port, proc, timeout=10.0):
@@ -302,30 +308,33 @@ class Proxy:
         self.name, self.w, self.addr, self.be, self.sink = name, w, addr, be, sink
         self.proc = None
         self.cert = None
+        self.h2 = False
 
-    def start(self, cert="public"):
+    def start(self, cert="public", h2=False):
+        """h2: HTTP/2 offered on the HTTPS listener (ALPN h2 first), for the HTTP/2 rows only,
+        so that the HTTP/1.1 rows measure the configuration they always did."""
         w, n = self.w, self.name
         if n == "portico":
             path = "%s/portico.conf" % w
             with open(path, "w") as f:
-                f.write(portico_conf(self.addr, self.be, self.sink, cert))
+                f.write(portico_conf(self.addr, self.be, self.sink, cert, h2))
             cmd = [os.path.join(ROOT, "portico"), "-c", path]
         elif n == "nginx":
             path = "%s/nginx.conf" % w
             with open(path, "w") as f:
-                f.write(nginx_conf(w, self.addr, self.be, self.sink, cert))
+                f.write(nginx_conf(w, self.addr, self.be, self.sink, cert, h2))
             cmd = ["nginx", "-c", path, "-e", "%s/nginx.err" % w]
         else:
             path = "%s/haproxy.cfg" % w
             with open(path, "w") as f:
-                f.write(haproxy_conf(w, self.addr, self.be, self.sink, cert))
+                f.write(haproxy_conf(w, self.addr, self.be, self.sink, cert, h2))
             cmd = ["haproxy", "-db", "-f", path]
         self.errpath = "%s/%s.stderr" % (w, n)
         err = open(self.errpath, "w")
         self.proc = subprocess.Popen(["taskset", "-c", "0"] + cmd, stdin=subprocess.DEVNULL,
                                      stdout=err, stderr=err, cwd=w, start_new_session=True)
         err.close()
-        self.cert = cert
+        self.cert, self.h2 = cert, h2
         ok = wait_port(self.addr, P_HTTP, self.proc) and wait_port(self.addr, P_HTTPS, self.proc)
         if ok and n == "portico":  # listening and the worker said so
             end = time.monotonic() + 10
@@ -368,9 +377,9 @@ class Proxy:
             pass
         self.proc = None
 
-    def restart(self, cert="public"):
+    def restart(self, cert="public", h2=False):
         self.stop()
-        self.start(cert)
+        self.start(cert, h2)
 
 
 # ---------------------------------------------------------------- clients
@@ -430,6 +439,35 @@ def wrk_run(px, scheme, path, conns, dur):
         errs.append("%s non-2xx" % m.group(1))
     if errs:
         res["err"] = "; ".join(errs) + " (of %d)" % reqs
+    return res
+
+
+def h2load_run(px, path, dur):
+    """h2load over TLS + HTTP/2, 10 connections × 10 concurrent streams, for DUR seconds; the
+    proxy's CPU time per request as for wrk (its own handshakes included)."""
+    pids = px.pids()
+    c0 = cpu_ticks(pids)
+    r = run(["h2load", "-t1", "-c10", "-m10", "-D", str(dur), "--connect-to=%s:%d" % (px.addr, P_HTTPS),
+             "https://%s:%d%s" % (HOST, P_HTTPS, path)], timeout=dur + 60)
+    c1 = cpu_ticks(pids)
+    out = r.stdout
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                  r"(\d+) errored", out)
+    if not m or int(m.group(3)) == 0:
+        raise RuntimeError("h2load: " + out.strip()[-300:])
+    done, ok = int(m.group(3)), int(m.group(4))
+    rate = re.search(r"finished in ([\d.]+)(m?s), ([\d.]+) req/s", out)
+    res = {"cpu": (c1 - c0) / HZ * 1e6 / done, "rate": float(rate.group(3)) if rate else None}
+    errs = []
+    proto = re.search(r"Application protocol: (\S+)", out)
+    if not proto or proto.group(1) != "h2":
+        errs.append("application protocol %s, not h2" % (proto.group(1) if proto else "?"))
+    st = re.search(r"status codes: (\d+) 2xx", out)
+    if ok < done or not st or int(st.group(1)) < done:
+        errs.append("%d of %d requests not 2xx (%s)" % (done - (int(st.group(1)) if st else 0), done,
+                                                       ", ".join(m.group(0).split(", ")[4:])))
+    if errs:
+        res["err"] = "; ".join(errs)
     return res
 
 
@@ -540,10 +578,11 @@ def backend_writing(be):
     return int(m.group(1)) - 1 if m else -1
 
 
-def poll_run(px, n, srcs, be, send, holdconns, resume):
+def poll_run(px, n, srcs, be, send, holdconns, resume, h2=False):
     """n TLS connections to a freshly started proxy, each with a request the backend holds
-    (send) or with none (idle): the proxy's RSS growth per connection, once all are in place."""
-    px.restart()
+    (send) or with none (idle; h2: idle HTTP/2 connections, the SETTINGS exchanged): the proxy's
+    RSS growth per connection, once all are in place."""
+    px.restart(h2=h2)
     run_id = "%x" % int(time.time() * 1e6)
     req = "GET /poll HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nX-Bench-Run: %s\r\n\r\n" % (
         HOST, run_id)
@@ -556,7 +595,7 @@ def poll_run(px, n, srcs, be, send, holdconns, resume):
     base = rss_kb(pids)
     c0 = cpu_ticks(pids)
     hc = subprocess.Popen([holdconns, px.addr, str(P_HTTPS), str(n), ",".join(srcs), "100", HOST,
-                           req if send else "-", "1" if resume else "0"],
+                           req if send else "-", "1" if resume else "0", "1" if h2 else "0"],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         line = hc.stdout.readline()  # holdconns gives up by itself after 120 s
@@ -652,7 +691,8 @@ def table(results, chosen, args):
             continue
         title = label
         if kind == "poll":
-            title = "%s %s" % ("{:,}".format(args.conns).replace(",", " "), label)
+            n = args.h2_conns if par.get("h2") else args.conns
+            title = "%s %s" % ("{:,}".format(n).replace(",", " "), label)
         if kind == "stream":
             title = label.replace("1 GiB", "%s MiB" % num(args.stream_mib)) if args.stream_mib != 1024 else label
         title += " [%s]" % UNIT[kind]
@@ -693,6 +733,31 @@ def table(results, chosen, args):
     return "\n".join(rows)
 
 
+def targets(results, chosen, args):
+    """Issue 13's targets for the HTTP/2 rows: portico's CPU per request at most 0.8 × the
+    better of nginx and HAProxy, its memory per idle HTTP/2 connection at most the better."""
+    out = []
+    others = [p for p in ("nginx", "haproxy") if p in args.proxies]
+    if "portico" not in args.proxies or not others:
+        return out
+    for key, what, field, goal in (("h2_100", "CPU per request, 100 B", "cpu", 0.8),
+                                   ("h2_16k", "CPU per request, 16 KiB", "cpu", 0.8),
+                                   ("h2idle", "memory per idle connection", "rss", 1.0)):
+        if key not in chosen:
+            continue
+        mine = med([r.get(field) for r in results[key]["portico"]])
+        theirs = [(med([r.get(field) for r in results[key][p]]), p) for p in others]
+        theirs = [(v, p) for v, p in theirs if v is not None]
+        if mine is None or not theirs:
+            continue
+        best, who = min(theirs)
+        q = ratio(mine, best)
+        out.append("HTTP/2 %s: portico %s, the better of the others %s (%s): ratio %s, target ≤ %.1f: %s" % (
+            what, num(mine), num(best), LABEL[who], "%.2f" % q if q is not None else "–", goal,
+            "met" if q is not None and q <= goal else "NOT met"))
+    return out
+
+
 def tls_params(px):
     r = run(["openssl", "s_client", "-connect", "%s:%d" % (px.addr, P_HTTPS), "-servername", HOST, "-brief"],
             input="", timeout=10)
@@ -707,7 +772,7 @@ def tls_params(px):
 
 def versions():
     out = []
-    for cmd in (["nginx", "-v"], ["haproxy", "-v"], ["wrk", "-v"], ["openssl", "version"]):
+    for cmd in (["nginx", "-v"], ["haproxy", "-v"], ["wrk", "-v"], ["h2load", "--version"], ["openssl", "version"]):
         try:
             out.append(run(cmd).stdout.strip().splitlines()[0])
         except (OSError, IndexError):
@@ -727,6 +792,8 @@ def main():
     ap.add_argument("--hs-time", type=int, default=3, help="seconds per s_time run (default 3)")
     ap.add_argument("--runs", type=int, default=3, help="runs per scenario and proxy (default 3)")
     ap.add_argument("--conns", type=int, default=10000, help="long-poll connections (default 10000)")
+    ap.add_argument("--h2-conns", type=int, default=1000,
+                    help="idle HTTP/2 connections for h2idle (default 1000)")
     ap.add_argument("--stream-mib", type=int, default=1024, help="MiB per streamed transfer (default 1024)")
     ap.add_argument("--only", default=",".join(DEFAULT),
                     help="scenarios, comma-separated (default: all but idle): " +
@@ -798,7 +865,7 @@ def main():
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     notes = []
-    if args.conns < conns_wanted:
+    if args.conns < conns_wanted and any(k in chosen for k in ("longpoll", "idle")):
         notes.append("long polls: %d connections, not %d: the open-files hard limit is %d and each "
                      "pending long poll holds two descriptors in the proxy (raising it needs "
                      "CAP_SYS_RESOURCE)" % (args.conns, conns_wanted, hard))
@@ -834,7 +901,7 @@ def main():
             raise SystemExit("bench: backend did not start: " + open(w + "/backend.stderr").read()[-600:])
 
         holdconns = None
-        if any(k in chosen for k in ("longpoll", "idle")):
+        if any(k in chosen for k in ("longpoll", "idle", "h2idle")):
             cc = os.environ.get("CC", "cc")
             r = run([cc, "-O2", "-o", w + "/holdconns", os.path.join(ROOT, "bench", "holdconns.c"),
                      "-lssl", "-lcrypto"])
@@ -861,7 +928,8 @@ def main():
         tlsinfo = {p: tls_params(px) for p, px in proxies.items()}
 
         # A run is skipped when it would end past the budget (estimated from the kind's last run).
-        last = {"wrk": args.duration + 0.5, "hs": args.hs_time + 1.5, "stream": 5.0, "poll": 20.0}
+        last = {"wrk": args.duration + 0.5, "h2load": args.duration + 1.0, "hs": args.hs_time + 1.5,
+                "stream": 5.0, "poll": 20.0}
         skipped = []
 
         def over_budget(kind="wrk"):
@@ -877,9 +945,11 @@ def main():
                 # Request and handshake rows start from freshly started proxies (the same state
                 # for all three, whatever ran before); stream and long-poll runs restart their
                 # proxy themselves. The RSA handshake rows use the RSA certificate instead.
-                if kind in ("wrk", "hs") and (rsa or not args.carry_over) and not over_budget(kind):
+                h2 = kind == "h2load"
+                if kind in ("wrk", "hs", "h2load") and (rsa or h2 or not args.carry_over) \
+                        and not over_budget(kind):
                     for px in proxies.values():
-                        px.restart("rsa" if rsa else "public")
+                        px.restart("rsa" if rsa else "public", h2)
                 order = args.proxies[r % len(args.proxies):] + args.proxies[:r % len(args.proxies)]
                 for p in order:
                     if over_budget(kind):
@@ -890,6 +960,8 @@ def main():
                     try:
                         if kind == "wrk":
                             res = wrk_run(px, par["scheme"], par["path"], par["conns"], args.duration)
+                        elif kind == "h2load":
+                            res = h2load_run(px, par["path"], args.duration)
                         elif kind == "hs":
                             res = hs_run(px, args.hs_time)
                         elif kind == "stream":
@@ -897,8 +969,9 @@ def main():
                         else:
                             if not holdconns:
                                 raise RuntimeError("no long-poll client (holdconns did not build)")
-                            res = poll_run(px, args.conns, srcs, be, par["send"], holdconns,
-                                           not args.full_handshakes)
+                            h2p = par.get("h2", False)
+                            res = poll_run(px, args.h2_conns if h2p else args.conns, srcs, be,
+                                           par["send"], holdconns, not args.full_handshakes, h2p)
                     except Exception as e:  # a measurement: note it and go on
                         notes.append("%s: %s run %d failed: %s" % (label, LABEL[p], r + 1, e))
                         if px.proc is None or px.proc.poll() is not None:
@@ -914,7 +987,7 @@ def main():
                     log("bench: %-44s %-8s run %d  %s  (%.1f s)" % (
                         label, p, r + 1, "  ".join("%s=%s" % (k, num(v) if isinstance(v, float) else v)
                                                    for k, v in res.items()), time.monotonic() - t))
-                if rsa and args.carry_over:
+                if (rsa or h2) and args.carry_over:
                     for px in proxies.values():
                         px.restart("public")
         if skipped:
@@ -942,15 +1015,17 @@ def main():
               % (args.runs, "not: --full-handshakes" if args.full_handshakes else "TLS 1.3 ticket"),
               "",
               "- Run: git %s, %s, %d CPUs, Linux %s; proxy on core 0 (one worker/thread); backend "
-              "(nginx), upload sink, wrk, s_time, the long-poll client and the stream client on core 1; wrk -t1 for %d s per run, s_time -new "
-              "for %d s, %d MiB per stream, %d long-poll connections from %d source addresses; total "
+              "(nginx), upload sink, wrk, h2load, s_time, the long-poll client and the stream client on core 1; wrk -t1 "
+              "and h2load -t1 -c10 -m10 (HTTP/2 over TLS, HTTP/1.1 over TLS to the backend) for %d s per run, s_time -new "
+              "for %d s, %d MiB per stream, %d long-poll and %d idle HTTP/2 connections from %d source addresses; total "
               "%.0f s." % (rev, platform.node(), os.cpu_count(), platform.release(), args.duration,
-                           args.hs_time, args.stream_mib, args.conns, len(srcs), total),
+                           args.hs_time, args.stream_mib, args.conns, args.h2_conns, len(srcs), total),
               "- Versions: " + "; ".join(vers) + ".",
               ]
     for p in args.proxies:
         if p in tlsinfo:
             report.append("- TLS to %s (ECDSA listener): %s." % (LABEL[p], tlsinfo[p]))
+    report.extend("- " + t for t in targets(results, chosen, args))
     if notes:
         report.append("")
         report.append("Notes (⚠ marks a row with one):")

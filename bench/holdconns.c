@@ -7,9 +7,13 @@
  * up or has failed, then waits for a line (or EOF) on stdin and closes everything abortively
  * (SO_LINGER 0: no TIME_WAIT left behind). One thread, epoll, non-blocking OpenSSL.
  *
+ * With H2 = 1 (idle only), each connection offers ALPN h2 alone and, once the proxy chose it,
+ * becomes an idle HTTP/2 connection as a browser leaves one: the client preface and SETTINGS,
+ * then the ACK of the server's SETTINGS (RFC 9113 §3.4, §6.5.3); no stream is opened.
+ *
  * Build: cc -O2 -o holdconns holdconns.c -lssl -lcrypto   (bench.py does it at run time)
- * Usage: holdconns ADDR PORT N SRC1,SRC2,... CONCURRENCY SNI REQUEST|- [RESUME]  ("-": no request)
- * The request argument may use \r\n escapes; they are expanded. */
+ * Usage: holdconns ADDR PORT N SRC1,SRC2,... CONCURRENCY SNI REQUEST|- [RESUME [H2]]  ("-": no
+ * request). The request argument may use \r\n escapes; they are expanded. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,12 +32,19 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { C_CONNECTING, C_HANDSHAKE, C_WRITING, C_HELD, C_DEAD };
+enum { C_CONNECTING, C_HANDSHAKE, C_WRITING, C_H2_SETTINGS, C_H2_ACK, C_HELD, C_DEAD };
 
 struct conn {
     int fd, state;
     SSL *ssl;
+    unsigned char *h2in; /* H2: the server's frames until its SETTINGS */
+    size_t h2len;
 };
+
+static int h2;
+/* The client connection preface, then an empty SETTINGS frame (RFC 9113 §3.4). */
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+static const char h2_ack[] = "\0\0\0\x04\x01\0\0\0\0"; /* SETTINGS with ACK */
 
 static struct conn *conns;
 static int ep, nheld, nfailed, inflight, resumed;
@@ -112,6 +123,37 @@ static void fail(struct conn *c, const char *why)
     inflight--;
 }
 
+/* H2: reads the server's frames until its SETTINGS (not an ACK): 1 when seen, 0 for more,
+ * -1 on error. */
+static int h2_settings(struct conn *c)
+{
+    if (!c->h2in && !(c->h2in = malloc(16384 + 9)))
+        return -1;
+    for (;;) {
+        int r = SSL_read(c->ssl, c->h2in + c->h2len, (int)(16384 + 9 - c->h2len));
+        if (r <= 0)
+            return SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ ? 0 : -1;
+        c->h2len += (size_t)r;
+        size_t at = 0;
+        while (c->h2len - at >= 9) {
+            const unsigned char *f = c->h2in + at;
+            size_t flen = (size_t)f[0] << 16 | (size_t)f[1] << 8 | f[2];
+            if (f[3] == 4 && !(f[4] & 1)) {
+                free(c->h2in);
+                c->h2in = NULL;
+                return 1;
+            }
+            if (c->h2len - at < 9 + flen)
+                break;
+            at += 9 + flen;
+        }
+        memmove(c->h2in, c->h2in + at, c->h2len - at);
+        c->h2len -= at;
+        if (c->h2len == 16384 + 9)
+            return -1; /* a frame larger than the default maximum before SETTINGS */
+    }
+}
+
 static void want(struct conn *c, int err)
 {
     struct epoll_event ev = {.events = err == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN, .data.ptr = c};
@@ -144,9 +186,45 @@ static void step(struct conn *c)
         }
         c->state = reqlen ? C_WRITING : C_HELD;
         resumed += SSL_session_reused(c->ssl);
+        if (h2) {
+            const unsigned char *alpn;
+            unsigned alen;
+            SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+            if (alen != 2 || memcmp(alpn, "h2", 2) != 0) {
+                errno = EPROTO;
+                fail(c, "ALPN h2 not chosen");
+                return;
+            }
+            c->state = C_WRITING;
+        }
     }
     if (c->state == C_WRITING) {
-        r = SSL_write(c->ssl, req, (int)reqlen);
+        r = h2 ? SSL_write(c->ssl, h2_preface, (int)sizeof h2_preface - 1)
+               : SSL_write(c->ssl, req, (int)reqlen);
+        if (r <= 0) {
+            e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                want(c, e);
+            else
+                fail(c, "write");
+            return;
+        }
+        c->state = h2 ? C_H2_SETTINGS : C_HELD;
+    }
+    if (c->state == C_H2_SETTINGS) {
+        r = h2_settings(c);
+        if (r < 0) {
+            fail(c, "reading the server's SETTINGS");
+            return;
+        }
+        if (r == 0) {
+            want(c, SSL_ERROR_WANT_READ);
+            return;
+        }
+        c->state = C_H2_ACK;
+    }
+    if (c->state == C_H2_ACK) {
+        r = SSL_write(c->ssl, h2_ack, (int)sizeof h2_ack - 1);
         if (r <= 0) {
             e = SSL_get_error(c->ssl, r);
             if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
@@ -166,10 +244,11 @@ static void step(struct conn *c)
 
 int main(int argc, char **argv)
 {
-    if (argc != 8 && argc != 9) {
-        fprintf(stderr, "usage: holdconns ADDR PORT N SRC1,SRC2,... CONCURRENCY SNI REQUEST|- [RESUME]\n");
+    if (argc < 8 || argc > 10) {
+        fprintf(stderr, "usage: holdconns ADDR PORT N SRC1,SRC2,... CONCURRENCY SNI REQUEST|- [RESUME [H2]]\n");
         return 2;
     }
+    h2 = argc == 10 && atoi(argv[9]);
     signal(SIGPIPE, SIG_IGN);
     struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[2]))};
     inet_pton(AF_INET, argv[1], &dst.sin_addr);
@@ -198,8 +277,10 @@ int main(int argc, char **argv)
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* on CLIENT, OpenSSL makes TLS 1.3
                                                                * sessions single-use */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (h2)
+        SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x02h2", 3);
     SSL_SESSION *sess = NULL;
-    if (argc == 9 && atoi(argv[8])) { /* the ticket comes through the new-session callback */
+    if (argc >= 9 && atoi(argv[8])) { /* the ticket comes through the new-session callback */
         SSL_CTX *pctx = SSL_CTX_new(TLS_client_method());
         SSL_CTX_set_verify(pctx, SSL_VERIFY_NONE, NULL);
         SSL_CTX_set_session_cache_mode(pctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);

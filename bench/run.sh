@@ -42,7 +42,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 missing=""
-for t in wrk nginx haproxy openssl taskset; do
+for t in wrk h2load nginx haproxy openssl taskset; do
   command -v "$t" >/dev/null 2>&1 || missing="$missing $t"
 done
 [ -x ./portico ] || missing="$missing ./portico"

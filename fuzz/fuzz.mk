@@ -16,7 +16,7 @@
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
-FUZZ_TARGETS       ?= request response chunked config proxyproto ntlm
+FUZZ_TARGETS       ?= request response chunked config proxyproto ntlm h2
 FUZZ_FLAGS         ?=
 # Known findings the harnesses should look past (comma-separated names, or "all"; see
 # fuzz/README.md). Empty: every finding fails.
@@ -49,14 +49,14 @@ FUZZ_CFGWRAP := -Wl,--wrap=getaddrinfo,--wrap=freeaddrinfo,--wrap=getpwnam,--wra
 # and input size (FE FE HI LO C in the HTTP inputs expands to a run of C, so that small inputs
 # reach the 8/64/128 KiB limits).
 fuzz_opts = $$(case $$t in config) echo -max_len=8192;; chunked) echo -max_len=4096;; \
-		proxyproto) echo -max_len=2048;; ntlm) echo -max_len=4096;; \
+		proxyproto) echo -max_len=2048;; ntlm) echo -max_len=4096;; h2) echo -max_len=8192;; \
 		*) echo -max_len=6144;; esac) $$([ -f fuzz/$$t.dict ] && echo -dict=fuzz/$$t.dict) \
 	-timeout=20 -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS)
 
 .PHONY: fuzz fuzz-smoke fuzz-repro fuzz-build fuzz-clean fuzz-deps
 
 fuzz-deps:
-	$(call apt_install,clang libclang-rt-14-dev node-llhttp libev-dev libssl-dev libxml2-dev)
+	$(call apt_install,clang libclang-rt-14-dev node-llhttp libev-dev libssl-dev libxml2-dev libnghttp2-dev)
 
 fuzz-build: fuzz-deps
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
@@ -112,6 +112,14 @@ FUZZ_SIGNOBJS := $(FUZZ_DIR)/obj/proxy/ntlm.o $(FUZZ_DIR)/obj/proxy/signin.o \
                  $(FUZZ_DIR)/obj/common/pct.o
 $(FUZZ_DIR)/fuzz_ntlm: fuzz/fuzz_ntlm.c fuzz/common.h $(FUZZ_SIGNOBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< $(FUZZ_SIGNOBJS) -lxml2
+
+# HTTP/2 frames (docs/http2.md): Debian's nghttp2 server session configured as src/proxy/h2.c
+# configures it, the request head rebuilt by src/proxy/h2-head.c, then the HTTP/1.1 parser and
+# rewrite the pools' requests go through (FUZZ_H1OBJS, auth.c for the HTTP_1_1_REQUIRED reset).
+FUZZ_H2OBJS := $(FUZZ_DIR)/obj/proxy/h2-head.o $(FUZZ_DIR)/obj/proxy/auth.o $(FUZZ_H1OBJS)
+$(FUZZ_DIR)/fuzz_h2: fuzz/fuzz_h2.c fuzz/h1check.h fuzz/common.h $(FUZZ_H2OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< $(FUZZ_H2OBJS) $(FUZZ_LIBS) \
+		-lnghttp2
 
 # Runs the harness named in the shell variable t on corpus directory $(1) (new entries) plus
 # the seeds and the saved findings of fuzz/crashes/NAME/ (each replayed first, so that a

@@ -256,7 +256,112 @@ NTLM = {
     b"<o:Password>x</o:Password></o:UsernameToken></o:Security></s:Header><s:Body/></s:Envelope>",
 }
 
-HARNESSES = {"request": REQUEST, "response": RESPONSE, "chunked": CHUNKED, "config": CONFIG, "ntlm": NTLM}
+# ---- HTTP/2 (fuzz_h2: the client's bytes after the connection preface, which the harness sends)
+
+def frame(ftype, flags, sid, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", sid) + payload
+
+
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 2, 3, 4, 6, 7, 8, 9
+END_STREAM, END_HEADERS, PADDED, PRIO = 0x1, 0x4, 0x8, 0x20
+
+
+def hpack_int(v, prefix, first):
+    top = (1 << prefix) - 1
+    if v < top:
+        return bytes([first | v])
+    out, v = [first | top], v - top
+    while v >= 128:
+        out.append(v % 128 + 128)
+        v //= 128
+    return bytes(out + [v])
+
+
+def lit(name, value, index=False):
+    """A literal field (RFC 7541 §6.2): with incremental indexing, or never indexed."""
+    name, value = name.encode(), value if isinstance(value, bytes) else value.encode()
+    return (b"\x40" if index else b"\x10") + hpack_int(len(name), 7, 0) + name + hpack_int(len(value), 7, 0) + value
+
+
+GET_HTTPS = b"\x82\x87"  # static table: :method GET, :scheme https
+SET = frame(SETTINGS, 0, 0, struct.pack(">HI", 3, 100) + struct.pack(">HI", 4, 1 << 20))
+ACK = frame(SETTINGS, 1, 0, b"")
+
+
+def req(path, authority="webext.contoso.com", fields=(), method=None):
+    b = (lit(":method", method) if method else b"\x82") + b"\x87" + lit(":path", path)
+    if authority is not None:
+        b += lit(":authority", authority, index=True)
+    return b + b"".join(lit(n, v) for n, v in fields)
+
+
+def headers(sid, block, end_stream=True, max_frame=16384):
+    """HEADERS then CONTINUATION frames of at most max_frame bytes."""
+    parts = [block[i:i + max_frame] for i in range(0, len(block), max_frame)] or [b""]
+    out = b""
+    for i, part in enumerate(parts):
+        flags = (END_HEADERS if i == len(parts) - 1 else 0)
+        if i == 0:
+            out += frame(HEADERS, flags | (END_STREAM if end_stream else 0), sid, part)
+        else:
+            out += frame(CONTINUATION, flags, sid, part)
+    return out
+
+
+def squeeze(data):
+    """Runs of 16 or more equal bytes as RUN(n, c) (the harness expands them back)."""
+    assert b"\xfe\xfe" not in data
+    out, i = b"", 0
+    while i < len(data):
+        j = i
+        while j < len(data) and data[j] == data[i] and j - i < 65535:
+            j += 1
+        out += RUN(j - i, chr(data[i])) if j - i >= 16 else data[i:j]
+        i = j
+    return out
+
+
+UA = ("user-agent", "UCCAPI/16.0.4849.1000 OC/16.0.4849.1000 (Skype for Business)")
+H2 = {
+    "get-cookies-te": SET + ACK + headers(1, req("/ucwa/v1/applications", fields=(
+        UA, ("cookie", "MS-WSMAN=0badf00d"), ("accept", "application/json"), ("cookie", "cwt_ucwa=AAEB"),
+        ("te", "trailers")))),
+    "post-content-length": SET + ACK + headers(1, req("/ucwa/oauth/v1/applications", method="POST", fields=(
+        ("content-type", "application/json"), ("content-length", "11"))), end_stream=False)
+    + frame(DATA, 0, 1, b"{\"a\":") + frame(DATA, END_STREAM, 1, b"\"bc\"}"),
+    "post-chunked-trailers": SET + headers(1, req("/DataCollabWeb/UploadHandler.ashx", "meet.contoso.com",
+                                                  method="POST", fields=(("expect", "100-continue"),)),
+                                           end_stream=False)
+    + frame(DATA, 0, 1, b"hello") + frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 65536))
+    + frame(DATA, PADDED, 1, b"\x03world\x00\x00\x00")
+    + frame(HEADERS, END_STREAM | END_HEADERS, 1, lit("x-checksum", "5d41")),
+    "continuation": SET + frame(HEADERS, END_STREAM, 1, req("/abs/handler/", fields=(UA,)))
+    + frame(CONTINUATION, 0, 1, lit("accept-language", "en-US"))
+    + frame(CONTINUATION, END_HEADERS, 1, lit("x-ms-webticket", "opaque=XYZ")),
+    "negotiate-60k": squeeze(SET + headers(1, req("/abs/handler/", fields=(
+        ("authorization", b"Negotiate YII" + b"Q" * 60000 + b"=="),)))),
+    "ntlm-and-get": SET + headers(1, req("/ucwa/oauth/v1/applications", fields=(
+        ("authorization", "NTLM " + NTLM1.decode()),))) + headers(3, b"\x82\x87" + lit(":path", "/x") + b"\xbe"),
+    "rst-stream": SET + headers(1, req("/poll"), end_stream=False) + frame(RST_STREAM, 0, 1, struct.pack(">I", 8))
+    + headers(3, req("/after-reset")),
+    "control-frames": SET + ACK + frame(PING, 0, 0, b"12345678")
+    + frame(PRIORITY, 0, 3, struct.pack(">IB", 0, 15))
+    + frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 20))
+    + headers(5, req("/a")) + frame(GOAWAY, 0, 0, struct.pack(">II", 5, 0) + b"bye"),
+    "host-no-authority": SET + headers(1, req("/dialin/", authority=None, fields=(("host", "dialin.contoso.com"),)))
+    + headers(3, req("/x", fields=(("host", "other.contoso.com"),))),
+    "priority-padded-headers": SET + frame(HEADERS, END_STREAM | END_HEADERS | PADDED | PRIO, 1,
+                                           b"\x02" + struct.pack(">IB", 0x80000000, 200) + req("/p") + b"\x00\x00"),
+    "absolute-path-odd-scheme": SET + headers(1, b"\x82" + lit(":scheme", "foo") + lit(":path", "https://evil.contoso.com/x")
+                                              + lit(":authority", "webext.contoso.com")),
+    "window-settings": SET + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0)) + headers(1, req("/16k"))
+    + frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 65535)) + frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 100)),
+    "many-streams": SET + b"".join(headers(2 * i + 1, req("/s%d" % i)) for i in range(12)),
+}
+
+
+HARNESSES = {"request": REQUEST, "response": RESPONSE, "chunked": CHUNKED, "config": CONFIG, "ntlm": NTLM,
+             "h2": H2}
 
 
 def main():

@@ -264,10 +264,33 @@ def test_64k_kerberos_header_reset_not_refused_for_size(make_stack):
     stream gets HTTP_1_1_REQUIRED, not a size error, and the connection carries on."""
     st = h2_stack(make_stack)
     c = H2Client(st)
-    tok = "YII" + "A" * (64 * 1024 - 16)
+    # The longest field line HTTP/1.1 takes: "authorization: Negotiate YII..." of 64 KiB.
+    tok = "YII" + "A" * (64 * 1024 - len("authorization: Negotiate ") - 3)
     s = c.wait(c.request("/echo", headers=[("authorization", "Negotiate " + tok)]))
     assert s["reset"] == 0xd
     assert status(c.wait(c.request("/echo"))) == 200
+    c.close()
+
+
+def test_head_limits_as_http11(make_stack):
+    """A request head is refused over HTTP/2 exactly as HTTP/1.1 refuses it (fuzz_h2's
+    h2-head-limits finding): a request line over 8 KiB is 414, a field line over 64 KiB and cookie
+    crumbs that join into a Cookie line over 64 KiB are 431, on their stream; nothing reaches the
+    pool and the connection carries on."""
+    st = h2_stack(make_stack)
+    c = H2Client(st)
+    tok = harness.unique("limits")
+    assert status(c.wait(c.request("/echo?%s&%s" % (tok, "a" * 8200)))) == 414
+    assert status(c.wait(c.request("/echo?" + tok, headers=[("x-long", "b" * 65530)]))) == 431
+    crumbs = [("cookie", "k%d=%s" % (i, "c" * 4000)) for i in range(17)]
+    assert status(c.wait(c.request("/echo?" + tok, headers=crumbs))) == 431
+    assert not st.mock.saw(tok)
+    # Just within the limits: a request line of 8 KiB, crumbs joined into 64 KiB.
+    line = "GET /echo?%s HTTP/1.1" % tok
+    s = c.wait(c.request("/echo?%s&%s" % (tok, "d" * (8192 - len(line) - 1))))
+    assert status(s) == 200
+    crumbs = [("cookie", "k%d=%s" % (i, "e" * 4000)) for i in range(16)]
+    assert status(c.wait(c.request("/echo", headers=crumbs))) == 200
     c.close()
 
 

@@ -42,7 +42,7 @@ static struct pc_h2_stream *stream_new(struct pc_h2conn *c, int32_t id)
     struct pc_session *r = &st->r;
     st->c = c;
     st->id = id;
-    st->f_off = UINT32_MAX;
+    pc_h2_head_init(&st->head);
     st->opened = ev_now(pc_w.loop);
     /* What request.c and the access log read of the connection. */
     r->fd = s->fd;
@@ -121,8 +121,7 @@ void pc_h2_stream_free(struct pc_h2_stream *st)
     }
     if (!c->dying)
         nghttp2_session_set_stream_user_data(c->ng, st->id, NULL);
-    pc_buf_put(st->hb);
-    pc_buf_put(st->ck);
+    pc_h2_head_free(&st->head);
     pc_buf_put(st->tr);
     pc_buf_put(st->early);
     pc_buf_put(st->r.in);
@@ -131,106 +130,6 @@ void pc_h2_stream_free(struct pc_h2_stream *st)
     pc_list_del(&st->link);
     c->nstreams--;
     pc_list_push(&free_streams, &st->link);
-}
-
-/* ---- the request head (RFC 9113 §8.3.1) ---- */
-
-static bool hb_put(struct pc_buf **bp, const void *p, size_t n)
-{
-    struct pc_buf *b = *bp;
-    if (!b && !(b = *bp = pc_buf_get()))
-        return false;
-    if (pc_buf_room(b) < n) {
-        if (b->end + n > PC_MAX_HEAD)
-            return false;
-        struct pc_buf *nb = pc_buf_grow(b, b->cap * 2 > b->end + n ? b->cap * 2 : b->end + n);
-        if (!nb)
-            return false;
-        *bp = b = nb;
-    }
-    memcpy(b->data + b->end, p, n);
-    b->end += n;
-    return true;
-}
-
-static bool name_is(const uint8_t *n, size_t len, const char *lit)
-{
-    return len == strlen(lit) && memcmp(n, lit, len) == 0;
-}
-
-/* One field of a request head (nghttp2 checked names and values, §8.2.1, and that the
- * pseudo-header fields come first, §8.3). */
-static void stream_field(struct pc_h2_stream *st, const uint8_t *n, size_t nl, const uint8_t *v,
-                         size_t vl)
-{
-    if (st->too_big)
-        return;
-    bool ok = true;
-    uint32_t at = st->hb ? (uint32_t)st->hb->end : 0;
-    if (nl && n[0] == ':') {
-        if (name_is(n, nl, ":method"))
-            st->m_off = at, st->m_len = (uint32_t)vl;
-        else if (name_is(n, nl, ":path"))
-            st->p_off = at, st->p_len = (uint32_t)vl;
-        else if (name_is(n, nl, ":authority"))
-            st->a_off = at, st->a_len = (uint32_t)vl;
-        else
-            return; /* :scheme is https on this listener */
-        ok = hb_put(&st->hb, v, vl);
-    } else if (name_is(n, nl, "cookie")) {
-        /* §8.2.3: crumbs are joined with "; " for HTTP/1.1. */
-        ok = (!st->ck || hb_put(&st->ck, "; ", 2)) && hb_put(&st->ck, v, vl);
-    } else if ((st->a_len && name_is(n, nl, "host")) || name_is(n, nl, "te")) {
-        return; /* :authority wins over Host (§8.3.1); te: trailers is hop-by-hop */
-    } else {
-        if (st->f_off == UINT32_MAX)
-            st->f_off = at;
-        st->has_cl |= name_is(n, nl, "content-length");
-        ok = hb_put(&st->hb, n, nl) && hb_put(&st->hb, ": ", 2) && hb_put(&st->hb, v, vl) &&
-             hb_put(&st->hb, "\r\n", 2);
-    }
-    st->too_big = !ok;
-}
-
-/* The HTTP/1.1 head of the request into st->r.in: 0, or -1 (too large). */
-static int stream_compose(struct pc_h2_stream *st, size_t *hl)
-{
-    const char *hb = st->hb ? st->hb->data : "";
-    size_t hblen = st->hb ? st->hb->end : 0;
-    size_t foff = st->f_off == UINT32_MAX ? hblen : st->f_off;
-    size_t cl = st->ck ? pc_buf_len(st->ck) : 0;
-    size_t need = hblen + cl + st->m_len + st->p_len + 96;
-    if (need > PC_MAX_HEAD)
-        return -1;
-    struct pc_buf *b = pc_buf_get_cap(need);
-    if (!b)
-        return -1;
-    char *w = b->data;
-    memcpy(w, hb + st->m_off, st->m_len), w += st->m_len;
-    *w++ = ' ';
-    memcpy(w, hb + st->p_off, st->p_len), w += st->p_len;
-    memcpy(w, " HTTP/1.1\r\n", 11), w += 11;
-    if (st->a_len) {
-        memcpy(w, "Host: ", 6), w += 6;
-        memcpy(w, hb + st->a_off, st->a_len), w += st->a_len;
-        memcpy(w, "\r\n", 2), w += 2;
-    }
-    memcpy(w, hb + foff, hblen - foff), w += hblen - foff;
-    if (cl) {
-        memcpy(w, "Cookie: ", 8), w += 8;
-        memcpy(w, st->ck->data + st->ck->start, cl), w += cl;
-        memcpy(w, "\r\n", 2), w += 2;
-    }
-    if (st->chunked) /* §8.2.2: a body without content-length goes upstream chunked */
-        memcpy(w, "Transfer-Encoding: chunked\r\n", 28), w += 28;
-    memcpy(w, "\r\n", 2), w += 2;
-    b->end = (size_t)(w - b->data);
-    *hl = b->end;
-    st->r.in = b;
-    pc_buf_put(st->hb);
-    pc_buf_put(st->ck);
-    st->hb = st->ck = NULL;
-    return 0;
 }
 
 static int stream_local(struct pc_h2_stream *st, int status);
@@ -255,12 +154,12 @@ static void stream_begin(struct pc_h2_stream *st, bool end_stream)
     st->started = true;
     st->body_end = end_stream;
     t->t_start = t->last_act = ev_now(pc_w.loop);
-    size_t hl;
-    st->chunked = !end_stream && !st->has_cl;
-    if (st->too_big || stream_compose(st, &hl) < 0) {
-        stream_local(st, 431);
+    st->chunked = !end_stream && !st->head.has_cl;
+    if (!(st->r.in = pc_h2_head_compose(&st->head, st->chunked))) {
+        stream_local(st, st->head.status); /* 414, 431: as HTTP/1.1 answers such a head */
         return;
     }
+    size_t hl = pc_buf_len(st->r.in);
     struct pc_answer a;
     int r = pc_request_begin(&st->r, hl, &a);
     /* The head is consumed (or refused): the body gets a buffer of its own. */
@@ -337,9 +236,11 @@ static void stream_trailer(struct pc_h2_stream *st, const uint8_t *n, size_t nl,
         !pc_h1_trailer_allowed((const char *)n, nl))
         return;
     size_t have = st->tr ? st->tr->end : 0;
-    st->tr_big = have + nl + vl + 4 > PC_MAX_FIELD - 2 ||
-                 !(hb_put(&st->tr, n, nl) && hb_put(&st->tr, ": ", 2) && hb_put(&st->tr, v, vl) &&
-                   hb_put(&st->tr, "\r\n", 2));
+    st->tr_big =
+        have + nl + vl + 4 > PC_MAX_FIELD - 2 || !(pc_h2_head_put(&st->tr, n, nl, PC_MAX_HEAD) &&
+                                                   pc_h2_head_put(&st->tr, ": ", 2, PC_MAX_HEAD) &&
+                                                   pc_h2_head_put(&st->tr, v, vl, PC_MAX_HEAD) &&
+                                                   pc_h2_head_put(&st->tr, "\r\n", 2, PC_MAX_HEAD));
 }
 
 /* Trailers larger than a field may be: 431 as for a head, while nothing was answered. */
@@ -609,7 +510,7 @@ static int cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     if (!st || st->closed)
         return 0;
     if (!st->started && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-        stream_field(st, name, namelen, value, valuelen);
+        pc_h2_head_field(&st->head, name, namelen, value, valuelen);
     } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) { /* trailers (§8.1) */
         if (!st->started && st->head_done && !st->rst)
             stream_start(st); /* read with the head: the head (and its DATA) goes first */
@@ -653,7 +554,7 @@ static int cb_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t
     if (!st->started && st->head_done && !st->rst) {
         /* Read with its head: kept for stream_start, within the stream's window (§6.9). */
         st->unacked += (uint32_t)len;
-        if (!hb_put(&st->early, data, len))
+        if (!pc_h2_head_put(&st->early, data, len, PC_MAX_HEAD))
             stream_reset(st, NGHTTP2_INTERNAL_ERROR);
         return 0;
     }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/list.h"
+#include "proxy/h2-head.h"
 #include "proxy/proxy-t.h"
 
 struct pc_h2conn;
@@ -19,28 +20,24 @@ struct pc_h2_stream {
     struct pc_list link; /* the connection's streams, or the free list */
     struct pc_h2conn *c;
     int32_t id;
-    /* The request head as it arrives (RFC 9113 §8.3): pseudo-header values, then the fields
-     * as HTTP/1.1 lines, in hb; cookie crumbs in ck, joined with "; " (§8.2.3). */
-    struct pc_buf *hb, *ck;
+    /* The request head as it arrives (RFC 9113 §8.3), rebuilt as HTTP/1.1 by h2-head.c. */
+    struct pc_h2_head head;
+    uint32_t unacked;     /* DATA bytes taken but not yet given back to the windows (§6.9) */
     struct pc_buf *tr;    /* the request's trailers as HTTP/1.1 lines, for its last chunk */
     struct pc_buf *early; /* DATA read with the head, before it went to request.c */
-    uint32_t m_off, m_len, p_off, p_len, a_off, a_len, f_off;
-    uint32_t unacked; /* DATA bytes taken but not yet given back to the windows (§6.9) */
-    bool has_cl;      /* the request has a content-length */
-    bool too_big;     /* its header block did not fit: 431 */
-    bool tr_big;      /* its trailers did not fit (a field's limit): 431 */
-    bool head_done;   /* END_HEADERS seen: to request.c at the next step (stream_start) */
-    bool started;     /* the head went to request.c */
-    bool form;        /* a sign-in form read whole first (request.c returned 2) */
-    bool body_end;    /* END_STREAM from the client */
-    bool chunked;     /* the body goes upstream chunked (no content-length) */
-    bool discard;     /* answered: what the client still sends is dropped */
-    bool submitted;   /* the response HEADERS are submitted */
-    bool deferred;    /* its DATA provider waits for bytes (NGHTTP2_ERR_DEFERRED) */
-    bool done;        /* the transaction is over (logged, member connection released) */
-    bool closed;      /* nghttp2 closed the stream: freed by the next sweep */
-    bool rst;         /* RST_STREAM submitted */
-    double opened;    /* its HEADERS began (timeout_header until the block is complete) */
+    bool tr_big;          /* its trailers did not fit (a field's limit): 431 */
+    bool head_done;       /* END_HEADERS seen: to request.c at the next step (stream_start) */
+    bool started;         /* the head went to request.c */
+    bool form;            /* a sign-in form read whole first (request.c returned 2) */
+    bool body_end;        /* END_STREAM from the client */
+    bool chunked;         /* the body goes upstream chunked (no content-length) */
+    bool discard;         /* answered: what the client still sends is dropped */
+    bool submitted;       /* the response HEADERS are submitted */
+    bool deferred;        /* its DATA provider waits for bytes (NGHTTP2_ERR_DEFERRED) */
+    bool done;            /* the transaction is over (logged, member connection released) */
+    bool closed;          /* nghttp2 closed the stream: freed by the next sweep */
+    bool rst;             /* RST_STREAM submitted */
+    double opened;        /* its HEADERS began (timeout_header until the block is complete) */
     /* The request as request.c and the access log see it: a session of one request whose
      * transaction is the stream's (r.t; r.out is t->resp, r.in t->in). Last: r.t.lg is not
      * cleared. */

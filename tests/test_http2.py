@@ -65,7 +65,8 @@ class H2Client:
         self.flush()
         return sid
 
-    def send_body(self, sid, body):
+    def send_body(self, sid, body, end=True):
+        """BODY as DATA within the windows, then END_STREAM unless END is false."""
         off = 0
         while off < len(body):
             room = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
@@ -75,8 +76,9 @@ class H2Client:
             self.conn.send_data(sid, body[off:off + room])
             off += room
             self.flush()
-        self.conn.end_stream(sid)
-        self.flush()
+        if end:
+            self.conn.end_stream(sid)
+            self.flush()
 
     def pump(self):
         data = self.sock.recv(65536)

@@ -42,15 +42,7 @@ class Client(H2Client):
 
     def send_data(self, sid, body):
         """BODY as DATA within the windows, without END_STREAM."""
-        off = 0
-        while off < len(body):
-            room = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
-            if room <= 0:
-                self.pump()
-                continue
-            self.conn.send_data(sid, body[off:off + room])
-            off += room
-            self.flush()
+        self.send_body(sid, body, end=False)
 
     def send_trailers(self, sid, trailers):
         self.conn.send_headers(sid, trailers, end_stream=True)

@@ -3,7 +3,7 @@
 # front of the same fast backend (issue 6). Proxy on core 0, backend and load on core 1; the
 # scenarios, figures and method are described in bench/bench.py. A measurement, not a test: it
 # exits 0 whatever the figures (1 only when a prerequisite is missing). The table is printed and
-# saved to bench/results/LATEST.md (git-ignored). Takes about 8 minutes.
+# saved to bench/results/LATEST.md (git-ignored). Takes about 9 minutes.
 # Usage: bench/run.sh [bench.py options, e.g. --runs 3 --duration 5 --only http100,tls100]
 set -uo pipefail
 cd "$(dirname "$0")/.."

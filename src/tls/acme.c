@@ -33,6 +33,8 @@ int pc_acme_init(void)
 {
     if (tokens)
         return 0;
+    if (pc_acme_alpn_init() < 0)
+        return -1;
     void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                    -1, 0);
     if (p == MAP_FAILED)
@@ -45,6 +47,11 @@ int pc_acme_init(void)
 bool pc_acme_wanted(const struct pc_config *cfg)
 {
     return cfg->acme.line && cfg->acme.directory && cfg->acme.nnames;
+}
+
+const char *pc_acme_challenge_str(int c)
+{
+    return c == PC_ACME_CH_TLSALPN01 ? "tls-alpn-01" : c == PC_ACME_CH_HTTP01 ? "http-01" : "auto";
 }
 
 /* ---- the challenge table: a seqlock per entry, as the OCSP slots (ocsp.c) ---- */

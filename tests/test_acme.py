@@ -132,6 +132,30 @@ def acme_stack(make_stack, pebble, tmp_path, directory=None, proxy=None, **acme)
     return st
 
 
+def acme_status(st, name="webext.contoso.com", key="ecdsa"):
+    """(the /status.json "acme" object of the certificate NAME (KEY), its ACME cell on /status)."""
+    doc = json.loads(harness.admin_get(st.admin_port, "/status.json"))
+    got = [c for c in doc["certificates"] if name in c["names"].split() and c["key"] == key]
+    assert len(got) == 1, doc["certificates"]
+    page = harness.admin_get(st.admin_port, "/status")
+    table = page[page.index('<table id="certificates"'):]
+    assert "<th>ACME</th>" in table[:table.index("</tr>")], table
+    row = next(r for r in table[:table.index("</table>")].split("<tr>") if name in r and
+               "<td>%s</td>" % key in r)
+    cell = re.search(r'<td class="acme">(.*?)</td>', row).group(1)
+    return got[0]["acme"], cell
+
+
+def wait_acme_status(st, pred, timeout=WAIT):
+    """Polls acme_status until pred(json, cell) holds; returns the last (json, cell)."""
+    deadline = time.monotonic() + timeout * harness.SLOW
+    while True:
+        js, cell = acme_status(st)
+        if pred(js, cell) or time.monotonic() > deadline:
+            return js, cell
+        time.sleep(0.1)
+
+
 def metrics(st):
     with harness.Client("127.0.0.1", st.admin_port) as c:
         r = c.request(target="/metrics", host="127.0.0.1")
@@ -214,6 +238,19 @@ def test_issuance_http01_served_files_and_restart(make_stack, pebble, tmp_path):
     for f in ["account.key", "webext.contoso.com.crt", "webext.contoso.com.key"]:
         assert stat.S_IMODE(os.stat(d / f).st_mode) == 0o600, f
     assert not [f for f in os.listdir(d) if f.endswith(".tmp")]
+    # The status page's ACME column and /status.json: challenge, last order, next renewal
+    # (two thirds of pebble's lifetime, as pc_acme_renew_at computes it from the file).
+    js, cell = wait_acme_status(st, lambda j, c: j["result"] == "ok")
+    assert js["challenge"] == "http-01" and js["result"] == "ok" and js["failures"] == 0, js
+    assert abs(js["last_order"] - time.time()) < 120 and js["detail"] == "", js
+    nb = ssl.cert_time_to_seconds(subprocess.run(
+        ["openssl", "x509", "-in", crt, "-noout", "-startdate"], capture_output=True, text=True,
+        check=True).stdout.strip().split("=", 1)[1])
+    na = not_after(crt)
+    assert abs(js["next_order"] - (nb + (na - nb) * 2 / 3)) <= 2, (js, nb, na)
+    assert cell.startswith('http-01; last order: <span class="up">ok</span> ') and \
+        "; next: " in cell and time.strftime("%Y-%m-%d", time.gmtime(js["next_order"])) in cell, \
+        cell
     # /metrics: the last order and the next (docs/certificates.md#acme).
     text = metrics(st)
     assert re.search(r'portico_acme_last_order_timestamp_seconds\{name="webext.contoso.com",'
@@ -232,6 +269,9 @@ def test_issuance_http01_served_files_and_restart(make_stack, pebble, tmp_path):
     time.sleep(1)
     assert pebble.orders() == orders
     assert not [l for l in st.portico.stderr_lines[start:] if "ordering a certificate" in l]
+    js, cell = acme_status(st)
+    assert js["result"] == "none" and js["last_order"] == 0 and js["next_order"] > time.time()
+    assert cell.startswith('http-01; last order: <span class="none">none</span> since start'), cell
 
 
 def test_challenge_path_not_forwarded(make_stack, pebble, tmp_path):
@@ -263,6 +303,12 @@ def test_ca_down_backoff_old_certificate_serves(make_stack, pebble, tmp_path):
     text = metrics(st)
     assert 'key="ecdsa",result="error"}' in text
     assert 'portico_acme_order_failures_total{name="webext.contoso.com",key="ecdsa"} 1' in text
+    js, cell = acme_status(st)
+    assert js["result"] == "error" and js["failures"] == 1, js
+    assert "onnect" in js["detail"], js   # libcurl: "Couldn't connect to server"
+    assert abs(js["next_order"] - (js["last_order"] + wait)) <= 1, (js, wait)
+    assert cell.startswith('http-01; last order: <span class="down">error</span> '), cell
+    assert "onnect" in cell and "; next: " in cell, cell
     assert st.request(target="/echo").status == 200
 
 
@@ -519,6 +565,9 @@ def test_issuance_tls_alpn01_port80_off(make_stack, pebble, tmp_path):
     assert "portico ACME TLS-ALPN-01" in vinfo
     crit, value = validation_ext(v)
     assert crit and len(value) == 34 and value[:2] == b"\x04\x20"
+    js, cell = wait_acme_status(st, lambda j, c: j["result"] == "ok")
+    assert js["challenge"] == "tls-alpn-01" and js["result"] == "ok", js
+    assert cell.startswith('tls-alpn-01; last order: <span class="up">ok</span>'), cell
     # No challenge pending now: acme-tls/1 alone is refused (no_application_protocol) ...
     with pytest.raises(ssl.SSLError, match="alert no application protocol"):
         acme_tls(st)

@@ -485,11 +485,12 @@ static time_t attempt(struct acme *a, const struct pc_cert *c, time_t *backoff)
         *backoff = RETRY_MIN;
         time_t at = pc_acme_renew_at(a->cfg, c->cert);
         at = at > now ? at : now + RETRY_MAX;
-        pc_acme_status_set(c->acme, true, (int64_t)now, (int64_t)at);
+        pc_acme_status_set(c->acme, true, NULL, (int64_t)now, (int64_t)at);
         return at;
     }
     time_t wait = pc_fetch_jitter(*backoff);
-    pc_acme_status_set(c->acme, false, (int64_t)now, (int64_t)(now + wait));
+    pc_acme_status_set(c->acme, false, a->why[0] ? a->why : "unknown error", (int64_t)now,
+                       (int64_t)(now + wait));
     pc_warn("acme: order for %s (%s) failed: %s; the current certificate keeps serving; "
             "retrying in %lld s",
             a->cfg->acme.names[0], kt, a->why[0] ? a->why : "unknown error", (long long)wait);
@@ -520,7 +521,7 @@ _Noreturn void pc_acme_helper_run(const struct pc_config *cfg)
             continue;
         certs[n] = &cfg->certs[i];
         due[n] = pc_acme_renew_at(cfg, certs[n]->cert);
-        pc_acme_status_set(certs[n]->acme, false, 0, (int64_t)due[n]);
+        pc_acme_status_set(certs[n]->acme, false, NULL, 0, (int64_t)due[n]);
         if (due[n] > now)
             pc_info("acme: certificate %s is in place; renewal in %lld s", certs[n]->cert,
                     (long long)(due[n] - now));

@@ -41,12 +41,15 @@ struct pc_acme_alpn {
 };
 
 /* The state of one `certificate = acme` pair (index 0: ECDSA, 1: RSA), written by the helper
- * (a seqlock too), read by the admin pages for /metrics (docs/monitoring.md). */
+ * (a seqlock too), read by the admin pages for /metrics and the status page's ACME column
+ * (docs/monitoring.md, docs/certificates.md). */
 struct pc_acme_status {
     uint32_t seq;
-    uint8_t used;    /* configured: set by the master before it starts the helper */
-    uint8_t last_ok; /* the last attempt succeeded */
-    char name[96];   /* the order's first name */
+    uint8_t used;      /* configured: set by the master before it starts the helper */
+    uint8_t last_ok;   /* the last attempt succeeded */
+    uint8_t challenge; /* enum pc_acme_challenge (config-t.h), set by the master */
+    char name[96];     /* the order's first name */
+    char detail[160];  /* why the last attempt failed ("" after a success) */
     int64_t last_attempt, next_attempt; /* 0: none yet */
     uint64_t failures_total;
 };
@@ -54,8 +57,10 @@ struct pc_acme_status {
 /* A copy for the admin pages. */
 struct pc_acme_info {
     char name[96];
-    const char *key; /* "ecdsa", "rsa" */
+    const char *key;       /* "ecdsa", "rsa" */
+    const char *challenge; /* "http-01", "tls-alpn-01" */
     bool last_ok;
+    char detail[160];
     int64_t last_attempt, next_attempt;
     uint64_t failures_total;
 };

@@ -66,8 +66,9 @@ bool pc_acme_alpn_chosen(SSL *ssl);
 
 /* Master, with no ACME helper running: marks the pairs CFG configures (counters kept). */
 void pc_acme_status_reset(const struct pc_config *cfg);
-/* Helper: the result of an attempt for key type TYPE (PC_ACME_ECDSA, _RSA). */
-void pc_acme_status_set(int type, bool ok, int64_t attempt, int64_t next);
+/* Helper: the result of an attempt for key type TYPE (PC_ACME_ECDSA, _RSA) at ATTEMPT (0: no
+ * attempt, only NEXT changes), WHY it failed (NULL when OK). */
+void pc_acme_status_set(int type, bool ok, const char *why, int64_t attempt, int64_t next);
 /* Admin side: the state of pair I (0: ECDSA, 1: RSA); false when not configured. */
 bool pc_acme_info(int i, struct pc_acme_info *out);
 

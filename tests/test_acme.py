@@ -1,10 +1,13 @@
-"""ACME issuance and renewal (issue 15, docs/certificates.md#acme; RFC 8555, HTTP-01).
+"""ACME issuance and renewal (issue 15, docs/certificates.md#acme; RFC 8555, HTTP-01, and
+TLS-ALPN-01, RFC 8737).
 
 Debian's pebble (the ACME test server) and pebble-challtestsrv (its DNS server, answering A
 records for every name with portico's external address) are started by the tests on loopback.
 pebble's TLS certificate is made here by a small CA, given to portico as [acme] ca. Cases:
 issuance through HTTP-01 (the certificate served on the HTTPS listener, its files and modes), a
-restart that reuses it without a new order, a CA that is down (backoff, the old certificate keeps
+restart that reuses it without a new order, issuance through TLS-ALPN-01 with the port-80
+listener off (a client offering acme-tls/1 alone is refused when no challenge is pending, and
+h1 clients are unaffected during the challenge), a CA that is down (backoff, the old certificate keeps
 serving), a renewal while a client loop makes requests (none fails, new connections see the new
 serial), the challenge path never forwarded, and the -t checks.
 """
@@ -117,15 +120,40 @@ def pebble(tmp_path):
     p.stop()
 
 
-def acme_stack(make_stack, pebble, tmp_path, directory=None, **acme):
+def acme_stack(make_stack, pebble, tmp_path, directory=None, proxy=None, **acme):
     conf = {"directory": directory or pebble.url, "contact": "mailto:admin@contoso.com",
             "ca": pebble.ca}
     conf.update(acme)
     port = free_port()
     st = make_stack(net=pebble.net, https_port=443, certificate="acme",
-                    state_dir=str(tmp_path / "state"), acme=conf, admin="127.0.0.1:%d" % port)
+                    state_dir=str(tmp_path / "state"), acme=conf, admin="127.0.0.1:%d" % port,
+                    **(proxy or {}))
     st.admin_port = port
     return st
+
+
+def acme_status(st, name="webext.contoso.com", key="ecdsa"):
+    """(the /status.json "acme" object of the certificate NAME (KEY), its ACME cell on /status)."""
+    doc = json.loads(harness.admin_get(st.admin_port, "/status.json"))
+    got = [c for c in doc["certificates"] if name in c["names"].split() and c["key"] == key]
+    assert len(got) == 1, doc["certificates"]
+    page = harness.admin_get(st.admin_port, "/status")
+    table = page[page.index('<table id="certificates"'):]
+    assert "<th>ACME</th>" in table[:table.index("</tr>")], table
+    row = next(r for r in table[:table.index("</table>")].split("<tr>") if name in r and
+               "<td>%s</td>" % key in r)
+    cell = re.search(r'<td class="acme">(.*?)</td>', row).group(1)
+    return got[0]["acme"], cell
+
+
+def wait_acme_status(st, pred, timeout=WAIT):
+    """Polls acme_status until pred(json, cell) holds; returns the last (json, cell)."""
+    deadline = time.monotonic() + timeout * harness.SLOW
+    while True:
+        js, cell = acme_status(st)
+        if pred(js, cell) or time.monotonic() > deadline:
+            return js, cell
+        time.sleep(0.1)
 
 
 def metrics(st):
@@ -210,6 +238,19 @@ def test_issuance_http01_served_files_and_restart(make_stack, pebble, tmp_path):
     for f in ["account.key", "webext.contoso.com.crt", "webext.contoso.com.key"]:
         assert stat.S_IMODE(os.stat(d / f).st_mode) == 0o600, f
     assert not [f for f in os.listdir(d) if f.endswith(".tmp")]
+    # The status page's ACME column and /status.json: challenge, last order, next renewal
+    # (two thirds of pebble's lifetime, as pc_acme_renew_at computes it from the file).
+    js, cell = wait_acme_status(st, lambda j, c: j["result"] == "ok")
+    assert js["challenge"] == "http-01" and js["result"] == "ok" and js["failures"] == 0, js
+    assert abs(js["last_order"] - time.time()) < 120 and js["detail"] == "", js
+    nb = ssl.cert_time_to_seconds(subprocess.run(
+        ["openssl", "x509", "-in", crt, "-noout", "-startdate"], capture_output=True, text=True,
+        check=True).stdout.strip().split("=", 1)[1])
+    na = not_after(crt)
+    assert abs(js["next_order"] - (nb + (na - nb) * 2 / 3)) <= 2, (js, nb, na)
+    assert cell.startswith('http-01; last order: <span class="up">ok</span> ') and \
+        "; next: " in cell and time.strftime("%Y-%m-%d", time.gmtime(js["next_order"])) in cell, \
+        cell
     # /metrics: the last order and the next (docs/certificates.md#acme).
     text = metrics(st)
     assert re.search(r'portico_acme_last_order_timestamp_seconds\{name="webext.contoso.com",'
@@ -228,6 +269,9 @@ def test_issuance_http01_served_files_and_restart(make_stack, pebble, tmp_path):
     time.sleep(1)
     assert pebble.orders() == orders
     assert not [l for l in st.portico.stderr_lines[start:] if "ordering a certificate" in l]
+    js, cell = acme_status(st)
+    assert js["result"] == "none" and js["last_order"] == 0 and js["next_order"] > time.time()
+    assert cell.startswith('http-01; last order: <span class="none">none</span> since start'), cell
 
 
 def test_challenge_path_not_forwarded(make_stack, pebble, tmp_path):
@@ -259,6 +303,12 @@ def test_ca_down_backoff_old_certificate_serves(make_stack, pebble, tmp_path):
     text = metrics(st)
     assert 'key="ecdsa",result="error"}' in text
     assert 'portico_acme_order_failures_total{name="webext.contoso.com",key="ecdsa"} 1' in text
+    js, cell = acme_status(st)
+    assert js["result"] == "error" and js["failures"] == 1, js
+    assert "onnect" in js["detail"], js   # libcurl: "Couldn't connect to server"
+    assert abs(js["next_order"] - (js["last_order"] + wait)) <= 1, (js, wait)
+    assert cell.startswith('http-01; last order: <span class="down">error</span> '), cell
+    assert "onnect" in cell and "; next: " in cell, cell
     assert st.request(target="/echo").status == 200
 
 
@@ -350,6 +400,45 @@ publish = webext.contoso.com *.contoso.com
     r = harness.run_portico(["-t", "-c", str(conf)])
     assert r.returncode == 0, r.stderr
     assert "'*.contoso.com' is left out of the ACME order" in r.stderr
+    # [acme] challenge (RFC 8737): each type needs its listener; auto picks by http_port.
+    base = """[proxy]
+external = 127.0.0.1
+https_port = %s
+http_port = %s
+certificate = acme
+[acme]
+directory = https://ca.example/dir
+challenge = %s
+[pool fe]
+servers = 127.0.0.2
+publish = webext.contoso.com
+"""
+    for https, http, ch, want in [
+            ("443", "80", "tls-alpn", "p.conf:8: bad value 'tls-alpn' for 'challenge' "
+                                      "(expected auto | http-01 | tls-alpn-01)"),
+            ("443", "off", "http-01", "p.conf:8: 'certificate = acme' with challenge = http-01 "
+                                      "needs the port-80 listener (http_port)"),
+            ("off", "80", "tls-alpn-01", "p.conf:8: 'certificate = acme' with challenge = "
+                                         "tls-alpn-01 needs the HTTPS listener (https_port)")]:
+        conf.write_text(base % (https, http, ch))
+        r = harness.run_portico(["-t", "-c", str(conf)])
+        assert r.returncode != 0 and want in r.stderr, (ch, r.stderr)
+    for https, http, ch, warn in [
+            ("8443", "80", "tls-alpn-01", "p.conf:8: warning: 'certificate = acme' with "
+                                          "https_port = 8443: the CA checks TLS-ALPN-01 on "
+                                          "port 443"),
+            ("443", "off", "auto", None), ("443", "80", "http-01", None)]:
+        conf.write_text(base % (https, http, ch))
+        r = harness.run_portico(["-t", "-c", str(conf)])
+        assert r.returncode == 0, (ch, r.stderr)
+        assert (warn in r.stderr) if warn else "warning" not in r.stderr, (ch, r.stderr)
+    # `portico ports`: the HTTPS row says who answers TLS-ALPN-01.
+    conf.write_text(base % ("443", "off", "auto"))
+    r = harness.run_portico(["ports", "-c", str(conf)])
+    assert r.returncode == 0, r.stderr
+    row = next(l for l in r.stdout.splitlines() if l.startswith("| HTTPS/TCP/443"))
+    assert "ACME TLS-ALPN-01 challenges (ALPN acme-tls/1)" in row
+    assert "ACME HTTP-01" not in r.stdout
 
 
 def test_key_type_both(make_stack, pebble, tmp_path):
@@ -377,3 +466,194 @@ def test_key_type_both(make_stack, pebble, tmp_path):
         assert got == want, path
     for f in ["webext.contoso.com-rsa.key", "webext.contoso.com.key"]:
         assert stat.S_IMODE(os.stat(d / f).st_mode) == 0o600
+
+
+ACME_ID_OID = "1.3.6.1.5.5.7.1.31"      # id-pe-acmeIdentifier (RFC 8737 §6.1)
+
+
+def acme_tls(st, sni="webext.contoso.com", alpn=("acme-tls/1",)):
+    """A TLS handshake offering ALPN ALPN: (selected protocol, server DER, what came after the
+    handshake: b"" when the server closed). Raises ssl.SSLError when the handshake fails."""
+    ctx = harness.tls_context(verify=False, alpn=alpn)
+    with socket.create_connection((st.net.ext, 443), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname=sni) as t:
+            proto, der = t.selected_alpn_protocol(), t.getpeercert(binary_form=True)
+            try:
+                rest = t.recv(100)
+            except (ssl.SSLError, OSError):
+                rest = b""
+            return proto, der, rest
+
+
+def validation_ext(der):
+    """(critical, extnValue bytes) of the acmeIdentifier extension of DER, or None."""
+    out = subprocess.run(["openssl", "asn1parse", "-inform", "DER"], input=der,
+                         capture_output=True, check=True).stdout.decode()
+    lines = out.splitlines()
+    for i, l in enumerate(lines):
+        if ":" + ACME_ID_OID in l:
+            crit = "BOOLEAN" in lines[i + 1] and "255" in lines[i + 1]
+            octet = next(x for x in lines[i + 1:i + 3] if "OCTET STRING" in x)
+            return crit, bytes.fromhex(octet.split("[HEX DUMP]:")[1])
+    return None
+
+
+def test_issuance_tls_alpn01_port80_off(make_stack, pebble, tmp_path):
+    """RFC 8737 with http_port = off (challenge = auto): pebble validates every name on 443."""
+    t0 = time.monotonic()
+    st = acme_stack(make_stack, pebble, tmp_path, proxy={"http_port": "off"})
+    crt = str(tmp_path / "state" / "acme" / "webext.contoso.com.crt")
+    assert st.portico.wait_stderr(r"acme: ordering a certificate for webext.contoso.com "
+                                  r"\(ecdsa, %d name\(s\), tls-alpn-01\)" % len(NAMES),
+                                  timeout=WAIT)
+    with pytest.raises(OSError):
+        socket.create_connection((st.net.ext, 80), timeout=2).close()
+    stop = threading.Event()
+    h1 = {"ok": 0, "failed": 0}
+    probes = {"validation": [], "refused": 0, "other": 0}
+    ctx = harness.tls_context(verify=False)
+
+    def h1_loop():      # ALPN http/1.1 clients while the challenges are pending
+        while not stop.is_set():
+            try:
+                with st.tls_client(ctx=ctx) as c:
+                    r = c.request(target="/echo")
+                    h1["ok" if r.status == 200 and c.alpn == "http/1.1" else "failed"] += 1
+            except Exception:
+                h1["failed"] += 1
+
+    def probe_loop():   # what the CA sees: acme-tls/1 alone
+        while not stop.is_set():
+            try:
+                proto, der, rest = acme_tls(st)
+                if proto == "acme-tls/1" and rest == b"":
+                    probes["validation"].append(der)
+                else:
+                    probes["other"] += 1
+            except ssl.SSLError as e:
+                probes["refused" if "no application protocol" in str(e) else "other"] += 1
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=h1_loop), threading.Thread(target=probe_loop)]
+    for t in threads:
+        t.start()
+    try:
+        wait_issued(st)
+        der = wait_serving(st, crt)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    elapsed = time.monotonic() - t0
+    print("TLS-ALPN-01: time to first certificate (start to served): %.2f s; h1 during the "
+          "challenge: %d ok, %d failed; acme-tls/1 probes: %d validation certificates, %d refused"
+          % (elapsed, h1["ok"], h1["failed"], len(probes["validation"]), probes["refused"]))
+    info = cert_info(der)
+    assert "Pebble Intermediate" in info
+    for n in NAMES:
+        assert "DNS:" + n in info
+    # Nothing listens on port 80: pebble validated every name over TLS-ALPN-01.
+    assert len(re.findall(r"set VALID by completed challenge", pebble.log())) >= 1
+    assert h1["failed"] == 0 and h1["ok"] > 0
+    assert probes["other"] == 0
+    # A validation certificate (RFC 8737 §3): self-signed, the name alone, the critical
+    # acmeIdentifier holding an OCTET STRING of 32 bytes; the connection closed after it.
+    assert probes["validation"], probes
+    v = probes["validation"][0]
+    vinfo = cert_info(v)
+    assert "DNS:webext.contoso.com" in vinfo and "DNS:meet" not in vinfo
+    assert "portico ACME TLS-ALPN-01" in vinfo
+    crit, value = validation_ext(v)
+    assert crit and len(value) == 34 and value[:2] == b"\x04\x20"
+    js, cell = wait_acme_status(st, lambda j, c: j["result"] == "ok")
+    assert js["challenge"] == "tls-alpn-01" and js["result"] == "ok", js
+    assert cell.startswith('tls-alpn-01; last order: <span class="up">ok</span>'), cell
+    # No challenge pending now: acme-tls/1 alone is refused (no_application_protocol) ...
+    with pytest.raises(ssl.SSLError, match="alert no application protocol"):
+        acme_tls(st)
+    # ... while a client that lists acme-tls/1 among others is an ordinary client.
+    ctx2 = harness.tls_context(verify=False, alpn=("acme-tls/1", "http/1.1"))
+    with st.tls_client(ctx=ctx2) as c:
+        assert c.alpn == "http/1.1"
+        assert c.request(target="/echo").status == 200
+    assert st.portico.wait_stderr(r"TLS handshake failed: .*no application protocol",
+                                  timeout=5)
+    d = tmp_path / "state" / "acme"
+    for f in ["account.key", "webext.contoso.com.crt", "webext.contoso.com.key"]:
+        assert stat.S_IMODE(os.stat(d / f).st_mode) == 0o600, f
+    assert sorted(os.listdir(d)) == ["account.key", "webext.contoso.com.crt",
+                                     "webext.contoso.com.key"]
+
+
+def test_two_nodes_share_one_certificate(make_stack, pebble, tmp_path):
+    """docs/certificates.md "Several nodes": node A orders (certificate = acme), node B, on
+    another address, serves A's files as certificate/key (shared storage: the very path A
+    writes) with certificate_watch; A renews while a client loop runs against B."""
+    a = acme_stack(make_stack, pebble, tmp_path)
+    d = tmp_path / "state" / "acme"
+    crt, key = str(d / "webext.contoso.com.crt"), str(d / "webext.contoso.com.key")
+    wait_issued(a)
+    first = wait_serving(a, crt)
+    b = make_stack(https_port=443, certificate=crt, key=key, certificate_watch="on",
+                   state_dir=str(tmp_path / "state-b"))
+    assert b.net.ext != a.net.ext
+    assert served(b) == first
+    b_pid = b.portico.pid
+    b_mark = len(b.portico.stderr_lines)
+    # A's renewal in about 4 s (the renewal test's way: renew_before = the rest of the lifetime).
+    renew_before = int(not_after(crt) - time.time()) - 4
+    text = open(a.portico.config_path).read().replace(
+        "[acme]", "[acme]\nrenew_before = %d" % renew_before)
+    with open(a.portico.config_path, "w") as f:
+        f.write(text)
+    a_mark = len(a.portico.stderr_lines)
+    a.portico.signal(signal.SIGHUP)
+    stop = threading.Event()
+    results = {"ok": 0, "failed": 0, "certs": set(), "errors": []}
+    ctx = harness.tls_context(cafile=None, verify=False)
+
+    # One request per connection, as the renewal test: a keep-alive connection idle at the
+    # moment B's old workers drain is closed (the HTTP/1.1 race RFC 9112 §9.3.1 has clients
+    # retry), which is the reload's behaviour, not the certificate's.
+    def loop():
+        while not stop.is_set():
+            try:
+                with b.tls_client(ctx=ctx) as c:
+                    r = c.request(target="/echo")
+                    results["ok" if r.status == 200 else "failed"] += 1
+                    results["certs"].add(c.peer_der)
+            except Exception as e:
+                results["failed"] += 1
+                results["errors"].append(repr(e))
+
+    threads = [threading.Thread(target=loop) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        wait_issued(a, start=a_mark)
+        t_issued = time.monotonic()
+        second = file_der(crt)
+        assert second != first
+        deadline = t_issued + WAIT
+        while served(b) != second and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t_b = time.monotonic() - t_issued
+        assert served(b) == second, b.portico.stderr()
+        time.sleep(1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(10)
+    print("two nodes: %d requests from 4 client loops on B, %d failed; node B "
+          "served the new serial %.2f s after A's renewal" % (results["ok"] + results["failed"],
+                                                             results["failed"], t_b))
+    assert results["failed"] == 0, results["errors"]
+    assert first in results["certs"] and second in results["certs"]
+    assert "Pebble Intermediate" in cert_info(second) and cert_info(second) != cert_info(first)
+    # B reloaded by itself (no SIGHUP, the same master), and nothing was refused.
+    assert b.portico.pid == b_pid
+    assert b.portico.wait_stderr(r"certificate_watch: .*webext\.contoso\.com\.(crt|key) changed",
+                                 start=b_mark)
+    assert not [l for l in b.portico.stderr_lines[b_mark:] if "reload refused" in l]
+    # B orders nothing and answers no challenge: only A talks to the CA.
+    assert not [l for l in b.portico.stderr_lines if "acme:" in l]

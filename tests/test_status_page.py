@@ -441,3 +441,20 @@ def test_status_page_fits_a_phone(make_stack, tmp_path):
          "%d); too wide: %s; screenshot: %s"
          % (PHONE[0], got["innerWidth"], got["scrollWidth"], got["wide"],
             tmp_path / "status-phone.png"))
+
+
+def test_certificates_acme_column_for_files(make_stack):
+    """The Certificates table's ACME column (docs/certificates.md#acme): a certificate given
+    as files shows "-" there and "acme": null in /status.json (test_acme.py checks the rows of
+    certificate = acme)."""
+    st, m1, m2, base = admin_stack(make_stack)
+    doc = json.loads(admin_get(base, "/status.json"))
+    certs = doc["certificates"]
+    assert certs and all("acme" in c and c["acme"] is None for c in certs), certs
+    page = admin_get(base, "/status")
+    table = page[page.index('<table id="certificates"'):]
+    table = table[:table.index("</table>")]
+    assert "<th>ACME</th>" in table, table
+    rows = [r for r in table.split("<tr>")[2:] if r.strip()]
+    assert len(rows) == len(certs), table
+    assert all('<td class="acme">-</td>' in r for r in rows), table

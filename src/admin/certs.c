@@ -1,6 +1,7 @@
 /* certs.c — the listener certificates on /metrics, /status and /status.json (admin.h): names,
  * issuer, expiry and OCSP stapling state, read from the OCSP slots the master and the OCSP
- * helper write (tls/ocsp-t.h; docs/certificates.md, docs/monitoring.md). */
+ * helper write (tls/ocsp-t.h), and the ACME state of a `certificate = acme` pair from the
+ * ACME helper's status (tls/acme-t.h; docs/certificates.md, docs/monitoring.md). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -144,6 +145,48 @@ static void stapling(FILE *f, const struct pc_ocsp_info *in)
     fputc(')', f);
 }
 
+/* The `certificate = acme` pair certificate IN is (its key type, and the order's first name
+ * among its names: the placeholder and every certificate the CA issues have the order's
+ * names); false for a certificate given as files. */
+static bool acme_of(const struct pc_ocsp_info *in, struct pc_acme_info *out)
+{
+    for (int i = 0; i < 2; i++) {
+        if (!pc_acme_info(i, out) || strcmp(out->key, in->key) != 0)
+            continue;
+        size_t nl = strlen(out->name);
+        for (const char *p = in->names; nl && (p = strstr(p, out->name)); p += nl)
+            if ((p == in->names || p[-1] == ' ') && (p[nl] == ' ' || p[nl] == '\0'))
+                return true;
+    }
+    return false;
+}
+
+/* The ACME column: the challenge type, the last order's result and time (since start), when
+ * the helper orders next (the renewal, or the retry after a failure). */
+static void acme_cell(FILE *f, const struct pc_ocsp_info *in)
+{
+    struct pc_acme_info a;
+    if (!acme_of(in, &a)) {
+        fputs("-", f);
+        return;
+    }
+    fprintf(f, "%s; last order: ", a.challenge);
+    if (!a.last_attempt) {
+        fputs("<span class=\"none\">none</span> since start", f);
+    } else {
+        fprintf(f, "<span class=\"%s\">%s</span> ", a.last_ok ? "up" : "down",
+                a.last_ok ? "ok" : "error");
+        utc(f, a.last_attempt);
+        if (!a.last_ok && a.detail[0]) {
+            fputs(" (", f);
+            pc_admin_html(f, a.detail, false);
+            fputc(')', f);
+        }
+    }
+    fputs("; next: ", f);
+    utc(f, a.next_attempt);
+}
+
 void pc_admin_certs_html(FILE *f)
 {
     struct pc_ocsp_info in;
@@ -154,7 +197,7 @@ void pc_admin_certs_html(FILE *f)
         if (!any)
             fputs("<h2>Certificates</h2><table id=\"certificates\" class=\"fw\"><tr><th>Names</th>"
                   "<th>Key</th><th>Issuer</th><th>Expires</th><th>OCSP stapling</th>"
-                  "<th>Last fetch</th></tr>\n",
+                  "<th>Last fetch</th><th>ACME</th></tr>\n",
                   f);
         any = true;
         fputs("<tr><td>", f);
@@ -167,10 +210,33 @@ void pc_admin_certs_html(FILE *f)
         stapling(f, &in);
         fputs("</td><td>", f);
         utc(f, in.last_fetch);
+        fputs("</td><td class=\"acme\">", f);
+        acme_cell(f, &in);
         fputs("</td></tr>\n", f);
     }
     if (any)
         fputs("</table>\n", f);
+}
+
+/* ,"acme":{...} for a `certificate = acme` pair, ,"acme":null for files given. */
+static void acme_json(FILE *f, const struct pc_ocsp_info *in)
+{
+    struct pc_acme_info a;
+    if (!acme_of(in, &a)) {
+        fputs(",\"acme\":null", f);
+        return;
+    }
+    fprintf(f,
+            ",\"acme\":{\"challenge\":\"%s\",\"result\":\"%s\",\"last_order\":%lld,"
+            "\"next_order\":%lld,\"failures\":%llu,\"detail\":",
+            a.challenge,
+            !a.last_attempt ? "none"
+            : a.last_ok     ? "ok"
+                            : "error",
+            (long long)a.last_attempt, (long long)a.next_attempt,
+            (unsigned long long)a.failures_total);
+    pc_admin_json_str(f, a.detail);
+    fputc('}', f);
 }
 
 void pc_admin_certs_json(FILE *f)
@@ -192,6 +258,7 @@ void pc_admin_certs_json(FILE *f)
                 (long long)in.not_after, pc_ocsp_state_str(in.state), in.stapled ? "true" : "false",
                 (long long)(in.stapled ? in.next_update : 0), (long long)in.last_fetch);
         pc_admin_json_str(f, in.detail);
+        acme_json(f, &in);
         fputs("}", f);
     }
     fputs("],", f);

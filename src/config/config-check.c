@@ -142,6 +142,34 @@ static void acme_files(struct pc_config *cfg, struct pc_cert *c, int type)
     c->key = pc_cfg_printf("%s/acme/%s%s.key", cfg->state_dir, cfg->acme.names[0], suffix);
 }
 
+/* [acme] challenge (docs/certificates.md#acme): auto is HTTP-01 (RFC 8555 §8.3) when the
+ * port-80 listener exists, else TLS-ALPN-01 (RFC 8737) on the HTTPS listener. Each needs its
+ * listener; the CA connects to port 80, or 443, so another port must be forwarded to it. */
+static void acme_challenge(struct pc_cfg_loader *ld)
+{
+    struct pc_config *cfg = ld->cfg;
+    struct pc_acme_cfg *a = &cfg->acme;
+    int line = ld->acme_seen[AK_CHALLENGE] ? ld->acme_seen[AK_CHALLENGE] : a->line;
+    if (a->challenge == PC_ACME_CH_AUTO)
+        a->challenge = cfg->http_port ? PC_ACME_CH_HTTP01 : PC_ACME_CH_TLSALPN01;
+    bool http01 = a->challenge == PC_ACME_CH_HTTP01;
+    int port = http01 ? cfg->http_port : cfg->https_port, want = http01 ? 80 : 443;
+    if (port == 0)
+        pc_cfg_error(ld, line,
+                     http01 ? "'certificate = acme' with challenge = http-01 needs the port-80 "
+                              "listener (http_port): the CA checks the HTTP-01 challenges "
+                              "there (RFC 8555 §8.3)"
+                            : "'certificate = acme' with challenge = tls-alpn-01 needs the "
+                              "HTTPS listener (https_port): the CA checks the TLS-ALPN-01 "
+                              "challenges there (RFC 8737 §3)");
+    else if (port != want)
+        pc_cfg_warn(ld, line,
+                    "'certificate = acme' with %s = %d: the CA checks %s on port %d, so "
+                    "something must forward port %d to it",
+                    http01 ? "http_port" : "https_port", port, http01 ? "HTTP-01" : "TLS-ALPN-01",
+                    want, want);
+}
+
 void pc_cfg_finish_acme(struct pc_cfg_loader *ld)
 {
     struct pc_config *cfg = ld->cfg;
@@ -159,24 +187,17 @@ void pc_cfg_finish_acme(struct pc_cfg_loader *ld)
         pc_cfg_error(ld, a->line, "'certificate = acme' needs an [acme] section with 'directory'");
         return;
     }
-    if (cfg->http_port == 0)
-        pc_cfg_error(ld, a->line,
-                     "'certificate = acme' needs the port-80 listener (http_port): the CA checks "
-                     "the HTTP-01 challenges there (RFC 8555 §8.3)");
-    else if (cfg->http_port != 80)
-        pc_cfg_warn(ld, a->line,
-                    "'certificate = acme' with http_port = %d: the CA checks HTTP-01 on port 80, "
-                    "so something must forward port 80 to it",
-                    cfg->http_port);
-    /* One order for every exact name (RFC 8555 §7.4); HTTP-01 cannot validate a wildcard
-     * (§8.3, RFC 8555 §7.1.3: wildcards need DNS-01). */
+    acme_challenge(ld);
+    /* One order for every exact name (RFC 8555 §7.4); neither HTTP-01 nor TLS-ALPN-01 can
+     * validate a wildcard (RFC 8555 §7.1.3, RFC 8737 §3: wildcards need DNS-01). */
     a->names = pc_cfg_calloc(cfg->nnames ? cfg->nnames : 1, sizeof *a->names);
     for (size_t i = 0; i < cfg->nnames; i++) {
         const struct pc_name *n = &cfg->names[i];
         if (n->wildcard)
             pc_cfg_warn(ld, n->line,
-                        "'*%s' is left out of the ACME order: HTTP-01 cannot validate a "
-                        "wildcard (publish the exact names to have them in the certificate)",
+                        "'*%s' is left out of the ACME order: neither HTTP-01 nor "
+                        "TLS-ALPN-01 can validate a wildcard (publish the exact names to have them "
+                        "in the certificate)",
                         n->name);
         else
             a->names[a->nnames++] = pc_cfg_strdup(n->name);

@@ -57,7 +57,7 @@ enum {
     NPOOLKEYS = 17 /* keys of [pool NAME] */
 };
 enum { NSIGNINKEYS = 13 /* keys of [signin] */ };
-enum { NACMEKEYS = 5 /* keys of [acme] */ };
+enum { AK_CHALLENGE = 5, NACMEKEYS = 6 /* keys of [acme] */ };
 
 /* What a pool needs while loading and not afterwards. */
 struct pool_aux {

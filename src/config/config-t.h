@@ -99,12 +99,16 @@ struct pc_cert {
 
 /* [acme] (docs/certificates.md#acme): RFC 8555 issuance for `certificate = acme`. */
 enum { PC_ACME_ECDSA = 1, PC_ACME_RSA = 2, PC_ACME_BOTH = 3 };
+/* [acme] challenge: auto is resolved by the loader (http-01 when the port-80 listener exists,
+ * else tls-alpn-01), so a loaded configuration holds one of the other two. */
+enum pc_acme_challenge { PC_ACME_CH_AUTO = 0, PC_ACME_CH_HTTP01 = 1, PC_ACME_CH_TLSALPN01 = 2 };
 struct pc_acme_cfg {
     char *directory;     /* the directory URL; NULL: no [acme] (or no directory) */
     char *contact;       /* mailto:..., or NULL */
     char *ca;            /* absolute: the CA of the directory's TLS; NULL: the system store */
     int key_type;        /* PC_ACME_ECDSA, _RSA or _BOTH */
     double renew_before; /* seconds before notAfter; 0: at two thirds of the lifetime */
+    int challenge;       /* enum pc_acme_challenge: HTTP01 or TLSALPN01 once loaded */
     char **names;        /* the order's names: every exact published name (wildcards left out) */
     size_t nnames;
     int line; /* of the first certificate = acme, 0 when none */

@@ -37,6 +37,8 @@ static const char *const w_affinity[] = {"none", "source", "cookie", NULL};
 static const char *const w_proxy_protocol[] = {"off", "http", "https", "on", NULL};
 static const char *const w_account_key[] = {"user", "domain", NULL};
 static const char *const w_onoff[] = {"off", "on", NULL};
+/* In the order of enum pc_acme_challenge (config-t.h). */
+static const char *const w_challenge[] = {"auto", "http-01", "tls-alpn-01", NULL};
 
 #define C(f) offsetof(struct pc_config, f)
 #define P(f) offsetof(struct pc_pool, f)
@@ -105,6 +107,7 @@ static const struct keydef acme_keys[] = {
     {"ca", K_FILE, A(ca), 0, 0, NULL, NULL, false},
     {"key_type", K_FN, 0, 0, 0, NULL, pc_cfg_key_key_type, false},
     {"renew_before", K_FN, 0, 0, 0, NULL, pc_cfg_key_renew, false},
+    {"challenge", K_WORD, A(challenge), 0, 0, w_challenge, NULL, false},
 };
 
 _Static_assert(NACMEKEYS == sizeof acme_keys / sizeof acme_keys[0], "NACMEKEYS");
@@ -146,7 +149,9 @@ static bool keys_in_step(void)
            strcmp(pool_keys[QK_PUBLISH].name, "publish") == 0 &&
            strcmp(pool_keys[QK_HTTPS_PORT].name, "https_port") == 0 &&
            strcmp(pool_keys[QK_HTTP_PORT].name, "http_port") == 0 &&
-           strcmp(pool_keys[QK_HTTP].name, "http") == 0 && strcmp(pool_keys[QK_CA].name, "ca") == 0;
+           strcmp(pool_keys[QK_HTTP].name, "http") == 0 &&
+           strcmp(pool_keys[QK_CA].name, "ca") == 0 &&
+           strcmp(acme_keys[AK_CHALLENGE].name, "challenge") == 0;
 }
 
 /* ---- loading state ---------------------------------------------------------------------- */

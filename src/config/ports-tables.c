@@ -139,7 +139,7 @@ static void http_listener_notes(const struct pc_config *cfg, struct pc_sb *sb)
     if (!*sep)
         pc_sb_printf(sb, "No published name is served over HTTP.");
     /* docs/certificates.md#acme: the CA fetches the HTTP-01 answers here (RFC 8555 §8.3). */
-    if (cfg->acme.line && cfg->acme.nnames)
+    if (cfg->acme.line && cfg->acme.nnames && cfg->acme.challenge == PC_ACME_CH_HTTP01)
         pc_sb_printf(sb,
                      "\nAlso answers the ACME HTTP-01 challenges (/.well-known/acme-challenge/) "
                      "of certificate = acme: the CA (%s) must reach it from the Internet.",
@@ -156,6 +156,12 @@ static void https_listener_notes(const struct pc_config *cfg, struct pc_sb *sb)
         names_of(cfg, p, -1, sb, NULL);
         pc_sb_printf(sb, "): %s.", role_services(cfg->pools[p].role));
     }
+    /* docs/certificates.md#acme: the CA connects here with ALPN acme-tls/1 (RFC 8737 §3). */
+    if (cfg->acme.line && cfg->acme.nnames && cfg->acme.challenge == PC_ACME_CH_TLSALPN01)
+        pc_sb_printf(sb,
+                     "\nAlso answers the ACME TLS-ALPN-01 challenges (ALPN acme-tls/1) of "
+                     "certificate = acme: the CA (%s) must reach it from the Internet.",
+                     cfg->acme.directory);
 }
 
 static int external_table(const struct pc_config *cfg, struct pc_ports_table *t)

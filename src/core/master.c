@@ -583,7 +583,7 @@ static int start(struct pc_config *cfg)
         pc_warn("ocsp: no shared memory for OCSP responses: %s; nothing is stapled",
                 strerror(errno));
     if (pc_acme_init() < 0)
-        pc_warn("acme: no shared memory for the HTTP-01 challenges: %s; nothing is ordered",
+        pc_warn("acme: no shared memory for the challenges: %s; nothing is ordered",
                 strerror(errno));
     pc_helpers_prepare(cfg);
     tls = pc_tls_load(cfg, NULL);

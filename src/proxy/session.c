@@ -27,6 +27,7 @@
 #include "proxy/proxy.h"
 #include "proxy/request.h"
 #include "proxy/txn.h"
+#include "tls/acme.h"
 #include "tls/tls.h"
 
 #include <openssl/err.h>
@@ -421,6 +422,11 @@ static int sess_handshake(struct pc_session *s)
         pc_metrics_tls_handshake(NULL);
         s->cert_idx = (uint8_t)pc_tls_server_index(pc_w.tls, s->ssl);
         s->state = PC_S_IDLE;
+        /* RFC 8737 §3: a TLS-ALPN-01 validation ends with the handshake (close_notify). */
+        if (pc_acme_alpn_chosen(s->ssl)) {
+            sess_close(s);
+            return -1;
+        }
         sess_arm(s, pc_w.cfg->timeout_header);
         if (pc_w.cfg->http2 && pc_tls_alpn_h2(s->ssl) && pc_h2_start(s) < 0) {
             sess_close(s);

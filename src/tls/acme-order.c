@@ -1,5 +1,6 @@
 /* acme-order.c — the ACME helper process (acme.h; docs/certificates.md#acme): RFC 8555
- * account, order, HTTP-01 authorizations, finalization and download, with libcurl and jansson.
+ * account, order, HTTP-01 or TLS-ALPN-01 (RFC 8737) authorizations, finalization and
+ * download, with libcurl and jansson.
  *
  * Its own process, forked by the master after the privilege drop as the OCSP helper is
  * (ocsp-fetch.c; stopping, waiting and jitter shared in fetch.c): a slow or silent CA never
@@ -295,14 +296,45 @@ static bool b64url_token(const char *t)
                strlen(t);
 }
 
-/* One authorization (§7.5): its HTTP-01 challenge published in the shared table (withdrawn
- * when the order ends), the CA told to check it (§7.5.1), and polled until it is valid. */
+/* Whether IDENT is a name of the order: a validation certificate is made for nothing else. */
+static bool ordered_name(const struct acme *a, const char *ident)
+{
+    for (size_t i = 0; ident && i < a->cfg->acme.nnames; i++)
+        if (strcasecmp(ident, a->cfg->acme.names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Publishes the answer to the challenge of AZ for IDENT that [acme] challenge asks for: the
+ * key authorization (TOKEN.THUMBPRINT, §8.1) in the HTTP-01 table (§8.3), or a validation
+ * certificate for TLS-ALPN-01 (RFC 8737 §3); both shared with every worker and withdrawn when
+ * the order ends. The challenge's URL, or NULL with a->why. */
+static const char *publish(struct acme *a, const json_t *az, const char *ident, const char *url)
+{
+    bool alpn = a->cfg->acme.challenge == PC_ACME_CH_TLSALPN01;
+    const char *type = alpn ? "tls-alpn-01" : "http-01";
+    json_t *ch = challenge_of(az, type);
+    const char *token = json_string_value(json_object_get(ch, "token"));
+    const char *chal_url = json_string_value(json_object_get(ch, "url"));
+    char keyauth[PC_ACME_KEYAUTH_MAX];
+    /* §8.3, RFC 8737 §3: the token is base64url; anything else is not put on the wire. */
+    if (!chal_url || !b64url_token(token) ||
+        (size_t)snprintf(keyauth, sizeof(keyauth), "%s.%s", token, a->thumb) >= sizeof(keyauth) ||
+        (alpn ? !ordered_name(a, ident) || pc_acme_alpn_set(ident, keyauth) < 0
+              : pc_acme_token_set(token, keyauth) < 0)) {
+        snprintf(a->why, sizeof(a->why), "%s: no usable %s challenge", ident ? ident : url, type);
+        return NULL;
+    }
+    return chal_url;
+}
+
+/* One authorization (§7.5): its challenge published (publish), the CA told to check it
+ * (§7.5.1), and polled until it is valid. */
 static int authorize(struct acme *a, const char *url)
 {
     struct resp r = {0};
     json_t *az = NULL, *done = NULL;
     const char *ident = NULL;
-    char keyauth[PC_ACME_KEYAUTH_MAX];
     int rc = -1;
     if (post(a, url, NULL, "authorization", &r) < 0 || !(az = body_json(a, "authorization", &r)))
         goto out;
@@ -312,16 +344,9 @@ static int authorize(struct acme *a, const char *url)
         rc = 0;
         goto out;
     }
-    json_t *ch = challenge_of(az, "http-01");
-    const char *token = json_string_value(json_object_get(ch, "token"));
-    const char *chal_url = json_string_value(json_object_get(ch, "url"));
-    /* §8.3: the token is base64url; anything else is not put on the wire. */
-    if (!chal_url || !b64url_token(token) ||
-        (size_t)snprintf(keyauth, sizeof(keyauth), "%s.%s", token, a->thumb) >= sizeof(keyauth) ||
-        pc_acme_token_set(token, keyauth) < 0) {
-        snprintf(a->why, sizeof(a->why), "%s: no usable http-01 challenge", ident ? ident : url);
+    const char *chal_url = publish(a, az, ident, url);
+    if (!chal_url)
         goto out;
-    }
     json_t *empty = json_object();
     int pr = post(a, chal_url, empty, "challenge", &r);
     json_decref(empty);
@@ -429,6 +454,7 @@ static int order(struct acme *a, const struct pc_cert *c)
         rc = install(a, c, key, &r);
 out:
     pc_acme_tokens_clear();
+    pc_acme_alpn_clear();
     json_decref(ids);
     json_decref(req);
     json_decref(ord);
@@ -446,8 +472,9 @@ static time_t attempt(struct acme *a, const struct pc_cert *c, time_t *backoff)
 {
     const char *kt = c->acme == PC_ACME_RSA ? "rsa" : "ecdsa";
     a->why[0] = '\0';
-    pc_info("acme: ordering a certificate for %s (%s, %zu name(s)) from %s", a->cfg->acme.names[0],
-            kt, a->cfg->acme.nnames, a->cfg->acme.directory);
+    pc_info("acme: ordering a certificate for %s (%s, %zu name(s), %s) from %s",
+            a->cfg->acme.names[0], kt, a->cfg->acme.nnames,
+            pc_acme_challenge_str(a->cfg->acme.challenge), a->cfg->acme.directory);
     int rc = account(a);
     if (rc == 0)
         rc = order(a, c);
@@ -458,11 +485,12 @@ static time_t attempt(struct acme *a, const struct pc_cert *c, time_t *backoff)
         *backoff = RETRY_MIN;
         time_t at = pc_acme_renew_at(a->cfg, c->cert);
         at = at > now ? at : now + RETRY_MAX;
-        pc_acme_status_set(c->acme, true, (int64_t)now, (int64_t)at);
+        pc_acme_status_set(c->acme, true, NULL, (int64_t)now, (int64_t)at);
         return at;
     }
     time_t wait = pc_fetch_jitter(*backoff);
-    pc_acme_status_set(c->acme, false, (int64_t)now, (int64_t)(now + wait));
+    pc_acme_status_set(c->acme, false, a->why[0] ? a->why : "unknown error", (int64_t)now,
+                       (int64_t)(now + wait));
     pc_warn("acme: order for %s (%s) failed: %s; the current certificate keeps serving; "
             "retrying in %lld s",
             a->cfg->acme.names[0], kt, a->why[0] ? a->why : "unknown error", (long long)wait);
@@ -484,6 +512,7 @@ _Noreturn void pc_acme_helper_run(const struct pc_config *cfg)
         _exit(1);
     }
     pc_acme_tokens_clear();
+    pc_acme_alpn_clear();
     if (account_key(&a) < 0)
         _exit(1);
     time_t now = time(NULL);
@@ -492,7 +521,7 @@ _Noreturn void pc_acme_helper_run(const struct pc_config *cfg)
             continue;
         certs[n] = &cfg->certs[i];
         due[n] = pc_acme_renew_at(cfg, certs[n]->cert);
-        pc_acme_status_set(certs[n]->acme, false, 0, (int64_t)due[n]);
+        pc_acme_status_set(certs[n]->acme, false, NULL, 0, (int64_t)due[n]);
         if (due[n] > now)
             pc_info("acme: certificate %s is in place; renewal in %lld s", certs[n]->cert,
                     (long long)(due[n] - now));
@@ -513,6 +542,7 @@ _Noreturn void pc_acme_helper_run(const struct pc_config *cfg)
         pc_fetch_sleep(next > now ? next - now : 0);
     }
     pc_acme_tokens_clear();
+    pc_acme_alpn_clear();
     json_decref(a.dir);
     json_decref(a.jwk);
     free(a.kid);

@@ -33,6 +33,8 @@ int pc_acme_init(void)
 {
     if (tokens)
         return 0;
+    if (pc_acme_alpn_init() < 0)
+        return -1;
     void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                    -1, 0);
     if (p == MAP_FAILED)
@@ -45,6 +47,11 @@ int pc_acme_init(void)
 bool pc_acme_wanted(const struct pc_config *cfg)
 {
     return cfg->acme.line && cfg->acme.directory && cfg->acme.nnames;
+}
+
+const char *pc_acme_challenge_str(int c)
+{
+    return c == PC_ACME_CH_TLSALPN01 ? "tls-alpn-01" : c == PC_ACME_CH_HTTP01 ? "http-01" : "auto";
 }
 
 /* ---- the challenge table: a seqlock per entry, as the OCSP slots (ocsp.c) ---- */
@@ -140,12 +147,13 @@ void pc_acme_status_reset(const struct pc_config *cfg)
             used |= cfg->certs[c].acme == (i ? PC_ACME_RSA : PC_ACME_ECDSA);
         write_begin(st);
         st->used = used && pc_acme_wanted(cfg);
+        st->challenge = (uint8_t)cfg->acme.challenge;
         snprintf(st->name, sizeof(st->name), "%s", st->used ? cfg->acme.names[0] : "");
         write_end(st);
     }
 }
 
-void pc_acme_status_set(int type, bool ok, int64_t attempt, int64_t next)
+void pc_acme_status_set(int type, bool ok, const char *why, int64_t attempt, int64_t next)
 {
     if (!status)
         return;
@@ -155,6 +163,7 @@ void pc_acme_status_set(int type, bool ok, int64_t attempt, int64_t next)
         st->last_ok = ok;
         st->last_attempt = attempt;
         st->failures_total += !ok;
+        snprintf(st->detail, sizeof(st->detail), "%s", ok || !why ? "" : why);
     }
     st->next_attempt = next;
     write_end(st);
@@ -179,6 +188,9 @@ bool pc_acme_info(int i, struct pc_acme_info *out)
         memcpy(out->name, copy.name, sizeof(out->name));
         out->name[sizeof(out->name) - 1] = '\0';
         out->key = i ? "rsa" : "ecdsa";
+        out->challenge = pc_acme_challenge_str(copy.challenge);
+        memcpy(out->detail, copy.detail, sizeof(out->detail));
+        out->detail[sizeof(out->detail) - 1] = '\0';
         out->last_ok = copy.last_ok;
         out->last_attempt = copy.last_attempt;
         out->next_attempt = copy.next_attempt;

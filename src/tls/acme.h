@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,10 +36,39 @@ size_t pc_acme_challenge(const char *token, size_t len, char *out, size_t osize)
 int pc_acme_token_set(const char *token, const char *keyauth);
 void pc_acme_tokens_clear(void);
 
+/* "http-01" or "tls-alpn-01" for [acme] challenge C (enum pc_acme_challenge). */
+const char *pc_acme_challenge_str(int c);
+
+/* ---- acme-alpn.c: TLS-ALPN-01 (RFC 8737) ---- */
+
+/* Master, before anything forks (from pc_acme_init): maps the validation certificates. */
+int pc_acme_alpn_init(void);
+/* The validation certificate of NAME (RFC 8737 §3): self-signed by KEY, subjectAltName NAME
+ * alone, the critical id-pe-acmeIdentifier holding DIGEST (SHA-256 of the key authorization). */
+X509 *pc_acme_alpn_cert(EVP_PKEY *key, const char *name, const unsigned char digest[32]);
+/* Helper: publishes for NAME a validation certificate (a new P-256 key) for KEYAUTH. -1 when
+ * it cannot be made or the table is full. */
+int pc_acme_alpn_set(const char *name, const char *keyauth);
+void pc_acme_alpn_clear(void);
+/* Workers, the three hooks of a listener context (tls.c), in the order OpenSSL calls them:
+ * from the ClientHello callback, notes whether SSL's ClientHello offers ALPN acme-tls/1 alone
+ * (RFC 8737 §3: the CA validating); the certificate callback (SSL_CTX_set_cert_cb), serving the
+ * SNI's validation certificate then; from the ALPN select callback: -1 when acme-tls/1 alone
+ * was not offered (the caller negotiates as usual), else SSL_TLSEXT_ERR_OK with acme-tls/1 in
+ * *OUT, or SSL_TLSEXT_ERR_ALERT_FATAL (no_application_protocol) when no challenge for the SNI
+ * is pending. */
+void pc_acme_alpn_hello(SSL *ssl);
+int pc_acme_alpn_cert_cb(SSL *ssl, void *arg);
+int pc_acme_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                        const unsigned char *in, unsigned int inlen);
+/* Whether the handshake of SSL chose acme-tls/1: the connection is closed, never routed. */
+bool pc_acme_alpn_chosen(SSL *ssl);
+
 /* Master, with no ACME helper running: marks the pairs CFG configures (counters kept). */
 void pc_acme_status_reset(const struct pc_config *cfg);
-/* Helper: the result of an attempt for key type TYPE (PC_ACME_ECDSA, _RSA). */
-void pc_acme_status_set(int type, bool ok, int64_t attempt, int64_t next);
+/* Helper: the result of an attempt for key type TYPE (PC_ACME_ECDSA, _RSA) at ATTEMPT (0: no
+ * attempt, only NEXT changes), WHY it failed (NULL when OK). */
+void pc_acme_status_set(int type, bool ok, const char *why, int64_t attempt, int64_t next);
 /* Admin side: the state of pair I (0: ECDSA, 1: RSA); false when not configured. */
 bool pc_acme_info(int i, struct pc_acme_info *out);
 

@@ -17,6 +17,7 @@
 
 #include "common/log.h"
 #include "http/http1.h"
+#include "tls/acme.h"
 #include "tls/ocsp.h"
 
 /* Forward secrecy and AEAD only, ECDSA and RSA certificates (Mozilla "intermediate"). */
@@ -294,7 +295,11 @@ int pc_tls_ticket_secret(const struct pc_config *cfg)
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
-    (void)ssl;
+    /* RFC 8737 §3: a ClientHello offering acme-tls/1 alone is the CA checking a TLS-ALPN-01
+     * challenge: acme-tls/1 if one is pending for the name (tls/acme-alpn.c), never routed. */
+    int acme = pc_acme_alpn_select(ssl, out, outlen, in, inlen);
+    if (acme >= 0)
+        return acme;
     static const unsigned char h11[] = "\x08http/1.1";
     static const unsigned char both[] = "\x02h2\x08http/1.1";
     const unsigned char *ours = arg ? both : h11;
@@ -313,6 +318,7 @@ static int hello_cb(SSL *ssl, int *al, void *arg)
 {
     (void)al;
     (void)arg;
+    pc_acme_alpn_hello(ssl); /* RFC 8737: acme-tls/1 alone offered (tls/acme-alpn.c) */
     char *out = SSL_get_app_data(ssl);
     const unsigned char *p;
     size_t len;
@@ -403,6 +409,8 @@ static SSL_CTX *server_ctx(const struct pc_config *cfg, struct pc_tls *t)
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, cfg->http2 ? (void *)ctx : NULL);
     SSL_CTX_set_client_hello_cb(ctx, hello_cb, NULL);
+    /* RFC 8737: the validation certificate of a TLS-ALPN-01 challenge (tls/acme-alpn.c). */
+    SSL_CTX_set_cert_cb(ctx, pc_acme_alpn_cert_cb, NULL);
     SSL_CTX_set_tlsext_servername_callback(ctx, sni_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, t);
     return ctx;

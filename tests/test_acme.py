@@ -73,6 +73,20 @@ class Pebble:
         self.procs = []
 
     def start(self):
+        """Starts pebble and its DNS server. The ports were free when picked, but another test
+        run on the machine may take one before pebble binds it: then new ports, at most thrice."""
+        for attempt in range(3):
+            try:
+                return self._start()
+            except RuntimeError:
+                self.stop()
+                if attempt == 2 or "address already in use" not in self.log():
+                    raise
+                self.port, self.mgmt = free_port(), free_port()
+                self.dns = free_port(kind=socket.SOCK_DGRAM)
+                self.url = "https://127.0.0.1:%d/dir" % self.port
+
+    def _start(self):
         conf = {"pebble": {"listenAddress": "127.0.0.1:%d" % self.port,
                            "managementListenAddress": "127.0.0.1:%d" % self.mgmt,
                            "certificate": os.path.join(self.dir, "pebble.pem"),
@@ -97,7 +111,8 @@ class Pebble:
 
     def stop(self):
         for p in self.procs:
-            p.terminate()
+            if p.poll() is None:
+                p.terminate()
         for p in self.procs:
             p.wait(10)
         self.procs = []

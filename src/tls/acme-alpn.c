@@ -18,11 +18,13 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
 
+#include "common/seqlock.h"
 #include "tls/acme.h"
 
 /* RFC 8737 §6.2: the ALPN protocol ID, as it is on the wire (length first). */
@@ -104,19 +106,10 @@ X509 *pc_acme_alpn_cert(EVP_PKEY *key, const char *name, const unsigned char dig
     return x;
 }
 
-/* ---- the table: a seqlock per slot, one writer (the helper), as acme.c's tokens ---- */
+/* ---- the table: a seqlock per slot (common/seqlock.h), one writer (the helper) ---- */
 
-static void slot_begin(struct pc_acme_alpn *s)
-{
-    uint32_t v = __atomic_load_n(&s->seq, __ATOMIC_RELAXED) | 1u;
-    __atomic_store_n(&s->seq, v, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-static void slot_end(struct pc_acme_alpn *s)
-{
-    __atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
-}
+#define slot_begin(s) pc_seq_write_begin(&(s)->seq)
+#define slot_end(s)   pc_seq_write_end(&(s)->seq)
 
 /* The slot of NAME, else a free one, else NULL. */
 static struct pc_acme_alpn *slot_for(const char *name, size_t nl)
@@ -176,20 +169,15 @@ void pc_acme_alpn_clear(void)
 static bool lookup(const char *name, size_t nl, struct pc_acme_alpn *out)
 {
     for (int i = 0; slots && i < PC_ACME_ALPN_SLOTS; i++) {
+        /* The name first (a slot's head): the certificate is copied for the slot that has it. */
         const struct pc_acme_alpn *s = &slots[i];
-        for (int tries = 0; tries < 8; tries++) {
-            uint32_t a = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
-            if (a & 1u)
-                continue;
-            memcpy(out, s, sizeof(*out));
-            __atomic_thread_fence(__ATOMIC_ACQUIRE);
-            if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) != a)
-                continue;
-            if (out->nlen == nl && out->clen <= PC_ACME_ALPN_CERT_MAX &&
-                out->klen <= PC_ACME_ALPN_KEY_MAX && strncasecmp(out->name, name, nl) == 0)
-                return true;
-            break;
-        }
+        if (!pc_seq_read(&s->seq, out, s, offsetof(struct pc_acme_alpn, cert)) || out->nlen != nl ||
+            strncasecmp(out->name, name, nl) != 0)
+            continue;
+        if (pc_seq_read(&s->seq, out, s, sizeof(*out)) && out->nlen == nl &&
+            out->clen <= PC_ACME_ALPN_CERT_MAX && out->klen <= PC_ACME_ALPN_KEY_MAX &&
+            strncasecmp(out->name, name, nl) == 0)
+            return true;
     }
     return false;
 }
@@ -237,8 +225,10 @@ void pc_acme_alpn_hello(SSL *ssl)
                                           &p, &len) == 1 &&
                 len == ACME_TLS_1_LEN + 2 && p[0] == 0 && p[1] == ACME_TLS_1_LEN &&
                 memcmp(p + 2, acme_tls_1, ACME_TLS_1_LEN) == 0;
-    if (hello_idx >= 0)
-        SSL_set_ex_data(ssl, hello_idx, only ? (void *)acme_tls_1 : NULL);
+    /* Set only for the CA's handshakes: SSL_set_ex_data allocates the SSL's ex_data array,
+     * which no other handshake needs (a new SSL object starts without it: NULL). */
+    if (only)
+        SSL_set_ex_data(ssl, hello_idx, (void *)acme_tls_1);
 }
 
 /* The certificate callback runs after the SNI callback (which sets the name's context and so

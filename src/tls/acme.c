@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/seqlock.h"
 #include "tls/acme.h"
 #include "tls/fetch.h"
 
@@ -54,23 +55,10 @@ const char *pc_acme_challenge_str(int c)
     return c == PC_ACME_CH_TLSALPN01 ? "tls-alpn-01" : c == PC_ACME_CH_HTTP01 ? "http-01" : "auto";
 }
 
-/* ---- the challenge table: a seqlock per entry, as the OCSP slots (ocsp.c) ---- */
+/* ---- the challenge table: a seqlock per entry (common/seqlock.h) ---- */
 
-static void seq_begin(uint32_t *seq)
-{
-    uint32_t v = __atomic_load_n(seq, __ATOMIC_RELAXED) | 1u;
-    __atomic_store_n(seq, v, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-static void seq_end(uint32_t *seq)
-{
-    uint32_t v = __atomic_load_n(seq, __ATOMIC_RELAXED);
-    __atomic_store_n(seq, v + 1, __ATOMIC_RELEASE);
-}
-
-#define write_begin(t) seq_begin(&(t)->seq)
-#define write_end(t)   seq_end(&(t)->seq)
+#define write_begin(t) pc_seq_write_begin(&(t)->seq)
+#define write_end(t)   pc_seq_write_end(&(t)->seq)
 
 int pc_acme_token_set(const char *token, const char *keyauth)
 {
@@ -115,22 +103,13 @@ size_t pc_acme_challenge(const char *token, size_t len, char *out, size_t osize)
     if (!tokens || len == 0 || len >= PC_ACME_TOKEN_MAX)
         return 0;
     for (int i = 0; i < PC_ACME_TOKENS; i++) {
-        const struct pc_acme_token *t = &tokens[i];
-        for (int tries = 0; tries < 8; tries++) {
-            uint32_t a = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
-            if (a & 1u)
-                continue;
-            size_t tl = t->len, kl = t->klen;
-            bool match = tl == len && kl < osize && kl < PC_ACME_KEYAUTH_MAX &&
-                         memcmp(t->token, token, len) == 0;
-            if (match)
-                memcpy(out, t->keyauth, kl);
-            __atomic_thread_fence(__ATOMIC_ACQUIRE);
-            if (__atomic_load_n(&t->seq, __ATOMIC_RELAXED) != a)
-                continue;
-            if (match)
-                return kl;
-            break;
+        struct pc_acme_token copy;
+        if (!pc_seq_read(&tokens[i].seq, &copy, &tokens[i], sizeof(copy)))
+            continue;
+        if (copy.len == len && copy.klen < osize && copy.klen < PC_ACME_KEYAUTH_MAX &&
+            memcmp(copy.token, token, len) == 0) {
+            memcpy(out, copy.keyauth, copy.klen);
+            return copy.klen;
         }
     }
     return 0;
@@ -173,31 +152,22 @@ bool pc_acme_info(int i, struct pc_acme_info *out)
 {
     if (!status || i < 0 || i > 1)
         return false;
-    const struct pc_acme_status *st = &status[i];
-    for (int tries = 0; tries < 8; tries++) {
-        uint32_t a = __atomic_load_n(&st->seq, __ATOMIC_ACQUIRE);
-        if (a & 1u)
-            continue;
-        struct pc_acme_status copy;
-        memcpy(&copy, st, sizeof(copy));
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&st->seq, __ATOMIC_RELAXED) != a)
-            continue;
-        if (!copy.used)
-            return false;
-        memcpy(out->name, copy.name, sizeof(out->name));
-        out->name[sizeof(out->name) - 1] = '\0';
-        out->key = i ? "rsa" : "ecdsa";
-        out->challenge = pc_acme_challenge_str(copy.challenge);
-        memcpy(out->detail, copy.detail, sizeof(out->detail));
-        out->detail[sizeof(out->detail) - 1] = '\0';
-        out->last_ok = copy.last_ok;
-        out->last_attempt = copy.last_attempt;
-        out->next_attempt = copy.next_attempt;
-        out->failures_total = copy.failures_total;
-        return true;
-    }
-    return false;
+    struct pc_acme_status copy;
+    if (!pc_seq_read(&status[i].seq, &copy, &status[i], sizeof(copy)))
+        return false;
+    if (!copy.used)
+        return false;
+    memcpy(out->name, copy.name, sizeof(out->name));
+    out->name[sizeof(out->name) - 1] = '\0';
+    out->key = i ? "rsa" : "ecdsa";
+    out->challenge = pc_acme_challenge_str(copy.challenge);
+    memcpy(out->detail, copy.detail, sizeof(out->detail));
+    out->detail[sizeof(out->detail) - 1] = '\0';
+    out->last_ok = copy.last_ok;
+    out->last_attempt = copy.last_attempt;
+    out->next_attempt = copy.next_attempt;
+    out->failures_total = copy.failures_total;
+    return true;
 }
 
 /* ---- state_dir/acme ---- */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/seqlock.h"
 #include "tls/fetch.h"
 
 #define NO_NEXT_UPDATE                                                                             \
@@ -41,38 +42,16 @@ int pc_ocsp_init(void)
     return 0;
 }
 
-/* ---- the seqlock: a writer makes seq odd, writes, makes it even; a reader copies and
- * retries when seq was odd or moved meanwhile. A writer killed half-way leaves seq odd: the
- * next one starts from odd and ends even. */
+/* ---- the slots: a seqlock each (common/seqlock.h) ---- */
 
-static void write_begin(struct pc_ocsp_slot *s)
-{
-    uint32_t v = __atomic_load_n(&s->seq, __ATOMIC_RELAXED) | 1u;
-    __atomic_store_n(&s->seq, v, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-}
-
-static void write_end(struct pc_ocsp_slot *s)
-{
-    uint32_t v = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->seq, v + 1, __ATOMIC_RELEASE);
-}
+#define write_begin(s) pc_seq_write_begin(&(s)->seq)
+#define write_end(s)   pc_seq_write_end(&(s)->seq)
 
 /* Copies slot I into OUT (only the first HEAD bytes of it, the der array last); false when
- * no stable copy was had after a few tries (a writer is busy: the caller goes without). */
+ * no stable copy was had (a writer is busy: the caller goes without). */
 static bool read_slot(int i, struct pc_ocsp_slot *out, size_t head)
 {
-    const struct pc_ocsp_slot *s = &slots[i];
-    for (int tries = 0; tries < 8; tries++) {
-        uint32_t a = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
-        if (a & 1u)
-            continue;
-        memcpy(out, s, head);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == a)
-            return true;
-    }
-    return false;
+    return pc_seq_read(&slots[i].seq, out, &slots[i], head);
 }
 
 /* ---- the handshake (workers) ---- */

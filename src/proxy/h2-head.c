@@ -27,9 +27,9 @@ bool pc_h2_head_put(struct pc_buf **bp, const void *p, size_t n, size_t max)
     struct pc_buf *b = *bp;
     if (!b && !(b = *bp = pc_buf_get()))
         return false;
+    if (b->end + n > max) /* whatever the buffer's capacity */
+        return false;
     if (pc_buf_room(b) < n) {
-        if (b->end + n > max)
-            return false;
         struct pc_buf *nb = pc_buf_grow(b, b->cap * 2 > b->end + n ? b->cap * 2 : b->end + n);
         if (!nb)
             return false;

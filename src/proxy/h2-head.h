@@ -30,8 +30,8 @@ void pc_h2_head_field(struct pc_h2_head *h, const uint8_t *n, size_t nl, const u
  * refuse it (pc_h1_scan's limits: the request line 8 KiB, 414; a field line 64 KiB or the block
  * 128 KiB + the request line, 431): H->status says with what. What H held is released. */
 struct pc_buf *pc_h2_head_compose(struct pc_h2_head *h, bool chunked);
-/* Appends N bytes at P to *BP (a buffer taken on first use, grown up to MAX bytes in all).
- * false when it would pass MAX or memory ran out. */
+/* Appends N bytes at P to *BP (a buffer taken on first use, grown as needed): false when *BP
+ * would then hold more than MAX bytes (counted from its start), or memory ran out. */
 bool pc_h2_head_put(struct pc_buf **bp, const void *p, size_t n, size_t max);
 /* Releases what H holds. */
 void pc_h2_head_free(struct pc_h2_head *h);

@@ -235,12 +235,9 @@ static void stream_trailer(struct pc_h2_stream *st, const uint8_t *n, size_t nl,
     if (!st->chunked || st->discard || st->done || st->tr_big ||
         !pc_h1_trailer_allowed((const char *)n, nl))
         return;
-    size_t have = st->tr ? st->tr->end : 0;
-    st->tr_big =
-        have + nl + vl + 4 > PC_MAX_FIELD - 2 || !(pc_h2_head_put(&st->tr, n, nl, PC_MAX_HEAD) &&
-                                                   pc_h2_head_put(&st->tr, ": ", 2, PC_MAX_HEAD) &&
-                                                   pc_h2_head_put(&st->tr, v, vl, PC_MAX_HEAD) &&
-                                                   pc_h2_head_put(&st->tr, "\r\n", 2, PC_MAX_HEAD));
+    const size_t max = PC_MAX_FIELD - 2; /* the section, as chunked.c bounds a member's */
+    st->tr_big = !(pc_h2_head_put(&st->tr, n, nl, max) && pc_h2_head_put(&st->tr, ": ", 2, max) &&
+                   pc_h2_head_put(&st->tr, v, vl, max) && pc_h2_head_put(&st->tr, "\r\n", 2, max));
 }
 
 /* Trailers larger than a field may be: 431 as for a head, while nothing was answered. */
@@ -306,6 +303,14 @@ static void stream_start(struct pc_h2_stream *st)
     }
 }
 
+/* Starts ST once its head is complete, if not yet (nor reset, nor closed): at the next step,
+ * or earlier when its trailers come in the same read (the head and its DATA go first). */
+static void stream_ready(struct pc_h2_stream *st)
+{
+    if (!st->started && st->head_done && !st->rst && !st->closed)
+        stream_start(st);
+}
+
 /* Gives DATA back to the windows once the transaction moved all of it (§6.9): the client
  * sends no faster than the member takes. */
 static void stream_ack(struct pc_h2_stream *st)
@@ -350,8 +355,6 @@ static int stream_local(struct pc_h2_stream *st, int status)
     struct pc_txn *t = &st->r.t;
     pc_txn_drop(t);
     pc_out_reset(t->resp);
-    pc_buf_put(t->trailers); /* a member's response this answer replaces */
-    t->trailers = NULL;
     if (status == PC_ANSWER_SIGNIN)
         status = pc_guard_refusal(t->resp, t, false);
     else if (!pc_rw_local(t->resp, status, NULL, 0, false))
@@ -374,8 +377,7 @@ static int stream_local(struct pc_h2_stream *st, int status)
 void pc_h2_stream_step(struct pc_h2_stream *st)
 {
     struct pc_txn *t = &st->r.t;
-    if (!st->started && st->head_done && !st->closed && !st->rst)
-        stream_start(st);
+    stream_ready(st);
     if (!st->started || st->closed || st->rst)
         return;
     if (!st->done) {
@@ -512,8 +514,7 @@ static int cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     if (!st->started && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
         pc_h2_head_field(&st->head, name, namelen, value, valuelen);
     } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) { /* trailers (§8.1) */
-        if (!st->started && st->head_done && !st->rst)
-            stream_start(st); /* read with the head: the head (and its DATA) goes first */
+        stream_ready(st);
         if (st->started && !st->closed)
             stream_trailer(st, name, namelen, value, valuelen);
     }
@@ -535,8 +536,8 @@ static int cb_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *
         st->body_end |= end; /* with the DATA kept for stream_start */
         return 0;
     }
-    if (!st->started && !st->rst && frame->hd.type == NGHTTP2_HEADERS)
-        stream_start(st); /* trailers right after the head */
+    if (frame->hd.type == NGHTTP2_HEADERS)
+        stream_ready(st); /* trailers without a field, right after the head */
     if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) && end)
         stream_body_end(st);
     return 0;

@@ -192,6 +192,16 @@ static int h2_settle(struct pc_h2conn *c)
     return 0;
 }
 
+/* Brings the session's timer forward to SECS from now when it is due later. */
+static void h2_timer_within(struct pc_session *s, double secs)
+{
+    if (ev_timer_remaining(pc_w.loop, &s->timer) <= secs)
+        return;
+    ev_timer_stop(pc_w.loop, &s->timer);
+    ev_timer_set(&s->timer, secs, 0.);
+    ev_timer_start(pc_w.loop, &s->timer);
+}
+
 int pc_h2_drive(struct pc_session *s)
 {
     struct pc_h2conn *c = s->h2;
@@ -202,11 +212,8 @@ int pc_h2_drive(struct pc_session *s)
     c->busy--;
     /* Streams are looked at every second (timeout_idle, a sign-in hold): a timer armed for
      * the idle connection's keep-alive is brought forward. */
-    if (r == 0 && c->nstreams && ev_timer_remaining(pc_w.loop, &s->timer) > 1.0) {
-        ev_timer_stop(pc_w.loop, &s->timer);
-        ev_timer_set(&s->timer, 1.0, 0.);
-        ev_timer_start(pc_w.loop, &s->timer);
-    }
+    if (r == 0 && c->nstreams)
+        h2_timer_within(s, 1.0);
     return r;
 }
 
@@ -278,11 +285,7 @@ void pc_h2_drain(struct pc_session *s)
     c->draining = true;
     c->goaway_at = ev_now(pc_w.loop) + H2_GOAWAY_DELAY;
     nghttp2_submit_shutdown_notice(c->ng);
-    if (ev_timer_remaining(pc_w.loop, &s->timer) > H2_GOAWAY_DELAY) {
-        ev_timer_stop(pc_w.loop, &s->timer);
-        ev_timer_set(&s->timer, H2_GOAWAY_DELAY, 0.);
-        ev_timer_start(pc_w.loop, &s->timer);
-    }
+    h2_timer_within(s, H2_GOAWAY_DELAY);
     ev_feed_event(pc_w.loop, &s->io, EV_CUSTOM);
 }
 

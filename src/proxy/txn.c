@@ -388,6 +388,8 @@ void pc_txn_drop(struct pc_txn *t)
     }
     pc_buf_put(t->reqhead);
     t->reqhead = NULL;
+    pc_buf_put(t->trailers); /* of a member's response that no longer goes out */
+    t->trailers = NULL;
 }
 
 void pc_txn_client_closed(struct pc_txn *t)

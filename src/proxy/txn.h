@@ -52,7 +52,8 @@ void pc_txn_watch(struct pc_txn *t);
 int pc_txn_timed_out(struct pc_txn *t, double timeout);
 
 /* The request failed on the client side or was answered locally: the member connection, if
- * any, closes (an aborted upload must not look complete) and the request head goes. */
+ * any, closes (an aborted upload must not look complete), and the request head and the
+ * member's trailers go. */
 void pc_txn_drop(struct pc_txn *t);
 
 /* The client connection ends: T's member connection and every pinned one (t->pins) close. */

@@ -160,9 +160,19 @@ static void want(struct conn *c, int err)
     epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/* An SSL call on C returned R (not done): waits for the socket, or fails with WHY. */
+static void ssl_blocked(struct conn *c, int r, const char *why)
+{
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        want(c, e);
+    else
+        fail(c, why);
+}
+
 static void step(struct conn *c)
 {
-    int r, e;
+    int r;
     if (c->state == C_CONNECTING) {
         int soerr = 0;
         socklen_t len = sizeof soerr;
@@ -177,11 +187,7 @@ static void step(struct conn *c)
     if (c->state == C_HANDSHAKE) {
         r = SSL_connect(c->ssl);
         if (r != 1) {
-            e = SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                want(c, e);
-            else
-                fail(c, "handshake");
+            ssl_blocked(c, r, "handshake");
             return;
         }
         c->state = reqlen ? C_WRITING : C_HELD;
@@ -202,11 +208,7 @@ static void step(struct conn *c)
         r = h2 ? SSL_write(c->ssl, h2_preface, (int)sizeof h2_preface - 1)
                : SSL_write(c->ssl, req, (int)reqlen);
         if (r <= 0) {
-            e = SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                want(c, e);
-            else
-                fail(c, "write");
+            ssl_blocked(c, r, "write");
             return;
         }
         c->state = h2 ? C_H2_SETTINGS : C_HELD;
@@ -226,11 +228,7 @@ static void step(struct conn *c)
     if (c->state == C_H2_ACK) {
         r = SSL_write(c->ssl, h2_ack, (int)sizeof h2_ack - 1);
         if (r <= 0) {
-            e = SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                want(c, e);
-            else
-                fail(c, "write");
+            ssl_blocked(c, r, "write");
             return;
         }
         c->state = C_HELD;

@@ -327,37 +327,64 @@ def test_ca_down_backoff_old_certificate_serves(make_stack, pebble, tmp_path):
     assert st.request(target="/echo").status == 200
 
 
+def renew_soon(st, crt, secs):
+    """Makes ST's helper renew in about SECS seconds (renew_before = the rest of CRT's lifetime
+    minus SECS) and reloads; returns the stderr mark before the reload."""
+    renew_before = int(not_after(crt) - time.time()) - secs
+    text = open(st.portico.config_path).read().replace(
+        "[acme]", "[acme]\nrenew_before = %d" % renew_before)
+    with open(st.portico.config_path, "w") as f:
+        f.write(text)
+    mark = len(st.portico.stderr_lines)
+    st.portico.signal(signal.SIGHUP)
+    return mark
+
+
+class ClientLoops:
+    """Four client threads on ST, one request per TLS connection (a keep-alive connection idle
+    when old workers drain is closed: the HTTP/1.1 race RFC 9112 §9.3.1 has clients retry,
+    the reload's behaviour, not the certificate's), counting answers and the certificates."""
+
+    def __init__(self, st, n=4):
+        self.st, self.n = st, n
+        self.ok = self.failed = 0
+        self.certs, self.errors = set(), []
+        self.stop = threading.Event()
+        self.ctx = harness.tls_context(cafile=None, verify=False)
+        self.threads = [threading.Thread(target=self.loop) for _ in range(n)]
+
+    def loop(self):
+        while not self.stop.is_set():
+            try:
+                with self.st.tls_client(ctx=self.ctx) as c:
+                    r = c.request(target="/echo")
+                    if r.status == 200:
+                        self.ok += 1
+                    else:
+                        self.failed += 1
+                    self.certs.add(c.peer_der)
+            except Exception as e:
+                self.failed += 1
+                self.errors.append(repr(e))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+
+
 def test_renewal_under_load(make_stack, pebble, tmp_path):
     st = acme_stack(make_stack, pebble, tmp_path)
     crt = str(tmp_path / "state" / "acme" / "webext.contoso.com.crt")
     wait_issued(st)
     first = wait_serving(st, crt)
-    # Renewal in about 6 s: renew_before = the rest of the lifetime minus 6 s.
-    renew_before = int(not_after(crt) - time.time()) - 6
-    text = open(st.portico.config_path).read().replace(
-        "[acme]", "[acme]\nrenew_before = %d" % renew_before)
-    with open(st.portico.config_path, "w") as f:
-        f.write(text)
-    start = len(st.portico.stderr_lines)
-    st.portico.signal(signal.SIGHUP)
-    stop = threading.Event()
-    results = {"ok": 0, "failed": 0, "serials": set()}
-    ctx = harness.tls_context(cafile=None, verify=False)
-
-    def loop():
-        while not stop.is_set():
-            try:
-                with st.tls_client(ctx=ctx) as c:
-                    r = c.request(target="/echo")
-                    results["serials"].add(c.sock.getpeercert(binary_form=True))
-                    results["ok" if r.status == 200 else "failed"] += 1
-            except Exception:
-                results["failed"] += 1
-
-    threads = [threading.Thread(target=loop) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
+    start = renew_soon(st, crt, 6)
+    with ClientLoops(st) as loops:
         wait_issued(st, start=start)
         second = None
         deadline = time.monotonic() + WAIT
@@ -368,16 +395,11 @@ def test_renewal_under_load(make_stack, pebble, tmp_path):
             time.sleep(0.1)
         assert second != first
         time.sleep(1)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(10)
     print("renewal: %d requests in 4 loops, %d failed, %d distinct certificates seen"
-          % (results["ok"] + results["failed"], results["failed"], len(results["serials"])))
-    assert results["failed"] == 0
-    assert second in results["serials"] and first in results["serials"]
+          % (loops.ok + loops.failed, loops.failed, len(loops.certs)))
+    assert loops.failed == 0, loops.errors
+    assert second in loops.certs and first in loops.certs
     assert cert_info(second) != cert_info(first)
-
 
 def test_check_errors(tmp_path):
     conf = tmp_path / "p.conf"
@@ -615,36 +637,8 @@ def test_two_nodes_share_one_certificate(make_stack, pebble, tmp_path):
     assert served(b) == first
     b_pid = b.portico.pid
     b_mark = len(b.portico.stderr_lines)
-    # A's renewal in about 4 s (the renewal test's way: renew_before = the rest of the lifetime).
-    renew_before = int(not_after(crt) - time.time()) - 4
-    text = open(a.portico.config_path).read().replace(
-        "[acme]", "[acme]\nrenew_before = %d" % renew_before)
-    with open(a.portico.config_path, "w") as f:
-        f.write(text)
-    a_mark = len(a.portico.stderr_lines)
-    a.portico.signal(signal.SIGHUP)
-    stop = threading.Event()
-    results = {"ok": 0, "failed": 0, "certs": set(), "errors": []}
-    ctx = harness.tls_context(cafile=None, verify=False)
-
-    # One request per connection, as the renewal test: a keep-alive connection idle at the
-    # moment B's old workers drain is closed (the HTTP/1.1 race RFC 9112 §9.3.1 has clients
-    # retry), which is the reload's behaviour, not the certificate's.
-    def loop():
-        while not stop.is_set():
-            try:
-                with b.tls_client(ctx=ctx) as c:
-                    r = c.request(target="/echo")
-                    results["ok" if r.status == 200 else "failed"] += 1
-                    results["certs"].add(c.peer_der)
-            except Exception as e:
-                results["failed"] += 1
-                results["errors"].append(repr(e))
-
-    threads = [threading.Thread(target=loop) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
+    a_mark = renew_soon(a, crt, 4)   # A's renewal in about 4 s
+    with ClientLoops(b) as loops:
         wait_issued(a, start=a_mark)
         t_issued = time.monotonic()
         second = file_der(crt)
@@ -655,15 +649,11 @@ def test_two_nodes_share_one_certificate(make_stack, pebble, tmp_path):
         t_b = time.monotonic() - t_issued
         assert served(b) == second, b.portico.stderr()
         time.sleep(1)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(10)
     print("two nodes: %d requests from 4 client loops on B, %d failed; node B "
-          "served the new serial %.2f s after A's renewal" % (results["ok"] + results["failed"],
-                                                             results["failed"], t_b))
-    assert results["failed"] == 0, results["errors"]
-    assert first in results["certs"] and second in results["certs"]
+          "served the new serial %.2f s after A's renewal" % (loops.ok + loops.failed,
+                                                             loops.failed, t_b))
+    assert loops.failed == 0, loops.errors
+    assert first in loops.certs and second in loops.certs
     assert "Pebble Intermediate" in cert_info(second) and cert_info(second) != cert_info(first)
     # B reloaded by itself (no SIGHUP, the same master), and nothing was refused.
     assert b.portico.pid == b_pid

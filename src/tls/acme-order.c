@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct resp {
     size_t len;
     char location[1024];
     char nonce[256];
+    char retry_after[64];
 };
 
 struct acme {
@@ -89,6 +91,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     struct resp *r = arg;
     header_value(p, size * n, "Location", r->location, sizeof(r->location));
     header_value(p, size * n, "Replay-Nonce", r->nonce, sizeof(r->nonce));
+    header_value(p, size * n, "Retry-After", r->retry_after, sizeof(r->retry_after));
     return size * n;
 }
 
@@ -193,21 +196,27 @@ static json_t *body_json(struct acme *a, const char *what, const struct resp *r)
     return j;
 }
 
-/* The directory (§7.1.1), then the account: the key in state_dir/acme/account.key (made
- * 0600 on first use), registered or found again with newAccount (§7.3, §7.3.1). */
+/* The directory (§7.1.1), fetched once and kept until an attempt fails. 0, or -1 with
+ * a->why. */
+static int directory(struct acme *a)
+{
+    struct resp r = {0};
+    if (!a->dir && http(a, a->cfg->acme.directory, NULL, false, &r) == 0 &&
+        (r.status != 200 || !(a->dir = body_json(a, "directory", &r))))
+        problem(a, "directory", &r);
+    resp_reset(&r);
+    return a->dir ? 0 : -1;
+}
+
+/* The directory, then the account: the key in state_dir/acme/account.key (made 0600 on
+ * first use), registered or found again with newAccount (§7.3, §7.3.1). */
 static int account(struct acme *a)
 {
     struct resp r = {0};
     const struct pc_acme_cfg *c = &a->cfg->acme;
     int rc = -1;
-    if (!a->dir) {
-        if (http(a, c->directory, NULL, false, &r) < 0)
-            goto out;
-        if (r.status != 200 || !(a->dir = body_json(a, "directory", &r))) {
-            problem(a, "directory", &r);
-            goto out;
-        }
-    }
+    if (directory(a) < 0)
+        goto out;
     if (a->kid) {
         rc = 0;
         goto out;
@@ -410,9 +419,10 @@ static int install(struct acme *a, const struct pc_cert *c, EVP_PKEY *key, const
     return rc;
 }
 
-/* §7.4: newOrder for every name, each authorization, finalize with a CSR of a new key, poll,
- * download. 0 once C's files are written, or -1 with a->why. */
-static int order(struct acme *a, const struct pc_cert *c)
+/* §7.4: newOrder for every name (naming the certificate it REPLACES, RFC 9773 §5, unless
+ * NULL), each authorization, finalize with a CSR of a new key, poll, download. 0 once C's
+ * files are written, or -1 with a->why. */
+static int order(struct acme *a, const struct pc_cert *c, const char *replaces)
 {
     const struct pc_acme_cfg *ac = &a->cfg->acme;
     struct resp r = {0};
@@ -423,8 +433,18 @@ static int order(struct acme *a, const struct pc_cert *c)
     for (size_t i = 0; ids && i < ac->nnames; i++)
         json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", ac->names[i]));
     const char *url = json_string_value(json_object_get(a->dir, "newOrder"));
-    if (!url || !(req = json_pack("{s:O}", "identifiers", ids)) ||
-        post(a, url, req, "newOrder", &r) < 0 || !(ord = body_json(a, "newOrder", &r)))
+    if (!url || !(req = json_pack("{s:O}", "identifiers", ids)))
+        goto out;
+    if (replaces && replaces[0])
+        json_object_set_new(req, "replaces", json_string(replaces));
+    int pr = post(a, url, req, "newOrder", &r);
+    /* RFC 9773 §5: a CA that says the certificate was replaced already (another node of the
+     * pair ordered it, docs/certificates.md#several-nodes) takes the order without it. */
+    if (pr < 0 && json_object_get(req, "replaces") && strstr(a->why, ":alreadyReplaced")) {
+        json_object_del(req, "replaces");
+        pr = post(a, url, req, "newOrder", &r);
+    }
+    if (pr < 0 || !(ord = body_json(a, "newOrder", &r)))
         goto out;
     order_url = strdup(r.location);
     json_t *azs = json_object_get(ord, "authorizations");
@@ -467,46 +487,136 @@ out:
     return rc;
 }
 
-/* One attempt for C; returns when to look at it again. *BACKOFF: the current retry delay. */
-static time_t attempt(struct acme *a, const struct pc_cert *c, time_t *backoff)
+/* One `certificate = acme` pair as the helper follows it. */
+struct slot {
+    const struct pc_cert *c;
+    time_t due;                  /* when to order */
+    time_t backoff;              /* the current retry delay */
+    time_t ari_at;               /* when to ask the CA's renewal information (NEVER: no) */
+    time_t win_start, win_end;   /* the window DUE was picked in (0: none) */
+    char id[PC_ACME_ARI_ID_MAX]; /* the certificate in place, as the CA knows it ("": none) */
+};
+
+#define NEVER     ((time_t)1 << 62)
+#define ARI_RETRY 3600 /* after renewal information could not be had */
+
+static const char *key_str(const struct slot *s)
 {
-    const char *kt = c->acme == PC_ACME_RSA ? "rsa" : "ecdsa";
+    return s->c->acme == PC_ACME_RSA ? "rsa" : "ecdsa";
+}
+
+/* The renewal information URL of S's certificate (RFC 9773 §4.1: renewalInfo "/" id) into
+ * URL; false when the CA offers none or the certificate in place is not one to ask about
+ * (absent, the placeholder, missing a name: it is ordered now; no authority key id). */
+static bool ari_url(struct acme *a, struct slot *s, char *url, size_t usize)
+{
+    BIO *b = BIO_new_file(s->c->cert, "r");
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    const char *base = json_string_value(json_object_get(a->dir, "renewalInfo"));
+    size_t bl = base ? strlen(base) : 0;
+    bool ok = base && x && pc_acme_renew_at(a->cfg, s->c->cert) != 0 &&
+              pc_acme_ari_id(x, s->id, sizeof(s->id)) == 0 &&
+              (size_t)snprintf(url, usize, "%.*s/%s",
+                               (int)(bl && base[bl - 1] == '/' ? bl - 1 : bl), base, s->id) < usize;
+    if (!ok)
+        s->id[0] = '\0';
+    X509_free(x);
+    return ok;
+}
+
+/* RFC 9773 §4.2: asks the CA when to renew S's certificate and, when the window is new, sets
+ * S's due time to a random time in it; the lifetime rule (pc_acme_renew_at) stands when the
+ * CA offers no renewal information, and while it cannot be had. */
+static void ari_check(struct acme *a, struct slot *s, time_t now)
+{
+    char url[1200], why[sizeof(a->why)] = "";
+    struct resp r = {0};
+    time_t start, end;
     a->why[0] = '\0';
-    pc_info("acme: ordering a certificate for %s (%s, %zu name(s), %s) from %s",
+    s->ari_at = NEVER;
+    if (directory(a) < 0) {
+        snprintf(why, sizeof(why), "%s", a->why);
+    } else if (!ari_url(a, s, url, sizeof(url))) {
+        return;
+    } else if (http(a, url, NULL, false, &r) < 0) {
+        snprintf(why, sizeof(why), "%s", a->why);
+    } else if (r.status != 200) {
+        problem(a, "renewalInfo", &r);
+        snprintf(why, sizeof(why), "%s", a->why);
+    } else if (pc_acme_ari_window(r.body, &start, &end, why, sizeof(why)) == 0) {
+        why[0] = '\0';
+        s->ari_at = pc_acme_ari_next(r.retry_after, now);
+    }
+    resp_reset(&r);
+    if (why[0]) {
+        s->ari_at = now + ARI_RETRY;
+        pc_warn("acme: renewal information for %s (%s) unavailable: %s; renewal by the "
+                "certificate's lifetime meanwhile",
+                a->cfg->acme.names[0], key_str(s), why);
+        return;
+    }
+    if (start == s->win_start && end == s->win_end)
+        return; /* the time picked in this window stands */
+    uint64_t rnd = 0;
+    if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+        rnd = (uint64_t)random();
+    s->win_start = start, s->win_end = end;
+    s->due = pc_acme_ari_pick(start, end, rnd);
+    char t[3][32];
+    time_t ts[3] = {start, end, s->due};
+    for (int i = 0; i < 3; i++)
+        strftime(t[i], sizeof(t[i]), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&ts[i], &(struct tm){0}));
+    pc_info("acme: renewal information for %s (%s): window %s to %s; renewal at %s%s",
+            a->cfg->acme.names[0], key_str(s), t[0], t[1], t[2], s->due <= now ? " (now)" : "");
+    pc_acme_status_set(s->c->acme, false, NULL, 0, (int64_t)s->due);
+}
+
+/* One attempt for S; sets when to look at it again. */
+static void attempt(struct acme *a, struct slot *s)
+{
+    const char *kt = key_str(s);
+    a->why[0] = '\0';
+    pc_info("acme: ordering a certificate for %s (%s, %zu name(s), %s) from %s%s%s",
             a->cfg->acme.names[0], kt, a->cfg->acme.nnames,
-            pc_acme_challenge_str(a->cfg->acme.challenge), a->cfg->acme.directory);
+            pc_acme_challenge_str(a->cfg->acme.challenge), a->cfg->acme.directory,
+            s->id[0] ? ", replacing " : "", s->id);
     int rc = account(a);
     if (rc == 0)
-        rc = order(a, c);
+        rc = order(a, s->c, s->id);
     time_t now = time(NULL);
+    s->due = now;
     if (pc_fetch_stopping())
-        return now;
+        return;
     if (rc == 0) {
-        *backoff = RETRY_MIN;
-        time_t at = pc_acme_renew_at(a->cfg, c->cert);
-        at = at > now ? at : now + RETRY_MAX;
-        pc_acme_status_set(c->acme, true, NULL, (int64_t)now, (int64_t)at);
-        return at;
+        s->backoff = RETRY_MIN;
+        time_t at = pc_acme_renew_at(a->cfg, s->c->cert);
+        s->due = at > now ? at : now + RETRY_MAX;
+        s->ari_at = 0; /* the new certificate's window, at once */
+        s->win_start = s->win_end = 0;
+        s->id[0] = '\0';
+        pc_acme_status_set(s->c->acme, true, NULL, (int64_t)now, (int64_t)s->due);
+        return;
     }
-    time_t wait = pc_fetch_jitter(*backoff);
-    pc_acme_status_set(c->acme, false, a->why[0] ? a->why : "unknown error", (int64_t)now,
-                       (int64_t)(now + wait));
+    time_t wait = pc_fetch_jitter(s->backoff);
+    s->due = now + wait;
+    pc_acme_status_set(s->c->acme, false, a->why[0] ? a->why : "unknown error", (int64_t)now,
+                       (int64_t)s->due);
     pc_warn("acme: order for %s (%s) failed: %s; the current certificate keeps serving; "
             "retrying in %lld s",
             a->cfg->acme.names[0], kt, a->why[0] ? a->why : "unknown error", (long long)wait);
-    *backoff = *backoff * 2 > RETRY_MAX ? RETRY_MAX : *backoff * 2;
+    s->backoff = s->backoff * 2 > RETRY_MAX ? RETRY_MAX : s->backoff * 2;
     /* The directory or the account may be what failed: fetched again next time. */
     json_decref(a->dir);
     a->dir = NULL;
     a->nonce[0] = '\0';
-    return now + wait;
 }
 
 _Noreturn void pc_acme_helper_run(const struct pc_config *cfg)
 {
     struct acme a = {.cfg = cfg};
-    time_t due[2] = {0, 0}, backoff[2] = {RETRY_MIN, RETRY_MIN};
-    const struct pc_cert *certs[2] = {NULL, NULL};
+    struct slot slots[2];
+    int n = 0;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || pc_fetch_stop_init("acme") < 0) {
         pc_err("acme: cannot start the helper: nothing is ordered");
         _exit(1);
@@ -516,27 +626,28 @@ _Noreturn void pc_acme_helper_run(const struct pc_config *cfg)
     if (account_key(&a) < 0)
         _exit(1);
     time_t now = time(NULL);
-    for (size_t i = 0, n = 0; i < cfg->ncerts && n < 2; i++) {
+    for (size_t i = 0; i < cfg->ncerts && n < 2; i++) {
         if (!cfg->certs[i].acme)
             continue;
-        certs[n] = &cfg->certs[i];
-        due[n] = pc_acme_renew_at(cfg, certs[n]->cert);
-        pc_acme_status_set(certs[n]->acme, false, NULL, 0, (int64_t)due[n]);
-        if (due[n] > now)
-            pc_info("acme: certificate %s is in place; renewal in %lld s", certs[n]->cert,
-                    (long long)(due[n] - now));
-        n++;
+        struct slot *s = &slots[n++];
+        *s = (struct slot){.c = &cfg->certs[i], .backoff = RETRY_MIN, .ari_at = 0};
+        s->due = pc_acme_renew_at(cfg, s->c->cert);
+        pc_acme_status_set(s->c->acme, false, NULL, 0, (int64_t)s->due);
+        if (s->due > now)
+            pc_info("acme: certificate %s is in place; renewal in %lld s", s->c->cert,
+                    (long long)(s->due - now));
     }
     while (!pc_fetch_stopping()) {
         now = time(NULL);
         time_t next = now + RETRY_MAX;
-        for (int i = 0; i < 2 && !pc_fetch_stopping(); i++) {
-            if (!certs[i])
-                continue;
-            if (due[i] <= now)
-                due[i] = attempt(&a, certs[i], &backoff[i]);
-            if (due[i] < next)
-                next = due[i];
+        for (int i = 0; i < n && !pc_fetch_stopping(); i++) {
+            struct slot *s = &slots[i];
+            if (s->ari_at <= now)
+                ari_check(&a, s, now);
+            if (s->due <= now)
+                attempt(&a, s);
+            next = s->due < next ? s->due : next;
+            next = s->ari_at < next ? s->ari_at : next;
         }
         now = time(NULL);
         pc_fetch_sleep(next > now ? next - now : 0);

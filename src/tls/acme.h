@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -76,6 +77,25 @@ bool pc_acme_info(int i, struct pc_acme_info *out);
  * client: renew_before, or two thirds of the lifetime); 0 when it must be ordered now (absent,
  * unreadable, the placeholder, or missing one of the order's names). */
 time_t pc_acme_renew_at(const struct pc_config *cfg, const char *file);
+
+/* ---- acme-ari.c: renewal information (RFC 9773) ---- */
+
+#define PC_ACME_ARI_ID_MAX  160   /* 20-byte key id and 21-byte serial: 57 characters */
+#define PC_ACME_ARI_DEFAULT 21600 /* seconds to the next check without a Retry-After */
+#define PC_ACME_ARI_MIN     60
+#define PC_ACME_ARI_MAX     86400
+
+/* The certificate identifier of X (§4.1) into OUT; -1 when X has no authority key identifier
+ * (then the CA cannot be asked about it). */
+int pc_acme_ari_id(X509 *x, char *out, size_t osize);
+/* The suggested window of the renewal information BODY (§4.2) into *START and *END; -1 with
+ * WHY when it is not one (not JSON, no window, a date that is not RFC 3339, end before start). */
+int pc_acme_ari_window(const char *body, time_t *start, time_t *end, char *why, size_t wsize);
+/* A time in [START, END] drawn from RND (uniform: §4.2). */
+time_t pc_acme_ari_pick(time_t start, time_t end, uint64_t rnd);
+/* When to ask again, at NOW, given the answer's Retry-After (NULL or "": none; §4.3), clamped to
+ * [PC_ACME_ARI_MIN, PC_ACME_ARI_MAX] seconds. */
+time_t pc_acme_ari_next(const char *retry_after, time_t now);
 
 /* The helper process (acme-order.c): orders and renews every `certificate = acme` pair of
  * CFG, for ever. Never returns. */

@@ -284,6 +284,111 @@ static void test_alpn_handshake(void)
     SSL_CTX_free(sctx);
 }
 
+/* A signed certificate of serial SERIAL (hex) with the authority key id KID (NULL: none). */
+static X509 *ari_cert(const char *serial, const unsigned char *kid, int klen)
+{
+    X509 *x = X509_new();
+    EVP_PKEY *k = pc_acme_key_new(PC_ACME_ECDSA);
+    BIGNUM *bn = NULL;
+    BN_hex2bn(&bn, serial);
+    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    BN_free(bn);
+    X509_set_version(x, 2);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    if (kid) {
+        AUTHORITY_KEYID *ak = AUTHORITY_KEYID_new();
+        ak->keyid = ASN1_OCTET_STRING_new();
+        ASN1_OCTET_STRING_set(ak->keyid, kid, klen);
+        CHECK_INT(X509_add1_ext_i2d(x, NID_authority_key_identifier, ak, 0, 0), 1);
+        AUTHORITY_KEYID_free(ak);
+    }
+    CHECK(X509_sign(x, k, EVP_sha256()) > 0);
+    EVP_PKEY_free(k);
+    return x;
+}
+
+/* RFC 9773 §4.1's example: key id 69:88:5B:...:C8:D4 and serial 0x0087654321. */
+static void test_ari_id(void)
+{
+    static const unsigned char kid[20] = {0x69, 0x88, 0x5b, 0x6b, 0x87, 0x46, 0x40,
+                                          0x41, 0xe1, 0xb3, 0x7b, 0x84, 0x7b, 0xa0,
+                                          0xae, 0x2c, 0xde, 0x01, 0xc8, 0xd4};
+    char id[PC_ACME_ARI_ID_MAX];
+    X509 *x = ari_cert("87654321", NULL, 0);
+    CHECK_INT(pc_acme_ari_id(x, id, sizeof id), -1); /* no authority key id */
+    X509_free(x);
+    x = ari_cert("87654321", kid, sizeof kid);
+    CHECK_INT(pc_acme_ari_id(x, id, sizeof id), 0);
+    CHECK_STR(id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+    CHECK_INT(pc_acme_ari_id(x, id, 10), -1); /* does not fit */
+    X509_free(x);
+    /* A serial whose top bit is clear has no leading zero. */
+    x = ari_cert("12", kid, sizeof kid);
+    CHECK_INT(pc_acme_ari_id(x, id, sizeof id), 0);
+    CHECK_STR(id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.Eg");
+    X509_free(x);
+}
+
+static void test_ari_window(void)
+{
+    time_t s = 0, e = 0;
+    char why[200];
+    const char *ok = "{\"suggestedWindow\": {\"start\": \"2026-01-03T00:00:00Z\", "
+                     "\"end\": \"2026-01-04T00:00:00.123Z\"}, \"explanationURL\": \"x\"}";
+    CHECK_INT(pc_acme_ari_window(ok, &s, &e, why, sizeof why), 0);
+    CHECK_INT((long long)s, 1767398400LL);
+    CHECK_INT((long long)e, 1767398400LL + 86400);
+    const char *off = "{\"suggestedWindow\": {\"start\": \"2026-01-03T02:00:00+02:00\", "
+                      "\"end\": \"2026-01-02t19:30:00-05:00\"}}";
+    CHECK_INT(pc_acme_ari_window(off, &s, &e, why, sizeof why), 0);
+    CHECK_INT((long long)s, 1767398400LL);
+    CHECK_INT((long long)e, 1767398400LL + 1800);
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"not json", "not JSON"},
+        {"{}", "no suggestedWindow"},
+        {"{\"suggestedWindow\": {\"start\": \"2026-01-03\", \"end\": \"2026-01-04T00:00:00Z\"}}",
+         "RFC 3339"},
+        {"{\"suggestedWindow\": {\"start\": \"2026-13-03T00:00:00Z\", \"end\": "
+         "\"2026-01-04T00:00:00Z\"}}",
+         "RFC 3339"},
+        {"{\"suggestedWindow\": {\"start\": \"2026-01-03T00:00:00Z \", \"end\": "
+         "\"2026-01-04T00:00:00Z\"}}",
+         "RFC 3339"},
+        {"{\"suggestedWindow\": {\"start\": 1, \"end\": \"2026-01-04T00:00:00Z\"}}", "RFC 3339"},
+        {"{\"suggestedWindow\": {\"start\": \"2026-01-04T00:00:01Z\", \"end\": "
+         "\"2026-01-04T00:00:00Z\"}}",
+         "ends before"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why[0] = '\0';
+        CHECK_INT(pc_acme_ari_window(bad[i].body, &s, &e, why, sizeof why), -1);
+        CHECK_CONTAINS(why, bad[i].why);
+    }
+    /* The pick: uniform in [start, end], both ends included. */
+    CHECK_INT((long long)pc_acme_ari_pick(1000, 1010, 0), 1000);
+    CHECK_INT((long long)pc_acme_ari_pick(1000, 1010, 10), 1010);
+    CHECK_INT((long long)pc_acme_ari_pick(1000, 1010, 11), 1000);
+    CHECK_INT((long long)pc_acme_ari_pick(1000, 1000, 12345), 1000);
+}
+
+static void test_ari_next(void)
+{
+    time_t now = 1767398400;
+    CHECK_INT((long long)(pc_acme_ari_next("120", now) - now), 120);
+    CHECK_INT((long long)(pc_acme_ari_next(NULL, now) - now), PC_ACME_ARI_DEFAULT);
+    CHECK_INT((long long)(pc_acme_ari_next("", now) - now), PC_ACME_ARI_DEFAULT);
+    CHECK_INT((long long)(pc_acme_ari_next("soon", now) - now), PC_ACME_ARI_DEFAULT);
+    CHECK_INT((long long)(pc_acme_ari_next("0", now) - now), PC_ACME_ARI_MIN);
+    CHECK_INT((long long)(pc_acme_ari_next("-5", now) - now), PC_ACME_ARI_DEFAULT);
+    CHECK_INT((long long)(pc_acme_ari_next("99999999", now) - now), PC_ACME_ARI_MAX);
+    /* An HTTP-date (RFC 9110 §10.2.3): an hour after NOW. */
+    CHECK_INT((long long)(pc_acme_ari_next("Sat, 03 Jan 2026 01:00:00 GMT", now) - now), 3600);
+}
+
 int main(void)
 {
     test_b64url();
@@ -292,5 +397,8 @@ int main(void)
     test_tokens();
     test_alpn_cert();
     test_alpn_handshake();
+    test_ari_id();
+    test_ari_window();
+    test_ari_next();
     return UNIT_DONE();
 }

@@ -98,7 +98,7 @@ check:
 
 run: deps
 	$(MAKE) portico
-	examples/demo.sh
+	examples/demo.sh $(if $(filter 1,$(ACME)),--acme)
 
 bench: deps deps-bench
 	$(MAKE) portico

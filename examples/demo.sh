@@ -22,7 +22,15 @@
 # (stderr).
 # Ctrl-C or SIGTERM stops everything it started.
 #
-# Needs root (ports 80 and 443), /usr/bin/python3, curl, openssl. Build first: `make portico`.
+# With --acme (`make run ACME=1`) the public certificate is not generated: portico orders it
+# itself (`certificate = acme`, docs/certificates.md#acme) from Debian's pebble, the ACME test
+# CA, started here too (127.0.10.3:14000, its DNS server pebble-challtestsrv answering every
+# name with 127.0.10.1), over HTTP-01 on portico's port 80; the demo waits for the order,
+# then runs the same curl commands against the issued certificate (pebble's root, fetched from
+# its management port, stands in for a public CA).
+#
+# Needs root (ports 80 and 443), /usr/bin/python3, curl, openssl (and pebble for --acme).
+# Build first: `make portico`.
 
 set -euo pipefail
 
@@ -39,10 +47,19 @@ die() {
     exit 1
 }
 
+ACME=0
+case ${1:-} in
+    --acme) ACME=1 ;;
+    "") ;;
+    *) die "usage: examples/demo.sh [--acme]" ;;
+esac
+ACME_IP=127.0.10.3 # pebble (14000, management 15000) and its DNS server (8053)
+
 [ -x "$PORTICO" ] || die "$PORTICO is missing: run 'make portico' (or 'make run')"
 [ -x "$PY" ] || die "$PY is missing (apt-get install python3)"
 command -v curl >/dev/null || die "curl is missing (apt-get install curl)"
 command -v openssl >/dev/null || die "openssl is missing (apt-get install openssl)"
+[ "$ACME" -eq 0 ] || command -v pebble >/dev/null || die "pebble is missing (apt-get install pebble)"
 if [ "$(id -u)" -ne 0 ] &&
     [ "$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null || echo 1024)" -gt 80 ]; then
     die "run as root: the demo binds ports 80 and 443"
@@ -140,6 +157,25 @@ leaf fe01 internal-ca fe01.contoso.local "${FE_NAMES[@]}" fe01.contoso.local
 leaf fe02 internal-ca fe02.contoso.local "${FE_NAMES[@]}" fe02.contoso.local
 leaf owa01 internal-ca owa.contoso.com owa.contoso.com
 cp examples/demo.conf "$CONF"
+if [ "$ACME" -eq 1 ]; then
+    # pebble's own TLS certificate, from a CA portico trusts for it ([acme] ca).
+    ca pebble-ca "/O=Demo ACME CA TLS (throwaway)/CN=pebble TLS CA"
+    printf '%s\n' "subjectAltName=IP:$ACME_IP" >"$PKI/pebble.ext"
+    ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout pebble.key -out pebble.csr -subj "/CN=$ACME_IP"
+    ossl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey pebble-ca.key -CAcreateserial \
+        -days 2 -extfile pebble.ext -out pebble.pem
+    printf '{"pebble": {"listenAddress": "%s:14000", "managementListenAddress": "%s:15000",
+      "certificate": "%s", "privateKey": "%s", "httpPort": 80, "tlsPort": 443,
+      "ocspResponderURL": "", "externalAccountBindingRequired": false}}\n' \
+        "$ACME_IP" "$ACME_IP" "$PKI/pebble.pem" "$PKI/pebble.key" >"$PKI/pebble.json"
+    # The copy orders its certificate: `certificate = acme`, no key, an [acme] section.
+    # The state (account key, certificate, key) in $TMP/state (relative to the file).
+    sed -i -e 's|^certificate = pki/public.pem|certificate = acme\nstate_dir   = state|' \
+        -e '/^key  *= pki\/public.key/d' "$CONF"
+    printf '\n[acme]\ndirectory = https://%s:14000/dir\ncontact = mailto:admin@contoso.com\nca = pki/pebble-ca.pem\n' \
+        "$ACME_IP" >>"$CONF"
+fi
 
 echo "demo.sh: $PORTICO -t -c $CONF"
 check_rc=0
@@ -199,8 +235,38 @@ start owa01 "mockpool: ready" both \
     "$PY" tests/mockpool.py --name owa01 --cert "$PKI/owa01.pem" --key "$PKI/owa01.key" \
     --listen 127.0.10.21:443:tls
 
+if [ "$ACME" -eq 1 ]; then
+    echo "demo.sh: starting the ACME CA (pebble on $ACME_IP:14000, its DNS server on $ACME_IP:8053)"
+    start challtestsrv "Starting management server" both pebble-challtestsrv \
+        -dns01 "$ACME_IP:8053" -defaultIPv4 "$EXT" -defaultIPv6 "" -http01 "" -https01 "" \
+        -tlsalpn01 "" -management "$ACME_IP:8055"
+    PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 start pebble "ACME directory available" both \
+        pebble -config "$PKI/pebble.json" -dnsserver "$ACME_IP:8053"
+fi
+
 echo "demo.sh: starting portico -c $CONF"
 start portico "portico: ready" stderr "$PORTICO" -c "$CONF"
+
+if [ "$ACME" -eq 1 ]; then
+    # The order takes a few seconds (HTTP-01 for every published name); the status page says
+    # when it is done. Then pebble's root stands in for the public CA of the curl commands.
+    # The certificate watch then puts it on the listener: the demo waits until curl trusts
+    # what the listener serves.
+    echo "demo.sh: waiting for the ACME order and for the listener to serve its certificate"
+    curl -sf --cacert "$PKI/pebble-ca.pem" "https://$ACME_IP:15000/roots/0" >"$PKI/public-ca.pem" ||
+        die "cannot fetch pebble's root certificate"
+    served=0
+    for _ in $(seq 1 120); do
+        if curl -s -o /dev/null --max-time 2 --cacert "$PKI/public-ca.pem" \
+            --resolve "webext.contoso.com:443:$EXT" https://webext.contoso.com/ 2>/dev/null; then
+            served=1
+            break
+        fi
+        sleep 0.5
+    done
+    [ "$served" -eq 1 ] ||
+        die "no certificate from the ACME CA served within 60 s (portico's log above says why)"
+fi
 
 # ---- what to try ---------------------------------------------------------------------------
 
@@ -222,14 +288,32 @@ try "a simple URL (status line and headers only)" \
     "curl -s -o /dev/null -D - $CA --resolve meet.contoso.com:443:$EXT https://meet.contoso.com/Meet/user/ABCD1234"
 try "Office Web Apps: bridged to owa01 on 443 (status line and headers only)" \
     "curl -s -o /dev/null -D - $CA --resolve owa.contoso.com:443:$EXT https://owa.contoso.com/hosting/discovery"
-try "421: lyncdiscover.fabrikam.com is published but not on the certificate of the connection (webext's)" \
-    "curl -si $CA --resolve webext.contoso.com:443:$EXT -H 'Host: lyncdiscover.fabrikam.com' https://webext.contoso.com/Autodiscover/AutodiscoverService.svc/root"
+if [ "$ACME" -eq 1 ]; then
+    try "the certificate portico ordered: every published name, from the ACME CA (subject, issuer, names)" \
+        "openssl s_client -connect $EXT:443 -servername webext.contoso.com </dev/null 2>/dev/null | openssl x509 -noout -subject -issuer -ext subjectAltName"
+    try "its ACME state as the status page has it (/status.json)" \
+        "curl -s $ADMIN/status.json | $PY -c 'import json,sys; [print(c[\"names\"], c[\"acme\"]) for c in json.load(sys.stdin)[\"certificates\"]]'"
+else
+    try "421: lyncdiscover.fabrikam.com is published but not on the certificate of the connection (webext's)" \
+        "curl -si $CA --resolve webext.contoso.com:443:$EXT -H 'Host: lyncdiscover.fabrikam.com' https://webext.contoso.com/Autodiscover/AutodiscoverService.svc/root"
+fi
 try "port 80: lyncdiscover is forwarded to a Front End's 8080, never redirected (lyncdiscover.fabrikam.com too)" \
     "curl -s --resolve lyncdiscover.contoso.com:80:$EXT http://lyncdiscover.contoso.com/Autodiscover/AutodiscoverService.svc/root"
 try "port 80: every other published name gets a 301 to https://, nothing forwarded" \
     "curl -si --resolve webext.contoso.com:80:$EXT http://webext.contoso.com/abs/handler"
 try "a name that is not published: 404, never forwarded" \
     "curl -si --resolve www.contoso.com:80:$EXT http://www.contoso.com/"
+
+if [ "$ACME" -eq 1 ]; then
+    CERT_TEXT="                   lyncdiscover.fabrikam.com    -> Front End pool too (on the certificate)
+                   certificate: ordered by portico from the ACME CA (pebble, $ACME_IP:14000)
+                   over HTTP-01 on port 80: ECDSA P-256, every published name; renewed by
+                   itself (docs/certificates.md#acme), state in $TMP/state"
+else
+    CERT_TEXT="                   lyncdiscover.fabrikam.com    -> 421 (published, not on the certificate)
+                   certificate: ECDSA P-256 from the demo's public CA, SANs webext,
+                   lyncdiscover, meet, dialin and owa .contoso.com"
+fi
 
 cat <<EOF
 
@@ -239,9 +323,7 @@ cat <<EOF
  External interface  $EXT
    HTTPS/TCP/443   webext, lyncdiscover, meet, dialin -> Front End pool, HTTPS 4443
                    owa.contoso.com              -> Office Web Apps, HTTPS 443
-                   lyncdiscover.fabrikam.com    -> 421 (published, not on the certificate)
-                   certificate: ECDSA P-256 from the demo's public CA, SANs webext,
-                   lyncdiscover, meet, dialin and owa .contoso.com
+$CERT_TEXT
    HTTP/TCP/80     lyncdiscover.contoso.com, lyncdiscover.fabrikam.com
                                                 -> forwarded to the Front End pool on 8080
                    webext, meet, dialin, owa    -> 301 to https://
@@ -274,9 +356,9 @@ for i in "${!CMDS[@]}"; do
     echo "---- ${TITLES[$i]}"
     echo "\$ ${CMDS[$i]}"
     rc=0
-    out=$(eval "${CMDS[$i]} --max-time 10" 2>&1) || rc=$?
+    out=$(timeout 10 bash -c "${CMDS[$i]}" 2>&1) || rc=$?
     printf '%s\n' "$out" | tr -d '\r' | sed 's/^/    /'
-    [ "$rc" -eq 0 ] || echo "    (curl exit status $rc)"
+    [ "$rc" -eq 0 ] || echo "    (exit status $rc)"
     echo
 done
 

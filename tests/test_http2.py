@@ -6,6 +6,7 @@ http2 = off offers no h2. Clients: Debian's curl and nghttp, and python3-h2 for 
 
 import hashlib
 import json
+import time
 import shutil
 import signal
 import socket
@@ -203,6 +204,25 @@ def test_download_sha256(make_stack, path, n):
     if path.startswith("/big"):
         assert hashlib.sha256(s["data"]).hexdigest() == mockpool.pattern_sha256(n)
     assert hdr(s, "transfer-encoding") is None
+    c.close()
+
+
+def test_idle_connection_serves_after_its_frame_buffer_went_back(make_stack):
+    """An idle connection gives its frame buffer's pages back after 0.5 s (docs/http2.md,
+    memory): what comes after is served whole, the HPACK tables of both sides intact."""
+    st = h2_stack(make_stack)
+    c = H2Client(st)
+    big = [("x-lync-test", "v" * 3000)]
+    s = c.wait(c.request("/echo", headers=big))
+    assert status(s) == 200
+    for _ in range(2):
+        time.sleep(0.8 * harness.SLOW)  # the idle time is what is tested
+        s = c.wait(c.request("/big?bytes=100000", headers=big))
+        assert status(s) == 200 and len(s["data"]) == 100000
+        assert hashlib.sha256(s["data"]).hexdigest() == mockpool.pattern_sha256(100000)
+        s = c.wait(c.request("/echo", method="POST", headers=big, body=b"x" * 70000))
+        doc = json.loads(bytes(s["data"]))
+        assert doc["body_len"] == 70000 and ["x-lync-test", "v" * 3000] in doc["headers"], doc
     c.close()
 
 

@@ -67,11 +67,15 @@ struct pc_h2conn {
     struct pc_list streams; /* open streams */
     struct pc_list link;    /* the free list */
     unsigned nstreams;
-    int busy;         /* inside nghttp2 or the drive loop: no nested send */
-    bool again;       /* a stream moved while busy: step them all once more */
-    bool draining;    /* the shutdown notice sent: GOAWAY follows at goaway_at */
-    bool goaway;      /* the final GOAWAY sent: finishes the streams in flight */
-    bool dying;       /* the connection is being freed: callbacks do nothing */
+    int busy;      /* inside nghttp2 or the drive loop: no nested send */
+    bool again;    /* a stream moved while busy: step them all once more */
+    bool draining; /* the shutdown notice sent: GOAWAY follows at goaway_at */
+    bool goaway;   /* the final GOAWAY sent: finishes the streams in flight */
+    bool dying;    /* the connection is being freed: callbacks do nothing */
+    bool creating; /* inside nghttp2_session_server_new3: its frame buffer is allocated */
+    bool released; /* idle: the frame buffer's pages given back (h2.c, h2_idle_release) */
+    void *fbuf;    /* nghttp2's frame buffer, page-aligned (NULL: not known) */
+    size_t fbuf_len;
     double last_act;  /* last I/O on the connection */
     double goaway_at; /* when draining: when the final GOAWAY is due */
     struct pc_h2_limits lim;

@@ -5,8 +5,11 @@
  * transactions. Everything happens in h2_settle(), called after any event on the socket or on
  * a stream's member connection: frames in, every stream stepped, frames out, until nothing
  * moves. nghttp2 is never re-entered from its own callbacks (busy). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/out.h"
@@ -33,6 +36,65 @@ static nghttp2_option *options;
 /* From the shutdown notice to the final GOAWAY (RFC 9113 §6.8: "at least one round-trip
  * time"): a second is more than the round trip of any network a Lync client signs in from. */
 #define H2_GOAWAY_DELAY 1.0
+
+/* An idle connection (no stream, nothing to send) gives back the pages of nghttp2's frame
+ * buffer after this long (docs/http2.md#memory): a browser keeps its connection open for
+ * minutes between clicks, and the buffer is 16 KiB of its ~42. */
+#define H2_IDLE_RELEASE 0.5
+#define H2_FRAMEBUF_MIN 16384 /* nghttp2's frame buffer: 9 + 1 + 16384 bytes */
+
+static size_t page_size;
+
+/* nghttp2's memory (nghttp2_mem, its user data the connection): the C library's, except the
+ * frame buffer that nghttp2_session_server_new3 allocates (one realloc(NULL, 16394), held for
+ * the session's life), which is page-aligned so that h2_idle_release can give its pages back
+ * while its contents do not matter. */
+static void *mem_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    return malloc(n);
+}
+
+static void *mem_calloc(size_t n, size_t size, void *ud)
+{
+    (void)ud;
+    return calloc(n, size);
+}
+
+static void mem_free(void *p, void *ud)
+{
+    struct pc_h2conn *c = ud;
+    if (p && p == c->fbuf)
+        c->fbuf = NULL;
+    free(p);
+}
+
+static void *mem_realloc(void *p, size_t n, void *ud)
+{
+    struct pc_h2conn *c = ud;
+    if (p || !c->creating || n < H2_FRAMEBUF_MIN || c->fbuf) {
+        if (p && p == c->fbuf)
+            c->fbuf = NULL; /* moved: no longer aligned, never released */
+        return realloc(p, n);
+    }
+    void *q = NULL;
+    if (posix_memalign(&q, page_size, n) != 0)
+        return NULL;
+    c->fbuf = q;
+    c->fbuf_len = n;
+    return q;
+}
+
+/* Gives the frame buffer's whole pages back to the kernel (they read as zeros when next
+ * touched). Only when nghttp2 holds no frame in it: no stream, nothing it wants to write. */
+static void h2_idle_release(struct pc_h2conn *c)
+{
+    uintptr_t b = ((uintptr_t)c->fbuf + page_size - 1) & ~(uintptr_t)(page_size - 1);
+    uintptr_t e = ((uintptr_t)c->fbuf + c->fbuf_len) & ~(uintptr_t)(page_size - 1);
+    c->released = true;
+    if (c->fbuf && e > b && madvise((void *)b, e - b, MADV_DONTNEED) != 0)
+        c->fbuf = NULL; /* not released (logged nowhere: it only costs memory) */
+}
 
 /* Frames for the socket go into s->out (one bulk buffer); when it is full nghttp2 waits. */
 static ssize_t cb_send(nghttp2_session *ng, const uint8_t *data, size_t len, int flags, void *ud)
@@ -71,6 +133,8 @@ static void h2_init(void)
     /* Windows follow what the members take (RFC 9113 §5.2): h2-stream.c gives DATA back with
      * nghttp2_session_consume once its transaction moved it. */
     nghttp2_option_set_no_auto_window_update(options, 1);
+    long ps = sysconf(_SC_PAGESIZE);
+    page_size = ps > 0 ? (size_t)ps : 4096;
 }
 
 int pc_h2_start(struct pc_session *s)
@@ -82,7 +146,11 @@ int pc_h2_start(struct pc_session *s)
     memset(c, 0, sizeof(*c));
     c->s = s;
     pc_list_init(&c->streams);
-    if (nghttp2_session_server_new2(&c->ng, callbacks, c, options) != 0) {
+    nghttp2_mem mem = {c, mem_malloc, mem_free, mem_calloc, mem_realloc};
+    c->creating = true;
+    int rc = nghttp2_session_server_new3(&c->ng, callbacks, c, options, &mem);
+    c->creating = false;
+    if (rc != 0) {
         pc_list_push(&free_conns, &c->link);
         return -1;
     }
@@ -206,14 +274,16 @@ int pc_h2_drive(struct pc_session *s)
 {
     struct pc_h2conn *c = s->h2;
     c->busy++;
+    c->released = false; /* what follows may write frames */
     int r = h2_read(c);
     if (r == 0)
         r = h2_settle(c);
     c->busy--;
     /* Streams are looked at every second (timeout_idle, a sign-in hold): a timer armed for
-     * the idle connection's keep-alive is brought forward. */
-    if (r == 0 && c->nstreams)
-        h2_timer_within(s, 1.0);
+     * the idle connection's keep-alive is brought forward; without a stream, to the release
+     * of the frame buffer. */
+    if (r == 0)
+        h2_timer_within(s, c->nstreams ? 1.0 : H2_IDLE_RELEASE);
     return r;
 }
 
@@ -264,6 +334,11 @@ int pc_h2_timer(struct pc_session *s)
             return -1;
         if (next == 0 || due < next)
             next = due;
+        double rel = c->last_act + H2_IDLE_RELEASE;
+        if (!c->released && c->fbuf && rel <= now && !nghttp2_session_want_write(c->ng))
+            h2_idle_release(c);
+        else if (!c->released && c->fbuf && rel > now && rel < next)
+            next = rel;
     } else if (next == 0 || next > now + 1.0) {
         next = now + 1.0;
     }

@@ -6,7 +6,8 @@ and answers the renewal information itself; everything else goes to pebble as be
 window in the past (the CA asks for an early renewal) renews at once, the new order names the
 certificate it replaces, and the new certificate's window (in the future) sets the next order;
 a CA whose renewal information fails (HTTP 500, a window that ends before it starts) leaves the
-lifetime rule in force and says so.
+lifetime rule in force and says so; a CA that answers alreadyReplaced gets the order again
+without `replaces`.
 """
 import base64
 import json
@@ -21,7 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import harness
-from test_acme import WAIT, acme_stack, file_der, not_after, pebble, wait_acme_status  # noqa: F401
+from test_acme import (NAMES, WAIT, acme_stack, file_der, not_after, pebble,  # noqa: F401
+                       restart, wait_acme_status)
 
 DAY = 86400
 
@@ -36,6 +38,8 @@ class AriFront:
 
     def __init__(self, pebble, answer):
         self.pebble, self.answer, self.ids = pebble, answer, []
+        self.intercept_orders = False  # newOrder to the front: answered alreadyReplaced, then 403
+        self.orders = []                # the payloads of the newOrder requests it answered
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +52,8 @@ class AriFront:
                     with urllib.request.urlopen(front.pebble.url, context=ctx, timeout=5) as r:
                         d = json.loads(r.read())
                     d["renewalInfo"] = front.base + "/renewalInfo/"  # the trailing / is cut
+                    if front.intercept_orders:
+                        d["newOrder"] = front.base + "/newOrder"
                     return self.reply(200, json.dumps(d).encode(), {})
                 m = re.fullmatch(r"/renewalInfo/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", self.path)
                 if not m:
@@ -55,6 +61,15 @@ class AriFront:
                 front.ids.append(m.group(1))
                 status, body, headers = front.answer(m.group(1), len(front.ids) - 1)
                 self.reply(status, body.encode(), headers)
+
+            def do_POST(self):
+                jws = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                pl = jws["payload"]
+                front.orders.append(json.loads(base64.urlsafe_b64decode(pl + "=" * (-len(pl) % 4))))
+                kind, status = ("alreadyReplaced", 409) if "replaces" in front.orders[-1] else \
+                    ("unauthorized", 403)
+                self.reply(status, json.dumps({"type": "urn:ietf:params:acme:error:" + kind,
+                                               "detail": "test front"}).encode(), {})
 
             def reply(self, status, body, headers):
                 self.send_response(status)
@@ -165,5 +180,28 @@ def test_no_renewal_information_keeps_the_lifetime_rule(make_stack, pebble, tmp_
         assert abs(js["next_order"] - (nb + (not_after(crt) - nb) * 2 / 3)) <= 2, js
         assert len(st.portico.wait_stderr(r"acme: ordering a certificate", timeout=0)) == 1
         assert st.request(target="/echo").status == 200
+    finally:
+        front.close()
+
+
+def test_already_replaced_order_retried_without_replaces(make_stack, pebble, tmp_path):
+    """RFC 9773 §5: a CA that answers alreadyReplaced gets the same order without `replaces`.
+    The first certificate is ordered from pebble; after a restart the front answers newOrder
+    itself (alreadyReplaced, then 403: it cannot sign pebble's orders) and keeps both."""
+    now = time.time()
+    front = AriFront(pebble, lambda i, n: window(now + DAY, now + 2 * DAY) if n == 0 else
+                     window(now - 2 * DAY, now - DAY))
+    try:
+        st = acme_stack(make_stack, pebble, tmp_path, directory=front.url)
+        crt = str(tmp_path / "state" / "acme" / "webext.contoso.com.crt")
+        assert st.portico.wait_stderr(r"acme: renewal information for .*: window", timeout=WAIT)
+        front.intercept_orders = True
+        mark = restart(st)
+        got = st.portico.wait_stderr(r"acme: order for .* failed: .*unauthorized", start=mark,
+                                     timeout=WAIT)
+        assert got, st.portico.stderr()
+        assert [o.get("replaces") for o in front.orders] == [ari_id(crt), None], front.orders
+        assert all(len(o["identifiers"]) == len(NAMES) for o in front.orders), front.orders
+        assert "keeps serving" in got[0]
     finally:
         front.close()

@@ -41,7 +41,7 @@ UPHOST = "upload.contoso.com"  # routed to the upload sink
 PROXIES = ["portico", "nginx", "haproxy"]
 LABEL = {"portico": "portico", "nginx": "nginx", "haproxy": "HAProxy"}
 P_HTTP, P_HTTPS = 18080, 18443  # proxy listeners
-B_HTTP, B_HTTPS, B_SINK = 8080, 4443, 8081  # backend side
+B_HTTP, B_HTTPS, B_SINK, B_SINKS = 8080, 4443, 8081, 8444  # backend side (B_SINKS: the sink over TLS)
 NOFILE = 65536  # set in main() from the hard limit
 
 SCENARIOS = [
@@ -55,8 +55,11 @@ SCENARIOS = [
     ("h2_16k", "HTTP/2 (TLS)→HTTPS, 16 KiB, 10 conns × 10 streams", "h2load", dict(path="/16k")),
     ("hs_ecdsa", "new TLS handshake, ECDSA P-256", "hs", dict(cert="ecdsa")),
     ("hs_rsa", "new TLS handshake, RSA-2048", "hs", dict(cert="rsa")),
+    ("hs_resume", "resumed TLS handshake (ticket), ECDSA P-256", "hs", dict(cert="ecdsa", reuse=True)),
     ("upload", "1 GiB streamed upload (HTTP)", "stream", dict(direction="up")),
     ("download", "1 GiB streamed download (HTTP)", "stream", dict(direction="down")),
+    ("upload_tls", "1 GiB streamed upload (HTTPS→HTTPS)", "stream", dict(direction="up", tls=True)),
+    ("download_tls", "1 GiB streamed download (HTTPS→HTTPS)", "stream", dict(direction="down", tls=True)),
     ("longpoll", "pending long polls over TLS (re-encrypted)", "poll", dict(send=True)),
     ("idle", "idle TLS connections (no request)", "poll", dict(send=False)),
     ("h2idle", "idle HTTP/2 connections (TLS, SETTINGS exchanged, no stream)", "poll",
@@ -213,15 +216,17 @@ def nginx_conf(w, px, be, sink, cert, h2=False):
   upstream be_http { server %s:%d; keepalive 256; keepalive_requests 1000000; keepalive_timeout 120s; }
   upstream be_https { server %s:%d; keepalive 256; keepalive_requests 1000000; keepalive_timeout 120s; }
   upstream sink { server %s:%d; keepalive 256; }
+  upstream sink_tls { server %s:%d; keepalive 256; }
   server { listen %s:%d backlog=4096; server_name %s; location / { proxy_pass http://be_http; } }
   server { listen %s:%d; server_name %s; location / { proxy_pass http://sink; } }
-  server { listen %s:%d ssl%s backlog=4096; server_name %s;
-    ssl_protocols TLSv1.2 TLSv1.3; ssl_certificate %s/%s.crt; ssl_certificate_key %s/%s.key;
-    location / { proxy_pass https://be_https; proxy_ssl_server_name on; proxy_ssl_name $host;
-      proxy_ssl_verify on; proxy_ssl_trusted_certificate %s/intca.crt; proxy_ssl_session_reuse on; } }
+  ssl_protocols TLSv1.2 TLSv1.3; ssl_certificate %s/%s.crt; ssl_certificate_key %s/%s.key;
+  proxy_ssl_server_name on; proxy_ssl_name $host; proxy_ssl_verify on;
+  proxy_ssl_trusted_certificate %s/intca.crt; proxy_ssl_session_reuse on;
+  server { listen %s:%d ssl%s backlog=4096; server_name %s; location / { proxy_pass https://be_https; } }
+  server { listen %s:%d ssl; server_name %s; location / { proxy_pass https://sink_tls; } }
 }
-""" % (temp_paths(w), be, B_HTTP, be, B_HTTPS, sink, B_SINK, px, P_HTTP, HOST, px, P_HTTP, UPHOST,
-       px, P_HTTPS, " http2" if h2 else "", HOST, w, cert, w, cert, w)
+""" % (temp_paths(w), be, B_HTTP, be, B_HTTPS, sink, B_SINK, sink, B_SINKS, px, P_HTTP, HOST, px, P_HTTP,
+       UPHOST, w, cert, w, cert, w, px, P_HTTPS, " http2" if h2 else "", HOST, px, P_HTTPS, UPHOST)
 
 
 def haproxy_conf(w, px, be, sink, cert, h2=False):
@@ -246,6 +251,7 @@ frontend plain
 frontend tls
   bind %s:%d backlog 4096 ssl crt %s/%s.pem alpn %s
   http-request set-header X-Forwarded-Proto https
+  use_backend sink_tls if { hdr(host) -i %s }
   default_backend be_https
 backend be_http
   server b1 %s:%d
@@ -253,8 +259,10 @@ backend be_https
   server b1 %s:%d ssl verify required ca-file %s/intca.crt sni str(%s) verifyhost %s
 backend sink
   server s1 %s:%d
+backend sink_tls
+  server s1 %s:%d ssl verify required ca-file %s/intca.crt sni str(%s) verifyhost %s
 """ % ((NOFILE - 100) // 2, px, P_HTTP, UPHOST, px, P_HTTPS, w, cert, "h2,http/1.1" if h2 else "http/1.1",
-       be, B_HTTP, be, B_HTTPS, w, HOST, HOST, sink, B_SINK)
+       UPHOST, be, B_HTTP, be, B_HTTPS, w, HOST, HOST, sink, B_SINK, sink, B_SINKS, w, UPHOST, UPHOST)
 
 
 def portico_conf(px, be, sink, cert, h2=False):
@@ -277,8 +285,7 @@ ca = intca.crt
 publish = %s
 http = forward
 [pool sink]
-; the upload sink speaks plain HTTP only; the HTTPS port (used by portico's health checks only)
-; is the backend's, on the same address, whose certificate also names upload.contoso.com
+; the upload sink: plain HTTP and TLS (its certificate names upload.contoso.com)
 role = generic
 servers = %s
 http_port = %d
@@ -286,7 +293,7 @@ https_port = %d
 ca = intca.crt
 publish = %s
 http = forward
-""" % (px, P_HTTP, P_HTTPS, cert, cert, "on" if h2 else "off", be, B_HTTP, B_HTTPS, HOST, sink, B_SINK, B_HTTPS,
+""" % (px, P_HTTP, P_HTTPS, cert, cert, "on" if h2 else "off", be, B_HTTP, B_HTTPS, HOST, sink, B_SINK, B_SINKS,
        UPHOST)
 
 
@@ -471,11 +478,13 @@ def h2load_run(px, path, dur):
     return res
 
 
-def hs_run(px, secs):
+def hs_run(px, secs, reuse=False):
+    """openssl s_time: -new (full handshakes) or -reuse (the first connection's session resumed:
+    TLS 1.3 by ticket). s_time sends no request; with -reuse it reads the ticket before it closes."""
     pids = px.pids()
     c0 = cpu_ticks(pids)
-    r = run(["openssl", "s_time", "-connect", "%s:%d" % (px.addr, P_HTTPS), "-new", "-time", str(secs)],
-            timeout=secs + 60)
+    r = run(["openssl", "s_time", "-connect", "%s:%d" % (px.addr, P_HTTPS), "-reuse" if reuse else "-new",
+             "-time", str(secs)], timeout=secs + 60)
     c1 = cpu_ticks(pids)
     m = re.search(r"(\d+) connections in (\d+) real seconds", r.stdout)
     if not m or int(m.group(1)) == 0:
@@ -509,17 +518,22 @@ def read_head(s, data=b""):
     return status, (int(m.group(1)) if m else None), rest
 
 
-def stream_run(px, direction, nbytes):
-    """One 1 GiB transfer through a freshly started proxy: throughput, peak RSS growth, CPU."""
+def stream_run(px, direction, nbytes, tls=False):
+    """One 1 GiB transfer through a freshly started proxy: throughput, peak RSS growth, CPU. With
+    tls, over the proxy's HTTPS listener, re-encrypted to the backend (download) or the sink."""
     px.restart()
     pids = px.pids()
     base = rss_kb(pids)
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    s = socket.create_connection((px.addr, P_HTTPS if tls else P_HTTP), timeout=30)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        s = ctx.wrap_socket(s, server_hostname=UPHOST if direction == "up" else HOST)
     c0 = cpu_ticks(pids)
     sampler = RssSampler(pids)
     sampler.start()
-    buf = bytearray(1 << 20)
-    view = memoryview(buf)
-    s = socket.create_connection((px.addr, P_HTTP), timeout=30)
     t0 = time.monotonic()
     try:
         if direction == "down":
@@ -884,7 +898,7 @@ def main():
             f.write(b"b" * 16383 + b"\n")
         with open(w + "/www/1g", "wb") as f:  # sparse: no disk, and served from page cache
             f.truncate(args.stream_mib << 20)
-        if "download" in chosen:  # into the page cache now, not during the first proxy's run
+        if "download" in chosen or "download_tls" in chosen:  # into the page cache now, not during the first proxy's run
             chunk = bytearray(1 << 20)
             with open(w + "/www/1g", "rb") as f:
                 while f.readinto(chunk):
@@ -894,10 +908,11 @@ def main():
         err = open(w + "/backend.stderr", "w")
         procs.append(subprocess.Popen(["nginx", "-c", w + "/backend.conf", "-e", w + "/backend.err"],
                                       stdout=err, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True))
-        procs.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "sink.py"), sink, str(B_SINK)],
+        procs.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "sink.py"), sink, str(B_SINK),
+                                       str(B_SINKS), w + "/pool.crt", w + "/pool.key"],
                                       stdout=err, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True))
         if not (wait_port(be, B_HTTP, procs[0]) and wait_port(be, B_HTTPS, procs[0])
-                and wait_port(sink, B_SINK, procs[1])):
+                and wait_port(sink, B_SINK, procs[1]) and wait_port(sink, B_SINKS, procs[1])):
             raise SystemExit("bench: backend did not start: " + open(w + "/backend.stderr").read()[-600:])
 
         holdconns = None
@@ -963,9 +978,9 @@ def main():
                         elif kind == "h2load":
                             res = h2load_run(px, par["path"], args.duration)
                         elif kind == "hs":
-                            res = hs_run(px, args.hs_time)
+                            res = hs_run(px, args.hs_time, par.get("reuse", False))
                         elif kind == "stream":
-                            res = stream_run(px, par["direction"], args.stream_mib << 20)
+                            res = stream_run(px, par["direction"], args.stream_mib << 20, par.get("tls", False))
                         else:
                             if not holdconns:
                                 raise RuntimeError("no long-poll client (holdconns did not build)")

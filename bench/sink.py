@@ -5,8 +5,11 @@ request body (Content-Length or chunked) into one reused 1 MiB buffer, discards 
 
 nginx cannot discard a large request body without either answering early (`return 200` replies
 before the body is read, which changes what a streaming proxy does) or writing it to a temp
-file, so the bench uses this instead.  Usage: sink.py ADDRESS PORT"""
+file, so the bench uses this instead. With TLS_PORT, CERT and KEY it also serves the same over
+TLS on TLS_PORT (the TLS stream rows: the proxies re-encrypt towards it).
+Usage: sink.py ADDRESS PORT [TLS_PORT CERT KEY]"""
 import socket
+import ssl
 import sys
 import threading
 
@@ -92,16 +95,40 @@ def serve(sock):
         sock.close()
 
 
-def main():
-    addr, port = sys.argv[1], int(sys.argv[2])
+def listener(addr, port):
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((addr, port))
     ls.listen(1024)
-    print("sink: ready", flush=True)
+    return ls
+
+
+def accept_loop(ls, ctx=None):
     while True:
         s, _ = ls.accept()
-        threading.Thread(target=serve, args=(s,), daemon=True).start()
+        threading.Thread(target=handshake_and_serve if ctx else serve, args=((s, ctx) if ctx else (s,)),
+                         daemon=True).start()
+
+
+def handshake_and_serve(s, ctx):
+    try:
+        s = ctx.wrap_socket(s, server_side=True)
+    except (OSError, ssl.SSLError):
+        s.close()
+        return
+    serve(s)
+
+
+def main():
+    addr, port = sys.argv[1], int(sys.argv[2])
+    ls = listener(addr, port)
+    if len(sys.argv) > 5:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+        tls = listener(addr, int(sys.argv[3]))
+        threading.Thread(target=accept_loop, args=(tls, ctx), daemon=True).start()
+    print("sink: ready", flush=True)
+    accept_loop(ls)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ UNITS   := $(UNIT_SRCS:tests/unit/%.c=build-asan/unit/%)
 LIBOBJS_ASAN := $(filter-out build-asan/main.o,$(AOBJS))
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all deps deps-test deps-bench test unit check run bench clean format check-format asan
+.PHONY: all deps deps-test deps-bench test unit check run bench bench-scale clean format check-format asan
 
 all: portico
 
@@ -103,6 +103,11 @@ run: deps
 bench: deps deps-bench
 	$(MAKE) portico
 	bench/run.sh
+
+# 100,000 pending TLS long polls (bench/scale.py): up to 20 minutes, about 10 GiB of memory.
+bench-scale: deps deps-bench
+	$(MAKE) portico
+	bench/run.sh --scale
 
 format:
 	clang-format -i $(wildcard src/*.c src/*/*.[ch] tests/unit/*.c)

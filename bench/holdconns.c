@@ -11,6 +11,12 @@
  * becomes an idle HTTP/2 connection as a browser leaves one: the client preface and SETTINGS,
  * then the ACK of the server's SETTINGS (RFC 9113 §3.4, §6.5.3); no stream is opened.
  *
+ * With HOLD_READ=1 in the environment (make bench-scale), the held connections stay watched
+ * after that line: the first bytes of a response on each count as one delivered response, and
+ * commands on stdin are answered on stdout: "count" -> "responses=R closed=C last=T" (T: the
+ * CLOCK_MONOTONIC time of the latest response, seconds), "close" or EOF -> close all and exit.
+ * HOLD_DEADLINE=S gives up on connections not up after S seconds (default 120).
+ *
  * Build: cc -O2 -o holdconns holdconns.c -lssl -lcrypto   (bench.py does it at run time)
  * Usage: holdconns ADDR PORT N SRC1,SRC2,... CONCURRENCY SNI REQUEST|- [RESUME [H2]]  ("-": no
  * request). The request argument may use \r\n escapes; they are expanded. */
@@ -39,6 +45,7 @@ struct conn {
     SSL *ssl;
     unsigned char *h2in; /* H2: the server's frames until its SETTINGS */
     size_t h2len;
+    int got; /* HOLD_READ: a response has begun */
 };
 
 static int h2;
@@ -47,7 +54,8 @@ static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0
 static const char h2_ack[] = "\0\0\0\x04\x01\0\0\0\0"; /* SETTINGS with ACK */
 
 static struct conn *conns;
-static int ep, nheld, nfailed, inflight, resumed;
+static int ep, nheld, nfailed, inflight, resumed, hold_read, responses, nclosed;
+static double last_response;
 static char first_error[200];
 static const char *req;
 static size_t reqlen;
@@ -170,9 +178,15 @@ static void ssl_blocked(struct conn *c, int r, const char *why)
         fail(c, why);
 }
 
+static void held_read(struct conn *c);
+
 static void step(struct conn *c)
 {
     int r;
+    if (c->state == C_HELD) { /* HOLD_READ: a response before every connection is up */
+        held_read(c);
+        return;
+    }
     if (c->state == C_CONNECTING) {
         int soerr = 0;
         socklen_t len = sizeof soerr;
@@ -233,10 +247,80 @@ static void step(struct conn *c)
         }
         c->state = C_HELD;
     }
-    if (c->state == C_HELD) { /* no more events: the connection just stays */
-        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->state == C_HELD) { /* no more events (HOLD_READ: its response): it just stays */
+        if (hold_read)
+            want(c, SSL_ERROR_WANT_READ);
+        else
+            epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
         nheld++;
         inflight--;
+    }
+}
+
+/* HOLD_READ: a held connection is readable: its response, or its end. */
+static void held_read(struct conn *c)
+{
+    char b[4096];
+    for (;;) {
+        int r = SSL_read(c->ssl, b, sizeof b);
+        if (r > 0) {
+            if (!c->got) {
+                c->got = 1;
+                responses++;
+                last_response = now();
+            }
+            continue;
+        }
+        if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ)
+            return;
+        ERR_clear_error();
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        close(c->fd);
+        c->fd = -1;
+        c->state = C_DEAD;
+        nclosed++;
+        return;
+    }
+}
+
+/* HOLD_READ: serves the held connections and stdin's commands until "close" or EOF. */
+static void hold_loop(void)
+{
+    struct epoll_event in = {.events = EPOLLIN, .data.ptr = NULL}, evs[256];
+    epoll_ctl(ep, EPOLL_CTL_ADD, 0, &in);
+    char line[64];
+    size_t len = 0;
+    for (;;) {
+        int k = epoll_wait(ep, evs, 256, -1);
+        for (int i = 0; i < k; i++) {
+            struct conn *c = evs[i].data.ptr;
+            if (c) {
+                if (c->state == C_HELD)
+                    held_read(c);
+                continue;
+            }
+            ssize_t r = read(0, line + len, sizeof line - 1 - len);
+            if (r <= 0)
+                return;
+            len += (size_t)r;
+            line[len] = 0;
+            char *nl;
+            while ((nl = strchr(line, '\n'))) {
+                *nl = 0;
+                if (strcmp(line, "close") == 0)
+                    return;
+                if (strcmp(line, "count") == 0) {
+                    printf("responses=%d closed=%d last=%.6f\n", responses, nclosed, last_response);
+                    fflush(stdout);
+                }
+                len -= (size_t)(nl + 1 - line);
+                memmove(line, nl + 1, len + 1);
+            }
+            if (len == sizeof line - 1)
+                len = 0;
+        }
     }
 }
 
@@ -247,6 +331,10 @@ int main(int argc, char **argv)
         return 2;
     }
     h2 = argc == 10 && atoi(argv[9]);
+    const char *env = getenv("HOLD_READ");
+    hold_read = env && atoi(env);
+    env = getenv("HOLD_DEADLINE");
+    double limit = env && atof(env) > 0 ? atof(env) : 120;
     signal(SIGPIPE, SIG_IGN);
     struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[2]))};
     inet_pton(AF_INET, argv[1], &dst.sin_addr);
@@ -289,7 +377,7 @@ int main(int argc, char **argv)
     conns = calloc((size_t)n, sizeof *conns);
     ep = epoll_create1(0);
     struct epoll_event evs[256];
-    double t0 = now(), deadline = t0 + 120;
+    double t0 = now(), deadline = t0 + limit;
     int next = 0;
     while ((next < n || inflight > 0) && now() < deadline) {
         while (next < n && inflight < conc) {
@@ -304,6 +392,10 @@ int main(int argc, char **argv)
                 continue;
             }
             setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            /* The port is chosen at connect() for the whole 4-tuple: a port taken by bind()
+             * would be denied to every connect() of the machine, the proxy's towards its pool
+             * included, and 100,000 clients would leave it none. */
+            setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
             if (nsrc && bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) {
                 fail(c, "bind");
                 continue;
@@ -333,7 +425,9 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     char line[64];
-    if (!fgets(line, sizeof line, stdin)) { /* EOF also means: close */
+    if (hold_read)
+        hold_loop();
+    else if (!fgets(line, sizeof line, stdin)) { /* EOF also means: close */
     }
     struct linger lg = {1, 0};
     for (int i = 0; i < n; i++) {

@@ -3,8 +3,9 @@
 # front of the same fast backend (issue 6). Proxy on core 0, backend and load on core 1; the
 # scenarios, figures and method are described in bench/bench.py. A measurement, not a test: it
 # exits 0 whatever the figures (1 only when a prerequisite is missing). The table is printed and
-# saved to bench/results/LATEST.md (git-ignored). Takes about 9 minutes.
+# saved to bench/results/LATEST.md (git-ignored). Takes about 12 minutes.
 # Usage: bench/run.sh [bench.py options, e.g. --runs 3 --duration 5 --only http100,tls100]
+#        bench/run.sh --scale [scale.py options]   (make bench-scale: 100,000 pending long polls)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +61,12 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 mkdir -p bench/results
-"$PY" bench/bench.py --out bench/results/LATEST.md "$@"
+if [ "${1:-}" = --scale ]; then # make bench-scale
+  shift
+  "$PY" bench/scale.py "$@"
+else
+  "$PY" bench/bench.py --out bench/results/LATEST.md "$@"
+fi
 rc=$?
 [ $rc = 0 ] || echo "bench: the driver ended with status $rc" >&2
 exit 0

@@ -310,6 +310,37 @@ def wait_port(addr, port, proc, timeout=10.0):
     return False
 
 
+def wait_ready(name, proc, errpath, workers=1, timeout=10.0):
+    """After the listeners answer: portico until it logged that its workers are ready, nginx
+    until its workers exist (HAProxy serves from its one process)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if name == "portico" and "portico: ready" in open(errpath).read():
+            return
+        if name == "nginx" and len(family(proc.pid)) > workers:
+            return
+        if name not in ("portico", "nginx"):
+            return
+        time.sleep(0.05)
+
+
+def stop_tree(proc, timeout=5):
+    """SIGTERM to PROC and its descendants, SIGKILL to whatever of them is left after TIMEOUT."""
+    pids = family(proc.pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in pids:
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout=timeout)
+            if sig == signal.SIGTERM and not any(os.path.exists("/proc/%d" % p) for p in pids[1:]):
+                return
+        except subprocess.TimeoutExpired:
+            pass
+
+
 class Proxy:
     def __init__(self, name, w, addr, be, sink):
         self.name, self.w, self.addr, self.be, self.sink = name, w, addr, be, sink
@@ -343,14 +374,8 @@ class Proxy:
         err.close()
         self.cert, self.h2 = cert, h2
         ok = wait_port(self.addr, P_HTTP, self.proc) and wait_port(self.addr, P_HTTPS, self.proc)
-        if ok and n == "portico":  # listening and the worker said so
-            end = time.monotonic() + 10
-            while "portico: ready" not in open(self.errpath).read() and time.monotonic() < end:
-                time.sleep(0.05)
-        if ok and n == "nginx":  # the worker exists
-            end = time.monotonic() + 5
-            while len(self.pids()) < 2 and time.monotonic() < end:
-                time.sleep(0.05)
+        if ok:
+            wait_ready(n, self.proc, self.errpath)
         if not ok:
             msg = open(self.errpath).read().strip()[-600:]
             self.stop()
@@ -361,27 +386,8 @@ class Proxy:
         return family(self.proc.pid) if self.proc else []
 
     def stop(self):
-        if not self.proc:
-            return
-        pids = self.pids()
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGTERM)
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        for p in pids:  # anything left of what we started
-            try:
-                os.kill(p, signal.SIGKILL)
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        if self.proc:
+            stop_tree(self.proc)
         self.proc = None
 
     def restart(self, cert="public", h2=False):
@@ -905,15 +911,7 @@ def main():
             px.stop()
         for p in procs:
             if p.poll() is None:
-                for q in family(p.pid):
-                    try:
-                        os.kill(q, signal.SIGTERM)
-                    except OSError:
-                        pass
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+                stop_tree(p)
         if args.keep:
             log("bench: work dir kept: %s" % w)
         else:

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 import shutil
-import signal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench as B  # noqa: E402  (certificates, /proc readers)
@@ -152,26 +151,14 @@ def start_proxy(name, w, b, n):
         with open(w + "/haproxy.cfg", "w") as f:
             f.write(haproxy_conf(w, b, n))
         cmd, addr = ["haproxy", "-db", "-f", w + "/haproxy.cfg"], "127.%d.0.4" % b
-    err = open("%s/%s.stderr" % (w, name), "w")
+    errpath = "%s/%s.stderr" % (w, name)
+    err = open(errpath, "w")
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err, cwd=w, start_new_session=True)
+    err.close()
     if not B.wait_port(addr, 18443, p, timeout=20):
-        raise RuntimeError("%s did not start: %s" % (name, open("%s/%s.stderr" % (w, name)).read()[-500:]))
-    time.sleep(1.0)
+        raise RuntimeError("%s did not start: %s" % (name, open(errpath).read()[-500:]))
+    B.wait_ready(name, p, errpath, workers=WORKERS, timeout=20)
     return p, addr
-
-
-def stop_proxy(p):
-    for q in B.family(p.pid):
-        try:
-            os.kill(q, signal.SIGTERM)
-        except OSError:
-            pass
-    try:
-        p.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        for q in B.family(p.pid):
-            os.kill(q, signal.SIGKILL)
-        p.wait()
 
 
 def wrk_latency(addr, secs=5):
@@ -251,7 +238,7 @@ def one(name, n, w, b, holdconns, pool):
             except OSError:
                 pass
             c.stop()
-        stop_proxy(p)
+        B.stop_tree(p, timeout=15)
         end = time.monotonic() + 60
         while pool_count(pool)["conns"] > before and time.monotonic() < end:
             time.sleep(0.5)

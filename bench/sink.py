@@ -106,16 +106,17 @@ def listener(addr, port):
 def accept_loop(ls, ctx=None):
     while True:
         s, _ = ls.accept()
-        threading.Thread(target=handshake_and_serve if ctx else serve, args=((s, ctx) if ctx else (s,)),
-                         daemon=True).start()
+        threading.Thread(target=handle, args=(s, ctx), daemon=True).start()
 
 
-def handshake_and_serve(s, ctx):
-    try:
-        s = ctx.wrap_socket(s, server_side=True)
-    except (OSError, ssl.SSLError):
-        s.close()
-        return
+def handle(s, ctx):
+    """serve() on the connection, after the TLS handshake when CTX is not None."""
+    if ctx:
+        try:
+            s = ctx.wrap_socket(s, server_side=True)
+        except (OSError, ssl.SSLError):
+            s.close()
+            return
     serve(s)
 
 

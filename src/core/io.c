@@ -10,6 +10,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* OpenSSL's read-ahead buffer while a body flows: four full records and their overhead. */
+#define TLS_BULK_READ (4 * (16384 + 256))
+
 /* Maps an SSL_read/SSL_write result to our convention. */
 static ssize_t tls_result(SSL *ssl, int n)
 {
@@ -56,7 +59,7 @@ ssize_t pc_io_read_bulk(int fd, SSL *ssl, struct pc_buf **bp)
      * makes every burst), so that one read(2) fetches up to 64 KiB of records and io_read
      * decrypts them into one bulk buffer: a quarter of the syscalls of one record per read. */
     if (ssl)
-        SSL_set_default_read_buffer_len(ssl, PC_TLS_BULK_READ);
+        SSL_set_default_read_buffer_len(ssl, TLS_BULK_READ);
     return idle(bp, io_read(fd, ssl, bp, PC_BUF_BULK));
 }
 

@@ -16,9 +16,6 @@
 
 enum { PC_IO_AGAIN = -1, PC_IO_ERR = -2 };
 
-/* OpenSSL's read-ahead buffer while a body flows: four full records and their overhead. */
-#define PC_TLS_BULK_READ (4 * (16384 + 256))
-
 /* Reads into *BP (taking a buffer from the free list when it is NULL) as much as fits,
  * through SSL when it is not NULL; an empty buffer goes back to the free list when nothing
  * could be read. Returns bytes read (> 0), 0 at end of stream,
@@ -26,8 +23,8 @@ enum { PC_IO_AGAIN = -1, PC_IO_ERR = -2 };
  * OpenSSL: callers read until PC_IO_AGAIN before they wait for the socket. */
 ssize_t pc_io_read(int fd, SSL *ssl, struct pc_buf **bp);
 /* The same with a PC_BUF_BULK buffer (bodies, responses from a pool); an empty standard
- * buffer is swapped for one. With TLS, OpenSSL reads ahead up to PC_TLS_BULK_READ bytes of
- * records per read(2) from then on, and one call decrypts those that fit. */
+ * buffer is swapped for one. With TLS, OpenSSL reads ahead up to four records per read(2)
+ * from then on, and one call decrypts those that fit. */
 ssize_t pc_io_read_bulk(int fd, SSL *ssl, struct pc_buf **bp);
 
 /* Writes the queue O to FD (through SSL when not NULL). Returns 1 when all is written (the

@@ -16,7 +16,7 @@
 FUZZ_CC            ?= clang
 FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 5
-FUZZ_TARGETS       ?= request response chunked config proxyproto ntlm h2
+FUZZ_TARGETS       ?= request response chunked config proxyproto ntlm h2 rec
 FUZZ_FLAGS         ?=
 # Known findings the harnesses should look past (comma-separated names, or "all"; see
 # fuzz/README.md). Empty: every finding fails.
@@ -35,8 +35,10 @@ FUZZ_LIBS  := -lev -lssl -lcrypto
 FUZZ_LLOBJS := $(FUZZ_DIR)/obj/llhttp/llhttp.o $(FUZZ_DIR)/obj/llhttp/api.o \
                $(FUZZ_DIR)/obj/llhttp/http.o
 FUZZ_BUF    := $(FUZZ_DIR)/obj/fuzz/exactbuf.o
+# The data path's I/O: core/io.c and the TLS records it hands connections over to.
+FUZZ_IOOBJS := $(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/tls/rec.o $(FUZZ_DIR)/obj/tls/rec-track.o
 FUZZ_H1OBJS := $(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/proxy/rewrite.o \
-               $(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/common/out.o $(FUZZ_DIR)/obj/http/body.o \
+               $(FUZZ_IOOBJS) $(FUZZ_DIR)/obj/common/out.o $(FUZZ_DIR)/obj/http/body.o \
                $(FUZZ_DIR)/obj/proxy/cookie.o $(FUZZ_BUF) \
                $(FUZZ_LLOBJS)
 FUZZ_CFGOBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o,$(sort $(wildcard src/config/*.c))) \
@@ -50,6 +52,7 @@ FUZZ_CFGWRAP := -Wl,--wrap=getaddrinfo,--wrap=freeaddrinfo,--wrap=getpwnam,--wra
 # reach the 8/64/128 KiB limits).
 fuzz_opts = $$(case $$t in config) echo -max_len=8192;; chunked) echo -max_len=4096;; \
 		proxyproto) echo -max_len=2048;; ntlm) echo -max_len=4096;; h2) echo -max_len=8192;; \
+		rec) echo -max_len=8192;; \
 		*) echo -max_len=6144;; esac) $$([ -f fuzz/$$t.dict ] && echo -dict=fuzz/$$t.dict) \
 	-timeout=20 -rss_limit_mb=2048 -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ $(FUZZ_FLAGS)
 
@@ -86,12 +89,12 @@ $(FUZZ_DIR)/fuzz_request $(FUZZ_DIR)/fuzz_response: $(FUZZ_DIR)/fuzz_%: fuzz/fuz
 		fuzz/h1check.h fuzz/common.h $(FUZZ_H1OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< $(FUZZ_H1OBJS) $(FUZZ_LIBS)
 
-$(FUZZ_DIR)/fuzz_chunked: fuzz/fuzz_chunked.c fuzz/common.h $(FUZZ_DIR)/obj/core/io.o \
+$(FUZZ_DIR)/fuzz_chunked: fuzz/fuzz_chunked.c fuzz/common.h $(FUZZ_IOOBJS) \
 		$(FUZZ_DIR)/obj/common/out.o $(FUZZ_BUF) \
 		$(FUZZ_DIR)/obj/http/body.o $(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/http/chunked.o \
 		$(FUZZ_LLOBJS) $(FUZZ_DIR)/obj/llhttp/llhttp-strict.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< \
-		$(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/common/out.o $(FUZZ_DIR)/obj/http/body.o \
+		$(FUZZ_IOOBJS) $(FUZZ_DIR)/obj/common/out.o $(FUZZ_DIR)/obj/http/body.o \
 		$(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/http/chunked.o \
 		$(FUZZ_BUF) $(FUZZ_LLOBJS) $(FUZZ_DIR)/obj/llhttp/llhttp-strict.o \
 		$(FUZZ_LIBS)
@@ -120,6 +123,11 @@ FUZZ_H2OBJS := $(FUZZ_DIR)/obj/proxy/h2-head.o $(FUZZ_DIR)/obj/proxy/auth.o $(FU
 $(FUZZ_DIR)/fuzz_h2: fuzz/fuzz_h2.c fuzz/h1check.h fuzz/common.h $(FUZZ_H2OBJS)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< $(FUZZ_H2OBJS) $(FUZZ_LIBS) \
 		-lnghttp2
+
+# portico's TLS 1.3 records (src/tls/rec.c): records sealed as the input describes them.
+$(FUZZ_DIR)/fuzz_rec: fuzz/fuzz_rec.c fuzz/common.h $(FUZZ_IOOBJS) $(FUZZ_BUF)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Wall -Wextra -fsanitize=fuzzer -o $@ $< $(FUZZ_IOOBJS) $(FUZZ_BUF) \
+		$(FUZZ_LIBS)
 
 # Runs the harness named in the shell variable t on corpus directory $(1) (new entries) plus
 # the seeds and the saved findings of fuzz/crashes/NAME/ (each replayed first, so that a

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""fuzz/make-seeds.py — writes the committed seed corpora fuzz/corpus/NAME/ (run from anywhere).
+"""fuzz/make-seeds.py — writes the committed seed corpora fuzz/corpus/NAME/ (run from anywhere;
+arguments: only these harnesses).
 
 The files are committed; this script documents them and rebuilds them after an edit. In the
 HTTP inputs, RUN(n, c) is the harnesses' run-length escape (FE FE HI LO C = byte C n times), so
@@ -360,12 +361,33 @@ H2 = {
 }
 
 
+def item(t, content):
+    """fuzz_rec's input item: TYPE LEN_HI LEN_LO CONTENT (TYPE >= 0x80: raw bytes on the wire)."""
+    return bytes([t]) + struct.pack(">H", len(content)) + content
+
+
+KEYUPDATE = b"\x18\x00\x00\x01"
+REC = {
+    "data": b"\x00\x00" + item(23, b"GET /echo HTTP/1.1\r\nHost: a\r\n\r\n") + item(23, b"x" * 3000),
+    "keyupdate-requested": b"\x01\x01" + item(23, b"before") + item(22, KEYUPDATE + b"\x01") + item(23, b"after"),
+    "keyupdate-then-close": b"\x02\x00" + item(22, KEYUPDATE + b"\x00") + item(23, b"a") + item(21, b"\x01\x00")
+    + item(23, b"after close"),
+    "ticket-client": b"\x00\x00" + item(22, b"\x04\x00\x00\x08" + b"\x00" * 8) + item(23, b"ok"),
+    "user-canceled": b"\x01\x00" + item(21, b"\x01\x5a") + item(23, b"still") + item(21, b"\x02\x28"),
+    "raw-junk": b"\x00\x00" + item(23, b"ok") + item(0x80, b"\x17\x03\x03\x00\x20" + b"\xaa" * 32),
+    "plaintext-record": b"\x00\x01" + item(0x80, b"\x16\x03\x03\x00\x04\x18\x00\x00\x00"),
+    "padding-only": b"\x02\x00" + item(0, b"\x00\x00\x00") + item(23, b""),
+}
+
+
 HARNESSES = {"request": REQUEST, "response": RESPONSE, "chunked": CHUNKED, "config": CONFIG, "ntlm": NTLM,
-             "h2": H2}
+             "h2": H2, "rec": REC}
 
 
-def main():
+def main(names=None):
     for name, seeds in HARNESSES.items():
+        if names and name not in names:
+            continue
         d = os.path.join(HERE, "corpus", name)
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
@@ -376,4 +398,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])    # names of harnesses, or all

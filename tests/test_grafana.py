@@ -166,6 +166,7 @@ def test_queries_filter_on_the_variables():
     but the process-wide ones), and portico_requests_total on $name too."""
     process_wide = {"portico_client_connections", "portico_upstream_pinned_connections",
                     "portico_tls_handshakes_total", "portico_tls_handshake_failures_total",
+                    "portico_tls_handovers_total",
                     "portico_config_reloads_total", "portico_config_reload_failures_total",
                     "portico_config_last_reload_successful", "portico_start_time_seconds",
                     "portico_signin_failures_total", "portico_signin_successes_total",

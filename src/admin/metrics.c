@@ -22,7 +22,7 @@ static const struct pc_config *cfg; /* the worker's */
 static struct ev_loop *loop;
 static struct pool_m *pools;
 static uint64_t *(*names)[5]; /* per published name, per status class */
-static uint64_t *client_conns, *pinned, *tls_ok;
+static uint64_t *client_conns, *pinned, *tls_ok, *handovers[2];
 static uint64_t *protos[PC_PROTO_N], *h2_conns, *h2_streams;
 static uint64_t *h2_resets[PC_H2_RST_N], *h2_goaways[PC_H2_GA_N];
 
@@ -108,6 +108,8 @@ void pc_metrics_init(const struct pc_config *c, struct ev_loop *l)
     client_conns = pc_stat(PC_GAUGE, "portico_client_connections");
     pinned = pc_stat(PC_GAUGE, "portico_upstream_pinned_connections");
     tls_ok = pc_stat(PC_COUNTER, "portico_tls_handshakes_total");
+    handovers[0] = pc_stat(PC_COUNTER, "portico_tls_handovers_total{side=\"client\"}");
+    handovers[1] = pc_stat(PC_COUNTER, "portico_tls_handovers_total{side=\"pool\"}");
     /* Every value from the start (at 0), so that a rate over them never misses its first. */
     for (int i = 0; i < PC_PROTO_N; i++)
         SERIES(protos[i], PC_COUNTER, "portico_client_requests_total{protocol=\"%s\"}",
@@ -183,6 +185,13 @@ void pc_metrics_member_up(unsigned p, unsigned m, bool up)
 {
     if (pools)
         *pools[p].m_up[m] = up;
+}
+
+void pc_metrics_tls_handover(bool client)
+{
+    uint64_t *c = handovers[client ? 0 : 1];
+    if (c)
+        (*c)++;
 }
 
 void pc_metrics_tls_handshake(const char *failure_reason)

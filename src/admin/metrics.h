@@ -45,6 +45,9 @@ void pc_metrics_member_request(unsigned p, unsigned m);
 void pc_metrics_connect_failure(unsigned p, unsigned m);
 void pc_metrics_member_up(unsigned p, unsigned m, bool up);
 void pc_metrics_tls_handshake(const char *failure_reason); /* NULL: success */
+/* A TLS connection moved from OpenSSL to portico's records (tls/rec.h): a client's or a
+ * member's. */
+void pc_metrics_tls_handover(bool client);
 
 /* HTTP/2 (proxy/h2-limits.c, docs/monitoring.md): connections and the streams clients opened
  * on them (their ratio is the streams per connection), RST_STREAM by reason, and GOAWAY by

@@ -45,7 +45,7 @@ enum {
     PK_PROXY_PROTOCOL = 24,
     PK_TRUST_XFF = 25,
     PK_STATE_DIR = 28,
-    NPROXYKEYS = 30 /* keys of [proxy] */
+    NPROXYKEYS = 31 /* keys of [proxy] */
 };
 enum {
     QK_SERVERS = 1,

@@ -166,6 +166,7 @@ struct pc_config {
     bool trust_forwarded_for;
     bool certificate_watch; /* reload when a listener certificate or key file changes */
     bool http2;             /* docs/http2.md: ALPN offers h2 on the HTTPS listener */
+    bool tls_handover;      /* docs/configuration.md: quiet TLS 1.3 connections leave OpenSSL */
     bool ocsp_stapling;     /* docs/certificates.md: staple OCSP responses (RFC 6066 §8) */
     char *state_dir;        /* absolute: the OCSP response cache (default PC_STATE_DIR) */
     struct pc_signin_cfg signin;

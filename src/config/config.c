@@ -77,6 +77,7 @@ static const struct keydef proxy_keys[] = {
     {"ocsp_stapling", K_ONOFF, C(ocsp_stapling), 0, 0, NULL, NULL, false},
     {"state_dir", K_FN, 0, 0, 0, NULL, pc_cfg_key_state_dir, false},
     {"http2", K_ONOFF, C(http2), 0, 0, NULL, NULL, false},
+    {"tls_handover", K_ONOFF, C(tls_handover), 0, 0, NULL, NULL, false},
 };
 
 _Static_assert(NPROXYKEYS == sizeof proxy_keys / sizeof proxy_keys[0], "NPROXYKEYS");
@@ -446,7 +447,8 @@ struct pc_config *pc_config_load(const char *path, struct pc_diag *diag)
         .max_pinned_per_client = 8,
         .certificate_watch = true,
         .ocsp_stapling = true,
-        .http2 = true, /* docs/http2.md */
+        .http2 = true,        /* docs/http2.md */
+        .tls_handover = true, /* docs/configuration.md, "Waiting connections" */
         .state_dir = pc_cfg_strdup(PC_STATE_DIR),
         .access_log = pc_cfg_strdup("stdout"),
         .access_log_format = PC_LOG_COMBINED,

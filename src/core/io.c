@@ -1,6 +1,8 @@
 /* io.c — reads and vectored writes for the data path. */
 #include "core/io.h"
 
+#include "tls/rec.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -44,29 +46,30 @@ static ssize_t idle(struct pc_buf **bp, ssize_t r)
     return r;
 }
 
-static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp, size_t cap);
-static ssize_t tls_read(SSL *ssl, struct pc_buf *b);
+static ssize_t io_read(int fd, struct pc_tlsconn *tc, struct pc_buf **bp, size_t cap);
+static ssize_t tls_read(struct pc_tlsconn *tc, struct pc_buf *b);
 
-ssize_t pc_io_read(int fd, SSL *ssl, struct pc_buf **bp)
+ssize_t pc_io_read(int fd, struct pc_tlsconn *tc, struct pc_buf **bp)
 {
-    return idle(bp, io_read(fd, ssl, bp, PC_BUF_SIZE));
+    return idle(bp, io_read(fd, tc, bp, PC_BUF_SIZE));
 }
 
-ssize_t pc_io_read_bulk(int fd, SSL *ssl, struct pc_buf **bp)
+ssize_t pc_io_read_bulk(int fd, struct pc_tlsconn *tc, struct pc_buf **bp)
 {
     /* With TLS, OpenSSL's read-ahead buffer is sized for several records while a body flows
      * (the size takes effect when OpenSSL next allocates it, which SSL_MODE_RELEASE_BUFFERS
      * makes every burst), so that one read(2) fetches up to 64 KiB of records and io_read
      * decrypts them into one bulk buffer: a quarter of the syscalls of one record per read. */
-    if (ssl)
-        SSL_set_default_read_buffer_len(ssl, TLS_BULK_READ);
-    return idle(bp, io_read(fd, ssl, bp, PC_BUF_BULK));
+    if (tc && tc->ssl)
+        SSL_set_default_read_buffer_len(tc->ssl, TLS_BULK_READ);
+    return idle(bp, io_read(fd, tc, bp, PC_BUF_BULK));
 }
 
 /* Decrypts into B: one record, then those already read ahead, while they fit. A read that
  * would need the socket again ends the batch. */
-static ssize_t tls_read(SSL *ssl, struct pc_buf *b)
+static ssize_t tls_read(struct pc_tlsconn *tc, struct pc_buf *b)
 {
+    SSL *ssl = tc->ssl;
     size_t got = 0;
     for (;;) {
         size_t room = pc_buf_room(b);
@@ -80,8 +83,10 @@ static ssize_t tls_read(SSL *ssl, struct pc_buf *b)
             ssize_t r = tls_result(ssl, n);
             /* Nothing more to read now: give OpenSSL's record buffers back (SSL_MODE_RELEASE_
              * BUFFERS alone keeps the one a failed read just allocated). */
-            if (r == PC_IO_AGAIN)
+            if (r == PC_IO_AGAIN) {
                 SSL_free_buffers(ssl);
+                pc_io_tls_rest(tc);
+            }
             return r;
         }
         b->end += (size_t)n;
@@ -91,7 +96,7 @@ static ssize_t tls_read(SSL *ssl, struct pc_buf *b)
     }
 }
 
-static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp, size_t cap)
+static ssize_t io_read(int fd, struct pc_tlsconn *tc, struct pc_buf **bp, size_t cap)
 {
     struct pc_buf *b = *bp;
     if (!b) {
@@ -115,8 +120,10 @@ static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp, size_t cap)
     size_t room = pc_buf_room(b);
     if (room == 0)
         return PC_IO_AGAIN; /* caller stops reading until it has consumed some */
-    if (ssl)
-        return tls_read(ssl, b);
+    if (tc && tc->ssl)
+        return tls_read(tc, b);
+    if (tc && tc->rec.on)
+        return pc_rec_read(fd, &tc->rec, b);
     for (;;) {
         ssize_t n = recv(fd, b->data + b->end, room, 0);
         if (n > 0) {
@@ -133,9 +140,20 @@ static ssize_t io_read(int fd, SSL *ssl, struct pc_buf **bp, size_t cap)
     }
 }
 
-/* TLS: one SSL_write per piece; a small raw piece joins the buffer first so that a short
+/* One SSL_write (or its equivalent in tls/rec.c) of P. */
+static ssize_t tls_write(int fd, struct pc_tlsconn *tc, const char *p, size_t len)
+{
+    if (!tc->ssl)
+        return pc_rec_write(fd, &tc->rec, p, len);
+    errno = 0;
+    int w = SSL_write(tc->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
+    tc->rec.wblocked = w <= 0; /* a record may wait inside OpenSSL: no handover then */
+    return w > 0 ? w : tls_result(tc->ssl, w);
+}
+
+/* TLS: one record write per piece; a small raw piece joins the buffer first so that a short
  * response goes out as one record. */
-static int tls_flush(SSL *ssl, struct pc_out *o, uint64_t *count)
+static int tls_flush(int fd, struct pc_tlsconn *tc, struct pc_out *o, uint64_t *count)
 {
     if (o->rawlen && o->ob && pc_buf_room(o->ob) >= o->rawlen && o->rawlen <= 4096) {
         memcpy(o->ob->data + o->ob->end, o->raw, o->rawlen);
@@ -146,12 +164,9 @@ static int tls_flush(SSL *ssl, struct pc_out *o, uint64_t *count)
         size_t oblen = o->ob ? o->ob->end - o->ob->start : 0;
         const char *p = oblen ? o->ob->data + o->ob->start : o->raw;
         size_t len = oblen ? oblen : o->rawlen;
-        errno = 0;
-        int w = SSL_write(ssl, p, len > INT_MAX ? INT_MAX : (int)len);
-        if (w <= 0) {
-            ssize_t r = tls_result(ssl, w);
-            return r == PC_IO_AGAIN ? 0 : PC_IO_ERR;
-        }
+        ssize_t w = tls_write(fd, tc, p, len);
+        if (w <= 0)
+            return w == PC_IO_AGAIN ? 0 : PC_IO_ERR;
         if (count)
             *count += (uint64_t)w;
         if (oblen)
@@ -167,10 +182,10 @@ static int tls_flush(SSL *ssl, struct pc_out *o, uint64_t *count)
     return 1;
 }
 
-int pc_io_flush(int fd, SSL *ssl, struct pc_out *o, uint64_t *count)
+int pc_io_flush(int fd, struct pc_tlsconn *tc, struct pc_out *o, uint64_t *count)
 {
-    if (ssl)
-        return tls_flush(ssl, o, count);
+    if (tc && pc_tlsconn_on(tc))
+        return tls_flush(fd, tc, o, count);
     while (pc_out_pending(o)) {
         struct iovec iov[2];
         int n = 0;
@@ -203,6 +218,32 @@ int pc_io_flush(int fd, SSL *ssl, struct pc_out *o, uint64_t *count)
     o->ob = NULL;
     o->raw = NULL;
     return 1;
+}
+
+void pc_io_tls_rest(struct pc_tlsconn *tc)
+{
+    if (!tc->ssl || SSL_has_pending(tc->ssl))
+        return;
+    pc_rec_start(tc);
+}
+
+bool pc_io_tls_pending(const struct pc_tlsconn *tc)
+{
+    return tc->ssl ? SSL_has_pending(tc->ssl) != 0 : tc->rec.on && pc_rec_pending(&tc->rec);
+}
+
+void pc_io_tls_close(int fd, struct pc_tlsconn *tc, bool notify)
+{
+    if (tc->ssl) {
+        if (notify)
+            SSL_shutdown(tc->ssl); /* never waits */
+        else
+            SSL_set_shutdown(tc->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(tc->ssl);
+        tc->ssl = NULL;
+        ERR_clear_error();
+    }
+    pc_rec_close(fd, &tc->rec, notify);
 }
 
 void pc_io_want(struct ev_loop *loop, ev_io *w, int events)

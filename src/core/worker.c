@@ -24,6 +24,7 @@
 #include "common/net.h"
 #include "config/config.h"
 #include "core/daemon.h"
+#include "tls/rec.h"
 
 struct pc_worker pc_w;
 const struct pc_worker_app *pc_worker_app;
@@ -318,6 +319,8 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
     pc_w.cfg = cfg;
     pc_w.tls = tls;
     pc_w.id = id;
+    pc_rec_enabled = cfg->tls_handover; /* a reload starts new workers */
+    pc_rec_counted = pc_metrics_tls_handover;
     pc_w.listeners = ls;
     pc_w.nlisteners = nls;
     int workers = cfg->workers > 0 ? cfg->workers : 1;

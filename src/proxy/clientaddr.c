@@ -105,7 +105,7 @@ static int proxy_apply(struct pc_session *s, const struct pc_pp_info *pp)
     /* LOCAL (the balancer's own health check): served as the balancer, counted under no one. */
     pc_buf_put(s->in);
     s->in = NULL;
-    if (s->ssl) {
+    if (s->tls) {
         s->state = PC_S_HANDSHAKE;
         s->hs_want = EV_READ; /* the session arms timeout_handshake from now */
     } else {

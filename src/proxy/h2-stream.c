@@ -46,7 +46,7 @@ static struct pc_h2_stream *stream_new(struct pc_h2conn *c, int32_t id)
     st->opened = ev_now(pc_w.loop);
     /* What request.c and the access log read of the connection. */
     r->fd = s->fd;
-    r->ssl = s->ssl;
+    r->tls = s->tls;
     r->kind = s->kind;
     r->cert_idx = s->cert_idx;
     r->state = PC_S_ACTIVE;

@@ -185,7 +185,7 @@ static int h2_read(struct pc_h2conn *c)
 {
     struct pc_session *s = c->s;
     while (nghttp2_session_want_read(c->ng) && !c->lim.calm) {
-        ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
+        ssize_t n = pc_io_read(s->fd, &s->tc, &s->in);
         if (n == PC_IO_AGAIN)
             break;
         if (n <= 0)
@@ -218,7 +218,7 @@ static int h2_send(struct pc_h2conn *c)
             return -1;
         if (!pc_out_pending(&s->out))
             return 0;
-        int r = pc_io_flush(s->fd, s->ssl, &s->out, NULL);
+        int r = pc_io_flush(s->fd, &s->tc, &s->out, NULL);
         if (r < 0)
             return -1;
         if (r == 0)

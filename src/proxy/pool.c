@@ -52,7 +52,7 @@ struct pc_upconn *pc_pool_idle_take(unsigned pool_idx, unsigned member_idx, bool
 {
     PC_LIST_EACH (e, &member_state(pool_idx, member_idx)->idle) {
         struct pc_upconn *u = PC_CONTAINER_OF(e, struct pc_upconn, link);
-        if ((u->ssl != NULL) == tls && strcmp(u->sni, sni) == 0) {
+        if (u->tls == tls && strcmp(u->sni, sni) == 0) {
             pc_pool_idle_unlink(u);
             return u;
         }
@@ -103,7 +103,7 @@ struct pc_upconn *pc_pool_pin_find(const struct pc_txn *t, unsigned pool_idx, bo
 {
     PC_LIST_EACH (e, t->pins) {
         struct pc_upconn *p = PC_CONTAINER_OF(e, struct pc_upconn, link);
-        if (p->pool_idx == pool_idx && (p->ssl != NULL) == tls && strcmp(p->sni, sni) == 0)
+        if (p->pool_idx == pool_idx && p->tls == tls && strcmp(p->sni, sni) == 0)
             return p;
     }
     return NULL;

@@ -22,12 +22,14 @@
 #include "http/chunked-t.h"
 #include "http/http1-t.h"
 #include "proxy/txn-t.h"
+#include "tls/rec-t.h"
 
 struct pc_h2conn;
 
 struct pc_upconn {
     int fd;
-    SSL *ssl; /* SSL bridging: NULL for the pool's HTTP port */
+    struct pc_tlsconn tc; /* SSL bridging (tls/rec-t.h); plain for the pool's HTTP port */
+    bool tls;             /* a TLS connection (tc is, until it closes) */
     ev_io io;
     ev_timer timer;
     unsigned pool_idx, member_idx;
@@ -79,7 +81,8 @@ enum pc_sess_state {
 
 struct pc_session {
     int fd;
-    SSL *ssl; /* NULL on the HTTP listener */
+    struct pc_tlsconn tc; /* plain on the HTTP listener (tls/rec-t.h) */
+    bool tls;             /* accepted on the HTTPS listener */
     ev_io io;
     ev_timer timer;
     uint8_t state;      /* enum pc_sess_state */

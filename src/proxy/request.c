@@ -147,8 +147,10 @@ static int route(struct pc_session *s, const char *host, size_t hostlen, struct 
 {
     const struct pc_config *cfg = pc_w.cfg;
     /* An HTTP/1.0 request without Host is routed by SNI; plain HTTP has none. */
-    if (!host && s->ssl) {
-        host = SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name);
+    if (!host && s->tls) {
+        host = s->tc.ssl ? SSL_get_servername(s->tc.ssl, TLSEXT_NAMETYPE_host_name)
+               : s->tc.hello_sni && s->tc.hello_sni[0] ? s->tc.hello_sni
+                                                       : NULL;
         hostlen = host ? strlen(host) : 0;
         /* The handshake refused a bad name already (tls.c); this is the same check, kept
          * where the name is used, so that no other path can bring one here. */
@@ -162,7 +164,7 @@ static int route(struct pc_session *s, const char *host, size_t hostlen, struct 
         return answer(a, 404, s->t.body != PC_BODY_NONE);
     if (s->kind == PC_LISTEN_HTTP && cfg->acme.line && acme_challenge(&head, a))
         return 1;
-    if (s->ssl && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
+    if (s->tls && !pc_tls_covers(pc_w.tls, s->cert_idx, host, pc_h1_authority_host(host, hostlen)))
         return answer(a, 421, s->t.body != PC_BODY_NONE);
     if (s->kind == PC_LISTEN_HTTP) {
         if (s->t.name->http == PC_HTTP_REDIRECT)

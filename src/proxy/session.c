@@ -93,17 +93,21 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     bool pp = pc_client_start(s);
     s->state = PC_S_IDLE;
     if (kind == PC_LISTEN_HTTPS) {
-        s->ssl = SSL_new(pc_w.tls->servers[0].ctx);
-        if (!s->ssl || SSL_set_fd(s->ssl, fd) != 1) {
+        memset(&s->tc, 0, sizeof(s->tc));
+        s->tc.ssl = SSL_new(pc_w.tls->servers[0].ctx);
+        if (!s->tc.ssl || SSL_set_fd(s->tc.ssl, fd) != 1) {
             pc_err("cannot set up TLS for a connection");
-            SSL_free(s->ssl);
+            SSL_free(s->tc.ssl);
+            s->tc.ssl = NULL;
             pc_list_push(&free_sessions, &s->link);
             close(fd);
             pc_worker_conn_closed(s->counted ? &s->peer : NULL);
             return;
         }
-        SSL_set_accept_state(s->ssl);
-        SSL_set_app_data(s->ssl, s->hello_sni); /* filled by the ClientHello callback */
+        SSL_set_accept_state(s->tc.ssl);
+        s->tc.hello_sni = s->hello_sni; /* filled by the ClientHello callback */
+        SSL_set_app_data(s->tc.ssl, &s->tc);
+        s->tls = true;
         s->state = PC_S_HANDSHAKE;
         s->hs_want = EV_READ;
     }
@@ -115,7 +119,7 @@ void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind 
     nsessions++;
     /* The first request gets timeout_header from the accept on (a connection that sends
      * nothing is a slowloris, not a keep-alive); a TLS client first has timeout_handshake. */
-    sess_arm(s, s->ssl && !s->pp_expect ? pc_w.cfg->timeout_handshake : pc_w.cfg->timeout_header);
+    sess_arm(s, s->tls && !s->pp_expect ? pc_w.cfg->timeout_handshake : pc_w.cfg->timeout_header);
     ev_io_start(pc_w.loop, &s->io);
 }
 
@@ -144,12 +148,9 @@ static void sess_release(struct pc_session *s)
     if (s->h2)
         pc_h2_release(s);
     pc_txn_client_closed(&s->t);
-    if (s->ssl) {
-        if (s->state != PC_S_HANDSHAKE && s->state != PC_S_PROXYHDR)
-            SSL_shutdown(s->ssl); /* never waits */
-        SSL_free(s->ssl);
-        s->ssl = NULL;
-        ERR_clear_error();
+    if (s->tls) {
+        pc_io_tls_close(s->fd, &s->tc, s->state != PC_S_HANDSHAKE && s->state != PC_S_PROXYHDR);
+        s->tls = false;
     }
     pc_buf_put(s->in);
     s->in = NULL;
@@ -177,7 +178,7 @@ static bool sess_has_input(struct pc_session *s)
     char c;
     if (s->in && pc_buf_len(s->in))
         return true;
-    if (s->ssl && SSL_has_pending(s->ssl)) /* records read ahead count too */
+    if (s->tls && pc_io_tls_pending(&s->tc)) /* records read ahead count too */
         return true;
     return recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
@@ -263,7 +264,7 @@ static int sess_begin(struct pc_session *s, size_t hl)
  * (or failed) and the session is closed. */
 static int sess_read_more(struct pc_session *s)
 {
-    ssize_t n = pc_io_read(s->fd, s->ssl, &s->in);
+    ssize_t n = pc_io_read(s->fd, &s->tc, &s->in);
     if (n > 0) {
         s->t.bytes_in += (uint64_t)n;
         return 1;
@@ -373,8 +374,11 @@ static int sess_try_finish(struct pc_session *s)
     }
     sess_reset(s);
     /* Nothing buffered: wait for the socket rather than try a read that would fail. */
-    if ((!s->in || !pc_buf_len(s->in)) && (!s->ssl || !SSL_has_pending(s->ssl)))
+    if ((!s->in || !pc_buf_len(s->in)) && (!s->tls || !pc_io_tls_pending(&s->tc))) {
+        if (s->tls && !pc_out_pending(&s->out))
+            pc_io_tls_rest(&s->tc); /* a kept-alive connection waits from now on */
         return 0;
+    }
     return 1;
 }
 
@@ -391,7 +395,7 @@ static int sess_flush(struct pc_session *s)
         return 1;
     if (sess_held(s))
         return 0;
-    int r = pc_io_flush(s->fd, s->ssl, &s->out, &s->t.bytes_out);
+    int r = pc_io_flush(s->fd, &s->tc, &s->out, &s->t.bytes_out);
     if (r < 0) {
         sess_close(s);
         return -1;
@@ -417,18 +421,18 @@ static int sess_peek_client(struct pc_session *s)
 static int sess_handshake(struct pc_session *s)
 {
     int e;
-    int r = pc_tls_step(s->ssl, &s->hs_want, &e);
+    int r = pc_tls_step(s->tc.ssl, &s->hs_want, &e);
     if (r == 1) {
         pc_metrics_tls_handshake(NULL);
-        s->cert_idx = (uint8_t)pc_tls_server_index(pc_w.tls, s->ssl);
+        s->cert_idx = (uint8_t)pc_tls_server_index(pc_w.tls, s->tc.ssl);
         s->state = PC_S_IDLE;
         /* RFC 8737 §3: a TLS-ALPN-01 validation ends with the handshake (close_notify). */
-        if (pc_acme_alpn_chosen(s->ssl)) {
+        if (pc_acme_alpn_chosen(s->tc.ssl)) {
             sess_close(s);
             return -1;
         }
         sess_arm(s, pc_w.cfg->timeout_header);
-        if (pc_w.cfg->http2 && pc_tls_alpn_h2(s->ssl) && pc_h2_start(s) < 0) {
+        if (pc_w.cfg->http2 && pc_tls_alpn_h2(s->tc.ssl) && pc_h2_start(s) < 0) {
             sess_close(s);
             return -1;
         }
@@ -623,7 +627,7 @@ static int sess_c_flush(struct pc_txn *t)
 static ssize_t sess_c_read(struct pc_txn *t)
 {
     struct pc_session *s = SESS_OF(t);
-    ssize_t n = pc_io_read_bulk(s->fd, s->ssl, &s->in); /* a body: big reads */
+    ssize_t n = pc_io_read_bulk(s->fd, &s->tc, &s->in); /* a body: big reads */
     if (n > 0)
         return n;
     if (n == PC_IO_AGAIN)

@@ -325,7 +325,7 @@ static int txn_pump_request(struct pc_txn *t)
         struct pc_buf *b = *t->in;
         bool more = b && pc_buf_len(b) && !(t->req_done && !t->tunnel);
         if (pc_out_pending(&u->out) && (u->out.rawlen || !more)) {
-            int r = pc_io_flush(u->fd, u->ssl, &u->out, NULL);
+            int r = pc_io_flush(u->fd, &u->tc, &u->out, NULL);
             if (r < 0 && u->msg_done) {
                 txn_abandon_body(t);
                 return 0;

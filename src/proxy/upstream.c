@@ -121,14 +121,12 @@ void pc_upstream_close(struct pc_upconn *u)
         pc_pool_pin_unlink(u);
     ev_io_stop(pc_w.loop, &u->io);
     ev_timer_stop(pc_w.loop, &u->timer);
-    if (u->ssl) {
+    if (u->tls) {
         /* Freeing a connection that was not shut down marks its session "bad" (not
-         * resumable): that session is the one kept for the next connection, so say that
-         * the shutdown happened. */
-        SSL_set_shutdown(u->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-        SSL_free(u->ssl);
-        u->ssl = NULL;
-        ERR_clear_error();
+         * resumable): that session is the one kept for the next connection, so the close
+         * says that the shutdown happened. */
+        pc_io_tls_close(u->fd, &u->tc, false);
+        u->tls = false;
     }
     close(u->fd);
     pc_chunked_release(&u->chunk);
@@ -163,15 +161,16 @@ static void up_log(const struct pc_upconn *u, const char *what)
     char ip[INET6_ADDRSTRLEN];
     pc_net_addr_text(&m->addr, ip, sizeof(ip));
     pc_log_limited(&rl, PC_LOG_WARN, "pool %s: member %s (%s port %d): %s", up_pool(u)->name,
-                   m->host, ip, up_port(u->ssl != NULL, m), what);
+                   m->host, ip, up_port(u->tls, m), what);
 }
 
 /* Resumes TLS sessions with members: the newest session per member and name, per worker. */
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
-    struct pc_upconn *u = SSL_get_app_data(ssl);
-    if (!u)
+    struct pc_tlsconn *tc = SSL_get_app_data(ssl);
+    if (!tc)
         return 0;
+    struct pc_upconn *u = PC_CONTAINER_OF(tc, struct pc_upconn, tc);
     pc_pool_tls_session_put(u, sess);
     return 1; /* the pool keeps the reference */
 }
@@ -183,20 +182,22 @@ static int up_tls_setup(struct pc_upconn *u)
     if (!ctx)
         return -1;
     SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
-    u->ssl = SSL_new(ctx);
-    if (!u->ssl || SSL_set_fd(u->ssl, u->fd) != 1)
+    memset(&u->tc, 0, sizeof(u->tc));
+    u->tc.ssl = SSL_new(ctx);
+    if (!u->tc.ssl || SSL_set_fd(u->tc.ssl, u->fd) != 1)
         return -1;
-    SSL_set_app_data(u->ssl, u);
-    SSL_set_connect_state(u->ssl);
+    u->tls = true;
+    SSL_set_app_data(u->tc.ssl, &u->tc);
+    SSL_set_connect_state(u->tc.ssl);
     bool ip_literal = u->sni[0] == '[' || strspn(u->sni, "0123456789.") == strlen(u->sni);
-    if (u->sni[0] && !ip_literal && SSL_set_tlsext_host_name(u->ssl, u->sni) != 1)
+    if (u->sni[0] && !ip_literal && SSL_set_tlsext_host_name(u->tc.ssl, u->sni) != 1)
         return -1;
     if (pool->verify) {
         const char *name = pool->verify_name ? pool->verify_name : u->sni;
-        if (SSL_set1_host(u->ssl, name) != 1)
+        if (SSL_set1_host(u->tc.ssl, name) != 1)
             return -1;
     }
-    pc_pool_tls_session_offer(u, u->ssl);
+    pc_pool_tls_session_offer(u, u->tc.ssl);
     return 0;
 }
 
@@ -242,7 +243,9 @@ struct pc_upconn *pc_upstream_connect(struct pc_txn *t, unsigned member_idx, con
         char why[200];
         pc_err("pool %s: TLS setup: %s", cfg->pools[t->pool_idx].name,
                pc_tls_error(why, sizeof(why), "failed"));
-        SSL_free(u->ssl);
+        SSL_free(u->tc.ssl);
+        u->tc.ssl = NULL;
+        u->tls = false;
         close(fd);
         up_recycle(u);
         return NULL;
@@ -252,7 +255,7 @@ struct pc_upconn *pc_upstream_connect(struct pc_txn *t, unsigned member_idx, con
     ev_io_init(&u->io, up_io_cb, fd, EV_WRITE);
     ev_init(&u->timer, up_timer_cb);
     u->connecting = true;
-    u->handshaking = u->ssl != NULL;
+    u->handshaking = u->tls;
     pc_metrics_upstream(u->pool_idx, member_idx, +1);
     ev_timer_set(&u->timer, cfg->timeout_connect, 0.);
     ev_timer_start(pc_w.loop, &u->timer);
@@ -289,8 +292,10 @@ void pc_upstream_release(struct pc_txn *t, bool reusable)
 {
     struct pc_upconn *u = t->up;
     reusable = reusable && u->keepalive && u->msg_done && !pc_out_pending(&u->out) &&
-               (!u->in || pc_buf_len(u->in) == 0) && (!u->ssl || !SSL_has_pending(u->ssl)) &&
+               (!u->in || pc_buf_len(u->in) == 0) && (!u->tls || !pc_io_tls_pending(&u->tc)) &&
                !pc_w.draining;
+    if (reusable && u->tls)
+        pc_io_tls_rest(&u->tc); /* idle or pinned, it waits from now on */
     if (u->pinned) {
         if (!reusable) {
             /* The authenticated connection is gone: so is the client's (docs/lync-publishing.md).
@@ -525,7 +530,7 @@ static int up_read(struct pc_upconn *u)
     struct pc_txn *t = u->t;
     if (u->rd_wait)
         return 0;
-    ssize_t n = pc_io_read_bulk(u->fd, u->ssl, &u->in);
+    ssize_t n = pc_io_read_bulk(u->fd, &u->tc, &u->in);
     if (n > 0) {
         u->got_bytes = true;
         t->last_act = ev_now(pc_w.loop);
@@ -629,7 +634,7 @@ static int up_connect_failed(struct pc_upconn *u, const char *why)
  * the session was closed or answered. */
 static int up_handshake(struct pc_upconn *u)
 {
-    int r = pc_tls_step(u->ssl, &u->hs_want, NULL);
+    int r = pc_tls_step(u->tc.ssl, &u->hs_want, NULL);
     if (r == 1) {
         u->handshaking = false;
         ev_timer_stop(pc_w.loop, &u->timer);
@@ -637,7 +642,7 @@ static int up_handshake(struct pc_upconn *u)
     }
     if (r == 0)
         return 0;
-    long vr = SSL_get_verify_result(u->ssl);
+    long vr = SSL_get_verify_result(u->tc.ssl);
     char why[300];
     if (vr != X509_V_OK) {
         /* Not the member's fault to be skipped for: the certificate is wrong for this name

@@ -1,6 +1,8 @@
 /* tls.c — building the OpenSSL contexts (see tls.h). */
 #include "tls/tls.h"
 
+#include "tls/rec.h"
+
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -319,7 +321,8 @@ static int hello_cb(SSL *ssl, int *al, void *arg)
     (void)al;
     (void)arg;
     pc_acme_alpn_hello(ssl); /* RFC 8737: acme-tls/1 alone offered (tls/acme-alpn.c) */
-    char *out = SSL_get_app_data(ssl);
+    struct pc_tlsconn *tc = SSL_get_app_data(ssl);
+    char *out = tc ? tc->hello_sni : NULL;
     const unsigned char *p;
     size_t len;
     if (!out || !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) || len < 5)
@@ -402,6 +405,7 @@ static SSL_CTX *server_ctx(const struct pc_config *cfg, struct pc_tls *t)
     /* One read(2) per burst instead of two per record (header, then body); the data path
      * reads until PC_IO_AGAIN and asks SSL_has_pending, so nothing waits in OpenSSL unseen. */
     SSL_CTX_set_read_ahead(ctx, 1);
+    pc_rec_ctx_setup(ctx); /* quiet connections move to tls/rec.c */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(ctx, 20000);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
@@ -540,6 +544,7 @@ static SSL_CTX *pool_ctx(const struct pc_config *cfg, const struct pc_pool *p, s
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx, 1); /* as for the listeners */
+    pc_rec_ctx_setup(ctx);
     SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     if (p->verify) {

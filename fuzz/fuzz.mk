@@ -36,7 +36,8 @@ FUZZ_LLOBJS := $(FUZZ_DIR)/obj/llhttp/llhttp.o $(FUZZ_DIR)/obj/llhttp/api.o \
                $(FUZZ_DIR)/obj/llhttp/http.o
 FUZZ_BUF    := $(FUZZ_DIR)/obj/fuzz/exactbuf.o
 # The data path's I/O: core/io.c and the TLS records it hands connections over to.
-FUZZ_IOOBJS := $(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/tls/rec.o $(FUZZ_DIR)/obj/tls/rec-track.o
+FUZZ_IOOBJS := $(FUZZ_DIR)/obj/core/io.o $(FUZZ_DIR)/obj/tls/rec.o $(FUZZ_DIR)/obj/tls/rec-track.o \
+               $(FUZZ_DIR)/obj/common/pct.o
 FUZZ_H1OBJS := $(FUZZ_DIR)/obj/http/http1.o $(FUZZ_DIR)/obj/proxy/rewrite.o \
                $(FUZZ_IOOBJS) $(FUZZ_DIR)/obj/common/out.o $(FUZZ_DIR)/obj/http/body.o \
                $(FUZZ_DIR)/obj/proxy/cookie.o $(FUZZ_BUF) \

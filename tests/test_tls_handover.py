@@ -7,6 +7,7 @@ over. /metrics counts the handovers."""
 import hashlib
 import re
 import select
+import subprocess
 import time
 
 import harness
@@ -89,7 +90,6 @@ def test_client_key_update_is_answered(make_stack):
     """openssl s_client's `K` command sends a KeyUpdate asking for ours (RFC 8446 §4.6.3): the
     records take the client's new key and answer with their own; the next response is read
     with it."""
-    import subprocess
     st = stack(make_stack)
     args = harness.s_client_args(st.net.ext, 443, "webext.contoso.com",
                                  ["-CAfile", st.pki.public_ca_pem, "-crlf", "-tls1_3"])
@@ -102,21 +102,15 @@ def test_client_key_update_is_answered(make_stack):
         out = read_until(p, rb"HTTP/1.1 200.*?\}", 10)
         assert b"/echo?n=1" in out, out[-2000:]
         assert wait_handovers(st, "client", 1) == 1
-        # s_client takes a whole read of its stdin as the command: one write each
-        p.stdin.write(b"K\n")       # KeyUpdate, update_requested
-        p.stdin.flush()
-        assert b"KEYUPDATE" in read_until(p, rb"KEYUPDATE", 10)
-        p.stdin.write(req % 2)
-        p.stdin.flush()
-        out = read_until(p, rb"/echo\?n=2.*?\}", 10)
-        assert b"/echo?n=2" in out, out[-2000:]
-        p.stdin.write(b"k\n")       # KeyUpdate, update_not_requested
-        p.stdin.flush()
-        assert b"KEYUPDATE" in read_until(p, rb"KEYUPDATE", 10)
-        p.stdin.write(req % 3)
-        p.stdin.flush()
-        out = read_until(p, rb"/echo\?n=3.*?\}", 10)
-        assert b"/echo?n=3" in out, out[-2000:]
+        for n, cmd in ((2, b"K\n"), (3, b"k\n")):    # update_requested, then not requested
+            # s_client takes a whole read of its stdin as the command: one write each
+            p.stdin.write(cmd)
+            p.stdin.flush()
+            assert b"KEYUPDATE" in read_until(p, rb"KEYUPDATE", 10)
+            p.stdin.write(req % n)
+            p.stdin.flush()
+            out = read_until(p, rb"/echo\?n=%d.*?\}" % n, 10)
+            assert b"/echo?n=%d" % n in out, out[-2000:]
     finally:
         p.kill()
         p.wait()

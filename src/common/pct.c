@@ -11,8 +11,7 @@ static int hexval(unsigned char c)
                                   : -1;
 }
 
-/* The hex number of S[0, N), or -1. */
-static long hexnum(const char *s, size_t n)
+long pc_pct_hexnum(const char *s, size_t n)
 {
     long v = 0;
     for (size_t i = 0; i < n; i++) {
@@ -49,13 +48,13 @@ long pc_pct_decode(const char *s, size_t n, unsigned flags, char *out, size_t ca
         if (c == '+' && (flags & PC_PCT_PLUS)) {
             b[0] = ' ';
         } else if (c == '%' && (flags & PC_PCT_U) && i + 1 < n && (s[i + 1] | 0x20) == 'u') {
-            long cp = i + 5 < n ? hexnum(s + i + 2, 4) : -1;
+            long cp = i + 5 < n ? pc_pct_hexnum(s + i + 2, 4) : -1;
             if (cp < 0 || (cp >= 0xd800 && cp <= 0xdfff))
                 return -1;
             k = utf8((unsigned)cp, b);
             i += 5;
         } else if (c == '%') {
-            long v = i + 2 < n ? hexnum(s + i + 1, 2) : -1;
+            long v = i + 2 < n ? pc_pct_hexnum(s + i + 1, 2) : -1;
             if (v < 0)
                 return -1;
             b[0] = (unsigned char)v;

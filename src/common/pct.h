@@ -18,4 +18,8 @@ enum {
  * when it does not fit. */
 long pc_pct_decode(const char *s, size_t n, unsigned flags, char *out, size_t cap);
 
+/* The number that the N (at most 15) hex digits S[0, N) spell, either case; -1 for anything
+ * else. */
+long pc_pct_hexnum(const char *s, size_t n);
+
 #endif

@@ -3,13 +3,7 @@
 
 #include <string.h>
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
+#include "common/pct.h"
 
 /* The value of MS-WSMAN in one Cookie value V[0, N), as 8 hex digits: true and *ID. */
 static bool in_value(const char *v, size_t n, uint32_t *id)
@@ -27,16 +21,10 @@ static bool in_value(const char *v, size_t n, uint32_t *id)
             size_t vs = i + nl, ve = e;
             while (ve > vs && v[ve - 1] == ' ')
                 ve--;
-            if (ve - vs != 8)
+            long x = ve - vs == 8 ? pc_pct_hexnum(v + vs, 8) : -1;
+            if (x < 0)
                 return false;
-            uint32_t x = 0;
-            for (size_t k = vs; k < ve; k++) {
-                int d = hex_digit(v[k]);
-                if (d < 0)
-                    return false;
-                x = x << 4 | (uint32_t)d;
-            }
-            *id = x;
+            *id = (uint32_t)x;
             return true;
         }
         i = e + 1;

@@ -10,22 +10,12 @@
 #include <openssl/err.h>
 #include <string.h>
 
+#include "common/pct.h"
 #include "tls/rec-int.h"
 #include "tls/rec.h"
 
 bool pc_rec_enabled = true;
 void (*pc_rec_counted)(bool client);
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* "CLIENT_TRAFFIC_SECRET_0 <client random> <secret>" (NSS key log format). */
 static void keylog_cb(const SSL *ssl, const char *line)
@@ -46,12 +36,12 @@ static void keylog_cb(const SSL *ssl, const char *line)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
+        long b = pc_pct_hexnum(hex + 2 * i, 2);
+        if (b < 0) {
             r->odd = true;
             return;
         }
-        d->secret[i] = (uint8_t)(hi << 4 | lo);
+        d->secret[i] = (uint8_t)b;
     }
     r->have |= read ? 1 : 2;
     r->suite = n == 48 ? PC_REC_AES256 : 0; /* fixed when the connection is handed over */

@@ -18,6 +18,7 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "config/config.h"
+#include "common/arena.h"
 #include "core/io.h"
 #include "core/worker.h"
 #include "http/http1.h"
@@ -70,7 +71,7 @@ static void sess_arm(struct pc_session *s, double timeout)
 void pc_session_start(int fd, const struct pc_addr *peer, enum pc_listener_kind kind)
 {
     struct pc_session *s = PC_LIST_ITEM(pc_list_pop(&free_sessions), struct pc_session, link);
-    if (!s && !(s = malloc(sizeof(*s)))) {
+    if (!s && !(s = pc_arena_alloc(sizeof(*s)))) {
         pc_err("out of memory for a session");
         close(fd);
         pc_worker_conn_closed(pc_worker_lb_peer(peer, kind) ? NULL : peer);
@@ -599,6 +600,12 @@ static void sess_watch(struct pc_session *s)
         pc_buf_put(s->in);
         s->in = NULL;
     }
+    /* The same moment, for a request waiting for its answer (a long poll: the session reads
+     * nothing more) or a kept-alive connection, hands a quiet TLS 1.3 connection over to
+     * portico's records (tls/rec.h): 14 KiB less for as long as it waits. */
+    if (s->tc.ssl && !s->in && !pc_out_pending(&s->out) &&
+        (s->state == PC_S_ACTIVE || s->state == PC_S_IDLE))
+        pc_io_tls_rest(&s->tc);
     pc_txn_watch(&s->t);
 }
 

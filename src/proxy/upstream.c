@@ -21,6 +21,7 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "config/config.h"
+#include "common/arena.h"
 #include "core/io.h"
 #include "http/body.h"
 #include "core/worker.h"
@@ -209,7 +210,7 @@ struct pc_upconn *pc_upstream_connect(struct pc_txn *t, unsigned member_idx, con
     struct pc_addr to = m->addr;
     pc_net_set_port(&to, up_port(t->up_tls, m));
     struct pc_upconn *u = PC_LIST_ITEM(pc_list_pop(&free_upconns), struct pc_upconn, link);
-    if (!u && !(u = malloc(sizeof(*u))))
+    if (!u && !(u = pc_arena_alloc(sizeof(*u))))
         return NULL;
     memset(u, 0, sizeof(*u));
     pc_list_init(&u->link);

@@ -85,7 +85,7 @@ static ssize_t tls_read(struct pc_tlsconn *tc, struct pc_buf *b)
              * BUFFERS alone keeps the one a failed read just allocated). */
             if (r == PC_IO_AGAIN) {
                 SSL_free_buffers(ssl);
-                pc_io_tls_rest(tc);
+                pc_rec_start(tc); /* quiet: portico may take the records over */
             }
             return r;
         }
@@ -218,13 +218,6 @@ int pc_io_flush(int fd, struct pc_tlsconn *tc, struct pc_out *o, uint64_t *count
     o->ob = NULL;
     o->raw = NULL;
     return 1;
-}
-
-void pc_io_tls_rest(struct pc_tlsconn *tc)
-{
-    if (!tc->ssl || SSL_has_pending(tc->ssl))
-        return;
-    pc_rec_start(tc);
 }
 
 bool pc_io_tls_pending(const struct pc_tlsconn *tc)

@@ -34,10 +34,6 @@ ssize_t pc_io_read_bulk(int fd, struct pc_tlsconn *tc, struct pc_buf **bp);
  * error. Adds bytes written to *COUNT when COUNT is not NULL. */
 int pc_io_flush(int fd, struct pc_tlsconn *tc, struct pc_out *o, uint64_t *count);
 
-/* TC is quiet (nothing to read buffered, nothing to write): a TLS 1.3 connection moves to
- * portico's records (tls/rec.h) if it may. A read that finds nothing does the same. */
-void pc_io_tls_rest(struct pc_tlsconn *tc);
-
 /* Whether decrypted or read-ahead bytes wait inside TC's TLS (the socket may stay quiet). */
 bool pc_io_tls_pending(const struct pc_tlsconn *tc);
 

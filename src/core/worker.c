@@ -319,7 +319,6 @@ int pc_worker_run(const struct pc_config *cfg, const struct pc_tls *tls, struct 
     pc_w.cfg = cfg;
     pc_w.tls = tls;
     pc_w.id = id;
-    pc_rec_enabled = cfg->tls_handover; /* a reload starts new workers */
     pc_rec_counted = pc_metrics_tls_handover;
     pc_w.listeners = ls;
     pc_w.nlisteners = nls;

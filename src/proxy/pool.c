@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "core/worker.h"
+#include "tls/rec.h"
 
 struct member_state {
     struct pc_list idle; /* most recently parked first; the oldest is evicted first */
@@ -52,7 +53,7 @@ struct pc_upconn *pc_pool_idle_take(unsigned pool_idx, unsigned member_idx, bool
 {
     PC_LIST_EACH (e, &member_state(pool_idx, member_idx)->idle) {
         struct pc_upconn *u = PC_CONTAINER_OF(e, struct pc_upconn, link);
-        if (u->tls == tls && strcmp(u->sni, sni) == 0) {
+        if (pc_tlsconn_on(&u->tc) == tls && strcmp(u->sni, sni) == 0) {
             pc_pool_idle_unlink(u);
             return u;
         }
@@ -103,7 +104,7 @@ struct pc_upconn *pc_pool_pin_find(const struct pc_txn *t, unsigned pool_idx, bo
 {
     PC_LIST_EACH (e, t->pins) {
         struct pc_upconn *p = PC_CONTAINER_OF(e, struct pc_upconn, link);
-        if (p->pool_idx == pool_idx && p->tls == tls && strcmp(p->sni, sni) == 0)
+        if (p->pool_idx == pool_idx && pc_tlsconn_on(&p->tc) == tls && strcmp(p->sni, sni) == 0)
             return p;
     }
     return NULL;

@@ -29,7 +29,6 @@ struct pc_h2conn;
 struct pc_upconn {
     int fd;
     struct pc_tlsconn tc; /* SSL bridging (tls/rec-t.h); plain for the pool's HTTP port */
-    bool tls;             /* a TLS connection (tc is, until it closes) */
     ev_io io;
     ev_timer timer;
     unsigned pool_idx, member_idx;
@@ -82,7 +81,7 @@ enum pc_sess_state {
 struct pc_session {
     int fd;
     struct pc_tlsconn tc; /* plain on the HTTP listener (tls/rec-t.h) */
-    bool tls;             /* accepted on the HTTPS listener */
+    bool tls; /* accepted on the HTTPS listener (an HTTP/2 stream's view has no tc of its own) */
     ev_io io;
     ev_timer timer;
     uint8_t state;      /* enum pc_sess_state */

@@ -17,11 +17,11 @@
 #include <unistd.h>
 
 #include "admin/metrics.h"
+#include "common/arena.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/util.h"
 #include "config/config.h"
-#include "common/arena.h"
 #include "core/io.h"
 #include "http/body.h"
 #include "core/worker.h"
@@ -32,6 +32,7 @@
 #include "proxy/guard.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "tls/rec.h"
 #include "tls/tls.h"
 
 #include <openssl/err.h>
@@ -122,13 +123,10 @@ void pc_upstream_close(struct pc_upconn *u)
         pc_pool_pin_unlink(u);
     ev_io_stop(pc_w.loop, &u->io);
     ev_timer_stop(pc_w.loop, &u->timer);
-    if (u->tls) {
-        /* Freeing a connection that was not shut down marks its session "bad" (not
-         * resumable): that session is the one kept for the next connection, so the close
-         * says that the shutdown happened. */
-        pc_io_tls_close(u->fd, &u->tc, false);
-        u->tls = false;
-    }
+    /* Freeing a connection that was not shut down marks its session "bad" (not resumable):
+     * that session is the one kept for the next connection, so the close says that the
+     * shutdown happened. */
+    pc_io_tls_close(u->fd, &u->tc, false);
     close(u->fd);
     pc_chunked_release(&u->chunk);
     pc_buf_put(u->in);
@@ -162,7 +160,7 @@ static void up_log(const struct pc_upconn *u, const char *what)
     char ip[INET6_ADDRSTRLEN];
     pc_net_addr_text(&m->addr, ip, sizeof(ip));
     pc_log_limited(&rl, PC_LOG_WARN, "pool %s: member %s (%s port %d): %s", up_pool(u)->name,
-                   m->host, ip, up_port(u->tls, m), what);
+                   m->host, ip, up_port(pc_tlsconn_on(&u->tc), m), what);
 }
 
 /* Resumes TLS sessions with members: the newest session per member and name, per worker. */
@@ -187,7 +185,6 @@ static int up_tls_setup(struct pc_upconn *u)
     u->tc.ssl = SSL_new(ctx);
     if (!u->tc.ssl || SSL_set_fd(u->tc.ssl, u->fd) != 1)
         return -1;
-    u->tls = true;
     SSL_set_app_data(u->tc.ssl, &u->tc);
     SSL_set_connect_state(u->tc.ssl);
     bool ip_literal = u->sni[0] == '[' || strspn(u->sni, "0123456789.") == strlen(u->sni);
@@ -246,7 +243,6 @@ struct pc_upconn *pc_upstream_connect(struct pc_txn *t, unsigned member_idx, con
                pc_tls_error(why, sizeof(why), "failed"));
         SSL_free(u->tc.ssl);
         u->tc.ssl = NULL;
-        u->tls = false;
         close(fd);
         up_recycle(u);
         return NULL;
@@ -256,7 +252,7 @@ struct pc_upconn *pc_upstream_connect(struct pc_txn *t, unsigned member_idx, con
     ev_io_init(&u->io, up_io_cb, fd, EV_WRITE);
     ev_init(&u->timer, up_timer_cb);
     u->connecting = true;
-    u->handshaking = u->tls;
+    u->handshaking = u->tc.ssl != NULL;
     pc_metrics_upstream(u->pool_idx, member_idx, +1);
     ev_timer_set(&u->timer, cfg->timeout_connect, 0.);
     ev_timer_start(pc_w.loop, &u->timer);
@@ -293,10 +289,9 @@ void pc_upstream_release(struct pc_txn *t, bool reusable)
 {
     struct pc_upconn *u = t->up;
     reusable = reusable && u->keepalive && u->msg_done && !pc_out_pending(&u->out) &&
-               (!u->in || pc_buf_len(u->in) == 0) && (!u->tls || !pc_io_tls_pending(&u->tc)) &&
-               !pc_w.draining;
-    if (reusable && u->tls)
-        pc_io_tls_rest(&u->tc); /* idle or pinned, it waits from now on */
+               (!u->in || pc_buf_len(u->in) == 0) && !pc_io_tls_pending(&u->tc) && !pc_w.draining;
+    if (reusable)
+        pc_rec_start(&u->tc); /* idle or pinned, it waits from now on */
     if (u->pinned) {
         if (!reusable) {
             /* The authenticated connection is gone: so is the client's (docs/lync-publishing.md).

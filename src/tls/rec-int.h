@@ -8,7 +8,6 @@
 
 #include "tls/rec-t.h"
 
-size_t pc_rec_hashlen(uint8_t suite);
 /* D's key and iv from its secret (§7.3); a new keyid. Returns 0 or -1. */
 int pc_rec_keys(uint8_t suite, struct pc_rec_dir *d);
 /* D's secret becomes the next one (§7.2, after a KeyUpdate). Returns 0 or -1. */

@@ -14,7 +14,6 @@
 #include "tls/rec-int.h"
 #include "tls/rec.h"
 
-bool pc_rec_enabled = true;
 void (*pc_rec_counted)(bool client);
 
 /* "CLIENT_TRAFFIC_SECRET_0 <client random> <secret>" (NSS key log format). */
@@ -44,7 +43,22 @@ static void keylog_cb(const SSL *ssl, const char *line)
         d->secret[i] = (uint8_t)b;
     }
     r->have |= read ? 1 : 2;
-    r->suite = n == 48 ? PC_REC_AES256 : 0; /* fixed when the connection is handed over */
+}
+
+/* Portico's name for the connection's TLS 1.3 suite; 0 for the CCM ones (never handed over). */
+static uint8_t suite_of(const SSL *ssl)
+{
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    switch (c ? SSL_CIPHER_get_protocol_id(c) : 0) {
+    case 0x1301:
+        return PC_REC_AES128;
+    case 0x1302:
+        return PC_REC_AES256;
+    case 0x1303:
+        return PC_REC_CHACHA;
+    default:
+        return 0; /* the CCM suites: OpenSSL keeps the connection */
+    }
 }
 
 static void msg_cb(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl,
@@ -98,26 +112,12 @@ void pc_rec_ctx_setup(SSL_CTX *ctx)
     SSL_CTX_set_msg_callback(ctx, msg_cb);
 }
 
-static uint8_t suite_of(SSL *ssl)
-{
-    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
-    switch (c ? SSL_CIPHER_get_protocol_id(c) : 0) {
-    case 0x1301:
-        return PC_REC_AES128;
-    case 0x1302:
-        return PC_REC_AES256;
-    case 0x1303:
-        return PC_REC_CHACHA;
-    default:
-        return 0; /* the CCM suites: OpenSSL keeps the connection */
-    }
-}
-
 bool pc_rec_start(struct pc_tlsconn *tc)
 {
     SSL *ssl = tc->ssl;
     struct pc_rec *r = &tc->rec;
-    if (!pc_rec_enabled || !ssl || r->on || r->odd || r->wblocked || r->have != 3)
+    /* have != 3: no key log (tls_handover = off installs none), or not TLS 1.3 */
+    if (!ssl || r->on || r->odd || r->wblocked || r->have != 3)
         return false;
     /* Nothing may wait inside OpenSSL: bytes read ahead or decrypted, a record a read or a
      * write could not send (SSL_want_write after a read, wblocked after a write), a
@@ -132,7 +132,7 @@ bool pc_rec_start(struct pc_tlsconn *tc)
     if (!server && !r->ticket && !r->data_read)
         return false;
     uint8_t suite = suite_of(ssl);
-    if (!suite || (suite == PC_REC_AES256) != (r->suite == PC_REC_AES256)) {
+    if (!suite) {
         r->odd = true;
         return false;
     }

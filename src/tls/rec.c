@@ -46,7 +46,7 @@ static EVP_CIPHER_CTX *cx[4][2];
 static uint64_t cx_keyid[4][2];
 static uint64_t next_keyid = 1;
 
-size_t pc_rec_hashlen(uint8_t suite)
+static size_t hashlen(uint8_t suite)
 {
     return suite == PC_REC_AES256 ? 48 : 32;
 }
@@ -69,7 +69,7 @@ static int expand_label(uint8_t suite, const uint8_t *secret, const char *label,
     n += 6 + ll;
     info[n++] = 0; /* empty context */
     info[n++] = 1; /* HKDF-Expand's counter: T(1) */
-    if (!HMAC(mds[suite], secret, (int)pc_rec_hashlen(suite), info, n, md, &mdlen) || mdlen < len)
+    if (!HMAC(mds[suite], secret, (int)hashlen(suite), info, n, md, &mdlen) || mdlen < len)
         return -1;
     memcpy(out, md, len);
     OPENSSL_cleanse(md, sizeof(md));
@@ -88,7 +88,7 @@ int pc_rec_keys(uint8_t suite, struct pc_rec_dir *d)
 int pc_rec_next_secret(uint8_t suite, struct pc_rec_dir *d)
 {
     uint8_t next[48];
-    size_t h = pc_rec_hashlen(suite);
+    size_t h = hashlen(suite);
     if (expand_label(suite, d->secret, "traffic upd", next, h) < 0)
         return -1;
     memcpy(d->secret, next, h);
@@ -210,8 +210,8 @@ static ssize_t fail(int fd, struct pc_rec *r, int alert)
     if (!r->dead && !r->out) {
         uint8_t a[2] = {2, (uint8_t)alert}, rec[REC_HDR + 2 + 1 + REC_TAG];
         ssize_t n = pc_rec_seal(r, CT_ALERT, a, 2, rec);
-        if (n > 0 && send(fd, rec, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-            errno = 0;
+        if (n > 0)
+            (void)send(fd, rec, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT); /* best effort */
     }
     r->dead = true;
     errno = EPROTO;
@@ -433,8 +433,8 @@ void pc_rec_close(int fd, struct pc_rec *r, bool notify)
         static const uint8_t a[2] = {1, AL_CLOSE_NOTIFY};
         uint8_t rec[REC_HDR + 2 + 1 + REC_TAG];
         ssize_t n = pc_rec_seal(r, CT_ALERT, a, 2, rec);
-        if (n > 0 && send(fd, rec, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-            errno = 0; /* best effort: the connection closes anyway */
+        if (n > 0) /* best effort: the connection closes anyway */
+            (void)send(fd, rec, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     pc_buf_put(r->in);
     pc_buf_put(r->out);

@@ -16,16 +16,19 @@
 
 enum { PC_REC_AES128 = 1, PC_REC_AES256 = 2, PC_REC_CHACHA = 3 };
 
-extern bool pc_rec_enabled; /* [proxy] tls_handover (docs/configuration.md) */
 /* Called for each handover (CLIENT: a client's connection, else a member's), or NULL. */
 extern void (*pc_rec_counted)(bool client);
 
-/* Installs the key-log and message callbacks on CTX. The app data of CTX's connections must
- * be NULL (never handed over) or their struct pc_tlsconn. */
+/* Installs the key-log and message callbacks on CTX, which lets its connections be handed
+ * over ([proxy] tls_handover: tls.c calls it only when on, so that otherwise no handshake pays
+ * for the key log). The app data of CTX's connections must be NULL (never handed over) or
+ * their struct pc_tlsconn. */
 void pc_rec_ctx_setup(SSL_CTX *ctx);
 
-/* Hands TC over from OpenSSL if it may be: returns true when portico now owns the records
- * (TC->ssl freed and NULL), false when the connection stays with OpenSSL for now. */
+/* Hands TC over from OpenSSL if it may be (TC quiet: nothing buffered inside OpenSSL either
+ * way; callers call it at such moments, and it checks): returns true when portico now owns
+ * the records (TC->ssl freed and NULL), false when the connection stays with OpenSSL for now
+ * (also when TC is plain or handed over already). */
 bool pc_rec_start(struct pc_tlsconn *tc);
 
 /* Reads and decrypts into B's free space (B has room). Returns bytes (> 0), 0 at the end of

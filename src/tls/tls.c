@@ -405,7 +405,8 @@ static SSL_CTX *server_ctx(const struct pc_config *cfg, struct pc_tls *t)
     /* One read(2) per burst instead of two per record (header, then body); the data path
      * reads until PC_IO_AGAIN and asks SSL_has_pending, so nothing waits in OpenSSL unseen. */
     SSL_CTX_set_read_ahead(ctx, 1);
-    pc_rec_ctx_setup(ctx); /* quiet connections move to tls/rec.c */
+    if (cfg->tls_handover)
+        pc_rec_ctx_setup(ctx); /* quiet connections move to tls/rec.c */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(ctx, 20000);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"portico", 7);
@@ -544,7 +545,8 @@ static SSL_CTX *pool_ctx(const struct pc_config *cfg, const struct pc_pool *p, s
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx, 1); /* as for the listeners */
-    pc_rec_ctx_setup(ctx);
+    if (cfg->tls_handover)
+        pc_rec_ctx_setup(ctx);
     SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)"\x08http/1.1", 9);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     if (p->verify) {

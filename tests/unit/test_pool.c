@@ -30,7 +30,7 @@ static struct pc_upconn *conn(unsigned pool, unsigned member, const char *sni, b
     u->pool_idx = pool;
     u->member_idx = member;
     u->sni = strdup(sni);
-    u->tls = tls;
+    u->tc.ssl = tls ? (SSL *)(uintptr_t)1 : NULL; /* only compared with NULL */
     pc_list_init(&u->link);
     return u;
 }

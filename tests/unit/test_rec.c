@@ -153,6 +153,15 @@ static void done(struct side *x)
     close(x->fd);
 }
 
+/* Ends both sides, then the contexts (NULL: kept for another pair). */
+static void finish(struct side *s, struct side *c, SSL_CTX *sctx, SSL_CTX *cctx)
+{
+    done(s);
+    done(c);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+}
+
 /* One side handed over (HAND: 0 server, 1 client), the other in OpenSSL. */
 static void scenario(const char *suite, int hand, bool ku_before)
 {
@@ -189,10 +198,7 @@ static void scenario(const char *suite, int hand, bool ku_before)
     b->start = b->end = 0;
     CHECK_INT(rd(o, b), 0);
     pc_buf_put(b);
-    done(&s);
-    done(&c);
-    SSL_CTX_free(sctx);
-    SSL_CTX_free(cctx);
+    finish(&s, &c, sctx, cctx);
 }
 
 /* A record altered on the wire: bad_record_mac, and nothing of it is delivered. */
@@ -222,10 +228,7 @@ static void tampered(void)
     close(sv[0]);
     close(sv[1]);
     c.fd = real;
-    done(&s);
-    done(&c);
-    SSL_CTX_free(sctx);
-    SSL_CTX_free(cctx);
+    finish(&s, &c, sctx, cctx);
 }
 
 /* TLS 1.2 and a connection with bytes left inside OpenSSL stay with OpenSSL. */
@@ -241,8 +244,7 @@ static void refused(void)
     CHECK(transfer(&c, &s, 10, PC_BUF_SIZE));
     CHECK(!pc_rec_start(&s.tc));
     CHECK(s.tc.ssl != NULL);
-    done(&s);
-    done(&c);
+    finish(&s, &c, NULL, NULL);
     SSL_CTX_set_max_proto_version(cctx, 0);
     SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION);
     pair(&s, &c, sctx, cctx);
@@ -251,10 +253,7 @@ static void refused(void)
     char x[2];
     CHECK_INT(SSL_read(s.tc.ssl, x, 2), 2); /* four bytes stay decrypted inside OpenSSL */
     CHECK(!pc_rec_start(&s.tc));
-    done(&s);
-    done(&c);
-    SSL_CTX_free(sctx);
-    SSL_CTX_free(cctx);
+    finish(&s, &c, sctx, cctx);
 }
 
 int main(void)
